@@ -1,0 +1,65 @@
+//! Runs the Autobahn TestSuite's client cases against this crate.
+//!
+//! ```text
+//! cargo run --release --example autobahn_client -- [BASE_URL]   # default ws://127.0.0.1:9001
+//! ```
+//!
+//! Asks the fuzzing server for its case count, runs every case echoing
+//! each message, then asks it to write the reports.
+
+use rfc6455::{ClientRequest, Config, Error, Message, WebSocket};
+use std::net::TcpStream;
+
+const AGENT: &str = "rfc6455";
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let base = std::env::args().nth(1).unwrap_or_else(|| "ws://127.0.0.1:9001".into());
+    let base = base.trim_end_matches('/');
+
+    let count = case_count(base)?;
+    println!("{count} cases");
+    for case in 1..=count {
+        let url = format!("{base}/runCase?case={case}&agent={AGENT}");
+        if let Err(e) = run_case(&url) {
+            println!("case {case}: {e}");
+        }
+    }
+    let mut ws = connect(&format!("{base}/updateReports?agent={AGENT}"))?;
+    ws.close(rfc6455::CloseCode::NORMAL, "")?;
+    while ws.read()?.is_some() {}
+    println!("reports updated");
+    Ok(())
+}
+
+fn connect(url: &str) -> Result<WebSocket<TcpStream>, Error> {
+    let (request, secure) = ClientRequest::from_url(url).map_err(Error::Url)?;
+    let config = Config {
+        max_message_size: 64 << 20,
+        max_frame_size: 64 << 20,
+        ..Config::default()
+    };
+    WebSocket::connect_request(request, secure, config)
+}
+
+fn case_count(base: &str) -> Result<u32, Box<dyn std::error::Error>> {
+    let mut ws = connect(&format!("{base}/getCaseCount"))?;
+    let mut count = None;
+    while let Some(message) = ws.read()? {
+        if let Message::Text(text) = message {
+            count = Some(text.trim().parse()?);
+        }
+    }
+    count.ok_or_else(|| "no case count received".into())
+}
+
+fn run_case(url: &str) -> Result<(), Error> {
+    let mut ws = connect(url)?;
+    while let Some(message) = ws.read()? {
+        match message {
+            Message::Text(text) => ws.send_text(&text)?,
+            Message::Binary(data) => ws.send_binary(&data)?,
+            Message::Ping(_) | Message::Pong(_) => {}
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,988 @@
+//! The sans-IO connection: the opening handshake, then frames, then the
+//! close handshake, as one state machine that never touches a socket or a
+//! clock.
+//!
+//! The caller moves bytes and time in and out:
+//!
+//! 1. Bytes from the peer go in with [`Connection::read_buffer`] +
+//!    [`Connection::commit_read`] (no copy) or [`Connection::receive`];
+//!    the end of the stream with [`Connection::receive_eof`].
+//! 2. [`Connection::poll_event`] hands out what those bytes meant, one
+//!    [`Event`] at a time, until it returns `None` (more bytes needed).
+//! 3. Messages go out with `send_*` and [`Connection::close`];
+//!    [`Connection::pending_output`] and [`Connection::advance_output`] give
+//!    the bytes to write.
+//! 4. [`Connection::handle_timeout`] tells the time; [`Connection::poll_timeout`]
+//!    says when it next matters.
+//! 5. Once [`Connection::should_close_transport`] is true and the output is
+//!    written, close the transport.
+
+use crate::close::{self, CloseCode, CloseFrame, MAX_REASON_LEN};
+use crate::config::Config;
+use crate::error::{Error, HandshakeError};
+use crate::frame::{self, FrameHeader, HeaderRules, MAX_CONTROL_PAYLOAD, MAX_HEADER_LEN, OpCode};
+use crate::handshake::{self, Accept, ClientRequest, Limits, Negotiated, Request};
+use crate::mask::{MaskSource, apply_mask};
+use crate::utf8::Utf8Validator;
+use alloc::boxed::Box;
+use alloc::string::String;
+use alloc::vec::Vec;
+use base64::Engine as _;
+use core::time::Duration;
+
+/// Which end of the connection this is. Clients mask what they send and
+/// servers require masking (RFC 6455 §5.1); servers close the transport
+/// first (§7.1.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// Opened the connection.
+    Client,
+    /// Accepted the connection.
+    Server,
+}
+
+/// Where the connection is, in the terms of the DOM's `readyState`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum ReadyState {
+    /// The opening handshake is under way (0).
+    Connecting = 0,
+    /// Messages flow both ways (1).
+    Open = 1,
+    /// A close frame has been sent and the peer's is awaited (2).
+    Closing = 2,
+    /// The close handshake is over, or the connection failed (3).
+    Closed = 3,
+}
+
+/// What received bytes meant. Payloads borrow the connection's buffers and
+/// are valid until the next call on the connection.
+#[derive(Debug)]
+pub enum Event<'a> {
+    /// Server: a client's request arrived. Inspect it, then call
+    /// [`Connection::accept`] or [`Connection::reject`].
+    Request(&'a Request),
+    /// The opening handshake is complete; messages may flow.
+    Open,
+    /// A whole text message, validated as UTF-8.
+    Text(&'a str),
+    /// A whole binary message.
+    Binary(&'a [u8]),
+    /// A ping. With [`Config::auto_pong`] the pong is already queued.
+    Ping(&'a [u8]),
+    /// A pong.
+    Pong(&'a [u8]),
+    /// The peer's close frame. If we had not sent ours, the reply is
+    /// already queued; nothing after it is read.
+    Close(CloseFrame<'a>),
+    /// The connection failed. Where the failure has a sendable close code,
+    /// a close frame with it is queued; nothing more is read.
+    Failed(Error),
+}
+
+/// The states, and the data each needs.
+#[derive(Debug)]
+enum State {
+    /// Client: our request is queued; the response is awaited.
+    AwaitingResponse { request: Box<ClientRequest>, key: String },
+    /// Server: the request is awaited.
+    AwaitingRequest,
+    /// Server: the request is parsed; the application's decision is awaited.
+    AwaitingDecision { request: Box<Request> },
+    /// Frames flow both ways.
+    Open,
+    /// We sent a close frame; the peer's is awaited (§7.1.2). Data frames
+    /// still arrive and are delivered.
+    CloseSent,
+    /// The close handshake is over, or the connection failed: nothing more
+    /// is read, and the transport closes once the output is written.
+    Closed { clean: bool },
+}
+
+/// The frame whose payload is arriving.
+#[derive(Debug, Clone, Copy)]
+struct InFrame {
+    header: FrameHeader,
+    header_len: usize,
+    /// Payload bytes already unmasked (and, for text, validated).
+    done: usize,
+}
+
+/// Where a fragmented message stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fragmented {
+    None,
+    Text,
+    Binary,
+}
+
+/// Work left over from handing out a borrowed event, done at the next call.
+#[derive(Debug, Default, Clone, Copy)]
+struct Deferred {
+    /// Bytes of the read buffer the last event borrowed.
+    consume: usize,
+    /// The message buffer was handed out and can be reused.
+    clear_message: bool,
+}
+
+/// Something decided outside `poll_event` that must be reported by it.
+#[derive(Debug)]
+enum Queued {
+    Open,
+    Failed(Error),
+}
+
+/// The timers, as absolute times on the caller's clock.
+#[derive(Debug, Default, Clone, Copy)]
+struct Timers {
+    handshake: Option<Duration>,
+    close: Option<Duration>,
+    /// When to send a keepalive ping.
+    ping: Option<Duration>,
+    /// When the peer, silent since our ping, is given up on.
+    keepalive_dead: Option<Duration>,
+}
+
+/// A WebSocket connection, either role, without I/O. See the
+/// [module docs](self) for the calling contract.
+///
+/// ```
+/// use rfc6455::{ClientRequest, Config, Connection, Event, Role};
+///
+/// // A client and a server wired back to back in memory.
+/// let mut client = Connection::client(ClientRequest::new("localhost", "/"), Config::default());
+/// let mut server = Connection::server(Config::default());
+/// let mut pump = |from: &mut Connection, to: &mut Connection| {
+///     let n = from.pending_output().len();
+///     to.receive(from.pending_output());
+///     from.advance_output(n);
+/// };
+///
+/// pump(&mut client, &mut server);
+/// assert!(matches!(server.poll_event(), Some(Event::Request(r)) if r.path() == "/"));
+/// server.accept(rfc6455::Accept::new()).unwrap();
+/// assert!(matches!(server.poll_event(), Some(Event::Open)));
+/// pump(&mut server, &mut client);
+/// assert!(matches!(client.poll_event(), Some(Event::Open)));
+///
+/// client.send_text("hello").unwrap();
+/// pump(&mut client, &mut server);
+/// assert!(matches!(server.poll_event(), Some(Event::Text("hello"))));
+/// ```
+pub struct Connection {
+    role: Role,
+    config: Config,
+    state: State,
+    /// Received bytes: `rx[rx_start..rx_end]` are unparsed, `rx[rx_end..]`
+    /// is room to read into.
+    rx: Vec<u8>,
+    rx_start: usize,
+    rx_end: usize,
+    /// How far the handshake's end-of-headers search has looked.
+    scanned: usize,
+    eof: bool,
+    frame: Option<InFrame>,
+    fragmented: Fragmented,
+    /// Payload of a fragmented message so far.
+    message: Vec<u8>,
+    /// Bytes of the current message received so far, for the size limit.
+    message_len: u64,
+    utf8: Utf8Validator,
+    deferred: Deferred,
+    queued: Option<Queued>,
+    /// Bytes to send: `tx[tx_start..]`.
+    tx: Vec<u8>,
+    tx_start: usize,
+    masks: Option<Box<dyn MaskSource>>,
+    negotiated: Negotiated,
+    now: Duration,
+    timers: Timers,
+}
+
+impl core::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Connection")
+            .field("role", &self.role)
+            .field("state", &self.state)
+            .field("buffered_in", &(self.rx_end - self.rx_start))
+            .field("buffered_out", &(self.tx.len() - self.tx_start))
+            .finish_non_exhaustive()
+    }
+}
+
+impl Connection {
+    fn new(role: Role, config: Config, state: State, masks: Option<Box<dyn MaskSource>>) -> Self {
+        let timers = Timers {
+            handshake: config.handshake_timeout,
+            ..Timers::default()
+        };
+        Self {
+            role,
+            config,
+            state,
+            rx: Vec::new(),
+            rx_start: 0,
+            rx_end: 0,
+            scanned: 0,
+            eof: false,
+            frame: None,
+            fragmented: Fragmented::None,
+            message: Vec::new(),
+            message_len: 0,
+            utf8: Utf8Validator::default(),
+            deferred: Deferred::default(),
+            queued: None,
+            tx: Vec::new(),
+            tx_start: 0,
+            masks,
+            negotiated: Negotiated::default(),
+            now: Duration::ZERO,
+            timers,
+        }
+    }
+
+    /// A client that starts by sending `request`, masking with `rand`'s
+    /// thread-local CSPRNG.
+    #[cfg(feature = "std")]
+    pub fn client(request: ClientRequest, config: Config) -> Self {
+        Self::client_with_masks(request, config, Box::new(crate::mask::ThreadRngSource))
+    }
+
+    /// A client that starts by sending `request`, drawing its handshake
+    /// nonce and masking keys from `masks`.
+    ///
+    /// The request bytes are queued at once: write [`Connection::pending_output`].
+    /// The handshake timeout counts from time zero on the caller's clock.
+    pub fn client_with_masks(request: ClientRequest, config: Config, mut masks: Box<dyn MaskSource>) -> Self {
+        let mut nonce = [0u8; 16];
+        masks.fill(&mut nonce);
+        let key = base64::engine::general_purpose::STANDARD.encode(nonce);
+        let bytes = request.encode(&key);
+        let state = State::AwaitingResponse {
+            request: Box::new(request),
+            key,
+        };
+        let mut conn = Self::new(Role::Client, config, state, Some(masks));
+        conn.tx = bytes;
+        conn
+    }
+
+    /// A server awaiting a client's request.
+    ///
+    /// The handshake timeout counts from time zero on the caller's clock.
+    pub fn server(config: Config) -> Self {
+        Self::new(Role::Server, config, State::AwaitingRequest, None)
+    }
+
+    /// A connection whose handshake happened elsewhere (an HTTP framework's
+    /// upgrade, an HTTP/2 or HTTP/3 extended CONNECT): frames from the
+    /// first byte. `already_read` holds bytes read past the handshake. A
+    /// client masks with `rand`'s thread-local CSPRNG.
+    #[cfg(feature = "std")]
+    pub fn established(role: Role, config: Config, already_read: &[u8]) -> Self {
+        Self::established_with_masks(role, config, already_read, Box::new(crate::mask::ThreadRngSource))
+    }
+
+    /// Like [`Connection::established`], drawing masking keys from `masks`
+    /// (unused by a server).
+    pub fn established_with_masks(role: Role, config: Config, already_read: &[u8], masks: Box<dyn MaskSource>) -> Self {
+        let masks = (role == Role::Client).then_some(masks);
+        let mut conn = Self::new(role, config, State::Open, masks);
+        conn.timers.handshake = None;
+        conn.arm_keepalive();
+        conn.receive(already_read);
+        conn
+    }
+
+    /// This end's role.
+    pub fn role(&self) -> Role {
+        self.role
+    }
+
+    /// The DOM-style state.
+    pub fn ready_state(&self) -> ReadyState {
+        match self.state {
+            State::AwaitingResponse { .. } | State::AwaitingRequest | State::AwaitingDecision { .. } => {
+                ReadyState::Connecting
+            }
+            State::Open => ReadyState::Open,
+            State::CloseSent => ReadyState::Closing,
+            State::Closed { .. } => ReadyState::Closed,
+        }
+    }
+
+    /// Whether the close handshake completed: both close frames were
+    /// exchanged. `false` while open and after a failure.
+    pub fn is_closed_cleanly(&self) -> bool {
+        matches!(self.state, State::Closed { clean: true })
+    }
+
+    /// The subprotocol agreed on in the handshake, if any.
+    pub fn protocol(&self) -> Option<&str> {
+        self.negotiated.protocol.as_deref()
+    }
+
+    /// The extensions agreed on, as the `Sec-WebSocket-Extensions` value
+    /// (empty when none).
+    pub fn extensions(&self) -> &str {
+        &self.negotiated.extensions
+    }
+
+    /// Server: the request awaiting [`Connection::accept`] or
+    /// [`Connection::reject`].
+    pub fn request(&self) -> Option<&Request> {
+        match &self.state {
+            State::AwaitingDecision { request } => Some(request),
+            _ => None,
+        }
+    }
+
+    // ------------------------------------------------------------ input
+
+    /// Room to read received bytes into; follow with [`Connection::commit_read`].
+    ///
+    /// The buffer is at least [`Config::read_chunk`] bytes, more when a
+    /// frame in progress needs it; it only grows as bytes actually arrive,
+    /// never from a length the peer merely declared.
+    pub fn read_buffer(&mut self) -> &mut [u8] {
+        self.settle();
+        let want = self.read_want();
+        self.reserve_read(want);
+        &mut self.rx[self.rx_end..]
+    }
+
+    /// Records that the first `n` bytes of [`Connection::read_buffer`] were
+    /// filled. `n` is clamped to the buffer's length.
+    pub fn commit_read(&mut self, n: usize) {
+        self.rx_end = (self.rx_end + n).min(self.rx.len());
+        self.heard_from_peer();
+    }
+
+    /// Copies received bytes in. Equivalent to filling
+    /// [`Connection::read_buffer`] and committing.
+    pub fn receive(&mut self, mut data: &[u8]) {
+        self.settle();
+        if matches!(self.state, State::Closed { .. }) {
+            return;
+        }
+        while !data.is_empty() {
+            self.reserve_read(data.len());
+            let room = &mut self.rx[self.rx_end..];
+            let n = room.len().min(data.len());
+            room[..n].copy_from_slice(&data[..n]);
+            self.rx_end += n;
+            data = &data[n..];
+        }
+        self.heard_from_peer();
+    }
+
+    /// Records that the peer closed its side of the transport.
+    pub fn receive_eof(&mut self) {
+        self.eof = true;
+    }
+
+    /// The next thing the received bytes mean, or `None` until more bytes
+    /// (or time) arrive.
+    ///
+    /// Call it until it returns `None` after every read. An event's borrow
+    /// ends at the next call on the connection.
+    pub fn poll_event(&mut self) -> Option<Event<'_>> {
+        self.settle();
+        if let Some(queued) = self.queued.take() {
+            return Some(match queued {
+                Queued::Open => Event::Open,
+                Queued::Failed(e) => Event::Failed(e),
+            });
+        }
+        match self.state {
+            State::AwaitingResponse { .. } => self.poll_response(),
+            State::AwaitingRequest => self.poll_request(),
+            State::AwaitingDecision { .. } => None,
+            State::Open | State::CloseSent => self.poll_frame(),
+            State::Closed { .. } => None,
+        }
+    }
+
+    // ------------------------------------------------------------ handshake
+
+    fn limits(&self) -> Limits {
+        Limits {
+            max_bytes: self.config.max_handshake_size,
+            max_headers: self.config.max_headers,
+        }
+    }
+
+    /// Whether the buffered handshake bytes hold a complete header block,
+    /// or enough bytes to hit the size limit: only then is parsing worth
+    /// it, which keeps a byte-at-a-time sender from costing quadratic time.
+    fn handshake_ready(&mut self) -> bool {
+        let buffered = &self.rx[self.rx_start..self.rx_end];
+        if buffered.len() >= self.config.max_handshake_size {
+            return true;
+        }
+        let from = self.scanned.saturating_sub(3);
+        let found = buffered[from..].windows(4).any(|w| w == b"\r\n\r\n");
+        self.scanned = buffered.len();
+        found
+    }
+
+    fn poll_response(&mut self) -> Option<Event<'_>> {
+        if !self.handshake_ready() {
+            return self.eof.then(|| self.fail(HandshakeError::Eof.into()));
+        }
+        let State::AwaitingResponse { request, key } = &self.state else {
+            return None;
+        };
+        let buffered = &self.rx[self.rx_start..self.rx_end];
+        match handshake::validate_response(buffered, request, key, self.limits()) {
+            Ok(Some((negotiated, consumed))) => {
+                self.rx_start += consumed;
+                self.negotiated = negotiated;
+                self.open();
+                Some(Event::Open)
+            }
+            Ok(None) => self.eof.then(|| self.fail(HandshakeError::Eof.into())),
+            Err(e) => Some(self.fail(e.into())),
+        }
+    }
+
+    fn poll_request(&mut self) -> Option<Event<'_>> {
+        if !self.handshake_ready() {
+            return self.eof.then(|| self.fail(HandshakeError::Eof.into()));
+        }
+        let buffered = &self.rx[self.rx_start..self.rx_end];
+        match handshake::parse_request(buffered, self.limits()) {
+            Ok(Some((request, consumed))) => {
+                self.rx_start += consumed;
+                self.state = State::AwaitingDecision {
+                    request: Box::new(request),
+                };
+                match &self.state {
+                    State::AwaitingDecision { request } => Some(Event::Request(request)),
+                    _ => None,
+                }
+            }
+            Ok(None) => self.eof.then(|| self.fail(HandshakeError::Eof.into())),
+            Err(bad) => {
+                self.tx.extend_from_slice(&handshake::encode_reject(bad.status));
+                Some(self.fail(bad.error.into()))
+            }
+        }
+    }
+
+    /// Server: accepts the request announced by [`Event::Request`]. The 101
+    /// response is queued and [`Event::Open`] follows from `poll_event`.
+    pub fn accept(&mut self, accept: Accept) -> Result<(), Error> {
+        let State::AwaitingDecision { request } = &self.state else {
+            return Err(Error::InvalidState("no request awaits a decision"));
+        };
+        if let Some(chosen) = accept.selected_protocol() {
+            if !request.protocols().iter().any(|p| p == chosen) {
+                return Err(Error::InvalidState("the chosen subprotocol was not offered"));
+            }
+        }
+        self.tx.extend_from_slice(&handshake::encode_accept(request, &accept));
+        self.negotiated.protocol = accept.selected_protocol().map(String::from);
+        self.open();
+        self.queued = Some(Queued::Open);
+        Ok(())
+    }
+
+    /// Server: refuses the request with an HTTP `status` (e.g. 403). The
+    /// response is queued and the connection is closed.
+    pub fn reject(&mut self, status: u16) -> Result<(), Error> {
+        if !matches!(self.state, State::AwaitingDecision { .. }) {
+            return Err(Error::InvalidState("no request awaits a decision"));
+        }
+        self.tx.extend_from_slice(&handshake::encode_reject(status));
+        self.state = State::Closed { clean: false };
+        self.release_input();
+        Ok(())
+    }
+
+    fn open(&mut self) {
+        self.state = State::Open;
+        self.timers.handshake = None;
+        self.arm_keepalive();
+    }
+
+    // ------------------------------------------------------------ frames
+
+    fn header_rules(&self) -> HeaderRules {
+        HeaderRules {
+            expect_masked: self.role == Role::Server,
+            allowed_rsv: 0,
+        }
+    }
+
+    /// Reads frames until one completes an event or the bytes run out.
+    fn poll_frame(&mut self) -> Option<Event<'_>> {
+        loop {
+            let mut frame = match self.frame {
+                Some(frame) => frame,
+                None => match self.start_frame() {
+                    Ok(Some(frame)) => frame,
+                    Ok(None) => return self.eof.then(|| self.fail(Error::UnexpectedEof)),
+                    Err(e) => return Some(self.fail(e)),
+                },
+            };
+            // Checked against max_frame_size (a usize) in start_frame.
+            let len = frame.header.len as usize;
+            let payload_at = self.rx_start + frame.header_len;
+            let arrived = (self.rx_end - payload_at).min(len);
+            if arrived > frame.done {
+                let is_text = self.is_text(frame.header.opcode);
+                let fresh = &mut self.rx[payload_at + frame.done..payload_at + arrived];
+                if let Some(key) = frame.header.mask {
+                    apply_mask(fresh, key, frame.done);
+                }
+                if is_text && self.utf8.feed(fresh).is_err() {
+                    return Some(self.fail(Error::InvalidUtf8));
+                }
+                frame.done = arrived;
+            }
+            if frame.done < len {
+                self.frame = Some(frame);
+                return self.eof.then(|| self.fail(Error::UnexpectedEof));
+            }
+            self.frame = None;
+            let end = payload_at + len;
+            match frame.header.opcode {
+                OpCode::Ping | OpCode::Pong | OpCode::Close => {
+                    self.deferred.consume = end - self.rx_start;
+                    return self.control_frame(frame.header.opcode, payload_at, end);
+                }
+                _ if !frame.header.fin => {
+                    self.message.extend_from_slice(&self.rx[payload_at..end]);
+                    self.rx_start = end;
+                }
+                _ if self.message.is_empty() && frame.header.opcode != OpCode::Continuation => {
+                    // A single-frame message: hand it out where it lies.
+                    self.deferred.consume = end - self.rx_start;
+                    return self.deliver(frame.header.opcode, payload_at, end, false);
+                }
+                _ => {
+                    self.message.extend_from_slice(&self.rx[payload_at..end]);
+                    self.rx_start = end;
+                    self.deferred.clear_message = true;
+                    let kind = match self.fragmented {
+                        Fragmented::Text => OpCode::Text,
+                        _ => OpCode::Binary,
+                    };
+                    self.fragmented = Fragmented::None;
+                    return self.deliver(kind, 0, self.message.len(), true);
+                }
+            }
+        }
+    }
+
+    /// Whether payload of this opcode is text to validate.
+    fn is_text(&self, opcode: OpCode) -> bool {
+        opcode == OpCode::Text || (opcode == OpCode::Continuation && self.fragmented == Fragmented::Text)
+    }
+
+    /// Decodes the next header and checks it against the message in
+    /// progress and the limits.
+    fn start_frame(&mut self) -> Result<Option<InFrame>, Error> {
+        let Some((header, header_len)) = frame::decode(&self.rx[self.rx_start..self.rx_end], self.header_rules())?
+        else {
+            return Ok(None);
+        };
+        if !header.opcode.is_control() {
+            // §5.4: a message is one start frame and its continuations.
+            match (header.opcode, self.fragmented) {
+                (OpCode::Continuation, Fragmented::None) => return Err(Error::UnexpectedContinuation),
+                (OpCode::Text | OpCode::Binary, Fragmented::Text | Fragmented::Binary) => {
+                    return Err(Error::ExpectedContinuation);
+                }
+                _ => {}
+            }
+            let max = self.config.max_frame_size;
+            if header.len > max as u64 {
+                return Err(Error::FrameTooLarge { len: header.len, max });
+            }
+            if header.opcode != OpCode::Continuation {
+                self.message_len = 0;
+            }
+            self.message_len += header.len;
+            let max = self.config.max_message_size;
+            if self.message_len > max as u64 {
+                return Err(Error::MessageTooLarge {
+                    len: self.message_len,
+                    max,
+                });
+            }
+            if !header.fin && header.opcode != OpCode::Continuation {
+                self.fragmented = match header.opcode {
+                    OpCode::Text => Fragmented::Text,
+                    _ => Fragmented::Binary,
+                };
+            }
+        }
+        let frame = InFrame {
+            header,
+            header_len,
+            done: 0,
+        };
+        self.frame = Some(frame);
+        Ok(Some(frame))
+    }
+
+    /// Hands out a complete message lying in `rx` or in `message`.
+    fn deliver(&mut self, opcode: OpCode, start: usize, end: usize, from_message: bool) -> Option<Event<'_>> {
+        if opcode == OpCode::Text && self.utf8.finish().is_err() {
+            return Some(self.fail(Error::InvalidUtf8));
+        }
+        let payload = if from_message {
+            &self.message[start..end]
+        } else {
+            &self.rx[start..end]
+        };
+        Some(match opcode {
+            OpCode::Text => match core::str::from_utf8(payload) {
+                Ok(text) => Event::Text(text),
+                // Unreachable: the validator has accepted every byte. The
+                // borrow of `payload` keeps `fail` out of reach here.
+                Err(_) => Event::Failed(Error::InvalidUtf8),
+            },
+            _ => Event::Binary(payload),
+        })
+    }
+
+    fn control_frame(&mut self, opcode: OpCode, start: usize, end: usize) -> Option<Event<'_>> {
+        match opcode {
+            OpCode::Ping => {
+                if self.config.auto_pong && matches!(self.state, State::Open) {
+                    let (rx, tx) = (&self.rx, &mut self.tx);
+                    write_frame(tx, &mut self.masks, OpCode::Pong, true, &rx[start..end]);
+                }
+                Some(Event::Ping(&self.rx[start..end]))
+            }
+            OpCode::Pong => Some(Event::Pong(&self.rx[start..end])),
+            _ => {
+                if let Err(bad) = close::parse(&self.rx[start..end]) {
+                    return Some(self.fail(bad.into()));
+                }
+                if matches!(self.state, State::Open) {
+                    // §5.5.1: reply with a close frame, echoing the code.
+                    let mut reply = [0u8; MAX_CONTROL_PAYLOAD];
+                    let received = &self.rx[start..end];
+                    let n = if self.config.echo_close_reason {
+                        received.len()
+                    } else {
+                        received.len().min(2)
+                    };
+                    reply[..n].copy_from_slice(&received[..n]);
+                    write_frame(&mut self.tx, &mut self.masks, OpCode::Close, true, &reply[..n]);
+                }
+                self.state = State::Closed { clean: true };
+                self.after_close(true);
+                // The frame stays in rx until the next call; only state changed.
+                let frame = close::parse(&self.rx[start..end]).ok()?;
+                Some(Event::Close(frame))
+            }
+        }
+    }
+
+    /// Fails the connection (§7.1.7): queue a close frame with the error's
+    /// code when one may still be sent, and stop reading.
+    fn fail<'a>(&mut self, error: Error) -> Event<'a> {
+        let code = error.close_code().filter(|c| c.is_sendable());
+        if let (Some(code), State::Open) = (code, &self.state) {
+            write_frame(
+                &mut self.tx,
+                &mut self.masks,
+                OpCode::Close,
+                true,
+                &code.0.to_be_bytes(),
+            );
+        }
+        self.state = State::Closed { clean: false };
+        self.release_input();
+        self.after_close(false);
+        Event::Failed(error)
+    }
+
+    /// Stops reading: whatever the peer sends now is discarded.
+    fn release_input(&mut self) {
+        self.rx = Vec::new();
+        self.rx_start = 0;
+        self.rx_end = 0;
+        self.frame = None;
+        self.message = Vec::new();
+        self.fragmented = Fragmented::None;
+        self.deferred = Deferred::default();
+    }
+
+    /// Timers once the close handshake ended: only a client after a clean
+    /// close still waits, for the server to close the transport.
+    fn after_close(&mut self, clean: bool) {
+        self.timers = Timers::default();
+        if clean && self.role == Role::Client {
+            self.timers.close = self.config.close_timeout.map(|t| self.now + t);
+        }
+    }
+
+    // ------------------------------------------------------------ buffers
+
+    /// Finishes what handing out the previous event left to do.
+    fn settle(&mut self) {
+        if matches!(self.state, State::Closed { .. }) {
+            // Nothing after the close is read (§5.5.1): drop it unparsed.
+            self.release_input();
+            return;
+        }
+        if self.deferred.consume > 0 {
+            self.rx_start += self.deferred.consume;
+            self.deferred.consume = 0;
+        }
+        if self.deferred.clear_message {
+            self.deferred.clear_message = false;
+            self.message.clear();
+        }
+        if self.rx_start == self.rx_end {
+            self.rx_start = 0;
+            self.rx_end = 0;
+            self.scanned = 0;
+        }
+    }
+
+    /// How much room the next read should have: the rest of the frame in
+    /// progress, within [read_chunk, 64 KiB], so a large frame is read in
+    /// large pieces but never reserved ahead of its bytes.
+    fn read_want(&self) -> usize {
+        let chunk = self.config.read_chunk.max(1);
+        match self.frame {
+            Some(frame) => {
+                let total = frame.header_len + frame.header.len as usize;
+                let missing = total.saturating_sub(self.rx_end - self.rx_start);
+                missing.clamp(chunk, chunk.max(64 << 10))
+            }
+            None => chunk,
+        }
+    }
+
+    fn reserve_read(&mut self, want: usize) {
+        if self.rx.len() - self.rx_end >= want {
+            return;
+        }
+        if self.rx_start > 0 {
+            self.rx.copy_within(self.rx_start..self.rx_end, 0);
+            self.rx_end -= self.rx_start;
+            self.rx_start = 0;
+        }
+        if self.rx.len() - self.rx_end < want {
+            self.rx.resize(self.rx_end + want, 0);
+        }
+    }
+
+    fn heard_from_peer(&mut self) {
+        if self.timers.keepalive_dead.is_some() || self.timers.ping.is_some() {
+            self.timers.keepalive_dead = None;
+            self.arm_keepalive();
+        }
+    }
+
+    fn arm_keepalive(&mut self) {
+        self.timers.ping = self.config.keepalive_interval.map(|i| self.now + i);
+    }
+
+    // ------------------------------------------------------------ output
+
+    fn check_open(&self) -> Result<(), Error> {
+        match self.state {
+            State::Open => Ok(()),
+            State::AwaitingResponse { .. } | State::AwaitingRequest | State::AwaitingDecision { .. } => {
+                Err(Error::InvalidState("the opening handshake is not complete"))
+            }
+            State::CloseSent | State::Closed { .. } => Err(Error::InvalidState("the connection is closing or closed")),
+        }
+    }
+
+    /// Queues a text message as one frame.
+    pub fn send_text(&mut self, text: &str) -> Result<(), Error> {
+        self.send(OpCode::Text, text.as_bytes(), true)
+    }
+
+    /// Queues a binary message as one frame.
+    pub fn send_binary(&mut self, data: &[u8]) -> Result<(), Error> {
+        self.send(OpCode::Binary, data, true)
+    }
+
+    /// Queues one frame of a fragmented message: `OpCode::Text` or
+    /// `OpCode::Binary` for the first, `OpCode::Continuation` after, `fin`
+    /// on the last. The caller keeps the sequence valid (§5.4).
+    pub fn send_frame(&mut self, opcode: OpCode, data: &[u8], fin: bool) -> Result<(), Error> {
+        if opcode.is_control() {
+            return Err(Error::InvalidState("use ping, pong or close for control frames"));
+        }
+        self.send(opcode, data, fin)
+    }
+
+    fn send(&mut self, opcode: OpCode, data: &[u8], fin: bool) -> Result<(), Error> {
+        self.check_open()?;
+        write_frame(&mut self.tx, &mut self.masks, opcode, fin, data);
+        Ok(())
+    }
+
+    /// Queues a ping (payload at most 125 bytes).
+    pub fn ping(&mut self, data: &[u8]) -> Result<(), Error> {
+        self.control(OpCode::Ping, data)
+    }
+
+    /// Queues an unsolicited pong (payload at most 125 bytes).
+    pub fn pong(&mut self, data: &[u8]) -> Result<(), Error> {
+        self.control(OpCode::Pong, data)
+    }
+
+    fn control(&mut self, opcode: OpCode, data: &[u8]) -> Result<(), Error> {
+        if data.len() > MAX_CONTROL_PAYLOAD {
+            return Err(Error::ControlPayloadTooLong(data.len()));
+        }
+        self.send(opcode, data, true)
+    }
+
+    /// Starts the close handshake (§7.1.2): queues a close frame with `code`
+    /// and `reason`, after which no data is sent.
+    ///
+    /// Arguments are checked first: the code must be sendable and the
+    /// reason at most 123 bytes. Then: while open, the frame is queued;
+    /// while connecting, the connection is abandoned without a frame;
+    /// when already closing or closed, nothing happens.
+    pub fn close(&mut self, code: CloseCode, reason: &str) -> Result<(), Error> {
+        if !code.is_sendable() {
+            return Err(Error::InvalidCloseCodeToSend(code.0));
+        }
+        if reason.len() > MAX_REASON_LEN {
+            return Err(Error::ReasonTooLong(reason.len()));
+        }
+        match self.state {
+            State::Open => {
+                let mut payload = [0u8; MAX_CONTROL_PAYLOAD];
+                payload[..2].copy_from_slice(&code.0.to_be_bytes());
+                payload[2..2 + reason.len()].copy_from_slice(reason.as_bytes());
+                write_frame(
+                    &mut self.tx,
+                    &mut self.masks,
+                    OpCode::Close,
+                    true,
+                    &payload[..2 + reason.len()],
+                );
+                self.state = State::CloseSent;
+                self.timers.ping = None;
+                self.timers.keepalive_dead = None;
+                self.timers.close = self.config.close_timeout.map(|t| self.now + t);
+            }
+            State::AwaitingResponse { .. } | State::AwaitingRequest | State::AwaitingDecision { .. } => {
+                self.state = State::Closed { clean: false };
+                self.release_input();
+                self.timers = Timers::default();
+            }
+            State::CloseSent | State::Closed { .. } => {}
+        }
+        Ok(())
+    }
+
+    /// Bytes waiting to be written to the transport.
+    pub fn pending_output(&self) -> &[u8] {
+        &self.tx[self.tx_start..]
+    }
+
+    /// Records that the first `n` bytes of [`Connection::pending_output`]
+    /// were written. `n` is clamped to what is pending.
+    pub fn advance_output(&mut self, n: usize) {
+        self.tx_start = (self.tx_start + n).min(self.tx.len());
+        if self.tx_start == self.tx.len() {
+            self.tx.clear();
+            self.tx_start = 0;
+        }
+    }
+
+    /// Copies pending output into `out` and marks it written; returns how
+    /// many bytes were copied.
+    pub fn take_output(&mut self, out: &mut [u8]) -> usize {
+        let pending = self.pending_output();
+        let n = pending.len().min(out.len());
+        out[..n].copy_from_slice(&pending[..n]);
+        self.advance_output(n);
+        n
+    }
+
+    /// Whether the transport should be closed once the pending output is
+    /// written: after a failure, after a server's close handshake, and for
+    /// a client once the server closed its side or the close timeout ran
+    /// out (§7.1.1: the server closes the TCP connection first).
+    pub fn should_close_transport(&self) -> bool {
+        match self.state {
+            State::Closed { clean } => !clean || self.role == Role::Server || self.eof || self.timers.close.is_none(),
+            _ => false,
+        }
+    }
+
+    // ------------------------------------------------------------ time
+
+    /// Tells the connection the time on the caller's monotonic clock (any
+    /// epoch; the connection's timers count from zero on it). Fires expired
+    /// timers; a resulting failure is reported by the next `poll_event`.
+    ///
+    /// Call it after every wait (blocking read, `poll_timeout` expiry);
+    /// timers that other calls start count from the last time given here.
+    pub fn handle_timeout(&mut self, now: Duration) {
+        self.now = self.now.max(now);
+        let due = |deadline: Option<Duration>| deadline.is_some_and(|d| d <= now);
+        if due(self.timers.handshake) {
+            self.timers.handshake = None;
+            self.fail_later(Error::HandshakeTimeout);
+        }
+        if due(self.timers.close) {
+            self.timers.close = None;
+            if !matches!(self.state, State::Closed { .. }) {
+                self.fail_later(Error::CloseTimeout);
+            }
+        }
+        if due(self.timers.keepalive_dead) {
+            self.timers.keepalive_dead = None;
+            self.fail_later(Error::KeepaliveTimeout);
+        }
+        if due(self.timers.ping) && matches!(self.state, State::Open) {
+            write_frame(&mut self.tx, &mut self.masks, OpCode::Ping, true, b"");
+            self.timers.ping = None;
+            self.timers.keepalive_dead = self.config.keepalive_interval.map(|i| now + i);
+        }
+    }
+
+    fn fail_later(&mut self, error: Error) {
+        if let Event::Failed(error) = self.fail(error) {
+            self.queued = Some(Queued::Failed(error));
+        }
+    }
+
+    /// The next time [`Connection::handle_timeout`] must be called, if any.
+    pub fn poll_timeout(&self) -> Option<Duration> {
+        let t = self.timers;
+        [t.handshake, t.close, t.ping, t.keepalive_dead]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+}
+
+/// Appends one frame to `tx`, masked when `masks` is given (client role).
+fn write_frame(tx: &mut Vec<u8>, masks: &mut Option<Box<dyn MaskSource>>, opcode: OpCode, fin: bool, payload: &[u8]) {
+    let mask = masks.as_mut().map(|m| m.mask_key());
+    let header = FrameHeader {
+        fin,
+        rsv: 0,
+        opcode,
+        mask,
+        len: payload.len() as u64,
+    };
+    let mut head = [0u8; MAX_HEADER_LEN];
+    let head_len = frame::encode(&header, &mut head);
+    tx.reserve(head_len + payload.len());
+    tx.extend_from_slice(&head[..head_len]);
+    let start = tx.len();
+    tx.extend_from_slice(payload);
+    if let Some(key) = mask {
+        apply_mask(&mut tx[start..], key, 0);
+    }
+}

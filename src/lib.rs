@@ -1,0 +1,54 @@
+//! A strictly conformant WebSocket (RFC 6455) protocol engine.
+//!
+//! The core, [`Connection`], is sans-IO: bytes and time go in, events and
+//! bytes come out, and it never touches a socket, a thread or a clock. It
+//! builds on `core` and `alloc` only. The blocking driver, [`WebSocket`],
+//! runs it over any `Read + Write` transport.
+//!
+//! ```no_run
+//! # #[cfg(feature = "std")]
+//! # fn main() -> Result<(), rfc6455::Error> {
+//! let mut ws = rfc6455::WebSocket::connect("ws://127.0.0.1:9001/")?;
+//! ws.send_text("Hello Server!")?;
+//! if let Some(message) = ws.read()? {
+//!     println!("{message:?}");
+//! }
+//! ws.close(rfc6455::CloseCode::NORMAL, "done")?;
+//! # Ok(())
+//! # }
+//! # #[cfg(not(feature = "std"))]
+//! # fn main() {}
+//! ```
+//!
+//! Modules are named after the protocol concepts they implement:
+//! [`frame`] (§5.2), [`mask`] (§5.3), `utf8` (§8.1), [`close`] (§7.4),
+//! [`handshake`] (§4) and [`connection`] (the state machine).
+
+#![no_std]
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
+
+extern crate alloc;
+#[cfg(any(feature = "std", test))]
+extern crate std;
+
+pub mod close;
+pub mod config;
+pub mod connection;
+pub mod error;
+pub mod frame;
+pub mod handshake;
+pub mod mask;
+mod utf8;
+#[cfg(feature = "std")]
+pub mod websocket;
+
+pub use close::{CloseCode, CloseFrame, OwnedCloseFrame};
+pub use config::Config;
+pub use connection::{Connection, Event, ReadyState, Role};
+pub use error::{Error, HandshakeError};
+pub use frame::OpCode;
+pub use handshake::{Accept, ClientRequest, Request};
+pub use mask::MaskSource;
+#[cfg(feature = "std")]
+pub use websocket::{Message, Plain, Transport, WebSocket};
