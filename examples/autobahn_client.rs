@@ -24,9 +24,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             println!("case {case}: {e}");
         }
     }
+    // Some fuzzing servers write the reports and drop the connection right
+    // after the handshake, without a close frame: that is success here.
     let mut ws = connect(&format!("{base}/updateReports?agent={AGENT}"))?;
-    ws.close(rfc6455::CloseCode::NORMAL, "")?;
-    while ws.read()?.is_some() {}
+    let _ = ws.close(rfc6455::CloseCode::NORMAL, "");
+    loop {
+        match ws.read() {
+            Ok(Some(_)) => {}
+            Ok(None) | Err(Error::UnexpectedEof | Error::Io(_)) => break,
+            Err(e) => return Err(e.into()),
+        }
+    }
     println!("reports updated");
     Ok(())
 }

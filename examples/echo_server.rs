@@ -34,9 +34,10 @@ fn serve(stream: TcpStream) {
     // Echo back the first subprotocol offered, so clients that insist on one
     // get it.
     let ws = WebSocket::accept_with(stream, config, |request| {
+        let accept = Accept::new().header("Server", "rfc6455");
         Ok(match request.protocols().first() {
-            Some(protocol) => Accept::new().protocol(protocol.as_str()),
-            None => Accept::new(),
+            Some(protocol) => accept.protocol(protocol.as_str()),
+            None => accept,
         })
     });
     let mut ws = match ws {
