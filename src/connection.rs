@@ -354,16 +354,19 @@ impl Connection {
     /// filled. `n` is clamped to the buffer's length.
     pub fn commit_read(&mut self, n: usize) {
         self.rx_end = (self.rx_end + n).min(self.rx.len());
-        self.heard_from_peer();
+        if n > 0 {
+            self.heard_from_peer();
+        }
     }
 
     /// Copies received bytes in. Equivalent to filling
     /// [`Connection::read_buffer`] and committing.
     pub fn receive(&mut self, mut data: &[u8]) {
         self.settle();
-        if matches!(self.state, State::Closed { .. }) {
+        if matches!(self.state, State::Closed { .. }) || data.is_empty() {
             return;
         }
+        self.heard_from_peer();
         while !data.is_empty() {
             self.reserve_read(data.len());
             let room = &mut self.rx[self.rx_end..];
@@ -372,7 +375,6 @@ impl Connection {
             self.rx_end += n;
             data = &data[n..];
         }
-        self.heard_from_peer();
     }
 
     /// Records that the peer closed its side of the transport.
@@ -496,6 +498,7 @@ impl Connection {
         self.tx.extend_from_slice(&handshake::encode_reject(status));
         self.state = State::Closed { clean: false };
         self.release_input();
+        self.timers = Timers::default();
         Ok(())
     }
 
@@ -651,7 +654,9 @@ impl Connection {
     fn control_frame(&mut self, opcode: OpCode, start: usize, end: usize) -> Option<Event<'_>> {
         match opcode {
             OpCode::Ping => {
-                if self.config.auto_pong && matches!(self.state, State::Open) {
+                // §5.5.2: answer "unless it already received a Close frame";
+                // having sent ours does not excuse us.
+                if self.config.auto_pong && matches!(self.state, State::Open | State::CloseSent) {
                     let (rx, tx) = (&self.rx, &mut self.tx);
                     write_frame(tx, &mut self.masks, OpCode::Pong, true, &rx[start..end]);
                 }
