@@ -153,15 +153,24 @@ impl WebSocket<TcpStream> {
         if secure {
             return Err(Error::TlsNotEnabled);
         }
-        let host = request.host();
-        let addr = if host.starts_with('[') || host.rsplit_once(':').is_some_and(|(_, p)| p.parse::<u16>().is_ok()) {
-            String::from(host)
-        } else {
-            std::format!("{host}:80")
-        };
+        let addr = with_default_port(request.host(), 80);
         let stream = TcpStream::connect(addr.as_str())?;
         stream.set_nodelay(true)?;
         Self::client(stream, request, config)
+    }
+}
+
+/// `host` (a `Host` value: name, IPv4 or bracketed IPv6, maybe `:port`)
+/// as a `host:port` address.
+fn with_default_port(host: &str, port: u16) -> String {
+    let after_host = match host.strip_prefix('[') {
+        Some(v6) => v6.split_once(']').map_or("", |(_, rest)| rest),
+        None => host.rsplit_once(':').map_or("", |(_, p)| p),
+    };
+    if after_host.trim_start_matches(':').parse::<u16>().is_ok() {
+        String::from(host)
+    } else {
+        std::format!("{host}:{port}")
     }
 }
 
