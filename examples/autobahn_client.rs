@@ -27,7 +27,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Some fuzzing servers write the reports and drop the connection right
     // after the handshake, without a close frame: that is success here.
     let mut ws = connect(&format!("{base}/updateReports?agent={AGENT}"))?;
-    let _ = ws.close(rfc6455::CloseCode::NORMAL, "");
+    let _ = ws.close(Some(1000), None);
     loop {
         match ws.read() {
             Ok(Some(_)) => {}

@@ -860,18 +860,23 @@ impl Connection {
         if reason.len() > MAX_REASON_LEN {
             return Err(Error::ReasonTooLong(reason.len()));
         }
+        let mut payload = [0u8; MAX_CONTROL_PAYLOAD];
+        payload[..2].copy_from_slice(&code.0.to_be_bytes());
+        payload[2..2 + reason.len()].copy_from_slice(reason.as_bytes());
+        self.start_close(&payload[..2 + reason.len()]);
+        Ok(())
+    }
+
+    /// Like [`Connection::close`], with a close frame that carries no code
+    /// (the peer reports 1005), as the DOM's `close()` without arguments.
+    pub fn close_without_code(&mut self) {
+        self.start_close(&[]);
+    }
+
+    fn start_close(&mut self, payload: &[u8]) {
         match self.state {
             State::Open => {
-                let mut payload = [0u8; MAX_CONTROL_PAYLOAD];
-                payload[..2].copy_from_slice(&code.0.to_be_bytes());
-                payload[2..2 + reason.len()].copy_from_slice(reason.as_bytes());
-                write_frame(
-                    &mut self.tx,
-                    &mut self.masks,
-                    OpCode::Close,
-                    true,
-                    &payload[..2 + reason.len()],
-                );
+                write_frame(&mut self.tx, &mut self.masks, OpCode::Close, true, payload);
                 self.state = State::CloseSent;
                 self.timers.ping = None;
                 self.timers.keepalive_dead = None;
@@ -884,7 +889,6 @@ impl Connection {
             }
             State::CloseSent | State::Closed { .. } => {}
         }
-        Ok(())
     }
 
     /// Bytes waiting to be written to the transport.

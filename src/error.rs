@@ -91,6 +91,16 @@ pub enum Error {
     ReasonTooLong(usize),
     /// A ping or pong payload longer than 125 bytes.
     ControlPayloadTooLong(usize),
+    /// A subprotocol that is not an HTTP token, or one offered twice.
+    InvalidProtocol(String),
+    /// A close code the DOM API does not let applications send (only 1000
+    /// and 3000–4999).
+    InvalidAccessCloseCode(u16),
+    /// The outgoing queue is above its high-water mark (non-blocking mode):
+    /// write pending output first.
+    WouldBlock,
+    /// `close()` was called before the opening handshake completed.
+    ClosedBeforeOpen,
 }
 
 impl Error {
@@ -119,9 +129,30 @@ impl Error {
             Handshake(_) | UnexpectedEof | HandshakeTimeout | CloseTimeout | KeepaliveTimeout => CloseCode::ABNORMAL,
             #[cfg(feature = "std")]
             Io(_) => CloseCode::ABNORMAL,
-            Url(_) | TlsNotEnabled => CloseCode::ABNORMAL,
-            InvalidState(_) | InvalidCloseCodeToSend(_) | ReasonTooLong(_) | ControlPayloadTooLong(_) => return None,
+            TlsNotEnabled | ClosedBeforeOpen => CloseCode::ABNORMAL,
+            Url(_)
+            | InvalidState(_)
+            | InvalidCloseCodeToSend(_)
+            | ReasonTooLong(_)
+            | ControlPayloadTooLong(_)
+            | InvalidProtocol(_)
+            | InvalidAccessCloseCode(_)
+            | WouldBlock => return None,
         })
+    }
+}
+
+impl Error {
+    /// The `DOMException` name the WHATWG WebSocket standard throws for
+    /// this misuse, if it is one (`SyntaxError`, `InvalidStateError`,
+    /// `InvalidAccessError`).
+    pub fn dom_exception(&self) -> Option<&'static str> {
+        match self {
+            Error::Url(_) | Error::InvalidProtocol(_) | Error::ReasonTooLong(_) => Some("SyntaxError"),
+            Error::InvalidState(_) => Some("InvalidStateError"),
+            Error::InvalidAccessCloseCode(_) | Error::InvalidCloseCodeToSend(_) => Some("InvalidAccessError"),
+            _ => None,
+        }
     }
 }
 
@@ -196,6 +227,10 @@ impl fmt::Display for Error {
             ControlPayloadTooLong(len) => {
                 write!(f, "ping/pong payload of {len} bytes exceeds 125")
             }
+            InvalidProtocol(p) => write!(f, "subprotocol {p:?} is not a token or is offered twice"),
+            InvalidAccessCloseCode(code) => write!(f, "close code {code} is neither 1000 nor in 3000-4999"),
+            WouldBlock => f.write_str("outgoing queue is above its high-water mark; flush first"),
+            ClosedBeforeOpen => f.write_str("closed before the connection was established"),
         }
     }
 }

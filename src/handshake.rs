@@ -39,6 +39,32 @@ fn has_token(value: &[u8], token: &str) -> bool {
         .any(|item| item.trim_ascii().eq_ignore_ascii_case(token.as_bytes()))
 }
 
+/// Whether `s` is an HTTP token (RFC 9110 §5.6.2), as subprotocol names
+/// must be (RFC 6455 §4.1 item 10).
+pub fn is_token(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes().all(|b| {
+            b.is_ascii_alphanumeric()
+                || matches!(
+                    b,
+                    b'!' | b'#'
+                        | b'$'
+                        | b'%'
+                        | b'&'
+                        | b'\''
+                        | b'*'
+                        | b'+'
+                        | b'-'
+                        | b'.'
+                        | b'^'
+                        | b'_'
+                        | b'`'
+                        | b'|'
+                        | b'~'
+                )
+        })
+}
+
 /// The items of a comma-separated header value, trimmed, empty ones dropped.
 fn list_items(value: &str) -> impl Iterator<Item = &str> {
     value.split(',').map(str::trim).filter(|s| !s.is_empty())
@@ -133,6 +159,7 @@ pub struct ClientRequest {
     protocols: Vec<String>,
     extensions: Vec<String>,
     headers: Vec<(String, String)>,
+    require_protocol: bool,
 }
 
 impl ClientRequest {
@@ -186,6 +213,14 @@ impl ClientRequest {
     /// Offers a subprotocol; offers keep the order they were added in.
     pub fn protocol(mut self, protocol: impl Into<String>) -> Self {
         self.protocols.push(protocol.into());
+        self
+    }
+
+    /// Fails the handshake when subprotocols were offered and the server
+    /// chose none. RFC 6455 allows such an answer; the WHATWG WebSocket
+    /// standard (which browsers follow) fails the connection.
+    pub fn require_protocol(mut self, required: bool) -> Self {
+        self.require_protocol = required;
         self
     }
 
@@ -319,6 +354,7 @@ pub(crate) fn validate_response(
     }
     let protocols = all_items(&headers, "Sec-WebSocket-Protocol");
     let protocol = match protocols.as_slice() {
+        [] if request.require_protocol && !request.protocols.is_empty() => return Err(HandshakeError::NoProtocol),
         [] => None,
         [one] if request.protocols.iter().any(|p| p == one) => Some(one.clone()),
         _ => return Err(HandshakeError::UnofferedProtocol(protocols.join(", "))),

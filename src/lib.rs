@@ -8,12 +8,21 @@
 //! ```no_run
 //! # #[cfg(feature = "std")]
 //! # fn main() -> Result<(), rfc6455::Error> {
-//! let mut ws = rfc6455::WebSocket::connect("ws://127.0.0.1:9001/")?;
-//! ws.send_text("Hello Server!")?;
-//! if let Some(message) = ws.read()? {
-//!     println!("{message:?}");
+//! use rfc6455::websocket::{Event, WebSocket};
+//!
+//! // The browser's API: construct, then react to events.
+//! let mut ws = WebSocket::connect("ws://127.0.0.1:9001/", &[])?;
+//! while let Some(event) = ws.next_event() {
+//!     match event {
+//!         Event::Open => ws.send("Hello Server!")?,
+//!         Event::Message(message) => {
+//!             println!("{:?}", message.data);
+//!             ws.close(Some(1000), Some("done"))?;
+//!         }
+//!         Event::Error(error) => eprintln!("{}", error.error),
+//!         Event::Close(close) => println!("closed with {}", close.code),
+//!     }
 //! }
-//! ws.close(rfc6455::CloseCode::NORMAL, "done")?;
 //! # Ok(())
 //! # }
 //! # #[cfg(not(feature = "std"))]
@@ -51,4 +60,4 @@ pub use frame::OpCode;
 pub use handshake::{Accept, ClientRequest, Request};
 pub use mask::MaskSource;
 #[cfg(feature = "std")]
-pub use websocket::{Message, Plain, Transport, WebSocket};
+pub use websocket::{BinaryType, CloseEvent, Message, MessageData, MessageEvent, Plain, Transport, WebSocket};

@@ -1,0 +1,938 @@
+//! The DOM-style `WebSocket`: the browser's object, in Rust, as a thin
+//! driver over the sans-IO [`Connection`] and any blocking byte transport.
+//!
+//! The driver owns no protocol rule: it validates the arguments the DOM
+//! validates, moves bytes between the transport and the core, reads the
+//! clock for the core (turning the core's next deadline into a read
+//! timeout), and turns the core's events into the DOM's. Every protocol
+//! decision is the core's, so other drivers get the same behaviour.
+//!
+//! Events can be pulled ([`WebSocket::next_event`]) or pushed to listeners
+//! by [`WebSocket::run`]; push is a loop over pull.
+//!
+//! Beyond the browser, there is backpressure: a blocking [`WebSocket::send`]
+//! returns once the queue is below [`WebSocket::high_water_mark`], the
+//! non-blocking [`WebSocket::try_send`] refuses above it, and nothing is
+//! read from the transport before the application asks for an event.
+
+mod event;
+mod transport;
+
+pub use event::{
+    BinaryType, Blob, CloseEvent, Data, ErrorEvent, Event, EventType, ListenerId, MessageData, MessageEvent,
+};
+pub use transport::{Plain, Transport};
+
+use crate::close::{CloseCode, OwnedCloseFrame};
+use crate::config::Config;
+use crate::connection::{self, Connection, ReadyState};
+use crate::error::{Error, HandshakeError};
+use crate::handshake::{self, Accept, ClientRequest, Request};
+use std::boxed::Box;
+use std::collections::VecDeque;
+use std::io::{self, ErrorKind};
+use std::net::TcpStream;
+use std::string::String;
+use std::time::{Duration, Instant};
+use std::vec::Vec;
+
+/// A received message, owned (see [`WebSocket::read`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Message {
+    /// A text message.
+    Text(String),
+    /// A binary message.
+    Binary(Vec<u8>),
+    /// A ping (already answered when [`Config::auto_pong`] is on).
+    Ping(Vec<u8>),
+    /// A pong.
+    Pong(Vec<u8>),
+}
+
+type Callback<S> = Box<dyn FnMut(&mut WebSocket<S>, &Event) + Send>;
+
+struct Listener<S: Transport> {
+    id: u64,
+    kind: EventType,
+    /// Set by `on_open` and friends: replaced in place when set again, as
+    /// the DOM's event handler attributes are.
+    handler: bool,
+    /// `None` while it runs.
+    callback: Option<Callback<S>>,
+}
+
+/// An application frame not yet wholly written, for `buffered_amount`.
+#[derive(Debug, Clone, Copy)]
+struct Queued {
+    /// Where the frame ends, counted in bytes ever queued.
+    end: u64,
+    payload: u64,
+}
+
+/// What the core's events become, before the DOM filters them.
+enum Step {
+    Dom(Event),
+    Ping(Vec<u8>),
+    Pong(Vec<u8>),
+}
+
+/// The browser's `WebSocket` over a blocking transport.
+///
+/// ```no_run
+/// use rfc6455::websocket::{Event, WebSocket};
+///
+/// let mut ws = WebSocket::connect("ws://127.0.0.1:9001/", &["chat"])?;
+/// while let Some(event) = ws.next_event() {
+///     match event {
+///         Event::Open => ws.send("Hello Server!")?,
+///         Event::Message(m) => println!("{:?}", m.data),
+///         Event::Error(e) => eprintln!("error: {}", e.error),
+///         Event::Close(c) => println!("closed: {} {}", c.code, c.reason),
+///     }
+/// }
+/// # Ok::<(), rfc6455::Error>(())
+/// ```
+pub struct WebSocket<S: Transport = TcpStream> {
+    conn: Connection,
+    /// `None` when the transport could not be opened.
+    stream: Option<S>,
+    url: String,
+    binary_type: BinaryType,
+    /// The epoch of the core's clock.
+    start: Instant,
+    /// The read timeout last given to the transport.
+    timeout_set: Option<Duration>,
+    transport_closed: bool,
+    /// DOM events decided but not yet handed out.
+    pending: VecDeque<Event>,
+    close_fired: bool,
+    peer_close: Option<OwnedCloseFrame>,
+    /// Bytes ever handed to the transport.
+    written: u64,
+    queued: VecDeque<Queued>,
+    /// Bytes "sent" while closing or closed: the DOM discards them but
+    /// counts them in `bufferedAmount`.
+    discarded: u64,
+    high_water_mark: usize,
+    listeners: Vec<Listener<S>>,
+    next_listener: u64,
+}
+
+impl<S: Transport> core::fmt::Debug for WebSocket<S> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("WebSocket")
+            .field("url", &self.url)
+            .field("ready_state", &self.ready_state())
+            .field("connection", &self.conn)
+            .field("listeners", &self.listeners.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Checks the DOM constructor's arguments and builds the request (WHATWG
+/// "new WebSocket(url, protocols)" steps 1–10): returns it, whether it needs
+/// TLS, and the URL as the `url` attribute shows it.
+fn dom_request(url: &str, protocols: &[&str]) -> Result<(ClientRequest, bool, String), Error> {
+    let (mut request, secure) = ClientRequest::from_url(url).map_err(Error::Url)?;
+    for (i, protocol) in protocols.iter().enumerate() {
+        if !handshake::is_token(protocol) || protocols[..i].contains(protocol) {
+            return Err(Error::InvalidProtocol(String::from(*protocol)));
+        }
+        request = request.protocol(*protocol);
+    }
+    let scheme = if secure { "wss" } else { "ws" };
+    let shown = std::format!("{scheme}://{}{}", request.host(), request.resource());
+    Ok((request.require_protocol(true), secure, shown))
+}
+
+/// `host` (a `Host` value: name, IPv4 or bracketed IPv6, maybe `:port`)
+/// as a `host:port` address.
+fn with_default_port(host: &str, port: u16) -> String {
+    let after_host = match host.strip_prefix('[') {
+        Some(v6) => v6.split_once(']').map_or("", |(_, rest)| rest),
+        None => host.rsplit_once(':').map_or("", |(_, p)| p),
+    };
+    if after_host.trim_start_matches(':').parse::<u16>().is_ok() {
+        String::from(host)
+    } else {
+        std::format!("{host}:{port}")
+    }
+}
+
+fn open_tcp(request: &ClientRequest) -> io::Result<TcpStream> {
+    let stream = TcpStream::connect(with_default_port(request.host(), 80).as_str())?;
+    stream.set_nodelay(true)?;
+    Ok(stream)
+}
+
+impl WebSocket<TcpStream> {
+    /// `new WebSocket(url, protocols)`: opens a TCP connection and starts
+    /// the handshake, returning in [`ReadyState::Connecting`]. The outcome
+    /// arrives as events: open, or error then close (code 1006).
+    ///
+    /// Errors only for the constructor's exceptions: a bad URL, a URL with
+    /// a fragment, a protocol that is not a token or is repeated
+    /// (`SyntaxError`, see [`Error::dom_exception`]), or `wss://` in a
+    /// build without TLS.
+    pub fn connect(url: &str, protocols: &[&str]) -> Result<Self, Error> {
+        Self::connect_with(url, protocols, Config::default())
+    }
+
+    /// [`WebSocket::connect`] with settings.
+    pub fn connect_with(url: &str, protocols: &[&str], config: Config) -> Result<Self, Error> {
+        let (request, secure, shown) = dom_request(url, protocols)?;
+        if secure {
+            return Err(Error::TlsNotEnabled);
+        }
+        Ok(match open_tcp(&request) {
+            Ok(stream) => Self::new(Connection::client(request, config), Some(stream), shown),
+            Err(e) => {
+                let mut ws = Self::new(Connection::client(request, config), None, shown);
+                ws.fail(Error::Io(e));
+                ws
+            }
+        })
+    }
+
+    /// Connects and completes the handshake before returning; any failure
+    /// is the `Err`. `secure` asks for TLS.
+    pub fn connect_request(request: ClientRequest, secure: bool, config: Config) -> Result<Self, Error> {
+        if secure {
+            return Err(Error::TlsNotEnabled);
+        }
+        let stream = open_tcp(&request)?;
+        Self::client(stream, request, config)
+    }
+}
+
+impl<S: Transport> WebSocket<S> {
+    fn new(conn: Connection, stream: Option<S>, url: String) -> Self {
+        Self {
+            conn,
+            stream,
+            url,
+            binary_type: BinaryType::default(),
+            start: Instant::now(),
+            timeout_set: None,
+            transport_closed: false,
+            pending: VecDeque::new(),
+            close_fired: false,
+            peer_close: None,
+            written: 0,
+            queued: VecDeque::new(),
+            discarded: 0,
+            high_water_mark: 0,
+            listeners: Vec::new(),
+            next_listener: 0,
+        }
+    }
+
+    /// `new WebSocket(url, protocols)` over a transport the caller opened
+    /// (a TLS stream, a Unix socket, a proxy tunnel). Returns in
+    /// [`ReadyState::Connecting`]; see [`WebSocket::connect`].
+    pub fn with_stream(stream: S, url: &str, protocols: &[&str], config: Config) -> Result<Self, Error> {
+        let (request, _, shown) = dom_request(url, protocols)?;
+        Ok(Self::new(Connection::client(request, config), Some(stream), shown))
+    }
+
+    /// Performs the client handshake over `stream` before returning; any
+    /// failure is the `Err`. The open event is still delivered first.
+    pub fn client(stream: S, request: ClientRequest, config: Config) -> Result<Self, Error> {
+        let url = std::format!("ws://{}{}", request.host(), request.resource());
+        let mut ws = Self::new(Connection::client(request, config), Some(stream), url);
+        ws.wait_open()?;
+        Ok(ws)
+    }
+
+    /// Performs the server handshake over `stream`, accepting any valid
+    /// request without a subprotocol.
+    pub fn accept(stream: S) -> Result<Self, Error> {
+        Self::accept_with(stream, Config::default(), |_| Ok(Accept::new()))
+    }
+
+    /// Performs the server handshake over `stream`; `decide` sees the
+    /// request and accepts it or refuses it with an HTTP status. Returns
+    /// once open; the open event is still delivered first.
+    pub fn accept_with(
+        stream: S,
+        config: Config,
+        decide: impl FnOnce(&Request) -> Result<Accept, u16>,
+    ) -> Result<Self, Error> {
+        let mut ws = Self::new(Connection::server(config), Some(stream), String::new());
+        let mut decide = Some(decide);
+        loop {
+            let decision = match ws.conn.poll_event() {
+                Some(connection::Event::Request(request)) => {
+                    ws.url = std::format!("ws://{}{}", request.host(), request.target());
+                    decide.take().map(|d| d(request))
+                }
+                Some(connection::Event::Open) => {
+                    ws.pending.push_back(Event::Open);
+                    return Ok(ws);
+                }
+                Some(connection::Event::Failed(e)) => return Err(ws.abandon(e)),
+                Some(_) => None,
+                None => {
+                    ws.write_all()?;
+                    ws.read_once(true)?;
+                    None
+                }
+            };
+            match decision {
+                Some(Ok(accept)) => ws.conn.accept(accept)?,
+                Some(Err(status)) => {
+                    ws.conn.reject(status)?;
+                    return Err(ws.abandon(HandshakeError::Rejected(status).into()));
+                }
+                None => {}
+            }
+        }
+    }
+
+    /// Runs a connection whose handshake happened elsewhere (see
+    /// [`Connection::established`]). [`WebSocket::url`] is empty.
+    pub fn from_connection(conn: Connection, stream: S) -> Self {
+        let open = conn.ready_state() == ReadyState::Open;
+        let mut ws = Self::new(conn, Some(stream), String::new());
+        if open {
+            ws.pending.push_back(Event::Open);
+        }
+        ws
+    }
+
+    /// Drives the handshake to the open event, keeping that event for
+    /// `next_event`; any failure is the `Err`.
+    fn wait_open(&mut self) -> Result<(), Error> {
+        loop {
+            match self.conn.poll_event() {
+                Some(connection::Event::Open) => {
+                    self.pending.push_back(Event::Open);
+                    return Ok(());
+                }
+                Some(connection::Event::Failed(e)) => return Err(self.abandon(e)),
+                Some(_) => {}
+                None => {
+                    self.write_all()?;
+                    self.read_once(true)?;
+                }
+            }
+        }
+    }
+
+    // ------------------------------------------------------------ attributes
+
+    /// The DOM's `url`: the URL as resolved (`ws`/`wss`, host with a
+    /// non-default port, path and query).
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The DOM's `readyState`. `as u16` gives the numeric value (0–3).
+    ///
+    /// Closing lasts from the start of the close handshake (either side)
+    /// until the transport is closed; Closed is final.
+    pub fn ready_state(&self) -> ReadyState {
+        if self.transport_closed || self.close_fired {
+            return ReadyState::Closed;
+        }
+        match self.conn.ready_state() {
+            ReadyState::Closed => ReadyState::Closing,
+            state => state,
+        }
+    }
+
+    /// The DOM's `protocol`: the subprotocol the server chose, empty until
+    /// open or when none.
+    pub fn protocol(&self) -> &str {
+        self.conn.protocol().unwrap_or("")
+    }
+
+    /// The DOM's `extensions`: the negotiated extensions, empty until open.
+    pub fn extensions(&self) -> &str {
+        self.conn.extensions()
+    }
+
+    /// The DOM's `binaryType`.
+    pub fn binary_type(&self) -> BinaryType {
+        self.binary_type
+    }
+
+    /// Sets how binary messages dispatched from now on are handed over.
+    pub fn set_binary_type(&mut self, binary_type: BinaryType) {
+        self.binary_type = binary_type;
+    }
+
+    /// The DOM's `bufferedAmount`: payload bytes passed to `send` and not
+    /// yet handed to the transport (framing excluded), plus bytes sent
+    /// while closing or closed, which are discarded but still counted.
+    /// It never resets when the socket closes.
+    pub fn buffered_amount(&self) -> u64 {
+        let queued: u64 = self
+            .queued
+            .iter()
+            .map(|f| f.end.saturating_sub(self.written).min(f.payload))
+            .sum();
+        self.discarded + queued
+    }
+
+    /// Bytes of output that may stay queued when [`WebSocket::send`]
+    /// returns, and above which [`WebSocket::try_send`] refuses. Default 0:
+    /// a blocking send returns once everything is written.
+    pub fn high_water_mark(&self) -> usize {
+        self.high_water_mark
+    }
+
+    /// Sets the high-water mark; queued output below it is written by
+    /// [`WebSocket::flush`], before the next read, or by a later send.
+    pub fn set_high_water_mark(&mut self, bytes: usize) {
+        self.high_water_mark = bytes;
+    }
+
+    /// The peer's close frame, once received.
+    pub fn peer_close(&self) -> Option<&OwnedCloseFrame> {
+        self.peer_close.as_ref()
+    }
+
+    /// The sans-IO core.
+    pub fn connection(&self) -> &Connection {
+        &self.conn
+    }
+
+    /// The transport (`None` if it could not be opened).
+    pub fn get_ref(&self) -> Option<&S> {
+        self.stream.as_ref()
+    }
+
+    /// When the core next needs the clock, on the `Instant` scale; for
+    /// event loops driving a non-blocking transport.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.conn.poll_timeout().map(|d| self.start + d)
+    }
+
+    // ------------------------------------------------------------ methods
+
+    /// The DOM's `send(data)`: `&str`/`String` as text, `&[u8]`/`Vec<u8>` as
+    /// binary.
+    ///
+    /// While connecting: [`Error::InvalidState`] (`InvalidStateError`).
+    /// While closing or closed: the data is discarded and
+    /// [`WebSocket::buffered_amount`] grows. While open: the message is
+    /// queued and written until at most [`WebSocket::high_water_mark`]
+    /// bytes stay queued, blocking as the transport does.
+    pub fn send<'a>(&mut self, data: impl Into<Data<'a>>) -> Result<(), Error> {
+        if self.queue(&data.into())? {
+            self.write_down_to(self.high_water_mark)?;
+        }
+        Ok(())
+    }
+
+    /// Sends a text message (see [`WebSocket::send`]).
+    pub fn send_text(&mut self, text: &str) -> Result<(), Error> {
+        self.send(text)
+    }
+
+    /// Sends a binary message (see [`WebSocket::send`]).
+    pub fn send_binary(&mut self, data: &[u8]) -> Result<(), Error> {
+        self.send(data)
+    }
+
+    /// Non-blocking send for event loops over a non-blocking transport:
+    /// refuses with [`Error::WouldBlock`] while more than the high-water
+    /// mark is queued, otherwise queues the message and writes what the
+    /// transport takes now.
+    pub fn try_send<'a>(&mut self, data: impl Into<Data<'a>>) -> Result<(), Error> {
+        if self.ready_state() == ReadyState::Open && self.conn.pending_output().len() > self.high_water_mark {
+            return Err(Error::WouldBlock);
+        }
+        if self.queue(&data.into())? {
+            self.try_flush()?;
+        }
+        Ok(())
+    }
+
+    /// Queues `data` per the DOM's rules; `true` if it was queued.
+    fn queue(&mut self, data: &Data<'_>) -> Result<bool, Error> {
+        match self.ready_state() {
+            ReadyState::Connecting => Err(Error::InvalidState("send() before the connection is open")),
+            ReadyState::Closing | ReadyState::Closed => {
+                self.discarded += data.len() as u64;
+                Ok(false)
+            }
+            ReadyState::Open => {
+                match data {
+                    Data::Text(text) => self.conn.send_text(text)?,
+                    Data::Binary(bytes) => self.conn.send_binary(bytes)?,
+                }
+                let end = self.written + self.conn.pending_output().len() as u64;
+                self.queued.push_back(Queued {
+                    end,
+                    payload: data.len() as u64,
+                });
+                Ok(true)
+            }
+        }
+    }
+
+    /// Sends a ping.
+    pub fn ping(&mut self, data: &[u8]) -> Result<(), Error> {
+        self.conn.ping(data)?;
+        self.write_all()
+    }
+
+    /// The DOM's `close(code, reason)`.
+    ///
+    /// Arguments first: `code` must be 1000 or 3000–4999
+    /// (`InvalidAccessError`), `reason` at most 123 UTF-8 bytes
+    /// (`SyntaxError`). Then: closing or closed, nothing happens;
+    /// connecting, the connection fails (error, then close with 1006);
+    /// open, the close handshake starts. A `reason` without a `code` is
+    /// ignored, as in the DOM.
+    pub fn close(&mut self, code: Option<u16>, reason: Option<&str>) -> Result<(), Error> {
+        if let Some(code) = code {
+            if code != 1000 && !(3000..=4999).contains(&code) {
+                return Err(Error::InvalidAccessCloseCode(code));
+            }
+        }
+        let reason = reason.unwrap_or("");
+        if reason.len() > crate::close::MAX_REASON_LEN {
+            return Err(Error::ReasonTooLong(reason.len()));
+        }
+        match code {
+            Some(code) => self.close_with(CloseCode(code), reason),
+            None => self.close_common(|conn| {
+                conn.close_without_code();
+                Ok(())
+            }),
+        }
+    }
+
+    /// Starts the close handshake with any sendable code (1001 going away,
+    /// 1008 policy, 1011 server error…), which servers need and the DOM
+    /// does not allow. Otherwise as [`WebSocket::close`].
+    pub fn close_with(&mut self, code: CloseCode, reason: &str) -> Result<(), Error> {
+        self.close_common(|conn| conn.close(code, reason))
+    }
+
+    fn close_common(&mut self, start: impl FnOnce(&mut Connection) -> Result<(), Error>) -> Result<(), Error> {
+        match self.ready_state() {
+            ReadyState::Closing | ReadyState::Closed => Ok(()),
+            ReadyState::Connecting => {
+                start(&mut self.conn)?;
+                self.fail(Error::ClosedBeforeOpen);
+                Ok(())
+            }
+            ReadyState::Open => {
+                start(&mut self.conn)?;
+                self.write_all()
+            }
+        }
+    }
+
+    /// Writes all queued output, blocking as the transport does.
+    pub fn flush(&mut self) -> Result<(), Error> {
+        self.write_all()
+    }
+
+    /// Writes what the transport takes without blocking; `true` once
+    /// nothing is queued.
+    pub fn try_flush(&mut self) -> Result<bool, Error> {
+        match self.write_down_to(0) {
+            Ok(()) => Ok(true),
+            Err(Error::Io(e)) if e.kind() == ErrorKind::WouldBlock => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    // ------------------------------------------------------------ events
+
+    /// The next event, blocking until there is one; `None` after the close
+    /// event. Reads from the transport only when no event is ready.
+    pub fn next_event(&mut self) -> Option<Event> {
+        loop {
+            match self.step(true) {
+                Some(Step::Dom(event)) => return Some(event),
+                Some(Step::Ping(_) | Step::Pong(_)) => {}
+                None => return None,
+            }
+        }
+    }
+
+    /// [`WebSocket::next_event`] for a non-blocking transport: `None` when
+    /// no event is ready yet (or after the close event; see
+    /// [`WebSocket::ready_state`]).
+    pub fn try_next_event(&mut self) -> Option<Event> {
+        loop {
+            match self.step(false) {
+                Some(Step::Dom(event)) => return Some(event),
+                Some(Step::Ping(_) | Step::Pong(_)) => {}
+                None => return None,
+            }
+        }
+    }
+
+    /// The events, until the close event (inclusive).
+    pub fn events(&mut self) -> impl Iterator<Item = Event> + '_ {
+        core::iter::from_fn(move || self.next_event())
+    }
+
+    /// The next message, pings and pongs included; skips the open event.
+    /// `Ok(None)` once the connection closed cleanly (see
+    /// [`WebSocket::peer_close`]); the failure as `Err` if it failed.
+    pub fn read(&mut self) -> Result<Option<Message>, Error> {
+        let mut failure = None;
+        loop {
+            match self.step(true) {
+                Some(Step::Dom(Event::Message(m))) => {
+                    return Ok(Some(match m.data {
+                        MessageData::Text(text) => Message::Text(text),
+                        MessageData::Blob(blob) => Message::Binary(blob.to_vec()),
+                        MessageData::ArrayBuffer(bytes) => Message::Binary(bytes),
+                    }));
+                }
+                Some(Step::Ping(data)) => return Ok(Some(Message::Ping(data))),
+                Some(Step::Pong(data)) => return Ok(Some(Message::Pong(data))),
+                Some(Step::Dom(Event::Error(e))) => failure = Some(e.error),
+                Some(Step::Dom(Event::Open | Event::Close(_))) => {}
+                None => return failure.map_or(Ok(None), Err),
+            }
+        }
+    }
+
+    /// One event or message, or `None` when finished (or, non-blocking,
+    /// when nothing is ready).
+    fn step(&mut self, blocking: bool) -> Option<Step> {
+        loop {
+            if let Some(event) = self.pending.pop_front() {
+                self.close_fired |= matches!(event, Event::Close(_));
+                return Some(Step::Dom(event));
+            }
+            if self.close_fired {
+                return None;
+            }
+            match self.conn.poll_event() {
+                Some(connection::Event::Text(text)) => {
+                    let data = MessageData::Text(String::from(text));
+                    return Some(Step::Dom(Event::Message(MessageEvent { data })));
+                }
+                Some(connection::Event::Binary(bytes)) => {
+                    let data = MessageData::binary(bytes, self.binary_type);
+                    return Some(Step::Dom(Event::Message(MessageEvent { data })));
+                }
+                Some(connection::Event::Ping(data)) => {
+                    let data = data.to_vec();
+                    // Send the pong before handing the ping over.
+                    let _ = if blocking {
+                        self.write_all()
+                    } else {
+                        self.try_flush().map(drop)
+                    };
+                    return Some(Step::Ping(data));
+                }
+                Some(connection::Event::Pong(data)) => return Some(Step::Pong(data.to_vec())),
+                Some(connection::Event::Open) => return Some(Step::Dom(Event::Open)),
+                Some(connection::Event::Close(frame)) => self.peer_close = Some(frame.to_owned()),
+                Some(connection::Event::Failed(e)) => self.fail(e),
+                Some(connection::Event::Request(_)) => {}
+                None => {
+                    let written = if blocking {
+                        self.write_all()
+                    } else {
+                        self.try_flush().map(drop)
+                    };
+                    if let Err(e) = written {
+                        if !blocking && matches!(&e, Error::Io(io) if io.kind() == ErrorKind::WouldBlock) {
+                            return None;
+                        }
+                        self.fail(e);
+                        continue;
+                    }
+                    if self.conn.should_close_transport() && self.conn.pending_output().is_empty() {
+                        self.finish_clean();
+                        continue;
+                    }
+                    match self.read_once(blocking) {
+                        Ok(true) => {}
+                        Ok(false) => return None,
+                        Err(e) => self.fail(e),
+                    }
+                }
+            }
+        }
+    }
+
+    /// The transport closes after the close handshake (or a client's wait
+    /// for the server to close it).
+    fn finish_clean(&mut self) {
+        self.close_transport();
+        let (code, reason) = match &self.peer_close {
+            Some(frame) => (frame.code.unwrap_or(CloseCode::NO_STATUS).0, frame.reason.clone()),
+            None => (CloseCode::ABNORMAL.0, String::new()),
+        };
+        self.pending.push_back(Event::Close(CloseEvent {
+            was_clean: self.conn.is_closed_cleanly(),
+            code,
+            reason,
+        }));
+    }
+
+    /// The WHATWG "fail the WebSocket connection": send what the core
+    /// queued (a close frame) as best we can, close the transport, then
+    /// error, then close with 1006.
+    fn fail(&mut self, error: Error) {
+        if self.close_fired || self.pending.iter().any(|e| matches!(e, Event::Close(_))) {
+            return;
+        }
+        let _ = self.write_all();
+        self.close_transport();
+        self.pending.push_back(Event::Error(ErrorEvent { error }));
+        self.pending.push_back(Event::Close(CloseEvent {
+            was_clean: false,
+            code: CloseCode::ABNORMAL.0,
+            reason: String::new(),
+        }));
+    }
+
+    // ------------------------------------------------------------ listeners
+
+    /// The DOM's `addEventListener(type, listener)`. Listeners of a type run
+    /// in the order they were added; the returned id removes it.
+    pub fn add_event_listener(
+        &mut self,
+        kind: EventType,
+        listener: impl FnMut(&mut WebSocket<S>, &Event) + Send + 'static,
+    ) -> ListenerId {
+        self.push_listener(kind, false, Box::new(listener))
+    }
+
+    fn push_listener(&mut self, kind: EventType, handler: bool, callback: Callback<S>) -> ListenerId {
+        self.next_listener += 1;
+        self.listeners.push(Listener {
+            id: self.next_listener,
+            kind,
+            handler,
+            callback: Some(callback),
+        });
+        ListenerId(self.next_listener)
+    }
+
+    /// The DOM's `removeEventListener`; `false` if no such listener.
+    pub fn remove_event_listener(&mut self, id: ListenerId) -> bool {
+        let before = self.listeners.len();
+        self.listeners.retain(|l| l.id != id.0);
+        self.listeners.len() != before
+    }
+
+    /// Sets an event handler attribute: it keeps the place in the listener
+    /// order where it was first set, and setting it again replaces it.
+    fn set_handler(&mut self, kind: EventType, callback: Callback<S>) {
+        match self.listeners.iter_mut().find(|l| l.handler && l.kind == kind) {
+            Some(slot) => slot.callback = Some(callback),
+            None => {
+                self.push_listener(kind, true, callback);
+            }
+        }
+    }
+
+    /// The DOM's `onopen`.
+    pub fn on_open(&mut self, mut handler: impl FnMut(&mut WebSocket<S>) + Send + 'static) {
+        self.set_handler(EventType::Open, Box::new(move |ws, _| handler(ws)));
+    }
+
+    /// The DOM's `onmessage`.
+    pub fn on_message(&mut self, mut handler: impl FnMut(&mut WebSocket<S>, &MessageEvent) + Send + 'static) {
+        self.set_handler(
+            EventType::Message,
+            Box::new(move |ws, event| {
+                if let Event::Message(m) = event {
+                    handler(ws, m);
+                }
+            }),
+        );
+    }
+
+    /// The DOM's `onerror`.
+    pub fn on_error(&mut self, mut handler: impl FnMut(&mut WebSocket<S>, &ErrorEvent) + Send + 'static) {
+        self.set_handler(
+            EventType::Error,
+            Box::new(move |ws, event| {
+                if let Event::Error(e) = event {
+                    handler(ws, e);
+                }
+            }),
+        );
+    }
+
+    /// The DOM's `onclose`.
+    pub fn on_close(&mut self, mut handler: impl FnMut(&mut WebSocket<S>, &CloseEvent) + Send + 'static) {
+        self.set_handler(
+            EventType::Close,
+            Box::new(move |ws, event| {
+                if let Event::Close(c) = event {
+                    handler(ws, c);
+                }
+            }),
+        );
+    }
+
+    /// The DOM's `dispatchEvent`: runs the listeners of the event's type in
+    /// order. A listener added during dispatch waits for the next event; one
+    /// removed during dispatch does not run.
+    pub fn dispatch_event(&mut self, event: &Event) {
+        let kind = event.event_type();
+        let ids: Vec<u64> = self.listeners.iter().filter(|l| l.kind == kind).map(|l| l.id).collect();
+        for id in ids {
+            let Some(callback) = self
+                .listeners
+                .iter_mut()
+                .find(|l| l.id == id)
+                .and_then(|l| l.callback.take())
+            else {
+                continue;
+            };
+            let mut callback = callback;
+            callback(self, event);
+            if let Some(slot) = self.listeners.iter_mut().find(|l| l.id == id) {
+                // A handler set again while running keeps the new callback.
+                slot.callback.get_or_insert(callback);
+            }
+        }
+    }
+
+    /// Pulls events and dispatches each to the listeners until the close
+    /// event has been dispatched: the browser's event loop, for one socket.
+    pub fn run(&mut self) {
+        while let Some(event) = self.next_event() {
+            self.dispatch_event(&event);
+        }
+    }
+
+    // ------------------------------------------------------------ transport
+
+    fn stream(&mut self) -> Result<&mut S, Error> {
+        match &mut self.stream {
+            Some(stream) if !self.transport_closed => Ok(stream),
+            _ => Err(Error::Io(io::Error::from(ErrorKind::NotConnected))),
+        }
+    }
+
+    fn write_all(&mut self) -> Result<(), Error> {
+        self.write_down_to(0)
+    }
+
+    /// Writes until at most `limit` bytes stay queued.
+    fn write_down_to(&mut self, limit: usize) -> Result<(), Error> {
+        while self.conn.pending_output().len() > limit {
+            let stream = match &mut self.stream {
+                Some(stream) if !self.transport_closed => stream,
+                _ => return Err(Error::Io(io::Error::from(ErrorKind::NotConnected))),
+            };
+            match stream.write(self.conn.pending_output()) {
+                Ok(0) => return Err(io::Error::from(ErrorKind::WriteZero).into()),
+                Ok(n) => {
+                    self.conn.advance_output(n);
+                    self.written += n as u64;
+                    while self.queued.front().is_some_and(|f| f.end <= self.written) {
+                        self.queued.pop_front();
+                    }
+                }
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        if limit == 0 {
+            self.stream()?.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Reads once into the core, bounded by the core's next deadline, then
+    /// tells the core the time. `Ok(false)`: a non-blocking read would block.
+    fn read_once(&mut self, blocking: bool) -> Result<bool, Error> {
+        if blocking {
+            let timeout = self.conn.poll_timeout().map(|deadline| {
+                deadline
+                    .saturating_sub(self.start.elapsed())
+                    .max(Duration::from_millis(1))
+            });
+            if timeout.is_some() || self.timeout_set.is_some() {
+                self.stream()?.set_read_timeout(timeout)?;
+                self.timeout_set = timeout;
+            }
+        }
+        let stream = match &mut self.stream {
+            Some(stream) if !self.transport_closed => stream,
+            _ => return Err(Error::Io(io::Error::from(ErrorKind::NotConnected))),
+        };
+        let result = stream.read(self.conn.read_buffer());
+        let progressed = match result {
+            Ok(0) => {
+                self.conn.receive_eof();
+                true
+            }
+            Ok(n) => {
+                self.conn.commit_read(n);
+                true
+            }
+            // A blocking read that timed out reports WouldBlock or TimedOut:
+            // the clock, below, decides what that means.
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => blocking,
+            Err(e) if e.kind() == ErrorKind::Interrupted => true,
+            Err(e) => return Err(e.into()),
+        };
+        self.conn.handle_timeout(self.start.elapsed());
+        Ok(progressed)
+    }
+
+    /// After a failure during a blocking handshake: send what the core
+    /// queued (a close frame or an HTTP refusal), close the transport.
+    fn abandon(&mut self, error: Error) -> Error {
+        let _ = self.write_all();
+        self.close_transport();
+        error
+    }
+
+    fn close_transport(&mut self) {
+        if !self.transport_closed {
+            self.transport_closed = true;
+            if let Some(stream) = &mut self.stream {
+                let _ = stream.shutdown();
+            }
+        }
+    }
+}
+
+impl<S: Transport> Drop for WebSocket<S> {
+    /// Dropping an open socket starts a close with 1001 (going away), as a
+    /// browser does for a page that goes away, and writes it as best it can.
+    fn drop(&mut self) {
+        if self.ready_state() == ReadyState::Open && self.conn.close(CloseCode::GOING_AWAY, "").is_ok() {
+            let _ = self.write_all();
+        }
+    }
+}
+
+impl From<handshake::UrlError> for Error {
+    fn from(e: handshake::UrlError) -> Self {
+        Error::Url(e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn websocket_is_send() {
+        fn is_send<T: Send>() {}
+        is_send::<WebSocket<TcpStream>>();
+    }
+
+    #[test]
+    fn default_ports() {
+        assert_eq!(with_default_port("example.com", 80), "example.com:80");
+        assert_eq!(with_default_port("example.com:8080", 80), "example.com:8080");
+        assert_eq!(with_default_port("[::1]", 80), "[::1]:80");
+        assert_eq!(with_default_port("[::1]:9001", 80), "[::1]:9001");
+        assert_eq!(with_default_port("127.0.0.1:1", 80), "127.0.0.1:1");
+    }
+}
