@@ -61,3 +61,8 @@ pub use handshake::{Accept, ClientRequest, Request};
 pub use mask::MaskSource;
 #[cfg(feature = "std")]
 pub use websocket::{BinaryType, CloseEvent, Message, MessageData, MessageEvent, Plain, Transport, WebSocket};
+
+/// The README's examples, compiled as doctests so they stay true.
+#[cfg(all(doctest, feature = "std"))]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
