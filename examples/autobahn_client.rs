@@ -7,6 +7,7 @@
 //! Asks the fuzzing server for its case count, runs every case echoing
 //! each message, then asks it to write the reports.
 
+use rfc6455::deflate::{ClientWindow, DeflateOffer};
 use rfc6455::{ClientRequest, Config, Error, Message, WebSocket};
 use std::net::TcpStream;
 
@@ -41,11 +42,22 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
 fn connect(url: &str) -> Result<WebSocket<TcpStream>, Error> {
     let (request, secure) = ClientRequest::from_url(url).map_err(Error::Url)?;
-    let config = Config {
+    let mut config = Config {
         max_message_size: 64 << 20,
         max_frame_size: 64 << 20,
         ..Config::default()
     };
+    // Offers in order of preference. The first allows every parameter a
+    // server may ask of us (RFC 7692 §7.1), which lets every 13.* case run;
+    // the second is what browsers send.
+    config.deflate.offers = vec![
+        DeflateOffer {
+            client_no_context_takeover: true,
+            client_max_window_bits: ClientWindow::Any,
+            ..DeflateOffer::default()
+        },
+        DeflateOffer::default(),
+    ];
     WebSocket::connect_request(request, secure, config)
 }
 

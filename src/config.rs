@@ -44,6 +44,9 @@ pub struct Config {
     /// How many bytes [`Connection::read_buffer`](crate::Connection::read_buffer)
     /// offers at least. Default 8 KiB.
     pub read_chunk: usize,
+    /// permessage-deflate (RFC 7692): on by default, in both roles.
+    #[cfg(feature = "deflate")]
+    pub deflate: crate::deflate::DeflateConfig,
 }
 
 impl Default for Config {
@@ -59,6 +62,8 @@ impl Default for Config {
             close_timeout: Some(Duration::from_secs(5)),
             keepalive_interval: None,
             read_chunk: 8 << 10,
+            #[cfg(feature = "deflate")]
+            deflate: crate::deflate::DeflateConfig::default(),
         }
     }
 }

@@ -196,6 +196,14 @@ pub struct Connection {
     negotiated: Negotiated,
     now: Duration,
     timers: Timers,
+    /// permessage-deflate, once negotiated.
+    #[cfg(feature = "deflate")]
+    codec: Option<Box<crate::deflate::Codec>>,
+    /// The message being received is compressed (RSV1 on its first frame).
+    compressed: bool,
+    /// Compressed output of the message being sent.
+    #[cfg(feature = "deflate")]
+    scratch: Vec<u8>,
 }
 
 impl core::fmt::Debug for Connection {
@@ -237,6 +245,11 @@ impl Connection {
             negotiated: Negotiated::default(),
             now: Duration::ZERO,
             timers,
+            #[cfg(feature = "deflate")]
+            codec: None,
+            compressed: false,
+            #[cfg(feature = "deflate")]
+            scratch: Vec::new(),
         }
     }
 
@@ -253,6 +266,15 @@ impl Connection {
     /// The request bytes are queued at once: write [`Connection::pending_output`].
     /// The handshake timeout counts from time zero on the caller's clock.
     pub fn client_with_masks(request: ClientRequest, config: Config, mut masks: Box<dyn MaskSource>) -> Self {
+        #[cfg(feature = "deflate")]
+        let request = match config.deflate.enabled {
+            true => config
+                .deflate
+                .offers
+                .iter()
+                .fold(request, |r, offer| r.extension(offer.to_header())),
+            false => request,
+        };
         let mut nonce = [0u8; 16];
         masks.fill(&mut nonce);
         let key = base64::engine::general_purpose::STANDARD.encode(nonce);
@@ -438,6 +460,9 @@ impl Connection {
         match handshake::validate_response(buffered, request, key, self.limits()) {
             Ok(Some((negotiated, consumed))) => {
                 self.rx_start += consumed;
+                if let Err(e) = self.agree_extensions(&negotiated.extensions) {
+                    return Some(self.fail(e.into()));
+                }
                 self.negotiated = negotiated;
                 self.open();
                 Some(Event::Open)
@@ -445,6 +470,31 @@ impl Connection {
             Ok(None) => self.eof.then(|| self.fail(HandshakeError::Eof.into())),
             Err(e) => Some(self.fail(e.into())),
         }
+    }
+
+    /// Client: sets up what the server's `Sec-WebSocket-Extensions` agreed
+    /// to (RFC 7692 §7.1: at most one permessage-deflate, within our offers).
+    #[cfg(feature = "deflate")]
+    fn agree_extensions(&mut self, extensions: &str) -> Result<(), HandshakeError> {
+        use crate::deflate;
+        let mut items = extensions
+            .split(',')
+            .map(str::trim)
+            .filter(|i| i.split(';').next().map(str::trim) == Some(deflate::NAME));
+        let Some(item) = items.next() else {
+            return Ok(());
+        };
+        if items.next().is_some() {
+            return Err(HandshakeError::BadExtension(String::from(extensions)));
+        }
+        let agreed = deflate::validate_response(item, &self.config.deflate.offers)?;
+        self.codec = Some(Box::new(deflate::Codec::new(agreed, &self.config.deflate)));
+        Ok(())
+    }
+
+    #[cfg(not(feature = "deflate"))]
+    fn agree_extensions(&mut self, _extensions: &str) -> Result<(), HandshakeError> {
+        Ok(())
     }
 
     fn poll_request(&mut self) -> Option<Event<'_>> {
@@ -482,8 +532,19 @@ impl Connection {
                 return Err(Error::InvalidState("the chosen subprotocol was not offered"));
             }
         }
-        self.tx.extend_from_slice(&handshake::encode_accept(request, &accept));
+        #[cfg(feature = "deflate")]
+        let deflate = crate::deflate::accept_offer(request.extensions(), &self.config.deflate);
+        #[cfg(not(feature = "deflate"))]
+        let deflate: Option<(String, ())> = None;
+        let extensions = deflate.as_ref().map_or("", |(item, _)| item.as_str());
+        self.tx
+            .extend_from_slice(&handshake::encode_accept(request, &accept, extensions));
         self.negotiated.protocol = accept.selected_protocol().map(String::from);
+        self.negotiated.extensions = String::from(extensions);
+        #[cfg(feature = "deflate")]
+        if let Some((_, agreed)) = deflate {
+            self.codec = Some(Box::new(crate::deflate::Codec::new(agreed, &self.config.deflate)));
+        }
         self.open();
         self.queued = Some(Queued::Open);
         Ok(())
@@ -511,9 +572,13 @@ impl Connection {
     // ------------------------------------------------------------ frames
 
     fn header_rules(&self) -> HeaderRules {
+        #[cfg(feature = "deflate")]
+        let allowed_rsv = if self.codec.is_some() { 0b100 } else { 0 };
+        #[cfg(not(feature = "deflate"))]
+        let allowed_rsv = 0;
         HeaderRules {
             expect_masked: self.role == Role::Server,
-            allowed_rsv: 0,
+            allowed_rsv,
         }
     }
 
@@ -554,6 +619,22 @@ impl Connection {
                     self.deferred.consume = end - self.rx_start;
                     return self.control_frame(frame.header.opcode, payload_at, end);
                 }
+                #[cfg(feature = "deflate")]
+                _ if self.compressed => {
+                    let text = frame.header.opcode == OpCode::Text
+                        || (frame.header.opcode == OpCode::Continuation && self.fragmented == Fragmented::Text);
+                    if let Err(e) = self.inflate_frame(payload_at, end, frame.header.fin, text) {
+                        return Some(self.fail(e));
+                    }
+                    self.rx_start = end;
+                    if frame.header.fin {
+                        self.compressed = false;
+                        self.fragmented = Fragmented::None;
+                        self.deferred.clear_message = true;
+                        let kind = if text { OpCode::Text } else { OpCode::Binary };
+                        return self.deliver(kind, 0, self.message.len(), true);
+                    }
+                }
                 _ if !frame.header.fin => {
                     self.message.extend_from_slice(&self.rx[payload_at..end]);
                     self.rx_start = end;
@@ -578,9 +659,35 @@ impl Connection {
         }
     }
 
+    /// Inflates one frame of a compressed message onto `message` (RFC 7692
+    /// §7.2.2), validating text as it comes out.
+    #[cfg(feature = "deflate")]
+    fn inflate_frame(&mut self, start: usize, end: usize, last: bool, text: bool) -> Result<(), Error> {
+        use crate::deflate::InflateError;
+        let max = self.config.max_message_size;
+        let before = self.message.len();
+        let codec = self.codec.as_mut().ok_or(Error::ReservedBits(0b100))?;
+        match codec.decompress(&self.rx[start..end], last, &mut self.message, max) {
+            Ok(()) => {}
+            Err(InflateError::TooBig) => {
+                return Err(Error::MessageTooLarge {
+                    len: self.message.len() as u64 + 1,
+                    max,
+                });
+            }
+            Err(InflateError::Corrupt) => return Err(Error::InvalidCompressedData),
+        }
+        if text && self.utf8.feed(&self.message[before..]).is_err() {
+            return Err(Error::InvalidUtf8);
+        }
+        Ok(())
+    }
+
     /// Whether payload of this opcode is text to validate.
     fn is_text(&self, opcode: OpCode) -> bool {
-        opcode == OpCode::Text || (opcode == OpCode::Continuation && self.fragmented == Fragmented::Text)
+        let text = opcode == OpCode::Text || (opcode == OpCode::Continuation && self.fragmented == Fragmented::Text);
+        // Compressed text is validated after inflating.
+        text && !self.compressed
     }
 
     /// Decodes the next header and checks it against the message in
@@ -590,7 +697,15 @@ impl Connection {
         else {
             return Ok(None);
         };
+        if header.rsv != 0 && (header.opcode.is_control() || header.opcode == OpCode::Continuation) {
+            // RFC 7692 §6.1: RSV1 marks only a message's first frame, and
+            // never a control frame.
+            return Err(Error::ReservedBits(header.rsv));
+        }
         if !header.opcode.is_control() {
+            if header.opcode != OpCode::Continuation {
+                self.compressed = header.rsv & 0b100 != 0;
+            }
             // §5.4: a message is one start frame and its continuations.
             match (header.opcode, self.fragmented) {
                 (OpCode::Continuation, Fragmented::None) => return Err(Error::UnexpectedContinuation),
@@ -805,12 +920,12 @@ impl Connection {
 
     /// Queues a text message as one frame.
     pub fn send_text(&mut self, text: &str) -> Result<(), Error> {
-        self.send(OpCode::Text, text.as_bytes(), true)
+        self.send_message(OpCode::Text, text.as_bytes(), true)
     }
 
     /// Queues a binary message as one frame.
     pub fn send_binary(&mut self, data: &[u8]) -> Result<(), Error> {
-        self.send(OpCode::Binary, data, true)
+        self.send_message(OpCode::Binary, data, true)
     }
 
     /// Queues one frame of a fragmented message: `OpCode::Text` or
@@ -826,6 +941,25 @@ impl Connection {
     fn send(&mut self, opcode: OpCode, data: &[u8], fin: bool) -> Result<(), Error> {
         self.check_open()?;
         write_frame(&mut self.tx, &mut self.masks, opcode, fin, data);
+        Ok(())
+    }
+
+    /// Queues a whole message, compressed when permessage-deflate is
+    /// negotiated, `compress` allows it and it reaches the configured
+    /// threshold.
+    pub fn send_message(&mut self, opcode: OpCode, data: &[u8], compress: bool) -> Result<(), Error> {
+        if !matches!(opcode, OpCode::Text | OpCode::Binary) {
+            return Err(Error::InvalidState("a message is text or binary"));
+        }
+        self.check_open()?;
+        #[cfg(feature = "deflate")]
+        if let Some(codec) = self.codec.as_mut().filter(|c| compress && data.len() >= c.threshold) {
+            codec.compress(data, &mut self.scratch);
+            write_frame_rsv(&mut self.tx, &mut self.masks, opcode, 0b100, &self.scratch);
+            return Ok(());
+        }
+        let _ = compress;
+        write_frame(&mut self.tx, &mut self.masks, opcode, true, data);
         Ok(())
     }
 
@@ -883,9 +1017,12 @@ impl Connection {
                 self.timers.close = self.config.close_timeout.map(|t| self.now + t);
             }
             State::AwaitingResponse { .. } | State::AwaitingRequest | State::AwaitingDecision { .. } => {
+                // Abandoned: an unsent request goes unsent.
                 self.state = State::Closed { clean: false };
                 self.release_input();
                 self.timers = Timers::default();
+                self.tx.clear();
+                self.tx_start = 0;
             }
             State::CloseSent | State::Closed { .. } => {}
         }
@@ -902,6 +1039,12 @@ impl Connection {
         self.tx_start = (self.tx_start + n).min(self.tx.len());
         if self.tx_start == self.tx.len() {
             self.tx.clear();
+            self.tx_start = 0;
+        } else if self.tx_start >= 64 << 10 && self.tx_start >= self.tx.len() / 2 {
+            // A queue that never empties (a slow peer, a high-water mark)
+            // must not keep what was written: drop it. Moving at most as
+            // many bytes as were dropped keeps this amortised O(1).
+            self.tx.drain(..self.tx_start);
             self.tx_start = 0;
         }
     }
@@ -977,10 +1120,27 @@ impl Connection {
 
 /// Appends one frame to `tx`, masked when `masks` is given (client role).
 fn write_frame(tx: &mut Vec<u8>, masks: &mut Option<Box<dyn MaskSource>>, opcode: OpCode, fin: bool, payload: &[u8]) {
+    write_any_frame(tx, masks, opcode, fin, 0, payload);
+}
+
+/// A final frame with RSV bits set by an extension.
+#[cfg(feature = "deflate")]
+fn write_frame_rsv(tx: &mut Vec<u8>, masks: &mut Option<Box<dyn MaskSource>>, opcode: OpCode, rsv: u8, payload: &[u8]) {
+    write_any_frame(tx, masks, opcode, true, rsv, payload);
+}
+
+fn write_any_frame(
+    tx: &mut Vec<u8>,
+    masks: &mut Option<Box<dyn MaskSource>>,
+    opcode: OpCode,
+    fin: bool,
+    rsv: u8,
+    payload: &[u8],
+) {
     let mask = masks.as_mut().map(|m| m.mask_key());
     let header = FrameHeader {
         fin,
-        rsv: 0,
+        rsv,
         opcode,
         mask,
         len: payload.len() as u64,

@@ -44,6 +44,8 @@ pub enum Error {
     // --- The peer sent data inconsistent with its type: 1007 ---
     /// Invalid UTF-8 in a text message or close reason (§8.1).
     InvalidUtf8,
+    /// A compressed message that does not inflate (RFC 7692 §7.2.2).
+    InvalidCompressedData,
 
     // --- A configured limit was exceeded: 1009 ---
     /// A frame declared a payload larger than [`Config::max_frame_size`](crate::Config::max_frame_size).
@@ -124,7 +126,7 @@ impl Error {
             | ExpectedContinuation
             | TruncatedClose
             | InvalidCloseCode(_) => CloseCode::PROTOCOL_ERROR,
-            InvalidUtf8 => CloseCode::INVALID_PAYLOAD,
+            InvalidUtf8 | InvalidCompressedData => CloseCode::INVALID_PAYLOAD,
             FrameTooLarge { .. } | MessageTooLarge { .. } => CloseCode::TOO_BIG,
             Handshake(_) | UnexpectedEof | HandshakeTimeout | CloseTimeout | KeepaliveTimeout => CloseCode::ABNORMAL,
             #[cfg(feature = "std")]
@@ -201,6 +203,7 @@ impl fmt::Display for Error {
             TruncatedClose => f.write_str("close frame with a one-byte payload"),
             InvalidCloseCode(code) => write!(f, "peer sent close code {code}, which is not allowed"),
             InvalidUtf8 => f.write_str("invalid UTF-8 in a text message or close reason"),
+            InvalidCompressedData => f.write_str("a compressed message does not inflate"),
             FrameTooLarge { len, max } => write!(
                 f,
                 "frame of {len} bytes exceeds max_frame_size ({max}); raise Config::max_frame_size to accept it"
@@ -291,6 +294,9 @@ pub enum HandshakeError {
     NoProtocol,
     /// Client: the server answered with an extension the client did not offer.
     UnofferedExtension(String),
+    /// Client: the server's permessage-deflate parameters are malformed or
+    /// were not allowed by any offer (RFC 7692 §7.1).
+    BadExtension(String),
 }
 
 impl fmt::Display for HandshakeError {
@@ -313,6 +319,7 @@ impl fmt::Display for HandshakeError {
             UnofferedProtocol(p) => write!(f, "server chose subprotocol {p:?}, which was not offered"),
             NoProtocol => f.write_str("server chose none of the offered subprotocols"),
             UnofferedExtension(e) => write!(f, "server answered extension {e:?}, which was not offered"),
+            BadExtension(e) => write!(f, "server answered {e:?}, which no offer allowed"),
         }
     }
 }

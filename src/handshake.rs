@@ -558,7 +558,7 @@ impl Accept {
 }
 
 /// The `101 Switching Protocols` answer to `request` (§4.2.2 step 5).
-pub(crate) fn encode_accept(request: &Request, accept: &Accept) -> Vec<u8> {
+pub(crate) fn encode_accept(request: &Request, accept: &Accept, extensions: &str) -> Vec<u8> {
     let mut out = String::with_capacity(160);
     out.push_str(
         "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ",
@@ -568,6 +568,11 @@ pub(crate) fn encode_accept(request: &Request, accept: &Accept) -> Vec<u8> {
     if let Some(protocol) = &accept.protocol {
         out.push_str("Sec-WebSocket-Protocol: ");
         out.push_str(protocol);
+        out.push_str("\r\n");
+    }
+    if !extensions.is_empty() {
+        out.push_str("Sec-WebSocket-Extensions: ");
+        out.push_str(extensions);
         out.push_str("\r\n");
     }
     for (name, value) in &accept.headers {
@@ -731,7 +736,7 @@ Sec-WebSocket-Protocol: chat, superchat\r\nSec-WebSocket-Version: 13\r\n\r\n";
     #[test]
     fn accept_and_reject_bytes() {
         let (request, _) = parse_request(RFC_REQUEST, LIMITS).unwrap().unwrap();
-        let bytes = encode_accept(&request, &Accept::new().protocol("chat"));
+        let bytes = encode_accept(&request, &Accept::new().protocol("chat"), "");
         assert_eq!(
             bytes,
             b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\

@@ -79,7 +79,7 @@ fn clean_close_initiated_by_the_server() {
 fn echo_close_reason_replies_with_the_reason_too() {
     let mut p = Pair::connected_with(Config {
         echo_close_reason: true,
-        ..Config::default()
+        ..plain_config()
     });
     p.client.conn.close(CloseCode::GOING_AWAY, "away").unwrap();
     p.drive();

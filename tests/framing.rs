@@ -19,7 +19,7 @@ fn limits(max_frame_size: usize, max_message_size: usize) -> Config {
     Config {
         max_frame_size,
         max_message_size,
-        ..Config::default()
+        ..plain_config()
     }
 }
 
@@ -289,7 +289,7 @@ fn without_auto_pong_a_ping_is_only_reported() {
     for role in ROLES {
         let mut p = Pair::connected_with(Config {
             auto_pong: false,
-            ..Config::default()
+            ..plain_config()
         });
         assert_eq!(p.inject(role, &ping(b"x").to(role).bytes()), [Ev::Ping(b"x".to_vec())]);
         assert!(p.output(role).is_empty());
@@ -653,7 +653,7 @@ fn established_connections_enforce_the_same_rules() {
         p.fails_with(role, &text("hi").wrongly_to(role).bytes(), 1002);
     }
     let first = text("already read").to(Role::Server).bytes();
-    let mut conn = rfc6455::Connection::established_with_masks(Role::Server, Config::default(), &first, masks(1));
+    let mut conn = rfc6455::Connection::established_with_masks(Role::Server, plain_config(), &first, masks(1));
     assert!(matches!(conn.poll_event(), Some(rfc6455::Event::Text("already read"))));
 }
 

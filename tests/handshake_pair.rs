@@ -143,7 +143,7 @@ fn response_bytes_are_exact() {
 #[test]
 fn subprotocol_chosen_by_the_server_is_agreed_on_both_sides() {
     let request = default_request().protocol("chat").protocol("superchat");
-    let mut p = Pair::with_request(request, Config::default(), Config::default());
+    let mut p = Pair::with_request(request, plain_config(), plain_config());
     p.server.decision = Decision::Accept(Accept::new().protocol("superchat"));
     p.drive();
     let offered = vec!["chat".to_owned(), "superchat".to_owned()];
@@ -170,7 +170,7 @@ fn subprotocol_chosen_by_the_server_is_agreed_on_both_sides() {
 #[test]
 fn no_subprotocol_chosen_still_opens_without_one() {
     let request = default_request().protocol("chat");
-    let mut p = Pair::with_request(request, Config::default(), Config::default());
+    let mut p = Pair::with_request(request, plain_config(), plain_config());
     p.drive();
     assert_eq!(p.client.take_events(), [Ev::Open]);
     assert_eq!((p.client.conn.protocol(), p.server.conn.protocol()), (None, None));
@@ -184,7 +184,7 @@ fn no_subprotocol_chosen_still_opens_without_one() {
 #[test]
 fn accepting_an_unoffered_subprotocol_is_refused_by_the_api() {
     let request = default_request().protocol("chat");
-    let mut p = Pair::with_request(request, Config::default(), Config::default());
+    let mut p = Pair::with_request(request, plain_config(), plain_config());
     p.server.decision = Decision::Manual;
     p.drive();
     let err = p.server.conn.accept(Accept::new().protocol("other")).unwrap_err();
@@ -203,7 +203,7 @@ fn accepting_an_unoffered_subprotocol_is_refused_by_the_api() {
 #[test]
 fn client_fails_on_a_subprotocol_it_did_not_offer() {
     let request = default_request().protocol("chat");
-    let mut p = Pair::with_request(request, Config::default(), Config::default());
+    let mut p = Pair::with_request(request, plain_config(), plain_config());
     let request = p.client.take_output();
     let response = format!(
         "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
@@ -339,7 +339,7 @@ fn malformed_requests_are_answered_with_400() {
 #[test]
 fn oversized_request_is_answered_with_431() {
     let request = default_request().header("X-Filler", "a".repeat(20_000));
-    let mut p = Pair::with_request(request, Config::default(), Config::default());
+    let mut p = Pair::with_request(request, plain_config(), plain_config());
     p.client.chunking = Chunking::Size(1000);
     p.drive();
     let events = p.server.take_events();
@@ -360,7 +360,7 @@ fn oversized_request_is_answered_with_431() {
 fn unterminated_header_block_is_refused_at_the_limit() {
     let config = Config {
         max_handshake_size: 1024,
-        ..Config::default()
+        ..plain_config()
     };
     let mut head = b"GET / HTTP/1.1\r\nHost: example.com\r\n".to_vec();
     while head.len() < 1024 {
@@ -380,13 +380,13 @@ fn unterminated_header_block_is_refused_at_the_limit() {
 fn too_many_headers_are_answered_with_431() {
     let config = Config {
         max_headers: 8,
-        ..Config::default()
+        ..plain_config()
     };
     let mut request = default_request();
     for i in 0..8 {
         request = request.header(format!("X-H{i}"), "v");
     }
-    let mut p = Pair::with_request(request, Config::default(), config);
+    let mut p = Pair::with_request(request, plain_config(), config);
     p.drive();
     let events = p.server.take_events();
     assert_eq!(assert_fails_with(&events, 1006), "Handshake(TooLarge)");
@@ -474,7 +474,7 @@ fn client_bytes_are_deterministic() {
     assert_eq!(request_bytes(), request_bytes());
     let other = ClientRequest::new("example.com", "/chat");
     assert_eq!(
-        Pair::with_request(other, Config::default(), Config::default())
+        Pair::with_request(other, plain_config(), plain_config())
             .client
             .conn
             .pending_output(),

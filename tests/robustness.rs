@@ -532,7 +532,7 @@ fn random_setup(rng: &mut Rng, small_limits: bool) -> Setup {
     let mut config = Config {
         auto_pong: rng.chance(3, 4),
         echo_close_reason: rng.chance(1, 2),
-        ..Config::default()
+        ..plain_config()
     };
     if rng.chance(1, 3) {
         config.read_chunk = rng.range(1, 40);
@@ -855,7 +855,7 @@ fn valid_request(rng: &mut Rng) -> Vec<u8> {
     if rng.chance(1, 2) {
         request = request.origin("https://example.com");
     }
-    let conn = Connection::client_with_masks(request, Config::default(), masks(rng.next_u64()));
+    let conn = Connection::client_with_masks(request, plain_config(), masks(rng.next_u64()));
     conn.pending_output().to_vec()
 }
 
@@ -1256,7 +1256,7 @@ fn valid_streams_decode_completely() {
         let mut rng = Rng::new(seed ^ 0x4444);
         for role in [Role::Client, Role::Server] {
             let stream = valid_frames(&mut rng, role == Role::Server);
-            let events = reference_decode(&stream, role == Role::Server, &limits(&Config::default()), false);
+            let events = reference_decode(&stream, role == Role::Server, &limits(&plain_config()), false);
             assert!(
                 events.iter().all(|e| !matches!(e, Ev::Failed(..))),
                 "seed {seed}: the generator made an invalid stream: {events:?}"
@@ -1283,12 +1283,12 @@ fn every_truncation_then_eof_ends_the_connection() {
         encode_frame(&mut stream, true, 8, b"\x03\xe8done", key);
         for cut in 0..=stream.len() {
             let setup = Setup {
-                config: Config::default(),
+                config: plain_config(),
                 local_close: false,
                 eof: true,
             };
             let label = format!("{role:?} cut {cut}");
-            let conn = Connection::established_with_masks(role, Config::default(), &[], masks(cut as u64));
+            let conn = Connection::established_with_masks(role, plain_config(), &[], masks(cut as u64));
             let got = driver(conn, &mut rng, setup, label.clone()).run(&stream[..cut]);
             let events = frame_events(&got);
             let last = events.last().expect("the end of the stream is reported");
@@ -1300,7 +1300,7 @@ fn every_truncation_then_eof_ends_the_connection() {
                     "{label}: {last:?}"
                 );
             }
-            let expected = reference_decode(&stream[..cut], masked, &limits(&Config::default()), true);
+            let expected = reference_decode(&stream[..cut], masked, &limits(&plain_config()), true);
             assert_eq!(events, expected, "{label}");
         }
     }
@@ -1342,7 +1342,7 @@ fn assert_close_frame_queued(conn: &Connection, code: u16) {
 #[test]
 fn huge_declared_frame_is_refused_on_its_header() {
     for role in [Role::Client, Role::Server] {
-        let config = Config::default();
+        let config = plain_config();
         let mut conn = Connection::established_with_masks(role, config.clone(), &[], masks(1));
         let mut header = vec![0x82, 127];
         header.extend_from_slice(&(1u64 << 62).to_be_bytes());
@@ -1374,7 +1374,7 @@ fn declared_length_never_reserves_memory() {
     let config = Config {
         max_frame_size: usize::MAX,
         max_message_size: usize::MAX,
-        ..Config::default()
+        ..plain_config()
     };
     let mut conn = Connection::established_with_masks(Role::Client, config.clone(), &[], masks(2));
     let mut header = vec![0x82, 127];
@@ -1406,7 +1406,7 @@ fn endless_fragmented_message_is_refused_at_max_message_size() {
         let max = 64 << 10;
         let config = Config {
             max_message_size: max,
-            ..Config::default()
+            ..plain_config()
         };
         let key = (role == Role::Server).then_some([7, 7, 7, 7]);
         let fragment = vec![b'x'; 1000];
@@ -1457,7 +1457,7 @@ fn endless_fragmented_message_is_refused_at_max_message_size() {
 fn frame_over_max_frame_size_is_refused() {
     let config = Config {
         max_frame_size: 1000,
-        ..Config::default()
+        ..plain_config()
     };
     let mut conn = Connection::established_with_masks(Role::Client, config, &[], masks(4));
     let mut stream = Vec::new();
@@ -1500,7 +1500,7 @@ fn endless_header_block_is_refused_at_max_handshake_size() {
         let config = Config {
             max_handshake_size: max,
             max_headers: 100_000,
-            ..Config::default()
+            ..plain_config()
         };
         let cases: [(&[u8], &[u8]); 3] = [
             (
@@ -1561,7 +1561,7 @@ fn endless_header_block_is_refused_at_max_handshake_size() {
 fn too_many_headers_are_refused() {
     let config = Config {
         max_headers: 8,
-        ..Config::default()
+        ..plain_config()
     };
     let mut request = b"GET / HTTP/1.1\r\nHost: a\r\n".to_vec();
     for i in 0..20 {
@@ -1576,4 +1576,15 @@ fn too_many_headers_are_refused() {
     ));
     assert!(server.pending_output().starts_with(b"HTTP/1.1 431 "));
     assert!(server.poll_event().is_none());
+}
+
+/// RFC 6455 alone (the reference decoder knows no extension).
+fn plain_config() -> Config {
+    #[allow(unused_mut)]
+    let mut config = Config::default();
+    #[cfg(feature = "deflate")]
+    {
+        config.deflate.enabled = false;
+    }
+    config
 }

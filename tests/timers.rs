@@ -10,15 +10,15 @@ use std::time::Duration;
 fn keepalive(interval: u64) -> Config {
     Config {
         keepalive_interval: Some(secs(interval)),
-        ..Config::default()
+        ..plain_config()
     }
 }
 
 /// A connected pair where only `role` runs keepalive.
 fn keepalive_on(role: Role, interval: u64) -> Pair {
     let (client, server) = match role {
-        Role::Client => (keepalive(interval), Config::default()),
-        Role::Server => (Config::default(), keepalive(interval)),
+        Role::Client => (keepalive(interval), plain_config()),
+        Role::Server => (plain_config(), keepalive(interval)),
     };
     let mut p = Pair::with_configs(client, server);
     p.drive();
@@ -61,7 +61,7 @@ fn handshake_timeout_fires_exactly_at_the_deadline_for_both_roles() {
 fn handshake_timeout_covers_a_request_awaiting_the_decision() {
     let config = Config {
         handshake_timeout: Some(secs(3)),
-        ..Config::default()
+        ..plain_config()
     };
     let mut p = Pair::with_config(config);
     p.server.decision = Decision::Manual;
@@ -106,7 +106,7 @@ fn a_completed_handshake_disarms_the_timer() {
 fn no_handshake_timeout_when_disabled() {
     let mut p = Pair::with_config(Config {
         handshake_timeout: None,
-        ..Config::default()
+        ..plain_config()
     });
     assert_eq!(
         (p.client.conn.poll_timeout(), p.server.conn.poll_timeout()),
@@ -319,7 +319,7 @@ fn poll_timeout_reports_the_next_deadline() {
         handshake_timeout: Some(secs(10)),
         close_timeout: Some(secs(4)),
         keepalive_interval: Some(secs(3)),
-        ..Config::default()
+        ..plain_config()
     };
     let mut p = Pair::with_config(config);
     assert_eq!(
@@ -378,7 +378,7 @@ fn no_deadline_when_every_timer_is_off() {
         handshake_timeout: None,
         close_timeout: None,
         keepalive_interval: None,
-        ..Config::default()
+        ..plain_config()
     };
     let mut p = Pair::connected_with(config);
     assert_eq!(

@@ -103,6 +103,9 @@ pub struct WebSocket<S: Transport = TcpStream> {
     /// The read timeout last given to the transport.
     timeout_set: Option<Duration>,
     transport_closed: bool,
+    /// The readyState to show between a failure and its events: WHATWG
+    /// sets CLOSED only when the error and close events fire.
+    shown_state: Option<ReadyState>,
     /// DOM events decided but not yet handed out.
     pending: VecDeque<Event>,
     close_fired: bool,
@@ -140,9 +143,11 @@ fn dom_request(url: &str, protocols: &[&str]) -> Result<(ClientRequest, bool, St
         }
         request = request.protocol(*protocol);
     }
-    let scheme = if secure { "wss" } else { "ws" };
-    let shown = std::format!("{scheme}://{}{}", request.host(), request.resource());
-    Ok((request.require_protocol(true), secure, shown))
+    // The `url` getter serializes the parsed URL, credentials included,
+    // with http(s) mapped to ws(s).
+    let mut parsed = url::Url::parse(url).map_err(|_| Error::Url(handshake::UrlError::Invalid))?;
+    let _ = parsed.set_scheme(if secure { "wss" } else { "ws" });
+    Ok((request.require_protocol(true), secure, String::from(parsed.as_str())))
 }
 
 /// `host` (a `Host` value: name, IPv4 or bracketed IPv6, maybe `:port`)
@@ -215,6 +220,7 @@ impl<S: Transport> WebSocket<S> {
             start: Instant::now(),
             timeout_set: None,
             transport_closed: false,
+            shown_state: None,
             pending: VecDeque::new(),
             close_fired: false,
             peer_close: None,
@@ -332,8 +338,11 @@ impl<S: Transport> WebSocket<S> {
     /// Closing lasts from the start of the close handshake (either side)
     /// until the transport is closed; Closed is final.
     pub fn ready_state(&self) -> ReadyState {
-        if self.transport_closed || self.close_fired {
+        if self.close_fired {
             return ReadyState::Closed;
+        }
+        if let Some(state) = self.shown_state {
+            return state;
         }
         match self.conn.ready_state() {
             ReadyState::Closed => ReadyState::Closing,
@@ -419,9 +428,14 @@ impl<S: Transport> WebSocket<S> {
     /// [`WebSocket::buffered_amount`] grows. While open: the message is
     /// queued and written until at most [`WebSocket::high_water_mark`]
     /// bytes stay queued, blocking as the transport does.
+    ///
+    /// As in the DOM, a transport failure is not the caller's error: it
+    /// fails the connection and arrives as error and close events.
     pub fn send<'a>(&mut self, data: impl Into<Data<'a>>) -> Result<(), Error> {
         if self.queue(&data.into())? {
-            self.write_down_to(self.high_water_mark)?;
+            if let Err(e) = self.write_down_to(self.high_water_mark) {
+                self.fail(e);
+            }
         }
         Ok(())
     }
@@ -455,6 +469,11 @@ impl<S: Transport> WebSocket<S> {
         match self.ready_state() {
             ReadyState::Connecting => Err(Error::InvalidState("send() before the connection is open")),
             ReadyState::Closing | ReadyState::Closed => {
+                self.discarded += data.len() as u64;
+                Ok(false)
+            }
+            ReadyState::Open if self.conn.ready_state() != ReadyState::Open => {
+                // Failed, with the events not yet handed out.
                 self.discarded += data.len() as u64;
                 Ok(false)
             }
@@ -518,6 +537,8 @@ impl<S: Transport> WebSocket<S> {
             ReadyState::Closing | ReadyState::Closed => Ok(()),
             ReadyState::Connecting => {
                 start(&mut self.conn)?;
+                // close() step 3: fail the connection, readyState CLOSING.
+                self.shown_state = Some(ReadyState::Closing);
                 self.fail(Error::ClosedBeforeOpen);
                 Ok(())
             }
@@ -603,13 +624,21 @@ impl<S: Transport> WebSocket<S> {
     fn step(&mut self, blocking: bool) -> Option<Step> {
         loop {
             if let Some(event) = self.pending.pop_front() {
+                // WHATWG: readyState is CLOSED from the error event on.
                 self.close_fired |= matches!(event, Event::Close(_));
+                if matches!(event, Event::Error(_)) {
+                    self.shown_state = Some(ReadyState::Closed);
+                }
                 return Some(Step::Dom(event));
             }
             if self.close_fired {
                 return None;
             }
+            let open = self.ready_state() == ReadyState::Open;
             match self.conn.poll_event() {
+                // WHATWG "a WebSocket message has been received", step 1:
+                // "If readyState is not OPEN, then return."
+                Some(connection::Event::Text(_) | connection::Event::Binary(_)) if !open => {}
                 Some(connection::Event::Text(text)) => {
                     let data = MessageData::Text(String::from(text));
                     return Some(Step::Dom(Event::Message(MessageEvent { data })));
@@ -681,6 +710,9 @@ impl<S: Transport> WebSocket<S> {
     fn fail(&mut self, error: Error) {
         if self.close_fired || self.pending.iter().any(|e| matches!(e, Event::Close(_))) {
             return;
+        }
+        if self.shown_state.is_none() {
+            self.shown_state = Some(self.ready_state());
         }
         let _ = self.write_all();
         self.close_transport();

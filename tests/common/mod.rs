@@ -305,7 +305,7 @@ impl Pair {
     /// A client and a server before the handshake; the client's request is
     /// queued, nothing has moved.
     pub fn new() -> Self {
-        Self::with_configs(Config::default(), Config::default())
+        Self::with_configs(plain_config(), plain_config())
     }
 
     pub fn with_config(config: Config) -> Self {
@@ -326,7 +326,7 @@ impl Pair {
 
     /// A pair that completed the handshake through the wire; logs cleared.
     pub fn connected() -> Self {
-        Self::connected_with(Config::default())
+        Self::connected_with(plain_config())
     }
 
     pub fn connected_with(config: Config) -> Self {
@@ -341,7 +341,7 @@ impl Pair {
 
     /// A pair created open with `Connection::established_with_masks`.
     pub fn established() -> Self {
-        Self::established_with(Config::default())
+        Self::established_with(plain_config())
     }
 
     pub fn established_with(config: Config) -> Self {
@@ -753,4 +753,16 @@ pub fn accept_for(request: &[u8]) -> String {
         .find_map(|l| l.strip_prefix("Sec-WebSocket-Key: "))
         .expect("request carries a key");
     rfc6455::handshake::accept_key(key.trim().as_bytes())
+}
+
+/// RFC 6455 alone: no extension negotiated, so RSV bits are reserved and
+/// payloads travel as sent. Extension tests turn permessage-deflate on.
+pub fn plain_config() -> Config {
+    #[allow(unused_mut)]
+    let mut config = Config::default();
+    #[cfg(feature = "deflate")]
+    {
+        config.deflate.enabled = false;
+    }
+    config
 }

@@ -1,0 +1,449 @@
+#!/usr/bin/env bash
+# Interoperability checks between this crate and other WebSocket implementations.
+#
+#   bash scripts/interop.sh            # from anywhere; installs what it needs
+#
+# Their clients against our server (target/release/examples/echo_server):
+#   node-ws       Node `ws` client            (scripts/interop/node_client.js + checks.js)
+#   py-websockets Python `websockets` client  (scripts/interop/py_client.py)
+#   chromium      headless Chromium's own WebSocket, in a page served from
+#                 127.0.0.1 by scripts/interop/browser_host.js, which also
+#                 collects the page's results (chromium.html + checks.js)
+# Our client (target/release/examples/interop_client) against their servers:
+#   node-ws       scripts/interop/node_server.js
+#   py-websockets scripts/interop/py_server.py
+#
+# Checks, each run by every client: subprotocol (offer chat.v2, chat.v1; expect
+# chat.v2), text.N and binary.N echoed intact for N in 0 1 125 126 127 65535
+# 65536 65537 1048576 (text: exactly N UTF-8 bytes, mostly multibyte),
+# text.multibyte ("κόσμε 🎉 U+10FFFF"), close.client (client closes 4000
+# "bye ✓", sees the server's close 4000 "bye ✓", wasClean) and, against their
+# servers only (our echo server never starts a close), close.server (the
+# client sends "please close", the server closes 4001 "server bye ✓", the
+# client sees that code and reason, wasClean).
+#
+# Prints a table (check × peer/direction) and exits non-zero on any FAIL or
+# missing result.
+#
+# Installs, when missing: Debian's chromium (apt-get, needs root), `ws` into
+# $INTEROP_OUT/node (npm, no lock file), `websockets` into $INTEROP_OUT/venv.
+#
+# Environment (all optional):
+#   INTEROP_SKIP_BUILD=1     don't run `cargo build --release --examples`
+#   INTEROP_PEERS            which peers to run (default "node python chromium")
+#   INTEROP_OUT              output dir (default target/interop): logs in $INTEROP_OUT/logs
+#   INTEROP_PYTHON           python used to create the venv (default python3)
+#   INTEROP_CHROMIUM         browser binary (default: chromium on PATH, else installed with apt)
+#   INTEROP_START_TIMEOUT    seconds to wait for a listener (default 30)
+#   INTEROP_CLIENT_TIMEOUT   seconds allowed for each client run (default 120)
+set -euo pipefail
+
+WS_VERSION=8.18.3
+WEBSOCKETS_VERSION=15.0.1
+HOST=127.0.0.1
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+ROOT=$PWD
+HERE=$ROOT/scripts/interop
+
+OUT=${INTEROP_OUT:-target/interop}
+PEERS=" ${INTEROP_PEERS:-node python chromium} "
+PYTHON=${INTEROP_PYTHON:-python3}
+START_TIMEOUT=${INTEROP_START_TIMEOUT:-30}
+CLIENT_TIMEOUT=${INTEROP_CLIENT_TIMEOUT:-120}
+TARGET_DIR=${CARGO_TARGET_DIR:-target}
+
+log() { printf 'interop: %s\n' "$*" >&2; }
+die() { log "ERROR: $*"; exit 1; }
+peer_on() { [[ $PEERS == *" $1 "* ]]; }
+
+mkdir -p "$OUT/logs"
+OUT=$(cd "$OUT" && pwd)
+LOGS=$OUT/logs
+rm -f "$LOGS"/*
+case $TARGET_DIR in /*) ;; *) TARGET_DIR=$ROOT/$TARGET_DIR ;; esac
+ECHO_SERVER=$TARGET_DIR/release/examples/echo_server
+OUR_CLIENT=$TARGET_DIR/release/examples/interop_client
+
+T_START=$SECONDS
+INSTALL_TIMES=()
+timed_install() { # NAME CMD... : run, record the seconds it took
+  local name=$1 t0=$SECONDS
+  shift
+  "$@" || return 1
+  INSTALL_TIMES+=("$name $((SECONDS - t0))s")
+}
+
+# ---------------------------------------------------------------- processes
+# Every background process is started with setsid (own process group, so a
+# wrapper and its children go together) and recorded here; the EXIT trap ends
+# each of them by its id: TERM, a bounded wait, then KILL.
+PIDS=()
+alive() { kill -0 -- "-$1" 2>/dev/null || kill -0 "$1" 2>/dev/null; }
+stop_pid() {
+  local pid=$1 i
+  if alive "$pid"; then
+    kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+    for ((i = 0; i < 50; i++)); do
+      alive "$pid" || break
+      sleep 0.1
+    done
+    kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
+  fi
+  wait "$pid" 2>/dev/null || true
+  local keep=() p
+  for p in "${PIDS[@]}"; do [ "$p" = "$pid" ] || keep+=("$p"); done
+  PIDS=("${keep[@]}")
+}
+# shellcheck disable=SC2329 # invoked by the EXIT trap
+cleanup() {
+  local pid
+  for pid in "${PIDS[@]}"; do stop_pid "$pid"; done
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# start_bg LOGFILE CMD... : start in background, sets BG_PID
+start_bg() {
+  local logfile=$1
+  shift
+  setsid "$@" </dev/null >"$logfile" 2>&1 &
+  BG_PID=$!
+  PIDS+=("$BG_PID")
+}
+
+# run_fg LOGFILE CMD... : run in its own process group with a time limit; sets RC
+run_fg() {
+  local logfile=$1
+  shift
+  start_bg "$logfile" timeout -k 5 "$CLIENT_TIMEOUT" "$@"
+  RC=0
+  wait "$BG_PID" || RC=$?
+  stop_pid "$BG_PID"
+  if [ "$RC" = 124 ] || [ "$RC" = 137 ]; then
+    echo "FAIL timeout: no result within ${CLIENT_TIMEOUT}s" >>"$logfile"
+  fi
+}
+
+free_port() {
+  "$PYTHON" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# wait_listen PID PORT NAME LOGFILE : bounded wait until the process logs that it
+# listens on HOST:PORT (every server here prints that address once listening; no
+# probe connection, which servers would log as a failed handshake)
+wait_listen() {
+  local pid=$1 port=$2 name=$3 logfile=$4 deadline=$((SECONDS + START_TIMEOUT))
+  while ((SECONDS < deadline)); do
+    if ! kill -0 "$pid" 2>/dev/null; then
+      log "$name exited before listening on $HOST:$port; its log:"
+      tail -n 30 "$logfile" >&2 || true
+      return 1
+    fi
+    if grep -q "$HOST:$port" "$logfile" 2>/dev/null; then
+      return 0
+    fi
+    sleep 0.1
+  done
+  log "$name did not listen on $HOST:$port within ${START_TIMEOUT}s; its log:"
+  tail -n 30 "$logfile" >&2 || true
+  return 1
+}
+
+# ---------------------------------------------------------------- installs
+APT_UPDATED=0
+apt_install() {
+  [ "$(id -u)" = 0 ] || die "need root to apt-get install $*"
+  if [ "$APT_UPDATED" = 0 ]; then
+    timeout 300 apt-get update -qq || die "apt-get update failed"
+    APT_UPDATED=1
+  fi
+  DEBIAN_FRONTEND=noninteractive timeout 600 apt-get install -y -qq --no-install-recommends "$@" >/dev/null \
+    || die "apt-get install $* failed"
+}
+
+if peer_on node || peer_on chromium; then
+  if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+    timed_install "apt nodejs npm" apt_install nodejs npm
+  fi
+  node -e 'process.exit(Number(process.versions.node.split(".")[0]) >= 18 ? 0 : 1)' || die "node >= 18 needed"
+fi
+
+if peer_on node; then
+  NODE_DIR=$OUT/node
+  NODE_PATH=$NODE_DIR/node_modules
+  export NODE_PATH
+  have_ws=$(node -e "try { console.log(require('$NODE_PATH/ws/package.json').version) } catch (e) {}" 2>/dev/null)
+  if [ "$have_ws" != "$WS_VERSION" ]; then
+    log "installing ws@$WS_VERSION into $NODE_DIR"
+    mkdir -p "$NODE_DIR"
+    printf '{ "name": "rfc6455-interop", "private": true }\n' >"$NODE_DIR/package.json"
+    timed_install "npm ws@$WS_VERSION" timeout 300 npm install --prefix "$NODE_DIR" --no-audit --no-fund \
+      --no-package-lock --no-save --loglevel=error "ws@$WS_VERSION" || die "npm install ws@$WS_VERSION failed"
+  fi
+fi
+
+if peer_on python; then
+  VENV=$OUT/venv
+  VPY=$VENV/bin/python
+  have_websockets=$("$VPY" -c 'import importlib.metadata as m; print(m.version("websockets"))' 2>/dev/null || true)
+  if [ "$have_websockets" != "$WEBSOCKETS_VERSION" ]; then
+    log "installing websockets==$WEBSOCKETS_VERSION into $VENV"
+    install_websockets() {
+      [ -x "$VPY" ] || "$PYTHON" -m venv "$VENV" || return 1
+      timeout 300 "$VPY" -m pip install --disable-pip-version-check -q "websockets==$WEBSOCKETS_VERSION"
+    }
+    timed_install "pip websockets==$WEBSOCKETS_VERSION" install_websockets \
+      || die "pip install websockets==$WEBSOCKETS_VERSION failed"
+  fi
+fi
+
+if peer_on chromium; then
+  CHROMIUM=${INTEROP_CHROMIUM:-$(command -v chromium || true)}
+  if [ -z "$CHROMIUM" ]; then
+    log "installing chromium (apt)"
+    timed_install "apt chromium" apt_install chromium
+    CHROMIUM=$(command -v chromium) || die "chromium not found after apt-get install"
+  fi
+fi
+
+# ---------------------------------------------------------------- build
+if [ "${INTEROP_SKIP_BUILD:-0}" != 1 ]; then
+  log "cargo build --release --examples"
+  t0=$SECONDS
+  cargo build --release --examples || die "cargo build failed"
+  BUILD_SECS=$((SECONDS - t0))
+else
+  BUILD_SECS=skipped
+fi
+[ -x "$ECHO_SERVER" ] || die "$ECHO_SERVER missing (build the examples)"
+[ -x "$OUR_CLIENT" ] || die "$OUR_CLIENT missing (build the examples)"
+T_TESTS=$SECONDS
+
+# ---------------------------------------------------------------- results
+# One line per result in $RESULTS: COLUMN<TAB>CHECK<TAB>PASS|FAIL|SKIP<TAB>DETAIL
+RESULTS=$OUT/results.tsv
+: >"$RESULTS"
+SIZES="0 1 125 126 127 65535 65536 65537 1048576"
+CHECKS=(subprotocol)
+for n in $SIZES; do CHECKS+=("text.$n"); done
+for n in $SIZES; do CHECKS+=("binary.$n"); done
+CHECKS+=(text.multibyte close.client close.server)
+COLUMNS=()
+INFO=()
+declare -A COLUMN_TIME=()
+
+# collect COLUMN LOGFILE RC [NO_SERVER_CLOSE] : turn a client's PASS/FAIL lines into results
+collect() {
+  local column=$1 file=$2 rc=$3 no_server_close=${4:-} verdict check detail
+  COLUMNS+=("$column")
+  while IFS= read -r line; do
+    case $line in
+      PASS\ * | FAIL\ *) ;;
+      INFO\ *)
+        INFO+=("$column ${line#INFO }")
+        continue
+        ;;
+      *) continue ;;
+    esac
+    verdict=${line%% *}
+    check=${line#* }
+    detail=
+    if [[ $check == *": "* ]]; then
+      detail=${check#*: }
+      check=${check%%: *}
+    fi
+    printf '%s\t%s\t%s\t%s\n' "$column" "$check" "$verdict" "$detail" >>"$RESULTS"
+  done <"$file"
+  if [ -n "$no_server_close" ]; then
+    printf '%s\tclose.server\tSKIP\t%s\n' "$column" "our echo server never starts a close" >>"$RESULTS"
+  fi
+  if [ "$rc" != 0 ] && ! grep -q "^$column	[^	]*	FAIL" "$RESULTS"; then
+    printf '%s\texit\tFAIL\t%s\n' "$column" "client exited $rc without a FAIL line (log: $file)" >>"$RESULTS"
+  fi
+}
+
+# ---------------------------------------------------------------- their clients → our server
+if peer_on node || peer_on python || peer_on chromium; then
+  PORT=$(free_port)
+  log "starting echo_server $HOST:$PORT"
+  start_bg "$LOGS/echo_server.log" "$ECHO_SERVER" "$HOST:$PORT"
+  SRV_PID=$BG_PID
+  if wait_listen "$SRV_PID" "$PORT" echo_server "$LOGS/echo_server.log"; then
+    if peer_on node; then
+      log "node ws client → echo_server"
+      t0=$SECONDS
+      run_fg "$LOGS/node_client.log" node "$HERE/node_client.js" "ws://$HOST:$PORT/node"
+      COLUMN_TIME[node->us]=$((SECONDS - t0))
+      collect "node->us" "$LOGS/node_client.log" "$RC" no-server-close
+    fi
+    if peer_on python; then
+      log "python websockets client → echo_server"
+      t0=$SECONDS
+      run_fg "$LOGS/py_client.log" "$VPY" "$HERE/py_client.py" "ws://$HOST:$PORT/python"
+      COLUMN_TIME[py->us]=$((SECONDS - t0))
+      collect "py->us" "$LOGS/py_client.log" "$RC" no-server-close
+    fi
+    if peer_on chromium; then
+      log "chromium WebSocket → echo_server"
+      t0=$SECONDS
+      HPORT=$(free_port)
+      BROWSER_RESULTS=$LOGS/chromium_results.log
+      start_bg "$LOGS/browser_host.log" node "$HERE/browser_host.js" "$HPORT" "$BROWSER_RESULTS"
+      HOST_PID=$BG_PID
+      RC=0
+      if wait_listen "$HOST_PID" "$HPORT" browser_host "$LOGS/browser_host.log"; then
+        PROFILE=$OUT/chromium-profile
+        rm -rf "$PROFILE"
+        mkdir -p "$PROFILE"
+        start_bg "$LOGS/chromium.log" "$CHROMIUM" --headless --no-sandbox --disable-gpu --disable-quic \
+          --no-first-run --disable-background-networking --disable-component-update --disable-sync \
+          --disable-dev-shm-usage --user-data-dir="$PROFILE" \
+          "http://$HOST:$HPORT/chromium.html?ws=ws://$HOST:$PORT/chromium"
+        BROWSER_PID=$BG_PID
+        deadline=$((SECONDS + CLIENT_TIMEOUT))
+        while [ ! -f "$BROWSER_RESULTS.done" ] && ((SECONDS < deadline)); do
+          if ! kill -0 "$BROWSER_PID" 2>/dev/null; then
+            log "chromium exited early; its log:"
+            tail -n 30 "$LOGS/chromium.log" >&2 || true
+            break
+          fi
+          sleep 0.2
+        done
+        if [ -f "$BROWSER_RESULTS.done" ]; then
+          grep -q '^PASS' "$BROWSER_RESULTS.done" || RC=1
+        else
+          RC=1
+          echo "FAIL timeout: the page reported no end within ${CLIENT_TIMEOUT}s (log: $LOGS/chromium.log)" \
+            >>"$BROWSER_RESULTS"
+        fi
+        stop_pid "$BROWSER_PID"
+      else
+        RC=1
+        : >"$BROWSER_RESULTS"
+      fi
+      stop_pid "$HOST_PID"
+      COLUMN_TIME[chrome->us]=$((SECONDS - t0))
+      collect "chrome->us" "$BROWSER_RESULTS" "$RC" no-server-close
+    fi
+    if ! kill -0 "$SRV_PID" 2>/dev/null; then
+      printf 'echo_server\tserver alive\tFAIL\techo_server exited during the run (log: %s)\n' \
+        "$LOGS/echo_server.log" >>"$RESULTS"
+    fi
+  else
+    for column in node:node-\>us python:py-\>us chromium:chrome-\>us; do
+      peer_on "${column%%:*}" || continue
+      COLUMNS+=("${column#*:}")
+      printf '%s\tstart\tFAIL\techo_server did not listen (log: %s)\n' "${column#*:}" "$LOGS/echo_server.log" \
+        >>"$RESULTS"
+    done
+  fi
+  stop_pid "$SRV_PID"
+fi
+
+# ---------------------------------------------------------------- our client → their servers
+# their_server COLUMN NAME LOGNAME CMD... : start CMD PORT, run our client against it
+their_server() {
+  local column=$1 name=$2 logname=$3 t0=$SECONDS port
+  shift 3
+  port=$(free_port)
+  log "our client → $name server"
+  start_bg "$LOGS/${logname}_server.log" "$@" "$port"
+  local pid=$BG_PID
+  if wait_listen "$pid" "$port" "$name server" "$LOGS/${logname}_server.log"; then
+    run_fg "$LOGS/us_to_${logname}.log" "$OUR_CLIENT" --server-close "ws://$HOST:$port/rfc6455" chat.v2 chat.v1
+    collect "$column" "$LOGS/us_to_${logname}.log" "$RC"
+  else
+    COLUMNS+=("$column")
+    printf '%s\tstart\tFAIL\t%s server did not listen (log: %s)\n' "$column" "$name" \
+      "$LOGS/${logname}_server.log" >>"$RESULTS"
+  fi
+  stop_pid "$pid"
+  COLUMN_TIME[$column]=$((SECONDS - t0))
+}
+if peer_on node; then
+  their_server "us->node" "node ws" node node "$HERE/node_server.js"
+fi
+if peer_on python; then
+  their_server "us->py" "python websockets" py "$VPY" "$HERE/py_server.py"
+fi
+
+# ---------------------------------------------------------------- summary
+T_END=$SECONDS
+echo
+echo "interop: their client → our echo_server (X->us) and our interop_client → their server (us->X)"
+echo "         peers: node = Node ws $WS_VERSION, py = Python websockets $WEBSOCKETS_VERSION, chromium = $(
+  [ -n "${CHROMIUM:-}" ] && "$CHROMIUM" --version 2>/dev/null | head -n1 | cut -d' ' -f1-2 || echo -)"
+for line in "${INFO[@]}"; do echo "         $line"; done
+declare -A CELL=()
+while IFS=$'\t' read -r column check verdict _; do
+  key="$column|$check"
+  # a check reported twice counts as its worst outcome
+  if [ "${CELL[$key]:-}" != FAIL ]; then CELL[$key]=$verdict; fi
+done <"$RESULTS"
+printf '%-16s' check
+for c in "${COLUMNS[@]}"; do printf ' %-12s' "$c"; done
+echo
+extra=()
+while IFS=$'\t' read -r column check _; do
+  [[ " ${COLUMNS[*]} " == *" $column "* ]] || continue
+  known=0
+  for k in "${CHECKS[@]}"; do [ "$k" = "$check" ] && known=1; done
+  [ "$known" = 1 ] || [[ " ${extra[*]} " == *" $check "* ]] || extra+=("$check")
+done <"$RESULTS"
+PASSED=0 FAILED=0 SKIPPED=0
+for check in "${CHECKS[@]}" "${extra[@]}"; do
+  printf '%-16s' "$check"
+  for c in "${COLUMNS[@]}"; do
+    v=${CELL[$c|$check]:-}
+    if [ -z "$v" ]; then
+      # checks that are not per-client (user-agent lines) stay blank
+      if [[ " ${CHECKS[*]} " == *" $check "* ]]; then v=MISSING; else v=.; fi
+    fi
+    case $v in
+      PASS) PASSED=$((PASSED + 1)) ;;
+      SKIP) SKIPPED=$((SKIPPED + 1)); v=n/a ;;
+      .) ;;
+      *) FAILED=$((FAILED + 1)) ;;
+    esac
+    printf ' %-12s' "$v"
+  done
+  echo
+done
+while IFS= read -r column; do
+  [[ " ${COLUMNS[*]} " == *" $column "* ]] && continue
+  # results from outside the client columns (echo_server itself)
+  while IFS=$'\t' read -r col check verdict detail; do
+    [ "$col" = "$column" ] || continue
+    printf '%-16s %s: %s %s\n' "$check" "$col" "$verdict" "$detail"
+    if [ "$verdict" = FAIL ]; then FAILED=$((FAILED + 1)); fi
+  done <"$RESULTS"
+done < <(awk -F'\t' '!($1 in seen) { seen[$1]; print $1 }' "$RESULTS")
+if [ "$FAILED" -gt 0 ]; then
+  echo
+  echo "failures:"
+  awk -F'\t' '$3 == "FAIL" { printf "  %s %s: %s\n", $1, $2, $4 }' "$RESULTS"
+  for column in "${COLUMNS[@]}"; do
+    missing=()
+    for check in "${CHECKS[@]}"; do
+      [ -n "${CELL[$column|$check]:-}" ] || missing+=("$check")
+    done
+    if [ "${#missing[@]}" -gt 0 ]; then
+      echo "  $column: no result for ${#missing[@]} checks (${missing[0]} … ${missing[-1]})"
+    fi
+  done
+fi
+echo
+times=
+for c in "${COLUMNS[@]}"; do times+="$c ${COLUMN_TIME[$c]:-?}s, "; done
+echo "time: tests $((T_END - T_TESTS))s (${times%, }), build ${BUILD_SECS}$([ "$BUILD_SECS" = skipped ] || echo s), total $((T_END - T_START))s"
+if [ "${#INSTALL_TIMES[@]}" -gt 0 ]; then
+  installs=$(printf '%s, ' "${INSTALL_TIMES[@]}")
+  echo "installs: ${installs%, }"
+else
+  echo "installs: none needed"
+fi
+echo "logs: $LOGS"
+echo "interop: $PASSED passed, $FAILED failed, $SKIPPED skipped"
+[ "$FAILED" = 0 ] && [ "${#COLUMNS[@]}" -gt 0 ]
