@@ -1,0 +1,338 @@
+//! permessage-deflate (RFC 7692) through the two-peer harness, both roles:
+//! negotiation, the RSV1 rules, context takeover, and bounded inflation.
+#![cfg(feature = "deflate")]
+
+mod common;
+
+use common::*;
+use flate2::{Compress, Compression, FlushCompress};
+use rfc6455::deflate::{ClientWindow, DeflateConfig, DeflateOffer};
+use rfc6455::{ClientRequest, Config, Role};
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// Counts live and peak heap bytes, to show inflation stays bounded.
+struct Counting;
+
+static LIVE: AtomicUsize = AtomicUsize::new(0);
+static PEAK: AtomicUsize = AtomicUsize::new(0);
+/// Tests in this file run one at a time so the counters mean something.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+// SAFETY: forwards to the system allocator unchanged; only counts.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let live = LIVE.fetch_add(layout.size(), Ordering::Relaxed) + layout.size();
+        PEAK.fetch_max(live, Ordering::Relaxed);
+        // SAFETY: same layout contract as the caller's.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
+        // SAFETY: `ptr` came from `alloc` with this layout.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+
+    // Counted as a resize (the system may move pages instead of copying),
+    // so a growing buffer counts once, not old and new together.
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        if new_size >= layout.size() {
+            let live = LIVE.fetch_add(new_size - layout.size(), Ordering::Relaxed) + new_size - layout.size();
+            PEAK.fetch_max(live, Ordering::Relaxed);
+        } else {
+            LIVE.fetch_sub(layout.size() - new_size, Ordering::Relaxed);
+        }
+        // SAFETY: same contract as the caller's.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
+
+fn deflate_config(deflate: DeflateConfig) -> Config {
+    Config {
+        deflate,
+        ..Config::default()
+    }
+}
+
+fn connected(client: DeflateConfig, server: DeflateConfig) -> Pair {
+    let mut pair = Pair::with_configs(deflate_config(client), deflate_config(server));
+    pair.drive();
+    assert_eq!(pair.server.take_events(), [Ev::request("/chat"), Ev::Open]);
+    assert_eq!(pair.client.take_events(), [Ev::Open]);
+    pair
+}
+
+/// Sends `text` from `from` and returns the frames on the wire and what the
+/// peer received.
+fn send_text(pair: &mut Pair, from: Role, text: &str) -> (Vec<Decoded>, Vec<Ev>) {
+    pair.conn(from).send_text(text).unwrap();
+    let wire = pair.output(from);
+    let frames = decode_frames(&wire);
+    let events = pair.inject(peer_of(from), &wire);
+    (frames, events)
+}
+
+// RFC 7692 §5, §7.1: both ends agree on the default offer and report the
+// same `extensions()` string; messages travel compressed (RSV1) both ways.
+#[test]
+fn negotiated_by_default_and_used_both_ways() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let mut pair = connected(DeflateConfig::default(), DeflateConfig::default());
+    assert_eq!(pair.conn(Role::Client).extensions(), "permessage-deflate");
+    assert_eq!(pair.conn(Role::Server).extensions(), "permessage-deflate");
+    let text = "a compressible message, a compressible message, a compressible message";
+    for from in ROLES {
+        let (frames, events) = send_text(&mut pair, from, text);
+        assert_eq!(frames.len(), 1);
+        assert_eq!(frames[0].rsv, 0b100, "RSV1 marks a compressed message ({from:?})");
+        assert!(
+            frames[0].payload.len() < text.len(),
+            "{from:?}: {}",
+            frames[0].payload.len()
+        );
+        assert_eq!(events, [Ev::text(text)], "{from:?}");
+    }
+}
+
+// RFC 7692 §7.1.2.2 and §7.1.1: the server's choices reach the client.
+#[test]
+fn server_parameters_reach_the_client() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let server = DeflateConfig {
+        server_max_window_bits: 10,
+        client_max_window_bits: 9,
+        server_no_context_takeover: true,
+        client_no_context_takeover: true,
+        ..DeflateConfig::default()
+    };
+    let mut pair = connected(DeflateConfig::default(), server);
+    let expected = "permessage-deflate; server_no_context_takeover; client_no_context_takeover; \
+                    server_max_window_bits=10; client_max_window_bits=9";
+    assert_eq!(pair.conn(Role::Client).extensions(), expected);
+    assert_eq!(pair.conn(Role::Server).extensions(), expected);
+    // Without context takeover, the same message compresses to the same
+    // bytes every time.
+    for from in ROLES {
+        let text = "the same message, the same message, the same message";
+        let (first, _) = send_text(&mut pair, from, text);
+        let (second, events) = send_text(&mut pair, from, text);
+        assert_eq!(first[0].payload, second[0].payload, "{from:?}");
+        assert_eq!(events, [Ev::text(text)]);
+    }
+}
+
+// RFC 7692 §7.2.3.3 (context takeover): a repeated message refers back to
+// the previous one and shrinks.
+#[test]
+fn context_takeover_shrinks_repeats() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let mut pair = connected(DeflateConfig::default(), DeflateConfig::default());
+    let text: String = (0..40).map(|i| format!("line {i} of a report; ")).collect();
+    for from in ROLES {
+        let (first, _) = send_text(&mut pair, from, &text);
+        let (second, events) = send_text(&mut pair, from, &text);
+        assert!(second[0].payload.len() < first[0].payload.len() / 2, "{from:?}");
+        assert_eq!(events, [Ev::text(&text)]);
+    }
+}
+
+// RFC 7692 §5.1: a server that does not want the extension answers without
+// it, and nothing is compressed.
+#[test]
+fn disabled_on_either_side_means_plain_frames() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let off = DeflateConfig {
+        enabled: false,
+        ..DeflateConfig::default()
+    };
+    for (client, server) in [(off.clone(), DeflateConfig::default()), (DeflateConfig::default(), off)] {
+        let mut pair = connected(client, server);
+        assert_eq!(pair.conn(Role::Client).extensions(), "");
+        let (frames, events) = send_text(&mut pair, Role::Client, "plain plain plain plain plain plain");
+        assert_eq!(frames[0].rsv, 0);
+        assert_eq!(events, [Ev::text("plain plain plain plain plain plain")]);
+    }
+}
+
+// RFC 7692 §7.1: a client fails the handshake on parameters it did not
+// allow (here: a window limit on us without our offer).
+#[test]
+fn client_refuses_parameters_it_did_not_offer() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let client = DeflateConfig {
+        offers: vec![DeflateOffer {
+            client_max_window_bits: ClientWindow::NotOffered,
+            ..DeflateOffer::default()
+        }],
+        ..DeflateConfig::default()
+    };
+    let server = DeflateConfig {
+        client_max_window_bits: 9,
+        ..DeflateConfig::default()
+    };
+    // The server only limits windows that were offered, so craft its answer.
+    let mut pair = Pair::with_configs(deflate_config(client), deflate_config(server));
+    let request = pair.output(Role::Client);
+    assert!(String::from_utf8_lossy(&request).contains("Sec-WebSocket-Extensions: permessage-deflate\r\n"));
+    let answer = format!(
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Accept: {}\r\nSec-WebSocket-Extensions: permessage-deflate; client_max_window_bits=9\r\n\r\n",
+        accept_for(&request)
+    );
+    let events = pair.inject(Role::Client, answer.as_bytes());
+    assert_eq!(events.len(), 1);
+    assert!(events[0].is_failure(), "{events:?}");
+    assert!(format!("{events:?}").contains("BadExtension"), "{events:?}");
+}
+
+/// `Sec-WebSocket-Accept` for the key in a request.
+fn accept_for(request: &[u8]) -> String {
+    let text = String::from_utf8_lossy(request);
+    let key = text
+        .lines()
+        .find_map(|l| l.strip_prefix("Sec-WebSocket-Key: "))
+        .expect("a key");
+    rfc6455::handshake::accept_key(key.trim().as_bytes())
+}
+
+// RFC 7692 §6.1: RSV1 is only for a message's first frame and never for a
+// control frame, even with the extension; both fail with 1002.
+#[test]
+fn rsv1_on_control_or_continuation_frames_fails() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    for to in ROLES {
+        for bad in [ping(b"p").rsv(0b100), close_frame(1000, b"").rsv(0b100)] {
+            let mut pair = connected(DeflateConfig::default(), DeflateConfig::default());
+            pair.fails_with(to, &bad.to(to).bytes(), 1002);
+        }
+        let mut pair = connected(DeflateConfig::default(), DeflateConfig::default());
+        let mut bytes = text("a").fin(false).to(to).bytes();
+        bytes.extend(cont(b"b").rsv(0b100).to(to).bytes());
+        pair.fails_with(to, &bytes, 1002);
+        // RSV2 and RSV3 stay reserved.
+        let mut pair = connected(DeflateConfig::default(), DeflateConfig::default());
+        pair.fails_with(to, &text("a").rsv(0b010).to(to).bytes(), 1002);
+    }
+}
+
+// RFC 7692 §7.2.2: data that does not inflate fails the connection (1007).
+#[test]
+fn corrupt_compressed_data_fails_with_1007() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    for to in ROLES {
+        let mut pair = connected(DeflateConfig::default(), DeflateConfig::default());
+        pair.fails_with(to, &binary(&[0xff, 0xff, 0xff, 0xff]).rsv(0b100).to(to).bytes(), 1007);
+    }
+}
+
+// RFC 7692 §7.2.2 with RFC 6455 §8.1: inflated text is validated.
+#[test]
+fn invalid_utf8_inside_compressed_text_fails_with_1007() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    for to in ROLES {
+        let mut pair = connected(DeflateConfig::default(), DeflateConfig::default());
+        let payload = raw_deflate(b"valid then \xff invalid", 6);
+        pair.fails_with(to, &text_bytes(&payload).rsv(0b100).to(to).bytes(), 1007);
+    }
+}
+
+/// A permessage-deflate payload (sync flush, tail stripped) for `data`.
+fn raw_deflate(data: &[u8], level: u32) -> Vec<u8> {
+    let mut c = Compress::new(Compression::new(level), false);
+    let mut out = Vec::with_capacity(data.len() + 64);
+    c.compress_vec(data, &mut out, FlushCompress::Sync).unwrap();
+    assert!(out.ends_with(&[0, 0, 0xff, 0xff]));
+    out.truncate(out.len() - 4);
+    out
+}
+
+// Bomb-proof: a compressed message inflates only up to max_message_size.
+// DEFLATE's ratio is at most about 1032:1, so a 1 KiB frame carries at most
+// about 1 MiB; a message of 1 024 such frames would inflate to 1 GiB. It is
+// refused with 1009 once the output passes the limit, and the heap never
+// holds much more than the limit.
+#[test]
+fn a_one_gib_deflate_bomb_is_refused_with_bounded_memory() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    const LIMIT: usize = 4 << 20;
+    // One chunk: 1 MiB of zeros, sync-flushed, tail kept so chunks chain.
+    let mut c = Compress::new(Compression::new(9), false);
+    let mut chunk = Vec::with_capacity(4096);
+    c.compress_vec(&vec![0u8; 1 << 20], &mut chunk, FlushCompress::Sync)
+        .unwrap();
+    assert!(chunk.len() <= 1100, "a ~1 KiB frame: {}", chunk.len());
+
+    for to in ROLES {
+        let config = Config {
+            max_message_size: LIMIT,
+            ..Config::default()
+        };
+        let mut pair = Pair::with_configs(config.clone(), config);
+        pair.drive();
+        pair.server.take_events();
+        pair.client.take_events();
+        let before = LIVE.load(Ordering::Relaxed);
+        PEAK.store(before, Ordering::Relaxed);
+
+        let mut events = pair.inject(to, &binary(&chunk).rsv(0b100).fin(false).to(to).bytes());
+        let mut frames = 1;
+        while events.is_empty() && frames < 1024 {
+            events = pair.inject(to, &cont(&chunk).fin(frames == 1023).to(to).bytes());
+            frames += 1;
+        }
+        assert_fails_with(&events, 1009);
+        assert!(frames <= LIMIT / (1 << 20) + 1, "refused after {frames} frames");
+        let peak = PEAK.load(Ordering::Relaxed) - before;
+        assert!(
+            peak <= LIMIT + (1 << 20),
+            "{to:?}: peak heap {peak} bytes for a {LIMIT}-byte limit"
+        );
+        println!(
+            "{to:?}: 1 GiB bomb refused after {frames} frames of {} bytes, peak heap +{peak} bytes",
+            chunk.len()
+        );
+    }
+}
+
+// RFC 7692 §8 (client offers in order of preference): several offers are
+// sent in order and the server takes the first it accepts.
+#[test]
+fn several_offers_in_order() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let client = DeflateConfig {
+        offers: vec![
+            DeflateOffer {
+                server_max_window_bits: Some(10),
+                ..DeflateOffer::default()
+            },
+            DeflateOffer::default(),
+        ],
+        ..DeflateConfig::default()
+    };
+    let request = ClientRequest::new("example.com", "/chat");
+    let mut pair = Pair::with_request(
+        request,
+        deflate_config(client),
+        deflate_config(DeflateConfig::default()),
+    );
+    let bytes = pair.output(Role::Client);
+    let text = String::from_utf8_lossy(&bytes).into_owned();
+    assert!(
+        text.contains(
+            "Sec-WebSocket-Extensions: permessage-deflate; server_max_window_bits=10; client_max_window_bits, \
+             permessage-deflate; client_max_window_bits\r\n"
+        ),
+        "{text}"
+    );
+    // The harness's server accepts every request.
+    pair.inject(Role::Server, &bytes);
+    assert_eq!(
+        pair.conn(Role::Server).extensions(),
+        "permessage-deflate; server_max_window_bits=10"
+    );
+}
