@@ -1,0 +1,181 @@
+//! Heap held by an idle open connection, measured with a counting global
+//! allocator (bytes requested from the allocator and still live; malloc's
+//! own per-block overhead is not included). Prints a Markdown table.
+//!
+//! `cargo bench --bench memory`
+
+mod common;
+
+use common::{ClientWire, Replay, XorShift, binary, receive_all};
+use rfc6455::{Accept, Config, Connection, Event, Message, OpCode, Plain, Role, WebSocket};
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+
+struct Counting;
+
+static LIVE: AtomicUsize = AtomicUsize::new(0);
+static BLOCKS: AtomicUsize = AtomicUsize::new(0);
+
+// SAFETY: forwards to the system allocator, counting on the side.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        LIVE.fetch_add(layout.size(), Relaxed);
+        BLOCKS.fetch_add(1, Relaxed);
+        // SAFETY: the caller's contract is System's.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        LIVE.fetch_sub(layout.size(), Relaxed);
+        BLOCKS.fetch_sub(1, Relaxed);
+        // SAFETY: the caller's contract is System's.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        LIVE.fetch_add(new_size, Relaxed);
+        LIVE.fetch_sub(layout.size(), Relaxed);
+        // SAFETY: the caller's contract is System's.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
+
+/// Heap bytes and blocks still live after `build`, minus those held before
+/// it, with what `build` returned kept alive.
+fn held<T>(build: impl FnOnce() -> T) -> (T, usize, usize) {
+    let (bytes, blocks) = (LIVE.load(Relaxed), BLOCKS.load(Relaxed));
+    let value = build();
+    let bytes = LIVE.load(Relaxed) - bytes;
+    let blocks = BLOCKS.load(Relaxed) - blocks;
+    (value, bytes, blocks)
+}
+
+const REQUEST: &[u8] = b"GET /chat HTTP/1.1\r\nHost: example.com\r\nUpgrade: websocket\r\n\
+Connection: Upgrade\r\nOrigin: https://example.com\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+Sec-WebSocket-Version: 13\r\n\r\n";
+
+/// A server that completed the handshake and wrote the 101.
+fn accepted() -> Connection {
+    let mut conn = Connection::server(Config::default());
+    conn.receive(REQUEST);
+    assert!(matches!(conn.poll_event(), Some(Event::Request(_))));
+    conn.accept(Accept::new()).unwrap();
+    assert!(matches!(conn.poll_event(), Some(Event::Open)));
+    let n = conn.pending_output().len();
+    conn.advance_output(n);
+    conn
+}
+
+fn one_message(size: usize) -> Vec<u8> {
+    ClientWire::new().binary(&binary(size)).bytes()
+}
+
+fn fragmented_1m() -> Vec<u8> {
+    ClientWire::new()
+        .fragmented(OpCode::Binary, &binary(1 << 20), 64 << 10)
+        .bytes()
+}
+
+struct Row {
+    what: &'static str,
+    bytes: usize,
+    blocks: usize,
+}
+
+fn main() {
+    // Criterion-style arguments (`--bench`) are accepted and ignored.
+    let mut rows = Vec::new();
+    let mut row = |what, (_, bytes, blocks): (Box<dyn std::any::Any>, usize, usize)| {
+        rows.push(Row { what, bytes, blocks });
+    };
+    let small = one_message(16);
+    let large = one_message(64 << 10);
+    let frag = fragmented_1m();
+
+    row(
+        "core, server, `established` (no traffic)",
+        boxed(held(|| Connection::established(Role::Server, Config::default(), &[]))),
+    );
+    row("core, server, after handshake (101 written)", boxed(held(accepted)));
+    row(
+        "core, server, after handshake + one 16 B message",
+        boxed(held(|| {
+            let mut conn = accepted();
+            receive_all(&mut conn, &small);
+            conn
+        })),
+    );
+    row(
+        "core, server, after one 64 KiB message",
+        boxed(held(|| {
+            let mut conn = accepted();
+            receive_all(&mut conn, &large);
+            conn
+        })),
+    );
+    row(
+        "core, server, after one 1 MiB message in 64 KiB frames",
+        boxed(held(|| {
+            let mut conn = accepted();
+            receive_all(&mut conn, &frag);
+            conn
+        })),
+    );
+    row(
+        "core, client, `established`, after sending one 16 B message",
+        boxed(held(|| {
+            let mut conn = Connection::established(Role::Client, Config::default(), &[]);
+            conn.send_binary(&[0; 16]).unwrap();
+            let n = conn.pending_output().len();
+            conn.advance_output(n);
+            conn
+        })),
+    );
+    row(
+        "core, client, fixed mask source (boxed, 8 B state)",
+        boxed(held(|| {
+            Connection::established_with_masks(Role::Client, Config::default(), &[], Box::new(XorShift(1)))
+        })),
+    );
+
+    // The driver over an in-memory stream that already holds its bytes
+    // (built outside the measurement).
+    let stream = Plain(Replay::new(small.clone()));
+    row(
+        "core + blocking driver, server, `from_connection` (no traffic)",
+        boxed(held(move || {
+            WebSocket::from_connection(Connection::established(Role::Server, Config::default(), &[]), stream)
+        })),
+    );
+    let stream = Plain(Replay::new(small.clone()));
+    row(
+        "core + blocking driver, server, after reading one 16 B message",
+        boxed(held(move || {
+            let mut ws =
+                WebSocket::from_connection(Connection::established(Role::Server, Config::default(), &[]), stream);
+            assert!(matches!(ws.read(), Ok(Some(Message::Binary(_)))));
+            ws
+        })),
+    );
+
+    println!("Heap per idle open connection (bytes requested from the allocator and still held;");
+    println!(
+        "default Config; inline sizes: Connection {} B, WebSocket<Plain<_>> {} B + the stream)\n",
+        size_of::<Connection>(),
+        size_of::<WebSocket<Plain<Replay>>>() - size_of::<Plain<Replay>>(),
+    );
+    println!("| state | heap bytes | heap blocks |");
+    println!("| --- | ---: | ---: |");
+    for r in &rows {
+        println!("| {} | {} | {} |", r.what, r.bytes, r.blocks);
+    }
+}
+
+/// Keeps the measured value alive until its row is recorded.
+fn boxed<T: 'static>((value, bytes, blocks): (T, usize, usize)) -> (Box<dyn std::any::Any>, usize, usize) {
+    // Boxing after the measurement does not count.
+    (Box::new(value), bytes, blocks)
+}
