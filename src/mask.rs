@@ -41,10 +41,6 @@ impl MaskSource for ThreadRngSource {
     }
 }
 
-/// Width of the blocks XORed at once. 32 bytes lets the compiler emit two
-/// SSE2 (or one AVX2) XOR per block instead of a byte loop.
-const BLOCK: usize = 32;
-
 /// XORs `buf` with `key`, starting at byte `offset` of the key stream.
 ///
 /// `offset` is how many payload bytes precede `buf` in the frame, so
@@ -53,23 +49,24 @@ const BLOCK: usize = 32;
 #[inline]
 pub fn apply_mask(buf: &mut [u8], key: [u8; 4], offset: usize) {
     let phase = offset % 4;
-    let mut rotated = [0u8; 4];
-    for (i, byte) in rotated.iter_mut().enumerate() {
-        *byte = key[(i + phase) % 4];
+    let rotated = [
+        key[phase],
+        key[(phase + 1) % 4],
+        key[(phase + 2) % 4],
+        key[(phase + 3) % 4],
+    ];
+    // The key twice over, as one word: `to_ne_bytes` of it is the key
+    // stream for 8 bytes in either byte order.
+    let half = u64::from(u32::from_ne_bytes(rotated));
+    let wide = half | half << 32;
+    let mut words = buf.chunks_exact_mut(8);
+    for word in &mut words {
+        let mut bytes = [0u8; 8];
+        bytes.copy_from_slice(word);
+        word.copy_from_slice(&(u64::from_ne_bytes(bytes) ^ wide).to_ne_bytes());
     }
-    let mut wide = [0u8; BLOCK];
-    for (i, byte) in wide.iter_mut().enumerate() {
-        *byte = rotated[i % 4];
-    }
-    let mut blocks = buf.chunks_exact_mut(BLOCK);
-    for block in &mut blocks {
-        for (b, k) in block.iter_mut().zip(wide.iter()) {
-            *b ^= k;
-        }
-    }
-    // The tail is shorter than a block and starts at a multiple of BLOCK,
-    // itself a multiple of 4, so the key phase is still `rotated[0]`.
-    for (b, k) in blocks.into_remainder().iter_mut().zip(wide.iter()) {
+    // The tail starts at a multiple of 8, so the key phase is `rotated[0]`.
+    for (b, k) in words.into_remainder().iter_mut().zip(rotated.iter().cycle()) {
         *b ^= k;
     }
 }

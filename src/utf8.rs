@@ -19,7 +19,7 @@ pub(crate) struct Utf8Validator {
 pub(crate) struct InvalidUtf8;
 
 /// Total length of the code point that `lead` starts; only called on bytes
-/// that `core::str::from_utf8` reported as the start of an incomplete
+/// that the validator reported as the start of an incomplete
 /// sequence, which are always valid lead bytes.
 fn sequence_len(lead: u8) -> usize {
     match lead {
@@ -38,7 +38,7 @@ impl Utf8Validator {
             let take = need.min(input.len());
             let mut joined = self.partial;
             joined[have..have + take].copy_from_slice(&input[..take]);
-            match core::str::from_utf8(&joined[..have + take]) {
+            match simdutf8::compat::from_utf8(&joined[..have + take]) {
                 Ok(_) => {}
                 Err(e) if e.error_len().is_none() => {
                     // Still unfinished, and `take == input.len()`.
@@ -51,7 +51,9 @@ impl Utf8Validator {
             self.partial_len = 0;
             input = &input[take..];
         }
-        match core::str::from_utf8(input) {
+        // simdutf8 (AVX2/SSE4.2/NEON, picked at run time with `std`) reports
+        // errors exactly as `core::str::from_utf8` does.
+        match simdutf8::compat::from_utf8(input) {
             Ok(_) => Ok(()),
             Err(e) if e.error_len().is_none() => {
                 let rest = &input[e.valid_up_to()..];
