@@ -570,7 +570,7 @@ impl<S: Transport> WebSocket<S> {
     /// event. Reads from the transport only when no event is ready.
     pub fn next_event(&mut self) -> Option<Event> {
         loop {
-            match self.step(true) {
+            match self.step(true, self.binary_type) {
                 Some(Step::Dom(event)) => return Some(event),
                 Some(Step::Ping(_) | Step::Pong(_)) => {}
                 None => return None,
@@ -583,7 +583,7 @@ impl<S: Transport> WebSocket<S> {
     /// [`WebSocket::ready_state`]).
     pub fn try_next_event(&mut self) -> Option<Event> {
         loop {
-            match self.step(false) {
+            match self.step(false, self.binary_type) {
                 Some(Step::Dom(event)) => return Some(event),
                 Some(Step::Ping(_) | Step::Pong(_)) => {}
                 None => return None,
@@ -602,7 +602,8 @@ impl<S: Transport> WebSocket<S> {
     pub fn read(&mut self) -> Result<Option<Message>, Error> {
         let mut failure = None;
         loop {
-            match self.step(true) {
+            // Owned bytes are what `Message` holds: build them directly.
+            match self.step(true, BinaryType::ArrayBuffer) {
                 Some(Step::Dom(Event::Message(m))) => {
                     return Ok(Some(match m.data {
                         MessageData::Text(text) => Message::Text(text),
@@ -621,7 +622,7 @@ impl<S: Transport> WebSocket<S> {
 
     /// One event or message, or `None` when finished (or, non-blocking,
     /// when nothing is ready).
-    fn step(&mut self, blocking: bool) -> Option<Step> {
+    fn step(&mut self, blocking: bool, binary_type: BinaryType) -> Option<Step> {
         loop {
             if let Some(event) = self.pending.pop_front() {
                 // WHATWG: readyState is CLOSED from the error event on.
@@ -644,7 +645,7 @@ impl<S: Transport> WebSocket<S> {
                     return Some(Step::Dom(Event::Message(MessageEvent { data })));
                 }
                 Some(connection::Event::Binary(bytes)) => {
-                    let data = MessageData::binary(bytes, self.binary_type);
+                    let data = MessageData::binary(bytes, binary_type);
                     return Some(Step::Dom(Event::Message(MessageEvent { data })));
                 }
                 Some(connection::Event::Ping(data)) => {
