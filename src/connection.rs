@@ -585,14 +585,14 @@ impl Connection {
     /// Reads frames until one completes an event or the bytes run out.
     fn poll_frame(&mut self) -> Option<Event<'_>> {
         loop {
-            let mut frame = match self.frame {
-                Some(frame) => frame,
-                None => match self.start_frame() {
-                    Ok(Some(frame)) => frame,
-                    Ok(None) => return self.eof.then(|| self.fail(Error::UnexpectedEof)),
+            if self.frame.is_none() {
+                match self.start_frame() {
+                    Ok(true) => {}
+                    Ok(false) => return self.eof.then(|| self.fail(Error::UnexpectedEof)),
                     Err(e) => return Some(self.fail(e)),
-                },
-            };
+                }
+            }
+            let mut frame = self.frame?;
             // Checked against max_frame_size (a usize) in start_frame.
             let len = frame.header.len as usize;
             let payload_at = self.rx_start + frame.header_len;
@@ -690,12 +690,13 @@ impl Connection {
         text && !self.compressed
     }
 
-    /// Decodes the next header and checks it against the message in
-    /// progress and the limits.
-    fn start_frame(&mut self) -> Result<Option<InFrame>, Error> {
-        let Some((header, header_len)) = frame::decode(&self.rx[self.rx_start..self.rx_end], self.header_rules())?
-        else {
-            return Ok(None);
+    /// Decodes the next header, checks it against the message in progress
+    /// and the limits, and stores it in `self.frame`; `Ok(false)` while it is
+    /// incomplete.
+    fn start_frame(&mut self) -> Result<bool, Error> {
+        let decoded = frame::decode(&self.rx[self.rx_start..self.rx_end], self.header_rules());
+        let Some((header, header_len)) = decoded.map_err(Error::from)? else {
+            return Ok(false);
         };
         if header.rsv != 0 && (header.opcode.is_control() || header.opcode == OpCode::Continuation) {
             // RFC 7692 §6.1: RSV1 marks only a message's first frame, and
@@ -736,13 +737,12 @@ impl Connection {
                 };
             }
         }
-        let frame = InFrame {
+        self.frame = Some(InFrame {
             header,
             header_len,
             done: 0,
-        };
-        self.frame = Some(frame);
-        Ok(Some(frame))
+        });
+        Ok(true)
     }
 
     /// Hands out a complete message lying in `rx` or in `message`.

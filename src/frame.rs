@@ -89,23 +89,54 @@ pub(crate) struct HeaderRules {
     pub allowed_rsv: u8,
 }
 
+/// Why a header breaks RFC 6455 §5.2; small and `Copy` so that the hot
+/// decode path returns a compact result.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum FrameError {
+    ReservedBits(u8),
+    ReservedOpcode(u8),
+    FragmentedControlFrame,
+    MaskedFrame,
+    UnmaskedFrame,
+    NonMinimalLength,
+    LengthOverflow,
+    ControlFrameTooLong(u64),
+}
+
+impl From<FrameError> for Error {
+    #[cold]
+    fn from(e: FrameError) -> Self {
+        match e {
+            FrameError::ReservedBits(bits) => Error::ReservedBits(bits),
+            FrameError::ReservedOpcode(op) => Error::ReservedOpcode(op),
+            FrameError::FragmentedControlFrame => Error::FragmentedControlFrame,
+            FrameError::MaskedFrame => Error::MaskedFrame,
+            FrameError::UnmaskedFrame => Error::UnmaskedFrame,
+            FrameError::NonMinimalLength => Error::NonMinimalLength,
+            FrameError::LengthOverflow => Error::LengthOverflow,
+            FrameError::ControlFrameTooLong(len) => Error::ControlFrameTooLong(len),
+        }
+    }
+}
+
 /// Decodes a header from the start of `buf`.
 ///
 /// Returns `Ok(None)` while the header is incomplete; every rule that the
 /// bytes present so far can break is checked already, so a bad frame fails
 /// on its first byte rather than after its length arrives.
-pub(crate) fn decode(buf: &[u8], rules: HeaderRules) -> Result<Option<(FrameHeader, usize)>, Error> {
+#[inline]
+pub(crate) fn decode(buf: &[u8], rules: HeaderRules) -> Result<Option<(FrameHeader, usize)>, FrameError> {
     let Some(&b0) = buf.first() else {
         return Ok(None);
     };
     let fin = b0 & 0x80 != 0;
     let rsv = (b0 >> 4) & 0x7;
     if rsv & !rules.allowed_rsv != 0 {
-        return Err(Error::ReservedBits(rsv));
+        return Err(FrameError::ReservedBits(rsv));
     }
-    let opcode = OpCode::from_u8(b0 & 0x0f).ok_or(Error::ReservedOpcode(b0 & 0x0f))?;
+    let opcode = OpCode::from_u8(b0 & 0x0f).ok_or(FrameError::ReservedOpcode(b0 & 0x0f))?;
     if opcode.is_control() && !fin {
-        return Err(Error::FragmentedControlFrame);
+        return Err(FrameError::FragmentedControlFrame);
     }
     let Some(&b1) = buf.get(1) else {
         return Ok(None);
@@ -113,9 +144,9 @@ pub(crate) fn decode(buf: &[u8], rules: HeaderRules) -> Result<Option<(FrameHead
     let masked = b1 & 0x80 != 0;
     if masked != rules.expect_masked {
         return Err(if masked {
-            Error::MaskedFrame
+            FrameError::MaskedFrame
         } else {
-            Error::UnmaskedFrame
+            FrameError::UnmaskedFrame
         });
     }
     let short = b1 & 0x7f;
@@ -127,7 +158,7 @@ pub(crate) fn decode(buf: &[u8], rules: HeaderRules) -> Result<Option<(FrameHead
             };
             let len = u64::from(u16::from_be_bytes([bytes[0], bytes[1]]));
             if len < 126 {
-                return Err(Error::NonMinimalLength);
+                return Err(FrameError::NonMinimalLength);
             }
             (len, 4)
         }
@@ -139,16 +170,16 @@ pub(crate) fn decode(buf: &[u8], rules: HeaderRules) -> Result<Option<(FrameHead
             be.copy_from_slice(bytes);
             let len = u64::from_be_bytes(be);
             if len >> 63 != 0 {
-                return Err(Error::LengthOverflow);
+                return Err(FrameError::LengthOverflow);
             }
             if len <= 0xffff {
-                return Err(Error::NonMinimalLength);
+                return Err(FrameError::NonMinimalLength);
             }
             (len, 10)
         }
     };
     if opcode.is_control() && len > MAX_CONTROL_PAYLOAD as u64 {
-        return Err(Error::ControlFrameTooLong(len));
+        return Err(FrameError::ControlFrameTooLong(len));
     }
     let mask = if masked {
         let Some(bytes) = buf.get(pos..pos + 4) else {
@@ -268,12 +299,12 @@ mod tests {
     fn rejects_non_minimal_lengths() {
         assert!(matches!(
             decode(&[0x82, 0x7e, 0x00, 0x7d], CLIENT),
-            Err(Error::NonMinimalLength)
+            Err(FrameError::NonMinimalLength)
         ));
         let sixteen_bit_in_64 = [0x82, 0x7f, 0, 0, 0, 0, 0, 0, 0xff, 0xff];
         assert!(matches!(
             decode(&sixteen_bit_in_64, CLIENT),
-            Err(Error::NonMinimalLength)
+            Err(FrameError::NonMinimalLength)
         ));
     }
 
@@ -281,14 +312,14 @@ mod tests {
     #[test]
     fn rejects_64_bit_length_with_high_bit() {
         let bytes = [0x82, 0x7f, 0x80, 0, 0, 0, 0, 0, 0, 0];
-        assert!(matches!(decode(&bytes, CLIENT), Err(Error::LengthOverflow)));
+        assert!(matches!(decode(&bytes, CLIENT), Err(FrameError::LengthOverflow)));
     }
 
     // RFC 6455 §5.1: servers reject unmasked frames, clients masked ones.
     #[test]
     fn masking_direction_is_enforced_for_both_roles() {
-        assert!(matches!(decode(&[0x81, 0x00], SERVER), Err(Error::UnmaskedFrame)));
-        assert!(matches!(decode(&[0x81, 0x80], CLIENT), Err(Error::MaskedFrame)));
+        assert!(matches!(decode(&[0x81, 0x00], SERVER), Err(FrameError::UnmaskedFrame)));
+        assert!(matches!(decode(&[0x81, 0x80], CLIENT), Err(FrameError::MaskedFrame)));
     }
 
     // RFC 6455 §5.2: reserved bits and opcodes fail on the first byte.
@@ -296,7 +327,7 @@ mod tests {
     fn reserved_bits_and_opcodes_fail_fast() {
         for rsv in 1..8u8 {
             let b0 = 0x80 | rsv << 4 | 0x1;
-            assert!(matches!(decode(&[b0], SERVER), Err(Error::ReservedBits(r)) if r == rsv));
+            assert!(matches!(decode(&[b0], SERVER), Err(FrameError::ReservedBits(r)) if r == rsv));
         }
         let rules = HeaderRules {
             expect_masked: false,
@@ -307,17 +338,20 @@ mod tests {
             "RSV1 allowed when negotiated"
         );
         for op in [3, 4, 5, 6, 7, 0xb, 0xc, 0xd, 0xe, 0xf] {
-            assert!(matches!(decode(&[0x80 | op], CLIENT), Err(Error::ReservedOpcode(o)) if o == op));
+            assert!(matches!(decode(&[0x80 | op], CLIENT), Err(FrameError::ReservedOpcode(o)) if o == op));
         }
     }
 
     // RFC 6455 §5.5: control frames are at most 125 bytes and not fragmented.
     #[test]
     fn control_frame_rules() {
-        assert!(matches!(decode(&[0x09], CLIENT), Err(Error::FragmentedControlFrame)));
+        assert!(matches!(
+            decode(&[0x09], CLIENT),
+            Err(FrameError::FragmentedControlFrame)
+        ));
         assert!(matches!(
             decode(&[0x89, 0x7e, 0x00, 0x7e], CLIENT),
-            Err(Error::ControlFrameTooLong(126))
+            Err(FrameError::ControlFrameTooLong(126))
         ));
         assert!(decode(&[0x89, 0x7d], CLIENT).unwrap().is_some());
     }
