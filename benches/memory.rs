@@ -125,6 +125,15 @@ fn main() {
         })),
     );
     row(
+        "core, server, after one 1 MiB message in 64 KiB frames, then `release_buffers()`",
+        boxed(held(|| {
+            let mut conn = accepted();
+            receive_all(&mut conn, &frag);
+            conn.release_buffers();
+            conn
+        })),
+    );
+    row(
         "core, client, `established`, after sending one 16 B message",
         boxed(held(|| {
             let mut conn = Connection::established(Role::Client, Config::default(), &[]);

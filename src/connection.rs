@@ -360,6 +360,32 @@ impl Connection {
 
     // ------------------------------------------------------------ input
 
+    /// Whether received bytes wait to be parsed (a partial frame included).
+    pub fn has_buffered_input(&self) -> bool {
+        self.rx_end > self.rx_start + self.deferred.consume || self.frame.is_some()
+    }
+
+    /// Gives back the buffers that hold nothing now, so an idle connection
+    /// costs next to no heap: the read buffer when no input waits, the
+    /// message buffer between messages, the output buffer once written.
+    /// They are allocated again when needed. Drivers call it before a wait
+    /// that is likely long.
+    pub fn release_buffers(&mut self) {
+        self.settle();
+        if self.rx_start == self.rx_end && self.frame.is_none() {
+            self.rx = Vec::new();
+            self.rx_start = 0;
+            self.rx_end = 0;
+        }
+        if self.message.is_empty() && self.fragmented == Fragmented::None {
+            self.message = Vec::new();
+        }
+        if self.tx_start == self.tx.len() {
+            self.tx = Vec::new();
+            self.tx_start = 0;
+        }
+    }
+
     /// Room to read received bytes into; follow with [`Connection::commit_read`].
     ///
     /// The buffer is at least [`Config::read_chunk`] bytes, more when a

@@ -119,7 +119,12 @@ pub struct WebSocket<S: Transport = TcpStream> {
     high_water_mark: usize,
     listeners: Vec<Listener<S>>,
     next_listener: u64,
+    /// Bytes the last read returned, to tell a quiet peer from a stream.
+    last_read: usize,
 }
+
+/// Reads shorter than this suggest a quiet peer (see `read_once`).
+const IDLE_READ: usize = 512;
 
 impl<S: Transport> core::fmt::Debug for WebSocket<S> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
@@ -230,6 +235,7 @@ impl<S: Transport> WebSocket<S> {
             high_water_mark: 0,
             listeners: Vec::new(),
             next_listener: 0,
+            last_read: 0,
         }
     }
 
@@ -896,14 +902,27 @@ impl<S: Transport> WebSocket<S> {
             Some(stream) if !self.transport_closed => stream,
             _ => return Err(Error::Io(io::Error::from(ErrorKind::NotConnected))),
         };
-        let result = stream.read(self.conn.read_buffer());
+        // After a short read with nothing left to parse, the peer is likely
+        // quiet: wait with no heap buffer held (idle connections then cost
+        // almost nothing) and copy the next few bytes in. Streams that fill
+        // their reads keep reading straight into the core's buffer.
+        let idle = self.last_read < IDLE_READ && !self.conn.has_buffered_input();
+        let result = if idle {
+            self.conn.release_buffers();
+            let mut small = [0u8; IDLE_READ];
+            stream.read(&mut small).inspect(|&n| self.conn.receive(&small[..n]))
+        } else {
+            stream
+                .read(self.conn.read_buffer())
+                .inspect(|&n| self.conn.commit_read(n))
+        };
         let progressed = match result {
             Ok(0) => {
                 self.conn.receive_eof();
                 true
             }
             Ok(n) => {
-                self.conn.commit_read(n);
+                self.last_read = n;
                 true
             }
             // A blocking read that timed out reports WouldBlock or TimedOut:
