@@ -1,13 +1,13 @@
 //! permessage-deflate (RFC 7692): negotiation, and the compressor and
 //! decompressor each direction needs.
 //!
-//! Memory per connection with the extension negotiated, per direction:
-//! the compressor holds a window of 2^`bits` bytes plus zlib's hash tables
-//! and buffers (about 2 × 2^`bits` + 2^(`bits`+2) bytes for zlib-rs at the
-//! default memory level; ≈ 256 KiB at 15 bits), the decompressor a window
-//! of 2^`bits` bytes plus ≈ 7 KiB. With no context takeover in a direction,
-//! that direction's state is dropped after every message and rebuilt for
-//! the next, so an idle connection holds none of it.
+//! Memory per connection with the extension negotiated, measured with
+//! zlib-rs (`cargo bench --bench deflate` prints it): the compressor holds
+//! about 380 KB at 15 window bits (253 KB at 10), the decompressor about
+//! 48 KB whatever the window. Each is built on first use. With no context
+//! takeover in a direction, that direction's state is dropped after every
+//! message (an idle connection then holds none of it) at the price of
+//! rebuilding it per message and a worse ratio.
 
 use crate::error::HandshakeError;
 use alloc::boxed::Box;
