@@ -446,7 +446,16 @@ impl Connection {
         match self.state {
             State::AwaitingResponse { .. } => self.poll_response(),
             State::AwaitingRequest => self.poll_request(),
-            State::AwaitingDecision { .. } => None,
+            State::AwaitingDecision { .. } => {
+                // Frames sent before our answer wait in the read buffer; a
+                // client may not pile up more than one frame's worth.
+                let waiting = self.rx_end - self.rx_start;
+                if waiting > self.config.max_frame_size + frame::MAX_HEADER_LEN {
+                    self.tx.extend_from_slice(&handshake::encode_reject(400));
+                    return Some(self.fail(HandshakeError::TooLarge.into()));
+                }
+                None
+            }
             State::Open | State::CloseSent => self.poll_frame(),
             State::Closed { .. } => None,
         }

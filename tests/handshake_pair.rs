@@ -509,3 +509,27 @@ Sec-WebSocket-Protocol: chat, superchat\r\nSec-WebSocket-Version: 13\r\n\r\n";
 Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\nSec-WebSocket-Protocol: chat\r\n\r\n"
     );
 }
+
+// Bytes a client sends before the server decides wait in the read buffer;
+// more than one frame's worth (the limit plus a header) is refused with 400
+// rather than buffered without bound.
+#[test]
+fn data_piled_up_before_the_decision_is_refused() {
+    let config = rfc6455::Config {
+        max_frame_size: 1024,
+        ..plain_config()
+    };
+    let mut server = rfc6455::Connection::server(config);
+    let client = rfc6455::Connection::client_with_masks(default_request(), plain_config(), masks(SEED));
+    server.receive(client.pending_output());
+    assert!(matches!(server.poll_event(), Some(rfc6455::Event::Request(_))));
+    server.receive(&[0u8; 1024]);
+    assert!(server.poll_event().is_none(), "one frame's worth may wait");
+    server.receive(&[0u8; 64]);
+    match server.poll_event() {
+        Some(rfc6455::Event::Failed(rfc6455::Error::Handshake(rfc6455::HandshakeError::TooLarge))) => {}
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    assert!(server.pending_output().starts_with(b"HTTP/1.1 400 Bad Request\r\n"));
+    assert!(server.should_close_transport());
+}
