@@ -451,7 +451,9 @@ impl Connection {
                 // client may not pile up more than one frame's worth.
                 let waiting = self.rx_end - self.rx_start;
                 if waiting > self.config.max_frame_size + frame::MAX_HEADER_LEN {
-                    self.tx.extend_from_slice(&handshake::encode_reject(400));
+                    // Too much sent with the request: 431, as for a request
+                    // over max_handshake_size.
+                    self.tx.extend_from_slice(&handshake::encode_reject(431));
                     return Some(self.fail(HandshakeError::TooLarge.into()));
                 }
                 None

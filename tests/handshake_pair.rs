@@ -511,7 +511,7 @@ Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\nSec-WebSocket-Protocol: ch
 }
 
 // Bytes a client sends before the server decides wait in the read buffer;
-// more than one frame's worth (the limit plus a header) is refused with 400
+// more than one frame's worth (the limit plus a header) is refused with 431
 // rather than buffered without bound.
 #[test]
 fn data_piled_up_before_the_decision_is_refused() {
@@ -530,6 +530,10 @@ fn data_piled_up_before_the_decision_is_refused() {
         Some(rfc6455::Event::Failed(rfc6455::Error::Handshake(rfc6455::HandshakeError::TooLarge))) => {}
         other => panic!("expected a refusal, got {other:?}"),
     }
-    assert!(server.pending_output().starts_with(b"HTTP/1.1 400 Bad Request\r\n"));
+    assert!(
+        server
+            .pending_output()
+            .starts_with(b"HTTP/1.1 431 Request Header Fields Too Large\r\n")
+    );
     assert!(server.should_close_transport());
 }
