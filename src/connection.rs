@@ -673,8 +673,7 @@ impl Connection {
                     }
                 }
                 _ if !frame.header.fin => {
-                    self.message.extend_from_slice(&self.rx[payload_at..end]);
-                    self.rx_start = end;
+                    self.append_to_message(payload_at, end);
                 }
                 _ if self.message.is_empty() && frame.header.opcode != OpCode::Continuation => {
                     // A single-frame message: hand it out where it lies.
@@ -682,8 +681,7 @@ impl Connection {
                     return self.deliver(frame.header.opcode, payload_at, end, false);
                 }
                 _ => {
-                    self.message.extend_from_slice(&self.rx[payload_at..end]);
-                    self.rx_start = end;
+                    self.append_to_message(payload_at, end);
                     self.deferred.clear_message = true;
                     let kind = match self.fragmented {
                         Fragmented::Text => OpCode::Text,
@@ -940,9 +938,45 @@ impl Connection {
             self.rx_end -= self.rx_start;
             self.rx_start = 0;
         }
-        if self.rx.len() - self.rx_end < want {
-            self.rx.resize(self.rx_end + want, 0);
+        let needed = self.rx_end + want;
+        if self.rx.capacity() < needed {
+            // Grow geometrically, but no further than the frame in progress
+            // needs plus one read: a frame at the size limit then costs its
+            // size, not the next power of two.
+            let mut target = needed.max(self.rx.capacity().saturating_mul(2));
+            if let Some(frame) = self.frame {
+                let frame_end = frame.header_len.saturating_add(frame.header.len as usize);
+                target = target.min(needed.max(frame_end.saturating_add(self.config.read_chunk)));
+            }
+            self.rx.reserve_exact(target.saturating_sub(self.rx.len()));
         }
+        if self.rx.len() < needed {
+            self.rx.resize(needed, 0);
+        }
+    }
+
+    /// Moves a complete frame's payload (`rx[start..end]`) onto the message
+    /// being reassembled, growing it no further than `max_message_size`. The
+    /// first fragment, when nothing follows it in `rx`, takes over the read
+    /// buffer instead, so the frame and its copy never coexist.
+    fn append_to_message(&mut self, start: usize, end: usize) {
+        if self.message.is_empty() && end == self.rx_end && self.message.capacity() < end - start {
+            let mut buffer = core::mem::take(&mut self.rx);
+            buffer.copy_within(start..end, 0);
+            buffer.truncate(end - start);
+            self.message = buffer;
+            self.rx_start = 0;
+            self.rx_end = 0;
+            return;
+        }
+        let needed = self.message.len() + (end - start);
+        if needed > self.message.capacity() {
+            let cap = self.config.max_message_size.max(needed);
+            let target = needed.max(self.message.capacity().saturating_mul(2)).min(cap);
+            self.message.reserve_exact(target - self.message.len());
+        }
+        self.message.extend_from_slice(&self.rx[start..end]);
+        self.rx_start = end;
     }
 
     fn heard_from_peer(&mut self) {

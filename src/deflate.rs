@@ -219,7 +219,9 @@ pub(crate) fn accept_offer(items: &[String], config: &DeflateConfig) -> Option<(
         if recv_no_context_takeover {
             response.push_str("; client_no_context_takeover");
         }
-        if send_window_bits < 15 {
+        // §7.1.2.1: an offer with server_max_window_bits is accepted by
+        // answering with it (same or smaller), even when that is 15.
+        if send_window_bits < 15 || offer.server_max_window_bits.is_some() {
             response.push_str(&format!("; server_max_window_bits={send_window_bits}"));
         }
         if offer.client_max_window_bits.is_some() && recv_window_bits < 15 {
