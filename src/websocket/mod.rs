@@ -279,6 +279,9 @@ impl<S: Transport> WebSocket<S> {
                     decide.take().map(|d| d(request))
                 }
                 Some(connection::Event::Open) => {
+                    // The 101 goes out now: a server that only sends later
+                    // must not leave the client waiting for it.
+                    ws.write_all()?;
                     ws.pending.push_back(Event::Open);
                     return Ok(ws);
                 }
