@@ -682,6 +682,12 @@ impl<S: Transport> WebSocket<S> {
                         if !blocking && matches!(&e, Error::Io(io) if io.kind() == ErrorKind::WouldBlock) {
                             return None;
                         }
+                        if self.conn.is_closed_cleanly() {
+                            // Both close frames were exchanged; the peer just
+                            // dropped the transport first (a reset): done.
+                            self.finish_clean();
+                            continue;
+                        }
                         self.fail(e);
                         continue;
                     }
@@ -932,6 +938,12 @@ impl<S: Transport> WebSocket<S> {
             // the clock, below, decides what that means.
             Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => blocking,
             Err(e) if e.kind() == ErrorKind::Interrupted => true,
+            // After the close handshake a reset is just the peer closing
+            // the transport first: the end of the stream, not a failure.
+            Err(_) if self.conn.is_closed_cleanly() => {
+                self.conn.receive_eof();
+                true
+            }
             Err(e) => return Err(e.into()),
         };
         self.conn.handle_timeout(self.start.elapsed());
