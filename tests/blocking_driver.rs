@@ -623,3 +623,53 @@ fn ipv6_literal_without_a_port_means_port_80() {
         }
     }
 }
+
+/// RFC 6455 §7.1.1: once both close frames are exchanged the server closes
+/// the TCP connection. A server that drops it with our close reply still
+/// unread makes the kernel send a reset; for the client that is the end of
+/// the stream after a clean close handshake, not a failure (WHATWG: close
+/// event with wasClean true, no error event).
+#[test]
+fn a_reset_after_the_close_handshake_is_a_clean_end() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = thread::spawn(move || {
+        let (mut stream, _) = listener.accept().unwrap();
+        stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut conn = rfc6455::Connection::server(Config::default());
+        let mut buf = [0u8; 4096];
+        let mut asked = false;
+        for _ in 0..100 {
+            let n = stream.read(&mut buf).unwrap();
+            conn.receive(&buf[..n]);
+            if matches!(conn.poll_event(), Some(rfc6455::Event::Request(_))) {
+                asked = true;
+                break;
+            }
+        }
+        assert!(asked, "the client's request arrived");
+        conn.accept(Accept::new()).unwrap();
+        while conn.poll_event().is_some() {}
+        conn.close(CloseCode::NORMAL, "bye").unwrap();
+        stream.write_all(conn.pending_output()).unwrap();
+        // Wait for the client's reply, leave it unread, and drop: reset.
+        let mut peek = [0u8; 1];
+        assert!(stream.peek(&mut peek).unwrap() > 0, "the client replied");
+        drop(stream);
+    });
+    let mut ws = WebSocket::connect(&format!("ws://{addr}/"), &[]).unwrap();
+    let mut events = Vec::new();
+    for _ in 0..10 {
+        match ws.next_event() {
+            Some(event) => events.push(format!("{event:?}")),
+            None => break,
+        }
+    }
+    server.join().unwrap();
+    assert_eq!(events.len(), 2, "open, then close: {events:?}");
+    assert!(events[0].starts_with("Open"), "{events:?}");
+    assert!(
+        events[1].contains("was_clean: true") && events[1].contains("code: 1000") && events[1].contains("\"bye\""),
+        "{events:?}"
+    );
+}
