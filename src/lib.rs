@@ -46,6 +46,8 @@ pub mod config;
 pub mod connection;
 #[cfg(feature = "deflate")]
 pub mod deflate;
+#[cfg(feature = "std")]
+mod dom;
 pub mod error;
 pub mod frame;
 pub mod handshake;

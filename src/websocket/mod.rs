@@ -15,39 +15,25 @@
 //! non-blocking [`WebSocket::try_send`] refuses above it, and nothing is
 //! read from the transport before the application asks for an event.
 
-mod event;
 mod transport;
 
-pub use event::{
-    BinaryType, Blob, CloseEvent, Data, ErrorEvent, Event, EventType, ListenerId, MessageData, MessageEvent,
+pub use crate::dom::{
+    BinaryType, Blob, CloseEvent, Data, ErrorEvent, Event, EventType, ListenerId, Message, MessageData, MessageEvent,
 };
 pub use transport::{Plain, Transport};
 
 use crate::close::{CloseCode, OwnedCloseFrame};
 use crate::config::Config;
-use crate::connection::{self, Connection, ReadyState};
+use crate::connection::{Connection, ReadyState};
+use crate::dom::{Dom, Next};
 use crate::error::{Error, HandshakeError};
 use crate::handshake::{self, Accept, ClientRequest, Request};
 use std::boxed::Box;
-use std::collections::VecDeque;
 use std::io::{self, ErrorKind};
 use std::net::TcpStream;
 use std::string::String;
 use std::time::{Duration, Instant};
 use std::vec::Vec;
-
-/// A received message, owned (see [`WebSocket::read`]).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Message {
-    /// A text message.
-    Text(String),
-    /// A binary message.
-    Binary(Vec<u8>),
-    /// A ping (already answered when [`Config::auto_pong`] is on).
-    Ping(Vec<u8>),
-    /// A pong.
-    Pong(Vec<u8>),
-}
 
 type Callback<S> = Box<dyn FnMut(&mut WebSocket<S>, &Event) + Send>;
 
@@ -61,19 +47,14 @@ struct Listener<S: Transport> {
     callback: Option<Callback<S>>,
 }
 
-/// An application frame not yet wholly written, for `buffered_amount`.
-#[derive(Debug, Clone, Copy)]
-struct Queued {
-    /// Where the frame ends, counted in bytes ever queued.
-    end: u64,
-    payload: u64,
-}
-
-/// What the core's events become, before the DOM filters them.
+/// What the DOM layer's steps become, before `next_event` or `read`
+/// filters them.
 enum Step {
     Dom(Event),
     Ping(Vec<u8>),
     Pong(Vec<u8>),
+    /// A server handshake awaits a decision (see `accept_with`).
+    Decide,
 }
 
 /// The browser's `WebSocket` over a blocking transport.
@@ -93,29 +74,14 @@ enum Step {
 /// # Ok::<(), rfc6455::Error>(())
 /// ```
 pub struct WebSocket<S: Transport = TcpStream> {
-    conn: Connection,
+    dom: Dom,
     /// `None` when the transport could not be opened.
     stream: Option<S>,
-    url: String,
     binary_type: BinaryType,
     /// The epoch of the core's clock.
     start: Instant,
     /// The read timeout last given to the transport.
     timeout_set: Option<Duration>,
-    transport_closed: bool,
-    /// The readyState to show between a failure and its events: WHATWG
-    /// sets CLOSED only when the error and close events fire.
-    shown_state: Option<ReadyState>,
-    /// DOM events decided but not yet handed out.
-    pending: VecDeque<Event>,
-    close_fired: bool,
-    peer_close: Option<OwnedCloseFrame>,
-    /// Bytes ever handed to the transport.
-    written: u64,
-    queued: VecDeque<Queued>,
-    /// Bytes "sent" while closing or closed: the DOM discards them but
-    /// counts them in `bufferedAmount`.
-    discarded: u64,
     high_water_mark: usize,
     listeners: Vec<Listener<S>>,
     next_listener: u64,
@@ -129,9 +95,7 @@ const IDLE_READ: usize = 512;
 impl<S: Transport> core::fmt::Debug for WebSocket<S> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("WebSocket")
-            .field("url", &self.url)
-            .field("ready_state", &self.ready_state())
-            .field("connection", &self.conn)
+            .field("dom", &self.dom)
             .field("listeners", &self.listeners.len())
             .finish_non_exhaustive()
     }
@@ -198,7 +162,7 @@ impl WebSocket<TcpStream> {
             Ok(stream) => Self::new(Connection::client(request, config), Some(stream), shown),
             Err(e) => {
                 let mut ws = Self::new(Connection::client(request, config), None, shown);
-                ws.fail(Error::Io(e));
+                ws.dom.fail(Error::Io(e));
                 ws
             }
         })
@@ -218,20 +182,11 @@ impl WebSocket<TcpStream> {
 impl<S: Transport> WebSocket<S> {
     fn new(conn: Connection, stream: Option<S>, url: String) -> Self {
         Self {
-            conn,
+            dom: Dom::new(conn, url),
             stream,
-            url,
             binary_type: BinaryType::default(),
             start: Instant::now(),
             timeout_set: None,
-            transport_closed: false,
-            shown_state: None,
-            pending: VecDeque::new(),
-            close_fired: false,
-            peer_close: None,
-            written: 0,
-            queued: VecDeque::new(),
-            discarded: 0,
             high_water_mark: 0,
             listeners: Vec::new(),
             next_listener: 0,
@@ -252,7 +207,7 @@ impl<S: Transport> WebSocket<S> {
     pub fn client(stream: S, request: ClientRequest, config: Config) -> Result<Self, Error> {
         let url = std::format!("ws://{}{}", request.host(), request.resource());
         let mut ws = Self::new(Connection::client(request, config), Some(stream), url);
-        ws.wait_open()?;
+        ws.handshake(None::<fn(&Request) -> Result<Accept, u16>>)?;
         Ok(ws)
     }
 
@@ -271,35 +226,38 @@ impl<S: Transport> WebSocket<S> {
         decide: impl FnOnce(&Request) -> Result<Accept, u16>,
     ) -> Result<Self, Error> {
         let mut ws = Self::new(Connection::server(config), Some(stream), String::new());
-        let mut decide = Some(decide);
+        ws.handshake(Some(decide))?;
+        // The 101 goes out now: a server that only sends later must not
+        // leave the client waiting for it.
+        ws.write_all()?;
+        Ok(ws)
+    }
+
+    /// Drives the opening handshake to the open event, keeping that event
+    /// for `next_event`; a failure is the `Err`.
+    fn handshake(&mut self, decide: Option<impl FnOnce(&Request) -> Result<Accept, u16>>) -> Result<(), Error> {
+        let mut decide = decide;
         loop {
-            let decision = match ws.conn.poll_event() {
-                Some(connection::Event::Request(request)) => {
-                    ws.url = std::format!("ws://{}{}", request.host(), request.target());
-                    decide.take().map(|d| d(request))
+            match self.step(true, self.binary_type) {
+                Some(Step::Dom(Event::Open)) => {
+                    self.dom.unread(Event::Open);
+                    return Ok(());
                 }
-                Some(connection::Event::Open) => {
-                    // The 101 goes out now: a server that only sends later
-                    // must not leave the client waiting for it.
-                    ws.write_all()?;
-                    ws.pending.push_back(Event::Open);
-                    return Ok(ws);
+                Some(Step::Dom(Event::Error(e))) => return Err(e.error),
+                Some(Step::Decide) => {
+                    let (Some(decide), Some(request)) = (decide.take(), self.dom.conn.request()) else {
+                        continue;
+                    };
+                    match decide(request) {
+                        Ok(accept) => self.dom.conn.accept(accept)?,
+                        Err(status) => {
+                            self.dom.conn.reject(status)?;
+                            self.dom.fail(HandshakeError::Rejected(status).into());
+                        }
+                    }
                 }
-                Some(connection::Event::Failed(e)) => return Err(ws.abandon(e)),
-                Some(_) => None,
-                None => {
-                    ws.write_all()?;
-                    ws.read_once(true)?;
-                    None
-                }
-            };
-            match decision {
-                Some(Ok(accept)) => ws.conn.accept(accept)?,
-                Some(Err(status)) => {
-                    ws.conn.reject(status)?;
-                    return Err(ws.abandon(HandshakeError::Rejected(status).into()));
-                }
-                None => {}
+                Some(_) => {}
+                None => return Err(Error::Io(io::Error::from(ErrorKind::UnexpectedEof))),
             }
         }
     }
@@ -307,31 +265,7 @@ impl<S: Transport> WebSocket<S> {
     /// Runs a connection whose handshake happened elsewhere (see
     /// [`Connection::established`]). [`WebSocket::url`] is empty.
     pub fn from_connection(conn: Connection, stream: S) -> Self {
-        let open = conn.ready_state() == ReadyState::Open;
-        let mut ws = Self::new(conn, Some(stream), String::new());
-        if open {
-            ws.pending.push_back(Event::Open);
-        }
-        ws
-    }
-
-    /// Drives the handshake to the open event, keeping that event for
-    /// `next_event`; any failure is the `Err`.
-    fn wait_open(&mut self) -> Result<(), Error> {
-        loop {
-            match self.conn.poll_event() {
-                Some(connection::Event::Open) => {
-                    self.pending.push_back(Event::Open);
-                    return Ok(());
-                }
-                Some(connection::Event::Failed(e)) => return Err(self.abandon(e)),
-                Some(_) => {}
-                None => {
-                    self.write_all()?;
-                    self.read_once(true)?;
-                }
-            }
-        }
+        Self::new(conn, Some(stream), String::new())
     }
 
     // ------------------------------------------------------------ attributes
@@ -339,7 +273,7 @@ impl<S: Transport> WebSocket<S> {
     /// The DOM's `url`: the URL as resolved (`ws`/`wss`, host with a
     /// non-default port, path and query).
     pub fn url(&self) -> &str {
-        &self.url
+        &self.dom.url
     }
 
     /// The DOM's `readyState`. `as u16` gives the numeric value (0–3).
@@ -347,27 +281,17 @@ impl<S: Transport> WebSocket<S> {
     /// Closing lasts from the start of the close handshake (either side)
     /// until the transport is closed; Closed is final.
     pub fn ready_state(&self) -> ReadyState {
-        if self.close_fired {
-            return ReadyState::Closed;
-        }
-        if let Some(state) = self.shown_state {
-            return state;
-        }
-        match self.conn.ready_state() {
-            ReadyState::Closed => ReadyState::Closing,
-            state => state,
-        }
+        self.dom.ready_state()
     }
-
     /// The DOM's `protocol`: the subprotocol the server chose, empty until
     /// open or when none.
     pub fn protocol(&self) -> &str {
-        self.conn.protocol().unwrap_or("")
+        self.dom.conn.protocol().unwrap_or("")
     }
 
     /// The DOM's `extensions`: the negotiated extensions, empty until open.
     pub fn extensions(&self) -> &str {
-        self.conn.extensions()
+        self.dom.conn.extensions()
     }
 
     /// The DOM's `binaryType`.
@@ -385,12 +309,7 @@ impl<S: Transport> WebSocket<S> {
     /// while closing or closed, which are discarded but still counted.
     /// It never resets when the socket closes.
     pub fn buffered_amount(&self) -> u64 {
-        let queued: u64 = self
-            .queued
-            .iter()
-            .map(|f| f.end.saturating_sub(self.written).min(f.payload))
-            .sum();
-        self.discarded + queued
+        self.dom.buffered_amount()
     }
 
     /// Bytes of output that may stay queued when [`WebSocket::send`]
@@ -408,12 +327,12 @@ impl<S: Transport> WebSocket<S> {
 
     /// The peer's close frame, once received.
     pub fn peer_close(&self) -> Option<&OwnedCloseFrame> {
-        self.peer_close.as_ref()
+        self.dom.peer_close()
     }
 
     /// The sans-IO core.
     pub fn connection(&self) -> &Connection {
-        &self.conn
+        &self.dom.conn
     }
 
     /// The transport (`None` if it could not be opened).
@@ -424,7 +343,7 @@ impl<S: Transport> WebSocket<S> {
     /// When the core next needs the clock, on the `Instant` scale; for
     /// event loops driving a non-blocking transport.
     pub fn next_deadline(&self) -> Option<Instant> {
-        self.conn.poll_timeout().map(|d| self.start + d)
+        self.dom.conn.poll_timeout().map(|d| self.start + d)
     }
 
     // ------------------------------------------------------------ methods
@@ -441,9 +360,9 @@ impl<S: Transport> WebSocket<S> {
     /// As in the DOM, a transport failure is not the caller's error: it
     /// fails the connection and arrives as error and close events.
     pub fn send<'a>(&mut self, data: impl Into<Data<'a>>) -> Result<(), Error> {
-        if self.queue(&data.into())? {
+        if self.dom.send(&data.into())? {
             if let Err(e) = self.write_down_to(self.high_water_mark) {
-                self.fail(e);
+                self.dom.write_failed(e);
             }
         }
         Ok(())
@@ -464,46 +383,18 @@ impl<S: Transport> WebSocket<S> {
     /// mark is queued, otherwise queues the message and writes what the
     /// transport takes now.
     pub fn try_send<'a>(&mut self, data: impl Into<Data<'a>>) -> Result<(), Error> {
-        if self.ready_state() == ReadyState::Open && self.conn.pending_output().len() > self.high_water_mark {
+        if self.ready_state() == ReadyState::Open && self.dom.conn.pending_output().len() > self.high_water_mark {
             return Err(Error::WouldBlock);
         }
-        if self.queue(&data.into())? {
+        if self.dom.send(&data.into())? {
             self.try_flush()?;
         }
         Ok(())
     }
 
-    /// Queues `data` per the DOM's rules; `true` if it was queued.
-    fn queue(&mut self, data: &Data<'_>) -> Result<bool, Error> {
-        match self.ready_state() {
-            ReadyState::Connecting => Err(Error::InvalidState("send() before the connection is open")),
-            ReadyState::Closing | ReadyState::Closed => {
-                self.discarded += data.len() as u64;
-                Ok(false)
-            }
-            ReadyState::Open if self.conn.ready_state() != ReadyState::Open => {
-                // Failed, with the events not yet handed out.
-                self.discarded += data.len() as u64;
-                Ok(false)
-            }
-            ReadyState::Open => {
-                match data {
-                    Data::Text(text) => self.conn.send_text(text)?,
-                    Data::Binary(bytes) => self.conn.send_binary(bytes)?,
-                }
-                let end = self.written + self.conn.pending_output().len() as u64;
-                self.queued.push_back(Queued {
-                    end,
-                    payload: data.len() as u64,
-                });
-                Ok(true)
-            }
-        }
-    }
-
     /// Sends a ping.
     pub fn ping(&mut self, data: &[u8]) -> Result<(), Error> {
-        self.conn.ping(data)?;
+        self.dom.conn.ping(data)?;
         self.write_all()
     }
 
@@ -516,46 +407,28 @@ impl<S: Transport> WebSocket<S> {
     /// open, the close handshake starts. A `reason` without a `code` is
     /// ignored, as in the DOM.
     pub fn close(&mut self, code: Option<u16>, reason: Option<&str>) -> Result<(), Error> {
-        if let Some(code) = code {
-            if code != 1000 && !(3000..=4999).contains(&code) {
-                return Err(Error::InvalidAccessCloseCode(code));
-            }
-        }
-        let reason = reason.unwrap_or("");
-        if reason.len() > crate::close::MAX_REASON_LEN {
-            return Err(Error::ReasonTooLong(reason.len()));
-        }
-        match code {
-            Some(code) => self.close_with(CloseCode(code), reason),
-            None => self.close_common(|conn| {
-                conn.close_without_code();
-                Ok(())
-            }),
-        }
+        self.dom.close(code, reason)?;
+        self.settle()
     }
 
     /// Starts the close handshake with any sendable code (1001 going away,
     /// 1008 policy, 1011 server error…), which servers need and the DOM
     /// does not allow. Otherwise as [`WebSocket::close`].
     pub fn close_with(&mut self, code: CloseCode, reason: &str) -> Result<(), Error> {
-        self.close_common(|conn| conn.close(code, reason))
+        self.dom.close_with(code, reason)?;
+        self.settle()
     }
 
-    fn close_common(&mut self, start: impl FnOnce(&mut Connection) -> Result<(), Error>) -> Result<(), Error> {
-        match self.ready_state() {
-            ReadyState::Closing | ReadyState::Closed => Ok(()),
-            ReadyState::Connecting => {
-                start(&mut self.conn)?;
-                // close() step 3: fail the connection, readyState CLOSING.
-                self.shown_state = Some(ReadyState::Closing);
-                self.fail(Error::ClosedBeforeOpen);
-                Ok(())
-            }
-            ReadyState::Open => {
-                start(&mut self.conn)?;
-                self.write_all()
-            }
+    /// After a close: write the close frame, or, if the connection failed,
+    /// close the transport now rather than at the next event.
+    fn settle(&mut self) -> Result<(), Error> {
+        if self.dom.transport_to_close() {
+            self.close_transport();
         }
+        if self.dom.transport_open() && !self.dom.conn.pending_output().is_empty() {
+            return self.write_all();
+        }
+        Ok(())
     }
 
     /// Writes all queued output, blocking as the transport does.
@@ -581,7 +454,7 @@ impl<S: Transport> WebSocket<S> {
         loop {
             match self.step(true, self.binary_type) {
                 Some(Step::Dom(event)) => return Some(event),
-                Some(Step::Ping(_) | Step::Pong(_)) => {}
+                Some(Step::Ping(_) | Step::Pong(_) | Step::Decide) => {}
                 None => return None,
             }
         }
@@ -594,7 +467,7 @@ impl<S: Transport> WebSocket<S> {
         loop {
             match self.step(false, self.binary_type) {
                 Some(Step::Dom(event)) => return Some(event),
-                Some(Step::Ping(_) | Step::Pong(_)) => {}
+                Some(Step::Ping(_) | Step::Pong(_) | Step::Decide) => {}
                 None => return None,
             }
         }
@@ -613,131 +486,55 @@ impl<S: Transport> WebSocket<S> {
         loop {
             // Owned bytes are what `Message` holds: build them directly.
             match self.step(true, BinaryType::ArrayBuffer) {
-                Some(Step::Dom(Event::Message(m))) => {
-                    return Ok(Some(match m.data {
-                        MessageData::Text(text) => Message::Text(text),
-                        MessageData::Blob(blob) => Message::Binary(blob.to_vec()),
-                        MessageData::ArrayBuffer(bytes) => Message::Binary(bytes),
-                    }));
-                }
+                Some(Step::Dom(event)) => match crate::dom::message_of(event) {
+                    Ok(Some(message)) => return Ok(Some(message)),
+                    Ok(None) => {}
+                    Err(e) => failure = Some(e),
+                },
                 Some(Step::Ping(data)) => return Ok(Some(Message::Ping(data))),
                 Some(Step::Pong(data)) => return Ok(Some(Message::Pong(data))),
-                Some(Step::Dom(Event::Error(e))) => failure = Some(e.error),
-                Some(Step::Dom(Event::Open | Event::Close(_))) => {}
+                Some(Step::Decide) => {}
                 None => return failure.map_or(Ok(None), Err),
             }
         }
     }
 
     /// One event or message, or `None` when finished (or, non-blocking,
-    /// when nothing is ready).
+    /// when nothing is ready): the DOM layer decides, this does the I/O.
     fn step(&mut self, blocking: bool, binary_type: BinaryType) -> Option<Step> {
         loop {
-            if let Some(event) = self.pending.pop_front() {
-                // WHATWG: readyState is CLOSED from the error event on.
-                self.close_fired |= matches!(event, Event::Close(_));
-                if matches!(event, Event::Error(_)) {
-                    self.shown_state = Some(ReadyState::Closed);
-                }
-                return Some(Step::Dom(event));
-            }
-            if self.close_fired {
-                return None;
-            }
-            let open = self.ready_state() == ReadyState::Open;
-            match self.conn.poll_event() {
-                // WHATWG "a WebSocket message has been received", step 1:
-                // "If readyState is not OPEN, then return."
-                Some(connection::Event::Text(_) | connection::Event::Binary(_)) if !open => {}
-                Some(connection::Event::Text(text)) => {
-                    let data = MessageData::Text(String::from(text));
-                    return Some(Step::Dom(Event::Message(MessageEvent { data })));
-                }
-                Some(connection::Event::Binary(bytes)) => {
-                    let data = MessageData::binary(bytes, binary_type);
-                    return Some(Step::Dom(Event::Message(MessageEvent { data })));
-                }
-                Some(connection::Event::Ping(data)) => {
-                    let data = data.to_vec();
+            match self.dom.next(binary_type) {
+                Next::Event(event) => return Some(Step::Dom(event)),
+                Next::Ping(data) => {
                     // Send the pong before handing the ping over.
-                    let _ = if blocking {
-                        self.write_all()
-                    } else {
-                        self.try_flush().map(drop)
-                    };
+                    let _ = self.write(blocking);
                     return Some(Step::Ping(data));
                 }
-                Some(connection::Event::Pong(data)) => return Some(Step::Pong(data.to_vec())),
-                Some(connection::Event::Open) => return Some(Step::Dom(Event::Open)),
-                Some(connection::Event::Close(frame)) => self.peer_close = Some(frame.to_owned()),
-                Some(connection::Event::Failed(e)) => self.fail(e),
-                Some(connection::Event::Request(_)) => {}
-                None => {
-                    let written = if blocking {
-                        self.write_all()
-                    } else {
-                        self.try_flush().map(drop)
-                    };
-                    if let Err(e) = written {
-                        if !blocking && matches!(&e, Error::Io(io) if io.kind() == ErrorKind::WouldBlock) {
-                            return None;
-                        }
-                        if self.conn.is_closed_cleanly() {
-                            // Both close frames were exchanged; the peer just
-                            // dropped the transport first (a reset): done.
-                            self.finish_clean();
-                            continue;
-                        }
-                        self.fail(e);
-                        continue;
-                    }
-                    if self.conn.should_close_transport() && self.conn.pending_output().is_empty() {
-                        self.finish_clean();
-                        continue;
-                    }
-                    match self.read_once(blocking) {
-                        Ok(true) => {}
-                        Ok(false) => return None,
-                        Err(e) => self.fail(e),
-                    }
-                }
+                Next::Pong(data) => return Some(Step::Pong(data)),
+                Next::Decide => return Some(Step::Decide),
+                Next::Done => return None,
+                Next::CloseTransport => self.close_transport(),
+                Next::Write => match self.write(blocking) {
+                    Ok(()) => {}
+                    Err(Error::Io(e)) if !blocking && e.kind() == ErrorKind::WouldBlock => return None,
+                    Err(e) => self.dom.write_failed(e),
+                },
+                Next::Read => match self.read_once(blocking) {
+                    Ok(true) => {}
+                    Ok(false) => return None,
+                    Err(e) => self.dom.read_failed(e),
+                },
             }
         }
     }
 
-    /// The transport closes after the close handshake (or a client's wait
-    /// for the server to close it).
-    fn finish_clean(&mut self) {
-        self.close_transport();
-        let (code, reason) = match &self.peer_close {
-            Some(frame) => (frame.code.unwrap_or(CloseCode::NO_STATUS).0, frame.reason.clone()),
-            None => (CloseCode::ABNORMAL.0, String::new()),
-        };
-        self.pending.push_back(Event::Close(CloseEvent {
-            was_clean: self.conn.is_closed_cleanly(),
-            code,
-            reason,
-        }));
-    }
-
-    /// The WHATWG "fail the WebSocket connection": send what the core
-    /// queued (a close frame) as best we can, close the transport, then
-    /// error, then close with 1006.
-    fn fail(&mut self, error: Error) {
-        if self.close_fired || self.pending.iter().any(|e| matches!(e, Event::Close(_))) {
-            return;
+    /// Writes everything (blocking) or what the transport takes now.
+    fn write(&mut self, blocking: bool) -> Result<(), Error> {
+        if blocking {
+            self.write_all()
+        } else {
+            self.write_down_to(0)
         }
-        if self.shown_state.is_none() {
-            self.shown_state = Some(self.ready_state());
-        }
-        let _ = self.write_all();
-        self.close_transport();
-        self.pending.push_back(Event::Error(ErrorEvent { error }));
-        self.pending.push_back(Event::Close(CloseEvent {
-            was_clean: false,
-            code: CloseCode::ABNORMAL.0,
-            reason: String::new(),
-        }));
     }
 
     // ------------------------------------------------------------ listeners
@@ -856,39 +653,26 @@ impl<S: Transport> WebSocket<S> {
 
     // ------------------------------------------------------------ transport
 
-    fn stream(&mut self) -> Result<&mut S, Error> {
-        match &mut self.stream {
-            Some(stream) if !self.transport_closed => Ok(stream),
-            _ => Err(Error::Io(io::Error::from(ErrorKind::NotConnected))),
-        }
-    }
-
     fn write_all(&mut self) -> Result<(), Error> {
         self.write_down_to(0)
     }
 
     /// Writes until at most `limit` bytes stay queued.
     fn write_down_to(&mut self, limit: usize) -> Result<(), Error> {
-        while self.conn.pending_output().len() > limit {
-            let stream = match &mut self.stream {
-                Some(stream) if !self.transport_closed => stream,
-                _ => return Err(Error::Io(io::Error::from(ErrorKind::NotConnected))),
-            };
-            match stream.write(self.conn.pending_output()) {
+        let stream = match &mut self.stream {
+            Some(stream) if self.dom.transport_open() => stream,
+            _ => return Err(Error::Io(io::Error::from(ErrorKind::NotConnected))),
+        };
+        while self.dom.conn.pending_output().len() > limit {
+            match stream.write(self.dom.conn.pending_output()) {
                 Ok(0) => return Err(io::Error::from(ErrorKind::WriteZero).into()),
-                Ok(n) => {
-                    self.conn.advance_output(n);
-                    self.written += n as u64;
-                    while self.queued.front().is_some_and(|f| f.end <= self.written) {
-                        self.queued.pop_front();
-                    }
-                }
+                Ok(n) => self.dom.wrote(n),
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
                 Err(e) => return Err(e.into()),
             }
         }
         if limit == 0 {
-            self.stream()?.flush()?;
+            stream.flush()?;
         }
         Ok(())
     }
@@ -896,38 +680,37 @@ impl<S: Transport> WebSocket<S> {
     /// Reads once into the core, bounded by the core's next deadline, then
     /// tells the core the time. `Ok(false)`: a non-blocking read would block.
     fn read_once(&mut self, blocking: bool) -> Result<bool, Error> {
+        let stream = match &mut self.stream {
+            Some(stream) if self.dom.transport_open() => stream,
+            _ => return Err(Error::Io(io::Error::from(ErrorKind::NotConnected))),
+        };
+        let conn = &mut self.dom.conn;
         if blocking {
-            let timeout = self.conn.poll_timeout().map(|deadline| {
+            let timeout = conn.poll_timeout().map(|deadline| {
                 deadline
                     .saturating_sub(self.start.elapsed())
                     .max(Duration::from_millis(1))
             });
             if timeout.is_some() || self.timeout_set.is_some() {
-                self.stream()?.set_read_timeout(timeout)?;
+                stream.set_read_timeout(timeout)?;
                 self.timeout_set = timeout;
             }
         }
-        let stream = match &mut self.stream {
-            Some(stream) if !self.transport_closed => stream,
-            _ => return Err(Error::Io(io::Error::from(ErrorKind::NotConnected))),
-        };
         // After a short read with nothing left to parse, the peer is likely
         // quiet: wait with no heap buffer held (idle connections then cost
         // almost nothing) and copy the next few bytes in. Streams that fill
         // their reads keep reading straight into the core's buffer.
-        let idle = self.last_read < IDLE_READ && !self.conn.has_buffered_input();
+        let idle = self.last_read < IDLE_READ && !conn.has_buffered_input();
         let result = if idle {
-            self.conn.release_buffers();
+            conn.release_buffers();
             let mut small = [0u8; IDLE_READ];
-            stream.read(&mut small).inspect(|&n| self.conn.receive(&small[..n]))
+            stream.read(&mut small).inspect(|&n| conn.receive(&small[..n]))
         } else {
-            stream
-                .read(self.conn.read_buffer())
-                .inspect(|&n| self.conn.commit_read(n))
+            stream.read(conn.read_buffer()).inspect(|&n| conn.commit_read(n))
         };
         let progressed = match result {
             Ok(0) => {
-                self.conn.receive_eof();
+                conn.receive_eof();
                 true
             }
             Ok(n) => {
@@ -938,33 +721,33 @@ impl<S: Transport> WebSocket<S> {
             // the clock, below, decides what that means.
             Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => blocking,
             Err(e) if e.kind() == ErrorKind::Interrupted => true,
-            // After the close handshake a reset is just the peer closing
-            // the transport first: the end of the stream, not a failure.
-            Err(_) if self.conn.is_closed_cleanly() => {
-                self.conn.receive_eof();
+            Err(e) => {
+                self.dom.read_failed(e.into());
                 true
             }
-            Err(e) => return Err(e.into()),
         };
-        self.conn.handle_timeout(self.start.elapsed());
+        self.dom.conn.handle_timeout(self.start.elapsed());
         Ok(progressed)
     }
 
-    /// After a failure during a blocking handshake: send what the core
-    /// queued (a close frame or an HTTP refusal), close the transport.
-    fn abandon(&mut self, error: Error) -> Error {
-        let _ = self.write_all();
-        self.close_transport();
-        error
-    }
-
+    /// Writes what the transport takes (the close frame a failure queued,
+    /// or an HTTP refusal) and closes it.
     fn close_transport(&mut self) {
-        if !self.transport_closed {
-            self.transport_closed = true;
-            if let Some(stream) = &mut self.stream {
-                let _ = stream.shutdown();
-            }
+        if !self.dom.transport_to_close() {
+            return;
         }
+        if let Some(stream) = &mut self.stream {
+            while !self.dom.conn.pending_output().is_empty() {
+                match stream.write(self.dom.conn.pending_output()) {
+                    Ok(n) if n > 0 => self.dom.wrote(n),
+                    Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                    _ => break,
+                }
+            }
+            let _ = stream.flush();
+            let _ = stream.shutdown();
+        }
+        self.dom.transport_closed();
     }
 }
 
@@ -972,7 +755,7 @@ impl<S: Transport> Drop for WebSocket<S> {
     /// Dropping an open socket starts a close with 1001 (going away), as a
     /// browser does for a page that goes away, and writes it as best it can.
     fn drop(&mut self) {
-        if self.ready_state() == ReadyState::Open && self.conn.close(CloseCode::GOING_AWAY, "").is_ok() {
+        if self.ready_state() == ReadyState::Open && self.dom.conn.close(CloseCode::GOING_AWAY, "").is_ok() {
             let _ = self.write_all();
         }
     }

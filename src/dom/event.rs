@@ -128,7 +128,7 @@ pub enum Event {
     Close(CloseEvent),
 }
 
-/// The four event types, for [`WebSocket::add_event_listener`](super::WebSocket::add_event_listener).
+/// The four event types, for `add_event_listener`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum EventType {
     /// `open`.
@@ -153,7 +153,7 @@ impl Event {
     }
 }
 
-/// Data for [`WebSocket::send`](super::WebSocket::send): `&str` and `String`
+/// Data for `send`: `&str` and `String`
 /// send text, `&[u8]` and `Vec<u8>` send binary.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Data<'a> {
@@ -226,6 +226,6 @@ impl<'a> From<&'a Blob> for Data<'a> {
     }
 }
 
-/// Identifies a listener for [`WebSocket::remove_event_listener`](super::WebSocket::remove_event_listener).
+/// Identifies a listener for `remove_event_listener`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ListenerId(pub(crate) u64);

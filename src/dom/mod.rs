@@ -1,0 +1,408 @@
+//! The browser `WebSocket` object's rules, sans-IO: what `readyState`
+//! shows, what `bufferedAmount` counts, which events fire in which order,
+//! and what `send` and `close` do in each state (WHATWG WebSockets
+//! Standard).
+//!
+//! [`Dom`] wraps the protocol core, [`Connection`], and holds every rule the
+//! standard adds on top of RFC 6455. It performs no I/O either: a driver
+//! asks it what to do next ([`Dom::next`]) and does that — write, read,
+//! close the transport — then reports back. The blocking driver
+//! ([`crate::websocket`]) and the tokio driver share it, so the two cannot
+//! drift apart.
+
+mod event;
+
+pub use event::{
+    BinaryType, Blob, CloseEvent, Data, ErrorEvent, Event, EventType, ListenerId, MessageData, MessageEvent,
+};
+
+use crate::close::{CloseCode, OwnedCloseFrame};
+use crate::connection::{self, Connection, ReadyState};
+use crate::error::Error;
+use std::collections::VecDeque;
+use std::string::String;
+use std::vec::Vec;
+
+/// A received message, owned: what the drivers' `read` and `Stream`
+/// implementations return.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Message {
+    /// A text message.
+    Text(String),
+    /// A binary message.
+    Binary(Vec<u8>),
+    /// A ping (already answered when [`Config::auto_pong`](crate::Config::auto_pong) is on).
+    Ping(Vec<u8>),
+    /// A pong.
+    Pong(Vec<u8>),
+}
+
+/// An application frame not yet wholly written, for `bufferedAmount`.
+#[derive(Debug, Clone, Copy)]
+struct Queued {
+    /// Where the frame ends, counted in bytes ever queued.
+    end: u64,
+    payload: u64,
+}
+
+/// The transport as the DOM layer sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Transport {
+    Open,
+    /// The connection ended; the driver should write what it can and close
+    /// the transport before handing out further events.
+    ToClose,
+    Closed,
+}
+
+/// What a driver should do next (see [`Dom::next`]).
+#[derive(Debug)]
+pub(crate) enum Next {
+    /// Hand this event to the application.
+    Event(Event),
+    /// A ping arrived (its pong, if automatic, is queued): write, then hand
+    /// it over where the API shows pings.
+    Ping(Vec<u8>),
+    /// A pong arrived.
+    Pong(Vec<u8>),
+    /// A server handshake awaits the application's decision:
+    /// [`Connection::request`] holds the request.
+    Decide,
+    /// Write [`Connection::pending_output`], reporting with [`Dom::wrote`]
+    /// or [`Dom::write_failed`].
+    Write,
+    /// Write what the transport takes without waiting, close it, then call
+    /// [`Dom::transport_closed`].
+    CloseTransport,
+    /// Read from the transport, waiting at most until the core's next
+    /// deadline ([`Connection::poll_timeout`]); feed the bytes, the end of
+    /// stream or [`Dom::read_failed`], and the time.
+    Read,
+    /// The close event was handed out: nothing follows.
+    Done,
+}
+
+/// The DOM layer over a [`Connection`].
+pub(crate) struct Dom {
+    pub(crate) conn: Connection,
+    pub(crate) url: String,
+    transport: Transport,
+    /// The readyState to show between a failure and its events: WHATWG
+    /// sets CLOSED only when the error and close events fire.
+    shown_state: Option<ReadyState>,
+    /// Events decided but not yet handed out.
+    pending: VecDeque<Event>,
+    close_fired: bool,
+    peer_close: Option<OwnedCloseFrame>,
+    /// Bytes ever handed to the transport.
+    written: u64,
+    queued: VecDeque<Queued>,
+    /// Bytes "sent" while closing or closed: the DOM discards them but
+    /// counts them in `bufferedAmount`.
+    discarded: u64,
+}
+
+impl Dom {
+    pub(crate) fn new(conn: Connection, url: String) -> Self {
+        let open = conn.ready_state() == ReadyState::Open;
+        let mut dom = Self {
+            conn,
+            url,
+            transport: Transport::Open,
+            shown_state: None,
+            pending: VecDeque::new(),
+            close_fired: false,
+            peer_close: None,
+            written: 0,
+            queued: VecDeque::new(),
+            discarded: 0,
+        };
+        if open {
+            // Started over an already-upgraded stream: open at once.
+            dom.pending.push_back(Event::Open);
+        }
+        dom
+    }
+
+    /// The DOM's `readyState`. Closing lasts from the start of the close
+    /// handshake (either side) until the transport is closed; Closed is
+    /// final.
+    pub(crate) fn ready_state(&self) -> ReadyState {
+        if self.close_fired {
+            return ReadyState::Closed;
+        }
+        if let Some(state) = self.shown_state {
+            return state;
+        }
+        match self.conn.ready_state() {
+            ReadyState::Closed => ReadyState::Closing,
+            state => state,
+        }
+    }
+
+    /// The DOM's `bufferedAmount` (see the drivers' docs).
+    pub(crate) fn buffered_amount(&self) -> u64 {
+        let queued: u64 = self
+            .queued
+            .iter()
+            .map(|f| f.end.saturating_sub(self.written).min(f.payload))
+            .sum();
+        self.discarded + queued
+    }
+
+    pub(crate) fn peer_close(&self) -> Option<&OwnedCloseFrame> {
+        self.peer_close.as_ref()
+    }
+
+    /// Whether the transport is still usable.
+    pub(crate) fn transport_open(&self) -> bool {
+        self.transport == Transport::Open
+    }
+
+    /// Whether the connection ended and the driver should close the
+    /// transport (see [`Next::CloseTransport`]).
+    pub(crate) fn transport_to_close(&self) -> bool {
+        self.transport == Transport::ToClose
+    }
+
+    /// Puts an event back in front, for a driver that completed a
+    /// handshake and keeps the open event for the application.
+    pub(crate) fn unread(&mut self, event: Event) {
+        self.pending.push_front(event);
+    }
+
+    /// The DOM's `send(data)` rules: `Ok(true)` if the message was queued
+    /// for the transport, `Ok(false)` if it was discarded (closing or
+    /// closed: it still counts in `bufferedAmount`); `InvalidStateError`
+    /// while connecting.
+    pub(crate) fn send(&mut self, data: &Data<'_>) -> Result<bool, Error> {
+        match self.ready_state() {
+            ReadyState::Connecting => Err(Error::InvalidState("send() before the connection is open")),
+            ReadyState::Open if self.conn.ready_state() == ReadyState::Open => {
+                match data {
+                    Data::Text(text) => self.conn.send_text(text)?,
+                    Data::Binary(bytes) => self.conn.send_binary(bytes)?,
+                }
+                let end = self.written + self.conn.pending_output().len() as u64;
+                self.queued.push_back(Queued {
+                    end,
+                    payload: data.len() as u64,
+                });
+                Ok(true)
+            }
+            // Closing or closed, or failed with the events not yet handed
+            // out.
+            _ => {
+                self.discarded += data.len() as u64;
+                Ok(false)
+            }
+        }
+    }
+
+    /// The DOM's `close(code, reason)`: arguments first (`code` 1000 or
+    /// 3000–4999, `InvalidAccessError`; `reason` ≤ 123 UTF-8 bytes,
+    /// `SyntaxError`), then the state's rule. A `reason` without a `code` is
+    /// ignored, as in the DOM. The driver then writes.
+    pub(crate) fn close(&mut self, code: Option<u16>, reason: Option<&str>) -> Result<(), Error> {
+        if let Some(code) = code {
+            if code != 1000 && !(3000..=4999).contains(&code) {
+                return Err(Error::InvalidAccessCloseCode(code));
+            }
+        }
+        let reason = reason.unwrap_or("");
+        if reason.len() > crate::close::MAX_REASON_LEN {
+            return Err(Error::ReasonTooLong(reason.len()));
+        }
+        match code {
+            Some(code) => self.close_with(CloseCode(code), reason),
+            None => self.close_common(|conn| {
+                conn.close_without_code();
+                Ok(())
+            }),
+        }
+    }
+
+    /// Close with any sendable code (servers need 1001, 1008, 1011…).
+    pub(crate) fn close_with(&mut self, code: CloseCode, reason: &str) -> Result<(), Error> {
+        self.close_common(|conn| conn.close(code, reason))
+    }
+
+    fn close_common(&mut self, start: impl FnOnce(&mut Connection) -> Result<(), Error>) -> Result<(), Error> {
+        match self.ready_state() {
+            ReadyState::Closing | ReadyState::Closed => Ok(()),
+            ReadyState::Connecting => {
+                start(&mut self.conn)?;
+                // close() step 3: fail the connection, readyState CLOSING.
+                self.shown_state = Some(ReadyState::Closing);
+                self.fail(Error::ClosedBeforeOpen);
+                Ok(())
+            }
+            ReadyState::Open => start(&mut self.conn),
+        }
+    }
+
+    /// What to do next. Events come out in the DOM's order; the transport
+    /// is read only when no event is ready, so nothing is read faster than
+    /// the application consumes it.
+    pub(crate) fn next(&mut self, binary_type: BinaryType) -> Next {
+        loop {
+            if self.transport == Transport::ToClose {
+                return Next::CloseTransport;
+            }
+            if let Some(event) = self.pending.pop_front() {
+                // WHATWG: readyState is CLOSED from the error event on.
+                self.close_fired |= matches!(event, Event::Close(_));
+                if matches!(event, Event::Error(_)) {
+                    self.shown_state = Some(ReadyState::Closed);
+                }
+                return Next::Event(event);
+            }
+            if self.close_fired {
+                return Next::Done;
+            }
+            let open = self.ready_state() == ReadyState::Open;
+            match self.conn.poll_event() {
+                // WHATWG "a WebSocket message has been received", step 1:
+                // "If readyState is not OPEN, then return."
+                Some(connection::Event::Text(_) | connection::Event::Binary(_)) if !open => continue,
+                Some(connection::Event::Text(text)) => {
+                    let data = MessageData::Text(String::from(text));
+                    return Next::Event(Event::Message(MessageEvent { data }));
+                }
+                Some(connection::Event::Binary(bytes)) => {
+                    let data = MessageData::binary(bytes, binary_type);
+                    return Next::Event(Event::Message(MessageEvent { data }));
+                }
+                Some(connection::Event::Ping(data)) => return Next::Ping(data.to_vec()),
+                Some(connection::Event::Pong(data)) => return Next::Pong(data.to_vec()),
+                Some(connection::Event::Open) => return Next::Event(Event::Open),
+                Some(connection::Event::Close(frame)) => {
+                    self.peer_close = Some(frame.to_owned());
+                    continue;
+                }
+                Some(connection::Event::Failed(e)) => {
+                    self.fail(e);
+                    continue;
+                }
+                Some(connection::Event::Request(request)) => {
+                    self.url = std::format!("ws://{}{}", request.host(), request.target());
+                    return Next::Decide;
+                }
+                None => {}
+            }
+            if !self.conn.pending_output().is_empty() {
+                return Next::Write;
+            }
+            if !self.conn.should_close_transport() {
+                return Next::Read;
+            }
+            self.finish_clean();
+        }
+    }
+
+    /// `n` bytes of [`Connection::pending_output`] reached the transport.
+    pub(crate) fn wrote(&mut self, n: usize) {
+        self.conn.advance_output(n);
+        self.written += n as u64;
+        while self.queued.front().is_some_and(|f| f.end <= self.written) {
+            self.queued.pop_front();
+        }
+    }
+
+    /// Writing failed (not "would block").
+    pub(crate) fn write_failed(&mut self, error: Error) {
+        if self.conn.is_closed_cleanly() {
+            // Both close frames were exchanged; the peer just dropped the
+            // transport first (a reset): done.
+            self.finish_clean();
+        } else {
+            self.fail(error);
+        }
+    }
+
+    /// Reading failed (not "would block" or a timeout).
+    pub(crate) fn read_failed(&mut self, error: Error) {
+        if self.conn.is_closed_cleanly() {
+            // After the close handshake a reset is just the peer closing
+            // the transport first: the end of the stream, not a failure.
+            self.conn.receive_eof();
+        } else {
+            self.fail(error);
+        }
+    }
+
+    /// The driver closed the transport (or never had one).
+    pub(crate) fn transport_closed(&mut self) {
+        self.transport = Transport::Closed;
+    }
+
+    /// The transport closes after the close handshake (or a client's wait
+    /// for the server to close it).
+    fn finish_clean(&mut self) {
+        if self.close_decided() {
+            return;
+        }
+        self.close_transport();
+        let (code, reason) = match &self.peer_close {
+            Some(frame) => (frame.code.unwrap_or(CloseCode::NO_STATUS).0, frame.reason.clone()),
+            None => (CloseCode::ABNORMAL.0, String::new()),
+        };
+        self.pending.push_back(Event::Close(CloseEvent {
+            was_clean: self.conn.is_closed_cleanly(),
+            code,
+            reason,
+        }));
+    }
+
+    /// The WHATWG "fail the WebSocket connection": the driver sends what
+    /// the core queued (a close frame) as best it can and closes the
+    /// transport, then the error event, then close with 1006.
+    pub(crate) fn fail(&mut self, error: Error) {
+        if self.close_decided() {
+            return;
+        }
+        if self.shown_state.is_none() {
+            self.shown_state = Some(self.ready_state());
+        }
+        self.close_transport();
+        self.pending.push_back(Event::Error(ErrorEvent { error }));
+        self.pending.push_back(Event::Close(CloseEvent {
+            was_clean: false,
+            code: CloseCode::ABNORMAL.0,
+            reason: String::new(),
+        }));
+    }
+
+    fn close_decided(&self) -> bool {
+        self.close_fired || self.pending.iter().any(|e| matches!(e, Event::Close(_)))
+    }
+
+    fn close_transport(&mut self) {
+        if self.transport == Transport::Open {
+            self.transport = Transport::ToClose;
+        }
+    }
+}
+
+impl core::fmt::Debug for Dom {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Dom")
+            .field("url", &self.url)
+            .field("ready_state", &self.ready_state())
+            .field("connection", &self.conn)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A DOM event as a `read`-style message: `None` for open and close.
+pub(crate) fn message_of(event: Event) -> Result<Option<Message>, Error> {
+    match event {
+        Event::Message(m) => Ok(Some(match m.data {
+            MessageData::Text(text) => Message::Text(text),
+            MessageData::Blob(blob) => Message::Binary(blob.to_vec()),
+            MessageData::ArrayBuffer(bytes) => Message::Binary(bytes),
+        })),
+        Event::Error(e) => Err(e.error),
+        Event::Open | Event::Close(_) => Ok(None),
+    }
+}
