@@ -52,6 +52,8 @@ pub mod error;
 pub mod frame;
 pub mod handshake;
 pub mod mask;
+#[cfg(feature = "tokio")]
+pub mod tokio;
 mod utf8;
 #[cfg(feature = "std")]
 pub mod websocket;

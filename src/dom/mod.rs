@@ -19,6 +19,7 @@ pub use event::{
 use crate::close::{CloseCode, OwnedCloseFrame};
 use crate::connection::{self, Connection, ReadyState};
 use crate::error::Error;
+use crate::handshake::{self, ClientRequest};
 use std::collections::VecDeque;
 use std::string::String;
 use std::vec::Vec;
@@ -391,6 +392,38 @@ impl core::fmt::Debug for Dom {
             .field("ready_state", &self.ready_state())
             .field("connection", &self.conn)
             .finish_non_exhaustive()
+    }
+}
+
+/// Checks the DOM constructor's arguments and builds the request (WHATWG
+/// "new WebSocket(url, protocols)" steps 1–10): returns it, whether it needs
+/// TLS, and the URL as the `url` attribute shows it.
+pub(crate) fn dom_request(url: &str, protocols: &[&str]) -> Result<(ClientRequest, bool, String), Error> {
+    let (mut request, secure) = ClientRequest::from_url(url).map_err(Error::Url)?;
+    for (i, protocol) in protocols.iter().enumerate() {
+        if !handshake::is_token(protocol) || protocols[..i].contains(protocol) {
+            return Err(Error::InvalidProtocol(String::from(*protocol)));
+        }
+        request = request.protocol(*protocol);
+    }
+    // The `url` getter serializes the parsed URL, credentials included,
+    // with http(s) mapped to ws(s).
+    let mut parsed = url::Url::parse(url).map_err(|_| Error::Url(handshake::UrlError::Invalid))?;
+    let _ = parsed.set_scheme(if secure { "wss" } else { "ws" });
+    Ok((request.require_protocol(true), secure, String::from(parsed.as_str())))
+}
+
+/// `host` (a `Host` value: name, IPv4 or bracketed IPv6, maybe `:port`)
+/// as a `host:port` address.
+pub(crate) fn with_default_port(host: &str, port: u16) -> String {
+    let after_host = match host.strip_prefix('[') {
+        Some(v6) => v6.split_once(']').map_or("", |(_, rest)| rest),
+        None => host.rsplit_once(':').map_or("", |(_, p)| p),
+    };
+    if after_host.trim_start_matches(':').parse::<u16>().is_ok() {
+        String::from(host)
+    } else {
+        std::format!("{host}:{port}")
     }
 }
 

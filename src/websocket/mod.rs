@@ -25,7 +25,7 @@ pub use transport::{Plain, Transport};
 use crate::close::{CloseCode, OwnedCloseFrame};
 use crate::config::Config;
 use crate::connection::{Connection, ReadyState};
-use crate::dom::{Dom, Next};
+use crate::dom::{Dom, Next, dom_request, with_default_port};
 use crate::error::{Error, HandshakeError};
 use crate::handshake::{self, Accept, ClientRequest, Request};
 use std::boxed::Box;
@@ -98,38 +98,6 @@ impl<S: Transport> core::fmt::Debug for WebSocket<S> {
             .field("dom", &self.dom)
             .field("listeners", &self.listeners.len())
             .finish_non_exhaustive()
-    }
-}
-
-/// Checks the DOM constructor's arguments and builds the request (WHATWG
-/// "new WebSocket(url, protocols)" steps 1–10): returns it, whether it needs
-/// TLS, and the URL as the `url` attribute shows it.
-fn dom_request(url: &str, protocols: &[&str]) -> Result<(ClientRequest, bool, String), Error> {
-    let (mut request, secure) = ClientRequest::from_url(url).map_err(Error::Url)?;
-    for (i, protocol) in protocols.iter().enumerate() {
-        if !handshake::is_token(protocol) || protocols[..i].contains(protocol) {
-            return Err(Error::InvalidProtocol(String::from(*protocol)));
-        }
-        request = request.protocol(*protocol);
-    }
-    // The `url` getter serializes the parsed URL, credentials included,
-    // with http(s) mapped to ws(s).
-    let mut parsed = url::Url::parse(url).map_err(|_| Error::Url(handshake::UrlError::Invalid))?;
-    let _ = parsed.set_scheme(if secure { "wss" } else { "ws" });
-    Ok((request.require_protocol(true), secure, String::from(parsed.as_str())))
-}
-
-/// `host` (a `Host` value: name, IPv4 or bracketed IPv6, maybe `:port`)
-/// as a `host:port` address.
-fn with_default_port(host: &str, port: u16) -> String {
-    let after_host = match host.strip_prefix('[') {
-        Some(v6) => v6.split_once(']').map_or("", |(_, rest)| rest),
-        None => host.rsplit_once(':').map_or("", |(_, p)| p),
-    };
-    if after_host.trim_start_matches(':').parse::<u16>().is_ok() {
-        String::from(host)
-    } else {
-        std::format!("{host}:{port}")
     }
 }
 

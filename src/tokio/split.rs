@@ -1,0 +1,199 @@
+//! [`WebSocket::split`](super::WebSocket::split): a read half and a write
+//! half over one connection, for separate tasks.
+//!
+//! Both halves lock the same driver state for the length of one poll (never
+//! across an `.await`). The transport keeps one waker per direction, and
+//! either half may write (the read half writes pongs and the close reply)
+//! or wait on a timer, so the halves poll it with a shared waker that wakes
+//! both tasks: a wakeup meant for one is never lost to the other.
+
+use super::{Inner, Message};
+use crate::close::CloseCode;
+use crate::connection::ReadyState;
+use crate::dom::{Data, Event};
+use crate::error::Error;
+use ::tokio::io::{AsyncRead, AsyncWrite};
+use core::future::poll_fn;
+use core::pin::Pin;
+use core::task::{Context, Poll, Waker};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::Wake;
+
+/// The tasks waiting on either half.
+#[derive(Default)]
+struct Wakers {
+    read: Mutex<Option<Waker>>,
+    write: Mutex<Option<Waker>>,
+}
+
+impl Wake for Wakers {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        for slot in [&self.read, &self.write] {
+            if let Some(waker) = lock(slot).take() {
+                waker.wake();
+            }
+        }
+    }
+}
+
+struct Shared<S> {
+    inner: Mutex<Inner<S>>,
+    wakers: Arc<Wakers>,
+}
+
+/// A poisoned lock means a panic elsewhere mid-poll; the state itself is
+/// still consistent between polls, so carry on with it.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl<S> Shared<S> {
+    /// Runs `f` on the state with a waker that wakes both halves, after
+    /// recording this task's waker in `slot`.
+    fn poll<T>(
+        &self,
+        cx: &mut Context<'_>,
+        reader: bool,
+        f: impl FnOnce(&mut Inner<S>, &mut Context<'_>) -> Poll<T>,
+    ) -> Poll<T> {
+        let slot = if reader { &self.wakers.read } else { &self.wakers.write };
+        *lock(slot) = Some(cx.waker().clone());
+        let waker = Waker::from(Arc::clone(&self.wakers));
+        let mut shared_cx = Context::from_waker(&waker);
+        f(&mut lock(&self.inner), &mut shared_cx)
+    }
+}
+
+pub(super) fn split<S>(inner: Inner<S>) -> (ReadHalf<S>, WriteHalf<S>) {
+    let shared = Arc::new(Shared {
+        inner: Mutex::new(inner),
+        wakers: Arc::new(Wakers::default()),
+    });
+    (
+        ReadHalf {
+            shared: Arc::clone(&shared),
+        },
+        WriteHalf { shared },
+    )
+}
+
+/// The receiving half: events and messages, in a `Stream`.
+pub struct ReadHalf<S> {
+    shared: Arc<Shared<S>>,
+}
+
+/// The sending half: `send`, `close`, and a `Sink` with backpressure.
+pub struct WriteHalf<S> {
+    shared: Arc<Shared<S>>,
+}
+
+impl<S> core::fmt::Debug for ReadHalf<S> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("ReadHalf").finish_non_exhaustive()
+    }
+}
+
+impl<S> core::fmt::Debug for WriteHalf<S> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("WriteHalf").finish_non_exhaustive()
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> ReadHalf<S> {
+    /// The next event; `None` after the close event. Cancellation-safe.
+    pub async fn next_event(&mut self) -> Option<Event> {
+        poll_fn(|cx| self.shared.poll(cx, true, |inner, cx| inner.poll_event(cx))).await
+    }
+
+    /// The next message (see [`WebSocket::read`](super::WebSocket::read)).
+    pub async fn read(&mut self) -> Result<Option<Message>, Error> {
+        poll_fn(|cx| self.shared.poll(cx, true, |inner, cx| inner.poll_message(cx)))
+            .await
+            .transpose()
+    }
+
+    /// The DOM's `readyState`.
+    pub fn ready_state(&self) -> ReadyState {
+        lock(&self.shared.inner).dom.ready_state()
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> futures_core::Stream for ReadHalf<S> {
+    type Item = Result<Message, Error>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.shared.poll(cx, true, |inner, cx| inner.poll_message(cx))
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> WriteHalf<S> {
+    /// As [`WebSocket::send`](super::WebSocket::send).
+    pub async fn send<'a>(&mut self, data: impl Into<Data<'a>>) -> Result<(), Error> {
+        let queued = lock(&self.shared.inner).queue(&data.into())?;
+        if queued {
+            poll_fn(|cx| {
+                self.shared.poll(cx, false, |inner, cx| {
+                    let limit = inner.high_water_mark;
+                    inner.poll_drain(cx, limit)
+                })
+            })
+            .await;
+        }
+        Ok(())
+    }
+
+    /// As [`WebSocket::close`](super::WebSocket::close).
+    pub async fn close(&mut self, code: Option<u16>, reason: Option<&str>) -> Result<(), Error> {
+        lock(&self.shared.inner).dom.close(code, reason)?;
+        poll_fn(|cx| self.shared.poll(cx, false, |inner, cx| inner.poll_settle(cx))).await
+    }
+
+    /// As [`WebSocket::close_with`](super::WebSocket::close_with).
+    pub async fn close_with(&mut self, code: CloseCode, reason: &str) -> Result<(), Error> {
+        lock(&self.shared.inner).dom.close_with(code, reason)?;
+        poll_fn(|cx| self.shared.poll(cx, false, |inner, cx| inner.poll_settle(cx))).await
+    }
+
+    /// The DOM's `readyState`.
+    pub fn ready_state(&self) -> ReadyState {
+        lock(&self.shared.inner).dom.ready_state()
+    }
+
+    /// The DOM's `bufferedAmount`.
+    pub fn buffered_amount(&self) -> u64 {
+        lock(&self.shared.inner).dom.buffered_amount()
+    }
+
+    /// Sets the high-water mark (see
+    /// [`WebSocket::set_high_water_mark`](super::WebSocket::set_high_water_mark)).
+    pub fn set_high_water_mark(&mut self, bytes: usize) {
+        lock(&self.shared.inner).high_water_mark = bytes;
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> futures_sink::Sink<Message> for WriteHalf<S> {
+    type Error = Error;
+
+    fn poll_ready(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        self.shared.poll(cx, false, |inner, cx| {
+            let limit = inner.high_water_mark;
+            inner.poll_drain(cx, limit).map(Ok)
+        })
+    }
+
+    fn start_send(self: Pin<&mut Self>, message: Message) -> Result<(), Error> {
+        lock(&self.shared.inner).start_send(message)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        self.shared.poll(cx, false, |inner, cx| inner.poll_drain(cx, 0).map(Ok))
+    }
+
+    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        self.shared.poll(cx, false, |inner, cx| inner.poll_sink_close(cx))
+    }
+}
