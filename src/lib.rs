@@ -51,6 +51,8 @@ mod dom;
 pub mod error;
 pub mod frame;
 pub mod handshake;
+#[cfg(feature = "http")]
+pub mod http;
 pub mod mask;
 #[cfg(feature = "tokio")]
 pub mod tokio;

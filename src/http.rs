@@ -1,0 +1,345 @@
+//! The opening handshake in the `http` crate's types, for HTTP stacks
+//! (hyper, axum, …) that parse requests and perform the upgrade
+//! themselves.
+//!
+//! Every rule stays in the core: these functions translate between
+//! `http::Request`/`http::Response` and the handshake bytes the core reads
+//! and writes, so a request accepted here is accepted by exactly the checks
+//! a raw socket gets (RFC 6455 §4.2.1), with subprotocol and
+//! permessage-deflate negotiation, and the [`Connection`] returned is open
+//! and ready for the upgraded stream.
+//!
+//! Server, inside a request handler:
+//!
+//! ```
+//! use rfc6455::{Accept, Config};
+//!
+//! let request = http::Request::get("/chat")
+//!     .header("Host", "example.com")
+//!     .header("Upgrade", "websocket")
+//!     .header("Connection", "Upgrade")
+//!     .header("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==")
+//!     .header("Sec-WebSocket-Version", "13")
+//!     .body(())
+//!     .unwrap();
+//! let upgrade = rfc6455::http::accept(&request, Config::default(), |_| Ok(Accept::new()))
+//!     .map_err(|refused| refused.error)?;
+//! assert_eq!(upgrade.response.status(), 101);
+//! assert_eq!(upgrade.response.headers()["sec-websocket-accept"], "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
+//! // Send `upgrade.response`; once the HTTP stack hands over the upgraded
+//! // stream, run `upgrade.connection` over it (e.g. with
+//! // `rfc6455::tokio::WebSocket::from_connection`).
+//! # Ok::<(), rfc6455::Error>(())
+//! ```
+
+use crate::config::Config;
+use crate::connection::{Connection, Event, ReadyState};
+use crate::error::{Error, HandshakeError};
+use crate::handshake::{Accept, ClientRequest, Request};
+use std::boxed::Box;
+use std::vec::Vec;
+
+/// An accepted upgrade: the response to send and the open connection to
+/// run over the upgraded stream.
+#[derive(Debug)]
+pub struct Upgrade {
+    /// `101 Switching Protocols`, with `Sec-WebSocket-Accept` and whatever
+    /// was negotiated.
+    pub response: ::http::Response<()>,
+    /// The connection, open; bytes the HTTP stack read past the request
+    /// go in with [`Connection::receive`].
+    pub connection: Connection,
+}
+
+/// A refused upgrade: the response to send (400, 426, or the status the
+/// application chose) and why.
+#[derive(Debug)]
+pub struct Refused {
+    /// The error response.
+    pub response: ::http::Response<()>,
+    /// What was wrong with the request, or [`HandshakeError::Rejected`].
+    pub error: Error,
+}
+
+/// Server: judges an upgrade request an HTTP stack already parsed (RFC 6455
+/// §4.2.1); `decide` sees it as a [`Request`] and accepts (choosing a
+/// subprotocol, adding headers) or refuses with a status.
+///
+/// The request body is ignored (an upgrade request has none).
+pub fn accept<B>(
+    request: &::http::Request<B>,
+    config: Config,
+    decide: impl FnOnce(&Request) -> Result<Accept, u16>,
+) -> Result<Upgrade, Box<Refused>> {
+    let mut conn = Connection::server(config);
+    conn.receive(&request_bytes(request));
+    let refused = |conn: &mut Connection, error: Error| {
+        let response = response_of(conn).unwrap_or_else(|_| status_only(500));
+        Box::new(Refused { response, error })
+    };
+    let decision = match conn.poll_event() {
+        Some(Event::Request(request)) => decide(request),
+        Some(Event::Failed(error)) => return Err(refused(&mut conn, error)),
+        // A whole header block went in, so the core has decided.
+        _ => return Err(refused(&mut conn, Error::Handshake(HandshakeError::Eof))),
+    };
+    match decision {
+        Ok(accept) => {
+            if let Err(error) = conn.accept(accept) {
+                return Err(Box::new(Refused {
+                    response: status_only(500),
+                    error,
+                }));
+            }
+        }
+        Err(status) => {
+            let _ = conn.reject(status);
+            return Err(refused(&mut conn, HandshakeError::Rejected(status).into()));
+        }
+    }
+    let response = response_of(&mut conn).map_err(|error| {
+        Box::new(Refused {
+            response: status_only(500),
+            error,
+        })
+    })?;
+    // The open event: from here on the connection frames.
+    let _ = conn.poll_event();
+    Ok(Upgrade {
+        response,
+        connection: conn,
+    })
+}
+
+/// A client handshake in progress: [`ClientHandshake::request`] is sent by
+/// the HTTP stack, whose response goes to [`ClientHandshake::finish`].
+#[derive(Debug)]
+pub struct ClientHandshake {
+    conn: Connection,
+}
+
+impl ClientHandshake {
+    /// Starts a client handshake (RFC 6455 §4.1) with a fresh key.
+    pub fn new(request: ClientRequest, config: Config) -> Self {
+        Self {
+            conn: Connection::client(request, config),
+        }
+    }
+
+    /// The upgrade request as an `http::Request`: `GET` of the resource
+    /// (origin form) with `Host`, the key, offers and extra headers.
+    pub fn request(&self) -> Result<::http::Request<()>, Error> {
+        let mut storage = [httparse::EMPTY_HEADER; 64];
+        let mut parsed = httparse::Request::new(&mut storage);
+        let bytes = self.conn.pending_output();
+        match parsed.parse(bytes) {
+            Ok(httparse::Status::Complete(_)) => {}
+            _ => return Err(Error::InvalidState("the client request is not a complete HTTP request")),
+        }
+        let mut builder = ::http::Request::get(parsed.path.unwrap_or("/"));
+        for header in parsed.headers.iter() {
+            builder = builder.header(header.name, header.value);
+        }
+        builder
+            .body(())
+            .map_err(|_| Error::InvalidState("the client request is not valid HTTP"))
+    }
+
+    /// Judges the server's response (RFC 6455 §4.1: status 101, `Upgrade`,
+    /// `Connection`, the accept key, and only offered subprotocols and
+    /// extensions) and returns the open connection for the upgraded stream.
+    pub fn finish<B>(mut self, response: &::http::Response<B>) -> Result<Connection, Error> {
+        let sent = self.conn.pending_output().len();
+        self.conn.advance_output(sent);
+        let mut bytes = Vec::with_capacity(256);
+        bytes.extend_from_slice(b"HTTP/1.1 ");
+        bytes.extend_from_slice(response.status().as_str().as_bytes());
+        bytes.extend_from_slice(b" ");
+        bytes.extend_from_slice(response.status().canonical_reason().unwrap_or("").as_bytes());
+        bytes.extend_from_slice(b"\r\n");
+        push_headers(&mut bytes, response.headers());
+        self.conn.receive(&bytes);
+        match self.conn.poll_event() {
+            Some(Event::Open) => Ok(self.conn),
+            Some(Event::Failed(error)) => Err(error),
+            _ => Err(HandshakeError::Eof.into()),
+        }
+    }
+}
+
+/// The request as HTTP/1.1 bytes, for the core's parser.
+fn request_bytes<B>(request: &::http::Request<B>) -> Vec<u8> {
+    let mut bytes = Vec::with_capacity(512);
+    bytes.extend_from_slice(request.method().as_str().as_bytes());
+    bytes.push(b' ');
+    let target = request.uri().path_and_query().map_or("/", |p| p.as_str());
+    bytes.extend_from_slice(target.as_bytes());
+    // HTTP/2 and HTTP/3 requests arrive here only through extended CONNECT
+    // (RFC 8441), which this function does not cover: the version line is
+    // what RFC 6455 requires of the request it judges.
+    bytes.extend_from_slice(b" HTTP/1.1\r\n");
+    let has_host = request.headers().contains_key(::http::header::HOST);
+    if !has_host {
+        if let Some(authority) = request.uri().authority() {
+            bytes.extend_from_slice(b"host: ");
+            bytes.extend_from_slice(authority.as_str().as_bytes());
+            bytes.extend_from_slice(b"\r\n");
+        }
+    }
+    push_headers(&mut bytes, request.headers());
+    bytes
+}
+
+fn push_headers(bytes: &mut Vec<u8>, headers: &::http::HeaderMap) {
+    for (name, value) in headers {
+        bytes.extend_from_slice(name.as_str().as_bytes());
+        bytes.extend_from_slice(b": ");
+        bytes.extend_from_slice(value.as_bytes());
+        bytes.extend_from_slice(b"\r\n");
+    }
+    bytes.extend_from_slice(b"\r\n");
+}
+
+/// The response the core queued, as an `http::Response`.
+fn response_of(conn: &mut Connection) -> Result<::http::Response<()>, Error> {
+    let invalid = || Error::InvalidState("the core queued an invalid HTTP response");
+    let mut storage = [httparse::EMPTY_HEADER; 64];
+    let mut parsed = httparse::Response::new(&mut storage);
+    let consumed = match parsed.parse(conn.pending_output()) {
+        Ok(httparse::Status::Complete(n)) => n,
+        _ => return Err(invalid()),
+    };
+    let mut builder = ::http::Response::builder().status(parsed.code.ok_or_else(invalid)?);
+    for header in parsed.headers.iter() {
+        // The HTTP stack frames the response itself.
+        if !header.name.eq_ignore_ascii_case("content-length") {
+            builder = builder.header(header.name, header.value);
+        }
+    }
+    let response = builder.body(()).map_err(|_| invalid())?;
+    conn.advance_output(consumed);
+    debug_assert!(conn.ready_state() != ReadyState::Connecting || conn.pending_output().is_empty());
+    Ok(response)
+}
+
+fn status_only(status: u16) -> ::http::Response<()> {
+    let mut response = ::http::Response::new(());
+    *response.status_mut() = ::http::StatusCode::from_u16(status).unwrap_or(::http::StatusCode::BAD_REQUEST);
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::string::String;
+
+    fn upgrade_request() -> ::http::request::Builder {
+        ::http::Request::get("/chat?room=1")
+            .header("Host", "example.com")
+            .header("Upgrade", "websocket")
+            .header("Connection", "keep-alive, Upgrade")
+            .header("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==")
+            .header("Sec-WebSocket-Version", "13")
+    }
+
+    /// RFC 6455 §4.2.2 item 5: the accept key, 101, Upgrade, Connection.
+    #[test]
+    fn accepts_a_valid_request_with_the_rfc_sample_key() {
+        let request = upgrade_request()
+            .header("Sec-WebSocket-Protocol", "chat, superchat")
+            .body(())
+            .unwrap();
+        let mut seen = String::new();
+        let upgrade = accept(&request, Config::default(), |r| {
+            seen = String::from(r.target());
+            Ok(Accept::new().protocol("superchat"))
+        })
+        .unwrap();
+        assert_eq!(seen, "/chat?room=1");
+        let response = &upgrade.response;
+        assert_eq!(response.status(), 101);
+        assert_eq!(
+            response.headers()["sec-websocket-accept"],
+            "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
+        );
+        assert_eq!(response.headers()["sec-websocket-protocol"], "superchat");
+        assert!(
+            response.headers()["upgrade"]
+                .as_bytes()
+                .eq_ignore_ascii_case(b"websocket")
+        );
+        assert_eq!(upgrade.connection.ready_state(), ReadyState::Open);
+        assert_eq!(upgrade.connection.protocol(), Some("superchat"));
+        assert!(upgrade.connection.pending_output().is_empty());
+    }
+
+    /// RFC 6455 §4.2.1 item 6 and §4.4: a wrong version is refused with
+    /// 426 and the version the server speaks.
+    #[test]
+    fn refuses_a_wrong_version_with_426() {
+        let mut request = upgrade_request().body(()).unwrap();
+        request
+            .headers_mut()
+            .insert("sec-websocket-version", ::http::HeaderValue::from_static("8"));
+        let refused = accept(&request, Config::default(), |_| Ok(Accept::new())).unwrap_err();
+        assert_eq!(refused.response.status(), 426);
+        assert_eq!(refused.response.headers()["sec-websocket-version"], "13");
+        assert!(matches!(refused.error, Error::Handshake(HandshakeError::Version)));
+    }
+
+    /// §4.2.1: a request without the key is a 400.
+    #[test]
+    fn refuses_a_request_without_a_key_with_400() {
+        let mut request = upgrade_request().body(()).unwrap();
+        request.headers_mut().remove("sec-websocket-key");
+        let refused = accept(&request, Config::default(), |_| Ok(Accept::new())).unwrap_err();
+        assert_eq!(refused.response.status(), 400);
+    }
+
+    #[test]
+    fn the_application_can_refuse() {
+        let request = upgrade_request().body(()).unwrap();
+        let refused = accept(&request, Config::default(), |_| Err(403)).unwrap_err();
+        assert_eq!(refused.response.status(), 403);
+        assert!(matches!(refused.error, Error::Handshake(HandshakeError::Rejected(403))));
+    }
+
+    /// The client's request and the server's answer, in `http` types only,
+    /// meet in the middle: both connections open and frame to each other.
+    #[test]
+    fn client_and_server_handshake_through_http_types() {
+        let client = ClientHandshake::new(
+            ClientRequest::new("example.com", "/echo").protocol("v1"),
+            Config::default(),
+        );
+        let request = client.request().unwrap();
+        assert_eq!(request.uri(), "/echo");
+        assert_eq!(request.headers()["sec-websocket-protocol"], "v1");
+        let upgrade = accept(&request, Config::default(), |_| Ok(Accept::new().protocol("v1"))).unwrap();
+        let mut client = client.finish(&upgrade.response).unwrap();
+        let mut server = upgrade.connection;
+        assert_eq!(client.protocol(), Some("v1"));
+        assert_eq!(client.extensions(), server.extensions());
+        client.send_text("hello").unwrap();
+        let bytes = client.pending_output().to_vec();
+        server.receive(&bytes);
+        assert!(matches!(server.poll_event(), Some(Event::Text("hello"))));
+    }
+
+    /// §4.1: the client fails a response whose accept key is wrong.
+    #[test]
+    fn client_refuses_a_wrong_accept_key() {
+        let client = ClientHandshake::new(ClientRequest::new("example.com", "/"), Config::default());
+        let response = ::http::Response::builder()
+            .status(101)
+            .header("Upgrade", "websocket")
+            .header("Connection", "Upgrade")
+            .header("Sec-WebSocket-Accept", "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=")
+            .body(())
+            .unwrap();
+        assert!(matches!(
+            client.finish(&response),
+            Err(Error::Handshake(HandshakeError::Accept))
+        ));
+    }
+}

@@ -1,0 +1,125 @@
+//! `examples/hyper_upgrade.rs` — hyper 1.x upgrading `/ws` through
+//! `rfc6455::http::accept` — against the crate's own clients.
+#![cfg(all(feature = "tokio", feature = "http"))]
+
+#[path = "../examples/hyper_upgrade.rs"]
+#[allow(dead_code)]
+mod example;
+
+use futures_util::{SinkExt, StreamExt};
+use rfc6455::tokio::WebSocket;
+use rfc6455::{Error, HandshakeError, Message};
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::time::timeout;
+
+const LIMIT: Duration = Duration::from_secs(10);
+
+async fn server() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(example::serve(listener));
+    format!("ws://{addr}")
+}
+
+/// The upgrade negotiates a subprotocol and permessage-deflate (RFC 7692)
+/// and echoes text and binary of every length class of RFC 6455 §5.2.
+#[tokio::test]
+async fn hyper_upgrade_echoes_for_the_async_client() {
+    let base = server().await;
+    let mut ws = timeout(LIMIT, WebSocket::connect(&format!("{base}/ws"), &["chat"]))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(ws.protocol(), "chat");
+    assert!(ws.extensions().starts_with("permessage-deflate"), "{}", ws.extensions());
+    for len in [0usize, 1, 125, 126, 65_535, 65_536, 300_000] {
+        let text: String = (0..len).map(|i| char::from(b'a' + (i % 26) as u8)).collect();
+        ws.send(text.as_str()).await.unwrap();
+        let bytes: Vec<u8> = (0..len).map(|i| (i * 7) as u8).collect();
+        ws.send(bytes.as_slice()).await.unwrap();
+        assert_eq!(
+            timeout(LIMIT, ws.next()).await.unwrap().unwrap().unwrap(),
+            Message::Text(text)
+        );
+        assert_eq!(
+            timeout(LIMIT, ws.next()).await.unwrap().unwrap().unwrap(),
+            Message::Binary(bytes)
+        );
+    }
+    ws.close(Some(1000), Some("bye")).await.unwrap();
+    assert!(timeout(LIMIT, ws.next()).await.unwrap().is_none());
+    let close = ws.peer_close().expect("the server answered the close");
+    assert_eq!(close.code.map(|c| c.0), Some(1000));
+}
+
+/// The blocking client on a thread, against the same server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hyper_upgrade_echoes_for_the_blocking_client() {
+    let url = format!("{}/ws", server().await);
+    let echoed = tokio::task::spawn_blocking(move || {
+        let mut ws = rfc6455::websocket::WebSocket::connect_request(
+            rfc6455::ClientRequest::from_url(&url).unwrap().0,
+            false,
+            rfc6455::Config::default(),
+        )
+        .unwrap();
+        ws.send("over hyper").unwrap();
+        let echoed = ws.read().unwrap();
+        ws.close(Some(1000), None).unwrap();
+        echoed
+    });
+    let echoed = timeout(LIMIT, echoed).await.unwrap().unwrap();
+    assert_eq!(echoed, Some(Message::Text("over hyper".into())));
+}
+
+/// hyper answers other paths itself; the client sees a non-101 status and
+/// fails the connection (RFC 6455 §4.1: "If the status code received from
+/// the server is not 101, the client handles the response per HTTP").
+#[tokio::test]
+async fn other_paths_are_not_upgraded() {
+    let base = server().await;
+    let result = timeout(LIMIT, WebSocket::connect(&format!("{base}/nope"), &[]))
+        .await
+        .unwrap();
+    match result {
+        Err(Error::Handshake(HandshakeError::Status { code, .. })) => assert_eq!(code, 404),
+        other => panic!("expected a 404 refusal, got {other:?}"),
+    }
+}
+
+/// A request the core refuses (here: version 8, RFC 6455 §4.4) gets the
+/// core's 426 through hyper, with the version the server speaks.
+#[tokio::test]
+async fn a_bad_version_is_refused_with_426_through_hyper() {
+    let base = server().await;
+    let addr = base.trim_start_matches("ws://").to_owned();
+    let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let request = format!(
+        "GET /ws HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 8\r\n\r\n"
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = vec![0u8; 1024];
+    let n = timeout(LIMIT, stream.read(&mut answer)).await.unwrap().unwrap();
+    let answer = String::from_utf8_lossy(&answer[..n]).to_ascii_lowercase();
+    assert!(answer.starts_with("http/1.1 426"), "{answer}");
+    assert!(answer.contains("sec-websocket-version: 13"), "{answer}");
+}
+
+/// The Sink side: `send_all` of a stream of messages through hyper.
+#[tokio::test]
+async fn sink_send_all_through_hyper() {
+    let base = server().await;
+    let mut ws = timeout(LIMIT, WebSocket::connect(&format!("{base}/ws"), &[]))
+        .await
+        .unwrap()
+        .unwrap();
+    let mut outgoing = futures_util::stream::iter((0..100).map(|i| Ok(Message::Text(format!("m{i}")))));
+    timeout(LIMIT, ws.send_all(&mut outgoing)).await.unwrap().unwrap();
+    for i in 0..100 {
+        let got = timeout(LIMIT, ws.next()).await.unwrap().unwrap().unwrap();
+        assert_eq!(got, Message::Text(format!("m{i}")));
+    }
+}
