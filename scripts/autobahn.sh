@@ -219,7 +219,7 @@ fi
 # ---------------------------------------------------------------- summary
 if [ "$RUN_SERVER" = 1 ]; then
   "$VPY" "$SCRIPTS/autobahn_summary.py" check \
-    --label "server (echo_server vs kosoku fuzzingclient, ${SERVER_SECS}s)" \
+    --label "server ($(basename "${SERVER_CMD%% *}") vs kosoku fuzzingclient, ${SERVER_SECS}s)" \
     --index "$SERVER_REPORT/index.json" --expected-ids "$EXPECTED" "${ALLOW_ARGS[@]}" || STATUS=1
 fi
 if [ "$RUN_CLIENT" = 1 ]; then
