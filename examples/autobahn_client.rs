@@ -9,7 +9,6 @@
 
 use rfc6455::deflate::{ClientWindow, DeflateOffer};
 use rfc6455::{ClientRequest, Config, Error, Message, WebSocket};
-use std::net::TcpStream;
 
 const AGENT: &str = "rfc6455";
 
@@ -40,7 +39,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
-fn connect(url: &str) -> Result<WebSocket<TcpStream>, Error> {
+fn connect(url: &str) -> Result<WebSocket, Error> {
     let (request, secure) = ClientRequest::from_url(url).map_err(Error::Url)?;
     let mut config = Config {
         max_message_size: 64 << 20,

@@ -17,7 +17,6 @@
 
 use rfc6455::websocket::{Event, MessageData};
 use rfc6455::{CloseEvent, WebSocket};
-use std::net::TcpStream;
 use std::time::Duration;
 
 const SIZES: [usize; 9] = [0, 1, 125, 126, 127, 65535, 65536, 65537, 1 << 20];
@@ -87,7 +86,7 @@ impl Report {
 }
 
 /// Connects and waits for the open event; `Err` describes what came instead.
-fn open(url: &str, protocols: &[&str]) -> Result<WebSocket<TcpStream>, String> {
+fn open(url: &str, protocols: &[&str]) -> Result<WebSocket, String> {
     let mut ws = WebSocket::connect(url, protocols).map_err(|e| format!("connect: {e}"))?;
     let mut error = String::new();
     loop {
@@ -101,7 +100,7 @@ fn open(url: &str, protocols: &[&str]) -> Result<WebSocket<TcpStream>, String> {
 }
 
 /// Waits for the close event; checks its code, reason and cleanliness.
-fn expect_close(ws: &mut WebSocket<TcpStream>, want: (u16, &str)) -> (bool, String) {
+fn expect_close(ws: &mut WebSocket, want: (u16, &str)) -> (bool, String) {
     let wanted = format!("want close {} {:?} wasClean=true", want.0, want.1);
     let mut error = String::new();
     loop {

@@ -54,6 +54,8 @@ pub mod handshake;
 #[cfg(feature = "http")]
 pub mod http;
 pub mod mask;
+#[cfg(feature = "rustls")]
+pub mod tls;
 #[cfg(feature = "tokio")]
 pub mod tokio;
 mod utf8;

@@ -246,7 +246,7 @@ fn open_client(path: &str) -> (WebSocket, TcpStream, Connection) {
     let (listener, url) = listen(path);
     let peer = thread::spawn(move || accept_peer(&listener));
     let mut ws = WebSocket::connect(&url, &[]).unwrap();
-    ws.get_ref().unwrap().set_write_timeout(Some(LIMIT)).unwrap();
+    ws.get_ref().unwrap().tcp().set_write_timeout(Some(LIMIT)).unwrap();
     assert!(matches!(ws.next_event(), Some(Event::Open)));
     let (stream, server) = peer.join().unwrap();
     (ws, stream, server)
@@ -293,7 +293,7 @@ fn slow_consumer_heap_stays_bounded_while_the_peer_floods() {
     });
 
     let mut ws = WebSocket::connect(&url, &[]).unwrap();
-    ws.get_ref().unwrap().set_write_timeout(Some(LIMIT)).unwrap();
+    ws.get_ref().unwrap().tcp().set_write_timeout(Some(LIMIT)).unwrap();
     assert!(matches!(ws.next_event(), Some(Event::Open)));
     ready_rx.recv_timeout(LIMIT).unwrap();
     let window = Window::start();
@@ -361,7 +361,7 @@ fn send_blocks_while_the_peer_does_not_read() {
     let (progress_tx, progress_rx) = mpsc::channel::<usize>();
     let sender = thread::spawn(move || -> Result<WebSocket, Error> {
         let mut ws = ws;
-        ws.get_ref().unwrap().set_write_timeout(Some(LIMIT))?;
+        ws.get_ref().unwrap().tcp().set_write_timeout(Some(LIMIT))?;
         assert!(matches!(ws.next_event(), Some(Event::Open)));
         assert_eq!(ws.high_water_mark(), 0);
         let data = payload();
@@ -441,7 +441,7 @@ fn try_send_refuses_above_the_high_water_mark() {
     const BOUND: usize = 2 << 20;
     let _serial = serial();
     let (mut ws, mut peer, mut server) = open_client("/nonblocking");
-    ws.get_ref().unwrap().set_nonblocking(true).unwrap();
+    ws.get_ref().unwrap().tcp().set_nonblocking(true).unwrap();
     ws.set_high_water_mark(MARK);
     assert_eq!(ws.high_water_mark(), MARK);
     let data = payload();

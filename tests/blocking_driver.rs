@@ -289,7 +289,7 @@ fn echo_across_length_boundaries_with_a_subprotocol() {
         .protocol("chat")
         .protocol("superchat");
     let mut ws = WebSocket::connect_request(request, false, Config::default()).unwrap();
-    dog.watch(ws.get_ref().unwrap());
+    dog.watch(ws.get_ref().unwrap().tcp());
     assert_eq!(ws.protocol(), "superchat");
     assert_eq!(ws.ready_state(), ReadyState::Open);
 
@@ -340,7 +340,7 @@ fn connect_by_url_and_echo_multibyte_text() {
         "the DOM constructor returns before the handshake"
     );
     assert!(matches!(ws.next_event(), Some(rfc6455::websocket::Event::Open)));
-    dog.watch(ws.get_ref().unwrap());
+    dog.watch(ws.get_ref().unwrap().tcp());
     assert_eq!(ws.protocol(), "");
     let texts = [
         "κόσμε",
@@ -397,7 +397,7 @@ fn pings_are_answered_automatically() {
         "the DOM constructor returns before the handshake"
     );
     assert!(matches!(ws.next_event(), Some(rfc6455::websocket::Event::Open)));
-    dog.watch(ws.get_ref().unwrap());
+    dog.watch(ws.get_ref().unwrap().tcp());
 
     let long = [0x5a; 125];
     for payload in [&b"are you there?"[..], b"", &long] {
@@ -455,7 +455,7 @@ fn server_initiated_close() {
         };
         let request = ClientRequest::new(addr.to_string(), "/");
         let mut ws = WebSocket::connect_request(request, false, config).unwrap();
-        dog.watch(ws.get_ref().unwrap());
+        dog.watch(ws.get_ref().unwrap().tcp());
         ws.send_text("hi").unwrap();
         read_to_end(&mut ws);
         assert_eq!(ws.peer_close().cloned(), close_frame(4001, "server says bye"));
@@ -536,6 +536,8 @@ fn connected(listener: &TcpListener) -> bool {
 }
 
 /// wss:// needs TLS, which this build lacks: refused before connecting.
+/// (With feature `rustls`, tests/tls.rs covers wss://.)
+#[cfg(not(feature = "rustls"))]
 #[test]
 fn wss_is_refused_without_tls() {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -594,7 +596,7 @@ fn ipv6_literal_with_a_port() {
         "the DOM constructor returns before the handshake"
     );
     assert!(matches!(ws.next_event(), Some(rfc6455::websocket::Event::Open)));
-    dog.watch(ws.get_ref().unwrap());
+    dog.watch(ws.get_ref().unwrap().tcp());
     ws.send_text("over v6").unwrap();
     assert_eq!(next(&mut ws), Message::Text("over v6".into()));
     ws.close_with(CloseCode::NORMAL, "").unwrap();

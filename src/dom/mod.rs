@@ -383,6 +383,19 @@ impl Dom {
             self.transport = Transport::ToClose;
         }
     }
+
+    /// Whether output still queued is worth writing before the transport
+    /// closes: not after the transport itself failed (a TLS stream that
+    /// failed its handshake would only block on it).
+    pub(crate) fn flush_before_close(&self) -> bool {
+        !matches!(
+            self.pending.iter().find_map(|e| match e {
+                Event::Error(e) => Some(&e.error),
+                _ => None,
+            }),
+            Some(Error::Io(_))
+        )
+    }
 }
 
 impl core::fmt::Debug for Dom {

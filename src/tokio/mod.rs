@@ -33,8 +33,10 @@
 //! ```
 
 mod split;
+mod stream;
 
 pub use split::{ReadHalf, WriteHalf};
+pub use stream::MaybeTlsStream;
 
 use crate::close::{CloseCode, OwnedCloseFrame};
 use crate::config::Config;
@@ -203,7 +205,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
     /// queued, or an HTTP refusal), then shuts it down.
     fn poll_close_transport(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         if let Some(stream) = &mut self.stream {
-            while !self.dom.conn.pending_output().is_empty() {
+            while self.dom.flush_before_close() && !self.dom.conn.pending_output().is_empty() {
                 match Pin::new(&mut *stream).poll_write(cx, self.dom.conn.pending_output()) {
                     Poll::Ready(Ok(n)) if n > 0 => self.dom.wrote(n),
                     _ => break,
@@ -330,7 +332,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
 }
 
 /// The browser's `WebSocket` over a tokio transport.
-pub struct WebSocket<S = TcpStream> {
+pub struct WebSocket<S = MaybeTlsStream> {
     inner: Inner<S>,
 }
 
@@ -342,27 +344,74 @@ impl<S> core::fmt::Debug for WebSocket<S> {
     }
 }
 
-impl WebSocket<TcpStream> {
-    /// Connects to `url` with the given subprotocols and completes the
-    /// handshake; any failure is the `Err` (the DOM constructor's
-    /// exceptions included, see [`Error::dom_exception`]). The open event
-    /// is still the first event.
+impl WebSocket<MaybeTlsStream> {
+    /// Connects to `url` (`ws://`, or `wss://` with feature `rustls`) with
+    /// the given subprotocols and completes the handshake; any failure is
+    /// the `Err` (the DOM constructor's exceptions included, see
+    /// [`Error::dom_exception`]). The open event is still the first event.
     pub async fn connect(url: &str, protocols: &[&str]) -> Result<Self, Error> {
         Self::connect_with(url, protocols, Config::default()).await
     }
 
     /// [`WebSocket::connect`] with settings.
     pub async fn connect_with(url: &str, protocols: &[&str], config: Config) -> Result<Self, Error> {
+        Self::open(url, protocols, config, None).await
+    }
+
+    /// [`WebSocket::connect`] with settings and the TLS client
+    /// configuration for `wss://` (private roots, client certificates).
+    #[cfg(feature = "rustls")]
+    pub async fn connect_tls(
+        url: &str,
+        protocols: &[&str],
+        config: Config,
+        tls: std::sync::Arc<rustls::ClientConfig>,
+    ) -> Result<Self, Error> {
+        Self::open(url, protocols, config, Some(tls)).await
+    }
+
+    async fn open(url: &str, protocols: &[&str], config: Config, tls: Option<TlsConfig>) -> Result<Self, Error> {
         let (request, secure, shown) = dom_request(url, protocols)?;
-        if secure {
+        if secure && cfg!(not(feature = "rustls")) {
             return Err(Error::TlsNotEnabled);
         }
-        let stream = TcpStream::connect(with_default_port(request.host(), 80).as_str()).await?;
-        stream.set_nodelay(true)?;
+        let tcp = TcpStream::connect(with_default_port(request.host(), if secure { 443 } else { 80 }).as_str()).await?;
+        tcp.set_nodelay(true)?;
+        let stream = if secure {
+            tls_handshake(&request, tcp, tls).await?
+        } else {
+            MaybeTlsStream::Plain(tcp)
+        };
         let mut ws = Self::with_inner(Inner::new(Connection::client(request, config), Some(stream), shown));
         ws.handshake(None::<fn(&Request) -> Result<Accept, u16>>).await?;
         Ok(ws)
     }
+}
+
+/// The TLS settings a `wss://` connection uses.
+#[cfg(feature = "rustls")]
+type TlsConfig = std::sync::Arc<rustls::ClientConfig>;
+#[cfg(not(feature = "rustls"))]
+type TlsConfig = core::convert::Infallible;
+
+#[cfg(feature = "rustls")]
+async fn tls_handshake(
+    request: &ClientRequest,
+    tcp: TcpStream,
+    tls: Option<TlsConfig>,
+) -> Result<MaybeTlsStream, Error> {
+    let config = match tls {
+        Some(config) => config,
+        None => crate::tls::default_client_config()?,
+    };
+    let name = crate::tls::server_name(request.host())?;
+    let stream = tokio_rustls::TlsConnector::from(config).connect(name, tcp).await?;
+    Ok(MaybeTlsStream::Tls(Box::new(stream)))
+}
+
+#[cfg(not(feature = "rustls"))]
+async fn tls_handshake(_: &ClientRequest, _: TcpStream, _: Option<TlsConfig>) -> Result<MaybeTlsStream, Error> {
+    Err(Error::TlsNotEnabled)
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {

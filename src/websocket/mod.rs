@@ -20,7 +20,7 @@ mod transport;
 pub use crate::dom::{
     BinaryType, Blob, CloseEvent, Data, ErrorEvent, Event, EventType, ListenerId, Message, MessageData, MessageEvent,
 };
-pub use transport::{Plain, Transport};
+pub use transport::{MaybeTlsStream, Plain, Transport};
 
 use crate::close::{CloseCode, OwnedCloseFrame};
 use crate::config::Config;
@@ -73,7 +73,7 @@ enum Step {
 /// }
 /// # Ok::<(), rfc6455::Error>(())
 /// ```
-pub struct WebSocket<S: Transport = TcpStream> {
+pub struct WebSocket<S: Transport = MaybeTlsStream> {
     dom: Dom,
     /// `None` when the transport could not be opened.
     stream: Option<S>,
@@ -101,16 +101,51 @@ impl<S: Transport> core::fmt::Debug for WebSocket<S> {
     }
 }
 
-fn open_tcp(request: &ClientRequest) -> io::Result<TcpStream> {
-    let stream = TcpStream::connect(with_default_port(request.host(), 80).as_str())?;
+fn open_tcp(request: &ClientRequest, default_port: u16) -> io::Result<TcpStream> {
+    let stream = TcpStream::connect(with_default_port(request.host(), default_port).as_str())?;
     stream.set_nodelay(true)?;
     Ok(stream)
 }
 
-impl WebSocket<TcpStream> {
-    /// `new WebSocket(url, protocols)`: opens a TCP connection and starts
-    /// the handshake, returning in [`ReadyState::Connecting`]. The outcome
-    /// arrives as events: open, or error then close (code 1006).
+/// The TLS settings a `wss://` connection uses.
+#[cfg(feature = "rustls")]
+type TlsConfig = std::sync::Arc<rustls::ClientConfig>;
+#[cfg(not(feature = "rustls"))]
+type TlsConfig = core::convert::Infallible;
+
+/// TCP, then TLS when `secure`; a TCP failure is the `io::Error` (the DOM
+/// constructor reports it as events), anything else is the constructor's.
+fn open_stream(
+    request: &ClientRequest,
+    secure: bool,
+    tls: Option<TlsConfig>,
+) -> Result<io::Result<MaybeTlsStream>, Error> {
+    if !secure {
+        return Ok(open_tcp(request, 80).map(MaybeTlsStream::Plain));
+    }
+    #[cfg(feature = "rustls")]
+    {
+        let config = match tls {
+            Some(config) => config,
+            None => crate::tls::default_client_config()?,
+        };
+        let name = crate::tls::server_name(request.host())?;
+        let client = rustls::ClientConnection::new(config, name).map_err(|e| Error::Io(io::Error::other(e)))?;
+        // The TLS handshake runs with the first write, inside the driver.
+        Ok(open_tcp(request, 443).map(|tcp| MaybeTlsStream::Tls(Box::new(rustls::StreamOwned::new(client, tcp)))))
+    }
+    #[cfg(not(feature = "rustls"))]
+    {
+        let _ = tls;
+        Err(Error::TlsNotEnabled)
+    }
+}
+
+impl WebSocket<MaybeTlsStream> {
+    /// `new WebSocket(url, protocols)`: opens a TCP connection (and TLS for
+    /// `wss://`, with feature `rustls`) and starts the handshake, returning
+    /// in [`ReadyState::Connecting`]. The outcome arrives as events: open,
+    /// or error then close (code 1006).
     ///
     /// Errors only for the constructor's exceptions: a bad URL, a URL with
     /// a fragment, a protocol that is not a token or is repeated
@@ -122,11 +157,24 @@ impl WebSocket<TcpStream> {
 
     /// [`WebSocket::connect`] with settings.
     pub fn connect_with(url: &str, protocols: &[&str], config: Config) -> Result<Self, Error> {
+        Self::open(url, protocols, config, None)
+    }
+
+    /// [`WebSocket::connect`] with settings and the TLS client
+    /// configuration for `wss://` (private roots, client certificates).
+    #[cfg(feature = "rustls")]
+    pub fn connect_tls(
+        url: &str,
+        protocols: &[&str],
+        config: Config,
+        tls: std::sync::Arc<rustls::ClientConfig>,
+    ) -> Result<Self, Error> {
+        Self::open(url, protocols, config, Some(tls))
+    }
+
+    fn open(url: &str, protocols: &[&str], config: Config, tls: Option<TlsConfig>) -> Result<Self, Error> {
         let (request, secure, shown) = dom_request(url, protocols)?;
-        if secure {
-            return Err(Error::TlsNotEnabled);
-        }
-        Ok(match open_tcp(&request) {
+        Ok(match open_stream(&request, secure, tls)? {
             Ok(stream) => Self::new(Connection::client(request, config), Some(stream), shown),
             Err(e) => {
                 let mut ws = Self::new(Connection::client(request, config), None, shown);
@@ -137,12 +185,10 @@ impl WebSocket<TcpStream> {
     }
 
     /// Connects and completes the handshake before returning; any failure
-    /// is the `Err`. `secure` asks for TLS.
+    /// is the `Err`. `secure` asks for TLS (the default configuration, see
+    /// [`crate::tls::default_client_config`] with feature `rustls`).
     pub fn connect_request(request: ClientRequest, secure: bool, config: Config) -> Result<Self, Error> {
-        if secure {
-            return Err(Error::TlsNotEnabled);
-        }
-        let stream = open_tcp(&request)?;
+        let stream = open_stream(&request, secure, None)??;
         Self::client(stream, request, config)
     }
 }
@@ -705,14 +751,16 @@ impl<S: Transport> WebSocket<S> {
             return;
         }
         if let Some(stream) = &mut self.stream {
-            while !self.dom.conn.pending_output().is_empty() {
+            while self.dom.flush_before_close() && !self.dom.conn.pending_output().is_empty() {
                 match stream.write(self.dom.conn.pending_output()) {
                     Ok(n) if n > 0 => self.dom.wrote(n),
                     Err(e) if e.kind() == ErrorKind::Interrupted => {}
                     _ => break,
                 }
             }
-            let _ = stream.flush();
+            if self.dom.flush_before_close() {
+                let _ = stream.flush();
+            }
             let _ = stream.shutdown();
         }
         self.dom.transport_closed();
@@ -743,6 +791,7 @@ mod tests {
     fn websocket_is_send() {
         fn is_send<T: Send>() {}
         is_send::<WebSocket<TcpStream>>();
+        is_send::<WebSocket>();
     }
 
     #[test]

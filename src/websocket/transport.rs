@@ -84,3 +84,81 @@ impl<S: Write> Write for Plain<S> {
 }
 
 impl<S: Read + Write> Transport for Plain<S> {}
+
+/// The transport [`WebSocket::connect`](super::WebSocket::connect) opens:
+/// TCP for `ws://`, TLS over TCP for `wss://` (feature `rustls`).
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum MaybeTlsStream {
+    /// `ws://`.
+    Plain(TcpStream),
+    /// `wss://`: rustls over TCP.
+    #[cfg(feature = "rustls")]
+    Tls(Box<rustls::StreamOwned<rustls::ClientConnection, TcpStream>>),
+}
+
+impl MaybeTlsStream {
+    /// The TCP socket underneath, for socket options.
+    pub fn tcp(&self) -> &TcpStream {
+        match self {
+            MaybeTlsStream::Plain(s) => s,
+            #[cfg(feature = "rustls")]
+            MaybeTlsStream::Tls(s) => &s.sock,
+        }
+    }
+}
+
+impl Read for MaybeTlsStream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            MaybeTlsStream::Plain(s) => s.read(buf),
+            #[cfg(feature = "rustls")]
+            MaybeTlsStream::Tls(s) => s.read(buf),
+        }
+    }
+}
+
+impl Write for MaybeTlsStream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            MaybeTlsStream::Plain(s) => s.write(buf),
+            #[cfg(feature = "rustls")]
+            MaybeTlsStream::Tls(s) => s.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            MaybeTlsStream::Plain(s) => s.flush(),
+            #[cfg(feature = "rustls")]
+            MaybeTlsStream::Tls(s) => s.flush(),
+        }
+    }
+}
+
+impl Transport for MaybeTlsStream {
+    fn set_read_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+        match self {
+            MaybeTlsStream::Plain(s) => s.set_read_timeout(timeout),
+            #[cfg(feature = "rustls")]
+            MaybeTlsStream::Tls(s) => s.sock.set_read_timeout(timeout),
+        }
+    }
+
+    fn shutdown(&mut self) -> io::Result<()> {
+        match self {
+            MaybeTlsStream::Plain(s) => TcpStream::shutdown(s, Shutdown::Both),
+            #[cfg(feature = "rustls")]
+            MaybeTlsStream::Tls(s) => {
+                // close_notify first (RFC 8446 §6.1), as best we can; a
+                // session that never finished its handshake has nothing to
+                // close, and flushing it would wait on the peer.
+                if !s.conn.is_handshaking() {
+                    s.conn.send_close_notify();
+                    let _ = s.flush();
+                }
+                s.sock.shutdown(Shutdown::Both)
+            }
+        }
+    }
+}

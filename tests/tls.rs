@@ -1,0 +1,225 @@
+//! `wss://` through rustls for both drivers, against servers on 127.0.0.1
+//! whose CA and certificate are generated here (rcgen).
+#![cfg(all(feature = "rustls", feature = "tokio"))]
+
+use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
+use rfc6455::websocket::{Event, WebSocket};
+use rfc6455::{Config, Message, Plain};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+const LIMIT: Duration = Duration::from_secs(10);
+
+/// A CA, and a server certificate for `localhost` that it signed.
+struct Pki {
+    ca: CertificateDer<'static>,
+    server_chain: Vec<CertificateDer<'static>>,
+    server_key: Vec<u8>,
+}
+
+fn pki() -> Pki {
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let key = KeyPair::generate().unwrap();
+    let leaf = CertificateParams::new(vec!["localhost".to_owned()])
+        .unwrap()
+        .signed_by(&key, &ca, &ca_key)
+        .unwrap();
+    Pki {
+        ca: ca.der().clone(),
+        server_chain: vec![leaf.der().clone(), ca.der().clone()],
+        server_key: key.serialize_der(),
+    }
+}
+
+fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+fn server_config(pki: &Pki) -> Arc<rustls::ServerConfig> {
+    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(pki.server_key.clone()));
+    Arc::new(
+        rustls::ServerConfig::builder_with_provider(provider())
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(pki.server_chain.clone(), key)
+            .unwrap(),
+    )
+}
+
+/// A client configuration that trusts only the test CA.
+fn client_config(pki: &Pki) -> Arc<rustls::ClientConfig> {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(pki.ca.clone()).unwrap();
+    Arc::new(
+        rustls::ClientConfig::builder_with_provider(provider())
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth(),
+    )
+}
+
+/// A blocking TLS echo server for `connections` connections, on a thread.
+fn blocking_tls_echo_server(pki: &Pki, connections: usize) -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let config = server_config(pki);
+    std::thread::spawn(move || {
+        for stream in listener.incoming().take(connections) {
+            let Ok(tcp) = stream else { continue };
+            tcp.set_read_timeout(Some(LIMIT)).unwrap();
+            let tls = rustls::StreamOwned::new(rustls::ServerConnection::new(Arc::clone(&config)).unwrap(), tcp);
+            let Ok(mut ws) = WebSocket::accept(Plain(tls)) else {
+                continue;
+            };
+            while let Ok(Some(message)) = ws.read() {
+                match message {
+                    Message::Text(text) => ws.send(text).unwrap(),
+                    Message::Binary(bytes) => ws.send(bytes).unwrap(),
+                    _ => {}
+                }
+            }
+        }
+    });
+    port
+}
+
+/// The blocking client over wss:// with the test CA: the handshake, a
+/// round trip of text and binary, and a clean close (RFC 6455 §4.1: "If
+/// /secure/ is true, the client MUST perform a TLS handshake").
+#[test]
+fn blocking_wss_round_trip() {
+    let pki = pki();
+    let port = blocking_tls_echo_server(&pki, 1);
+    let url = format!("wss://localhost:{port}/secure?x=1");
+    let mut ws = WebSocket::connect_tls(&url, &[], Config::default(), client_config(&pki)).unwrap();
+    assert_eq!(ws.url(), url);
+    assert!(matches!(ws.next_event(), Some(Event::Open)));
+    ws.send("over TLS").unwrap();
+    ws.send(&[0u8, 1, 2, 255][..]).unwrap();
+    let big = vec![7u8; 200_000];
+    ws.send(big.as_slice()).unwrap();
+    assert_eq!(ws.read().unwrap(), Some(Message::Text("over TLS".into())));
+    assert_eq!(ws.read().unwrap(), Some(Message::Binary(vec![0, 1, 2, 255])));
+    assert_eq!(ws.read().unwrap(), Some(Message::Binary(big)));
+    ws.close(Some(1000), Some("done")).unwrap();
+    assert_eq!(ws.read().unwrap(), None);
+    assert_eq!(ws.peer_close().and_then(|c| c.code).map(|c| c.0), Some(1000));
+}
+
+/// The default configuration trusts the public web's roots, not our CA:
+/// the DOM constructor succeeds, then the connection fails (error, then
+/// close with 1006), and the error names the certificate problem.
+#[test]
+fn blocking_wss_refuses_an_unknown_issuer() {
+    let pki = pki();
+    let port = blocking_tls_echo_server(&pki, 1);
+    let mut ws = WebSocket::connect(&format!("wss://localhost:{port}/"), &[]).unwrap();
+    let events: Vec<Event> = ws.events().collect();
+    match events.as_slice() {
+        [Event::Error(e), Event::Close(close)] => {
+            let message = e.error.to_string();
+            assert!(message.contains("certificate"), "{message}");
+            assert_eq!(close.code, 1006);
+            assert!(!close.was_clean);
+        }
+        other => panic!("expected error then close, got {other:?}"),
+    }
+}
+
+/// A certificate for `localhost` does not cover `127.0.0.1`.
+#[test]
+fn blocking_wss_refuses_a_certificate_for_another_name() {
+    let pki = pki();
+    let port = blocking_tls_echo_server(&pki, 1);
+    let mut ws = WebSocket::connect_tls(
+        &format!("wss://127.0.0.1:{port}/"),
+        &[],
+        Config::default(),
+        client_config(&pki),
+    )
+    .unwrap();
+    match ws.next_event() {
+        Some(Event::Error(e)) => assert!(e.error.to_string().contains("certificate"), "{}", e.error),
+        other => panic!("expected an error event, got {other:?}"),
+    }
+}
+
+mod tokio_driver {
+    use super::*;
+    use futures_util::{SinkExt, StreamExt};
+    use rfc6455::tokio::WebSocket;
+    use tokio::time::timeout;
+
+    /// A tokio TLS echo server; returns its port.
+    async fn tls_echo_server(pki: &Pki) -> u16 {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let acceptor = tokio_rustls::TlsAcceptor::from(server_config(pki));
+        tokio::spawn(async move {
+            while let Ok((tcp, _)) = listener.accept().await {
+                let acceptor = acceptor.clone();
+                tokio::spawn(async move {
+                    let Ok(tls) = acceptor.accept(tcp).await else { return };
+                    let Ok(mut ws) = WebSocket::accept(tls).await else {
+                        return;
+                    };
+                    while let Some(Ok(message)) = ws.next().await {
+                        // The Sink's `send` (the inherent one is the DOM's).
+                        let echo = matches!(message, Message::Text(_) | Message::Binary(_));
+                        if echo && SinkExt::send(&mut ws, message).await.is_err() {
+                            break;
+                        }
+                    }
+                });
+            }
+        });
+        port
+    }
+
+    #[tokio::test]
+    async fn tokio_wss_round_trip() {
+        let pki = pki();
+        let port = tls_echo_server(&pki).await;
+        let url = format!("wss://localhost:{port}/");
+        let mut ws = timeout(
+            LIMIT,
+            WebSocket::connect_tls(&url, &[], Config::default(), client_config(&pki)),
+        )
+        .await
+        .unwrap()
+        .unwrap_or_else(|e| panic!("connect failed: {e}"));
+        assert_eq!(ws.url(), url);
+        assert!(matches!(ws.get_ref(), Some(rfc6455::tokio::MaybeTlsStream::Tls(_))));
+        for len in [0usize, 125, 126, 65_536, 500_000] {
+            let bytes: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+            ws.send(bytes.as_slice()).await.unwrap();
+            let echoed = timeout(LIMIT, ws.next()).await.unwrap().unwrap().unwrap();
+            assert_eq!(echoed, Message::Binary(bytes));
+        }
+        ws.close(Some(1000), None).await.unwrap();
+        assert!(timeout(LIMIT, ws.next()).await.unwrap().is_none());
+        assert_eq!(ws.peer_close().and_then(|c| c.code).map(|c| c.0), Some(1000));
+    }
+
+    /// The default roots refuse the test CA: `connect` fails with the
+    /// certificate error.
+    #[tokio::test]
+    async fn tokio_wss_refuses_an_unknown_issuer() {
+        let pki = pki();
+        let port = tls_echo_server(&pki).await;
+        let result = timeout(LIMIT, WebSocket::connect(&format!("wss://localhost:{port}/"), &[]))
+            .await
+            .unwrap();
+        match result {
+            Err(e) => assert!(e.to_string().contains("certificate"), "{e}"),
+            Ok(_) => panic!("a certificate from an unknown CA was accepted"),
+        }
+    }
+}
