@@ -142,6 +142,34 @@ fn main() {
         })),
     );
 
+    #[cfg(feature = "tokio")]
+    {
+        // The tokio driver over an in-memory pipe that already holds the
+        // message (the pipe and the runtime are built outside the
+        // measurement).
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let stream = runtime.block_on(async {
+            use tokio::io::AsyncWriteExt;
+            let (ours, mut theirs) = tokio::io::duplex(1024);
+            theirs.write_all(&small).await.unwrap();
+            std::mem::forget(theirs);
+            ours
+        });
+        row(
+            "core + tokio driver, server, after reading one 16 B message",
+            boxed(held(move || {
+                let conn = Connection::established(Role::Server, Config::default(), &[]);
+                let mut ws = rfc6455::tokio::WebSocket::from_connection(conn, stream);
+                let read = runtime.block_on(ws.read());
+                assert!(matches!(read, Ok(Some(Message::Binary(_)))));
+                (ws, runtime)
+            })),
+        );
+    }
+
     println!("Heap per idle open connection (bytes requested from the allocator and still held;");
     println!(
         "default Config; inline sizes: Connection {} B, WebSocket<Plain<_>> {} B + the stream)\n",
