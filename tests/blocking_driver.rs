@@ -675,3 +675,36 @@ fn a_reset_after_the_close_handshake_is_a_clean_end() {
         "{events:?}"
     );
 }
+
+/// The close timeout counts from the close, not from the last read (RFC
+/// 6455 §7.1.1 leaves the wait to the client; ours is
+/// `Config::close_timeout`): a close started after a quiet spell longer
+/// than the timeout still completes cleanly when the peer answers at once.
+/// Before the driver told the core the time at `close()`, the timer was
+/// armed from the last read and fired immediately.
+#[test]
+fn close_after_a_quiet_spell_longer_than_the_close_timeout_is_clean() {
+    let (addr, dog, server) = serve(Config::default(), |_| Ok(Accept::new()), echo);
+    let config = Config {
+        close_timeout: Some(Duration::from_millis(300)),
+        ..Config::default()
+    };
+    let request = ClientRequest::new(addr.to_string(), "/");
+    let mut ws = WebSocket::connect_request(request, false, config).unwrap();
+    dog.watch(ws.get_ref().unwrap().tcp());
+    assert!(matches!(ws.next_event(), Some(rfc6455::websocket::Event::Open)));
+    ws.send_text("before the quiet").unwrap();
+    assert_eq!(next(&mut ws), Message::Text("before the quiet".into()));
+    thread::sleep(Duration::from_millis(600));
+    ws.close(Some(1000), None).unwrap();
+    match ws.next_event() {
+        Some(rfc6455::websocket::Event::Close(close)) => {
+            assert!(close.was_clean, "{close:?}");
+            assert_eq!(close.code, 1000);
+        }
+        other => panic!("expected a clean close, got {other:?}"),
+    }
+    let (_, echoed) = server.join().unwrap();
+    assert_eq!(echoed.unwrap().peer_close, close_frame(1000, ""));
+    dog.finish();
+}

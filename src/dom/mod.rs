@@ -38,12 +38,19 @@ pub enum Message {
     Pong(Vec<u8>),
 }
 
+/// Unsolicited output (pongs, a close reply) above which a driver blocked on
+/// a write stops reading (see [`Dom::may_read_while_write_blocked`]).
+const READ_WHILE_WRITE_BLOCKED: u64 = 64 * 1024;
+
 /// An application frame not yet wholly written, for `bufferedAmount`.
 #[derive(Debug, Clone, Copy)]
 struct Queued {
     /// Where the frame ends, counted in bytes ever queued.
     end: u64,
+    /// The application's bytes (before compression).
     payload: u64,
+    /// The frame's bytes on the wire.
+    wire: u64,
 }
 
 /// The transport as the DOM layer sees it.
@@ -143,10 +150,20 @@ impl Dom {
 
     /// The DOM's `bufferedAmount` (see the drivers' docs).
     pub(crate) fn buffered_amount(&self) -> u64 {
+        // WHATWG counts application data, not framing: an uncompressed frame
+        // counts the payload bytes not yet written; a compressed one counts
+        // its whole payload until its last byte is written.
         let queued: u64 = self
             .queued
             .iter()
-            .map(|f| f.end.saturating_sub(self.written).min(f.payload))
+            .map(|f| {
+                let unwritten = f.end.saturating_sub(self.written);
+                if f.wire >= f.payload {
+                    unwritten.min(f.payload)
+                } else {
+                    f.payload
+                }
+            })
             .sum();
         self.discarded + queued
     }
@@ -158,6 +175,17 @@ impl Dom {
     /// Whether the transport is still usable.
     pub(crate) fn transport_open(&self) -> bool {
         self.transport == Transport::Open
+    }
+
+    /// Whether a driver whose write would block may still read: yes while
+    /// what the core queued on its own after the application's last
+    /// message (pongs, a close reply) stays small. Reading on lets two
+    /// peers that both pipeline make progress; the bound stops a peer
+    /// that floods pings without reading the pongs from growing our queue.
+    pub(crate) fn may_read_while_write_blocked(&self) -> bool {
+        let pending = self.conn.pending_output().len() as u64;
+        let application = self.queued.back().map_or(0, |f| f.end.saturating_sub(self.written));
+        pending.saturating_sub(application) <= READ_WHILE_WRITE_BLOCKED
     }
 
     /// Whether the connection ended and the driver should close the
@@ -180,14 +208,16 @@ impl Dom {
         match self.ready_state() {
             ReadyState::Connecting => Err(Error::InvalidState("send() before the connection is open")),
             ReadyState::Open if self.conn.ready_state() == ReadyState::Open => {
+                let before = self.conn.pending_output().len() as u64;
                 match data {
                     Data::Text(text) => self.conn.send_text(text)?,
                     Data::Binary(bytes) => self.conn.send_binary(bytes)?,
                 }
-                let end = self.written + self.conn.pending_output().len() as u64;
+                let after = self.conn.pending_output().len() as u64;
                 self.queued.push_back(Queued {
-                    end,
+                    end: self.written + after,
                     payload: data.len() as u64,
+                    wire: after - before,
                 });
                 Ok(true)
             }

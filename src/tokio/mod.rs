@@ -113,11 +113,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
                 Next::Decide => return Poll::Ready(Some(Step::Decide)),
                 Next::Done => return Poll::Ready(None),
                 Next::CloseTransport => ready!(self.poll_close_transport(cx)),
-                Next::Write => {
-                    if let Err(e) = ready!(self.poll_write_down_to(cx, 0)) {
-                        self.dom.write_failed(e);
-                    }
-                }
+                Next::Write => match self.poll_write_down_to(cx, 0) {
+                    Poll::Ready(Ok(())) => {}
+                    Poll::Ready(Err(e)) => self.dom.write_failed(e),
+                    // The peer may be waiting for us to read before it reads
+                    // what we write (two pipelining peers): read on.
+                    Poll::Pending if self.dom.may_read_while_write_blocked() => ready!(self.poll_read_once(cx)),
+                    Poll::Pending => return Poll::Pending,
+                },
                 Next::Read => ready!(self.poll_read_once(cx)),
             }
         }
@@ -156,7 +159,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
                 sleep.as_mut().reset(at);
             }
             if sleep.as_mut().poll(cx).is_ready() {
-                self.dom.conn.handle_timeout(Instant::now() - self.start);
+                self.tick();
                 return Poll::Ready(());
             }
         } else {
@@ -171,14 +174,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
             }
         };
         let conn = &mut self.dom.conn;
+        let now = self.start.elapsed();
         // After a short read with nothing left to parse, the peer is likely
         // quiet: wait in a stack buffer so an idle connection holds no heap
         // buffer; a streaming peer keeps reading straight into the core.
+        // The core hears the time before the bytes: timers the bytes
+        // re-arm (keepalive) count from now.
         let result = if self.last_read < IDLE_READ && !conn.has_buffered_input() {
             conn.release_buffers();
             let mut small = [0u8; IDLE_READ];
             let mut buf = ReadBuf::new(&mut small);
             ready!(stream.poll_read(cx, &mut buf)).map(|()| {
+                conn.handle_timeout(now);
                 conn.receive(buf.filled());
                 buf.filled().len()
             })
@@ -187,6 +194,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
             let result = ready!(stream.poll_read(cx, &mut buf));
             let n = buf.filled().len();
             result.map(|()| {
+                conn.handle_timeout(now);
                 conn.commit_read(n);
                 n
             })
@@ -197,8 +205,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
             Err(e) if e.kind() == ErrorKind::Interrupted => {}
             Err(e) => self.dom.read_failed(e.into()),
         }
-        self.dom.conn.handle_timeout(Instant::now() - self.start);
+        self.tick();
         Poll::Ready(())
+    }
+
+    /// Tells the core the time: timers it arms next (a close) count from
+    /// now, not from the last read.
+    fn tick(&mut self) {
+        self.dom.conn.handle_timeout(self.start.elapsed());
     }
 
     /// Writes what the transport takes now (a close frame a failure
@@ -325,6 +339,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
     /// open, and write it. The peer's answer arrives on the read side.
     fn poll_sink_close(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
         if self.dom.ready_state() == ReadyState::Open {
+            self.tick();
             self.dom.close(Some(1000), None)?;
         }
         self.poll_settle(cx)
@@ -569,6 +584,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     /// [`WebSocket::close`](crate::websocket::WebSocket::close); writes the
     /// close frame. The close event follows from [`WebSocket::next_event`].
     pub async fn close(&mut self, code: Option<u16>, reason: Option<&str>) -> Result<(), Error> {
+        self.inner.tick();
         self.inner.dom.close(code, reason)?;
         poll_fn(|cx| self.inner.poll_settle(cx)).await
     }
@@ -576,6 +592,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     /// Starts the close handshake with any sendable code (1001, 1008,
     /// 1011…), which servers need and the DOM does not allow.
     pub async fn close_with(&mut self, code: CloseCode, reason: &str) -> Result<(), Error> {
+        self.inner.tick();
         self.inner.dom.close_with(code, reason)?;
         poll_fn(|cx| self.inner.poll_settle(cx)).await
     }

@@ -148,13 +148,21 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WriteHalf<S> {
 
     /// As [`WebSocket::close`](super::WebSocket::close).
     pub async fn close(&mut self, code: Option<u16>, reason: Option<&str>) -> Result<(), Error> {
-        lock(&self.shared.inner).dom.close(code, reason)?;
+        {
+            let mut inner = lock(&self.shared.inner);
+            inner.tick();
+            inner.dom.close(code, reason)?;
+        }
         poll_fn(|cx| self.shared.poll(cx, false, |inner, cx| inner.poll_settle(cx))).await
     }
 
     /// As [`WebSocket::close_with`](super::WebSocket::close_with).
     pub async fn close_with(&mut self, code: CloseCode, reason: &str) -> Result<(), Error> {
-        lock(&self.shared.inner).dom.close_with(code, reason)?;
+        {
+            let mut inner = lock(&self.shared.inner);
+            inner.tick();
+            inner.dom.close_with(code, reason)?;
+        }
         poll_fn(|cx| self.shared.poll(cx, false, |inner, cx| inner.poll_settle(cx))).await
     }
 

@@ -421,6 +421,7 @@ impl<S: Transport> WebSocket<S> {
     /// open, the close handshake starts. A `reason` without a `code` is
     /// ignored, as in the DOM.
     pub fn close(&mut self, code: Option<u16>, reason: Option<&str>) -> Result<(), Error> {
+        self.tick();
         self.dom.close(code, reason)?;
         self.settle()
     }
@@ -429,6 +430,7 @@ impl<S: Transport> WebSocket<S> {
     /// 1008 policy, 1011 server error…), which servers need and the DOM
     /// does not allow. Otherwise as [`WebSocket::close`].
     pub fn close_with(&mut self, code: CloseCode, reason: &str) -> Result<(), Error> {
+        self.tick();
         self.dom.close_with(code, reason)?;
         self.settle()
     }
@@ -715,12 +717,21 @@ impl<S: Transport> WebSocket<S> {
         // almost nothing) and copy the next few bytes in. Streams that fill
         // their reads keep reading straight into the core's buffer.
         let idle = self.last_read < IDLE_READ && !conn.has_buffered_input();
+        // The core hears the time before the bytes: timers the bytes
+        // re-arm (keepalive) count from now.
+        let start = self.start;
         let result = if idle {
             conn.release_buffers();
             let mut small = [0u8; IDLE_READ];
-            stream.read(&mut small).inspect(|&n| conn.receive(&small[..n]))
+            stream.read(&mut small).inspect(|&n| {
+                conn.handle_timeout(start.elapsed());
+                conn.receive(&small[..n]);
+            })
         } else {
-            stream.read(conn.read_buffer()).inspect(|&n| conn.commit_read(n))
+            stream.read(conn.read_buffer()).inspect(|&n| {
+                conn.handle_timeout(start.elapsed());
+                conn.commit_read(n);
+            })
         };
         let progressed = match result {
             Ok(0) => {
@@ -740,8 +751,14 @@ impl<S: Transport> WebSocket<S> {
                 true
             }
         };
-        self.dom.conn.handle_timeout(self.start.elapsed());
+        self.tick();
         Ok(progressed)
+    }
+
+    /// Tells the core the time: timers it arms next (a close) count from
+    /// now, not from the last read.
+    fn tick(&mut self) {
+        self.dom.conn.handle_timeout(self.start.elapsed());
     }
 
     /// Writes what the transport takes (the close frame a failure queued,
@@ -771,6 +788,7 @@ impl<S: Transport> Drop for WebSocket<S> {
     /// Dropping an open socket starts a close with 1001 (going away), as a
     /// browser does for a page that goes away, and writes it as best it can.
     fn drop(&mut self) {
+        self.tick();
         if self.ready_state() == ReadyState::Open && self.dom.conn.close(CloseCode::GOING_AWAY, "").is_ok() {
             let _ = self.write_all();
         }
