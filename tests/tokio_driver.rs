@@ -1996,3 +1996,40 @@ async fn connect_refuses_what_the_dom_constructor_refuses() {
     })
     .await;
 }
+
+/// WHATWG `bufferedAmount` counts application data, "not framing overhead":
+/// with permessage-deflate (RFC 7692) a compressed message counts its
+/// whole uncompressed size until its last compressed byte is written, not
+/// the compressed bytes still queued.
+#[tokio::test]
+async fn buffered_amount_counts_application_bytes_of_a_compressed_message() {
+    run(async {
+        let (a, b) = duplex(1024);
+        let (client, server) = tokio::join!(WebSocket::client(a, request(), Config::default()), WebSocket::accept(b));
+        let (mut client, mut server) = (client.unwrap(), server.unwrap());
+        assert!(client.extensions().starts_with("permessage-deflate"));
+        assert_eq!(client.next_event().await.map(seen), Some(Seen::Open));
+        // Four letters at random: about 2 bits a byte once compressed, so
+        // the frame is smaller than the text and larger than the pipe.
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let text: String = (0..200_000)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                char::from(b"acgt"[(state % 4) as usize])
+            })
+            .collect();
+        client.set_high_water_mark(1 << 20);
+        client.send(text.as_str()).await.unwrap();
+        let queued = client.connection().pending_output().len();
+        assert!(queued > 0 && queued < text.len(), "{queued} bytes queued");
+        assert_eq!(client.buffered_amount(), text.len() as u64);
+        // The server reads: the message arrives whole, the count drops to 0.
+        let (flushed, echoed) = tokio::join!(client.flush(), server.read());
+        flushed.unwrap();
+        assert_eq!(echoed.unwrap(), Some(Message::Text(text)));
+        assert_eq!(client.buffered_amount(), 0);
+    })
+    .await;
+}
