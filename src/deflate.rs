@@ -280,6 +280,9 @@ pub(crate) struct Codec {
     /// takeover.
     compress: Option<Box<Compress>>,
     decompress: Option<Box<Decompress>>,
+    /// Bytes of the current message after a block with BFINAL set (RFC
+    /// 7692 §7.2.3.4), which may only be empty blocks.
+    after_final: Option<Vec<u8>>,
 }
 
 impl core::fmt::Debug for Codec {
@@ -307,6 +310,7 @@ impl Codec {
             threshold: config.threshold,
             compress: None,
             decompress: None,
+            after_final: None,
         }
     }
 
@@ -368,9 +372,25 @@ impl Codec {
         let decompress = self
             .decompress
             .get_or_insert_with(|| Box::new(Decompress::new_with_window_bits(false, bits)));
-        Self::inflate(decompress, input, out, max)?;
+        match &mut self.after_final {
+            Some(rest) => Self::keep_after_final(rest, input)?,
+            None => {
+                if let Some(consumed) = Self::inflate(decompress, input, out, max)? {
+                    let mut rest = Vec::new();
+                    Self::keep_after_final(&mut rest, &input[consumed..])?;
+                    self.after_final = Some(rest);
+                }
+            }
+        }
         if last {
-            Self::inflate(decompress, &TAIL, out, max)?;
+            if self.after_final.is_none() {
+                if let Some(consumed) = Self::inflate(decompress, &TAIL, out, max)? {
+                    self.after_final = Some(TAIL[consumed..].to_vec());
+                }
+            }
+            if let Some(rest) = self.after_final.take() {
+                self.end_stream(rest, out)?;
+            }
             if self.agreed.recv_no_context_takeover {
                 self.decompress = None;
             }
@@ -378,14 +398,60 @@ impl Codec {
         Ok(())
     }
 
-    fn inflate(decompress: &mut Decompress, input: &[u8], out: &mut Vec<u8>, max: usize) -> Result<(), InflateError> {
+    /// Bytes after the final block: a few at most (an empty stored block's
+    /// header, as in RFC 7692 §7.2.3.4's example); anything longer is not
+    /// an empty block.
+    fn keep_after_final(rest: &mut Vec<u8>, input: &[u8]) -> Result<(), InflateError> {
+        const EMPTY_BLOCKS: usize = 16;
+        if rest.len() + input.len() > EMPTY_BLOCKS {
+            return Err(InflateError::Corrupt);
+        }
+        rest.extend_from_slice(input);
+        Ok(())
+    }
+
+    /// The message's deflate stream ended with a final block (RFC 7692
+    /// §7.2.3.4): what followed must inflate to nothing, and the next
+    /// message starts a new stream. Under context takeover the new stream
+    /// may refer back to this message, so the inflater is seeded with its
+    /// end (older history is gone: a reference past it fails as corrupt).
+    fn end_stream(&mut self, mut rest: Vec<u8>, out: &[u8]) -> Result<(), InflateError> {
+        if !rest.ends_with(&TAIL) {
+            rest.extend_from_slice(&TAIL);
+        }
+        let mut check = Decompress::new(false);
+        let mut sink = [0u8; 1];
+        check
+            .decompress(&rest, &mut sink, FlushDecompress::Sync)
+            .map_err(|_| InflateError::Corrupt)?;
+        if check.total_out() > 0 || (check.total_in() as usize) < rest.len() {
+            return Err(InflateError::Corrupt);
+        }
+        if let Some(decompress) = self.decompress.as_mut() {
+            decompress.reset(false);
+            let window = 1usize << self.agreed.recv_window_bits.max(9);
+            decompress
+                .set_dictionary(&out[out.len().saturating_sub(window)..])
+                .map_err(|_| InflateError::Corrupt)?;
+        }
+        Ok(())
+    }
+
+    /// Inflates `input` onto `out`; `Some(consumed)` if the stream ended
+    /// (a final block) after `consumed` bytes of it.
+    fn inflate(
+        decompress: &mut Decompress,
+        input: &[u8],
+        out: &mut Vec<u8>,
+        max: usize,
+    ) -> Result<Option<usize>, InflateError> {
         const STEP: usize = 32 << 10;
         let start_in = decompress.total_in();
         loop {
             let consumed = (decompress.total_in() - start_in) as usize;
             if out.len() == out.capacity() {
                 if out.len() >= max {
-                    return Self::at_limit(decompress, &input[consumed..]);
+                    return Self::at_limit(decompress, &input[consumed..]).map(|()| None);
                 }
                 // Grow geometrically, but never past the limit: memory
                 // follows what was inflated, capped by `max`.
@@ -399,14 +465,12 @@ impl Codec {
             if out.len() > max {
                 return Err(InflateError::TooBig);
             }
-            if status == Status::StreamEnd {
-                // A final block ends the stream: the peer's later messages
-                // could not be inflated.
-                return Err(InflateError::Corrupt);
-            }
             let now_consumed = (decompress.total_in() - start_in) as usize;
+            if status == Status::StreamEnd {
+                return Ok(Some(now_consumed));
+            }
             if now_consumed == input.len() && out.len() < out.capacity() {
-                return Ok(());
+                return Ok(None);
             }
             if now_consumed == consumed && out.len() == before_out && out.len() < out.capacity() {
                 // No progress with room to spare: the input is not deflate.
@@ -618,6 +682,65 @@ mod tests {
         let mut out = Vec::new();
         assert_eq!(
             rx.decompress(&[0xff, 0xff, 0xff], true, &mut out, 100),
+            Err(InflateError::Corrupt)
+        );
+    }
+
+    /// RFC 7692 §7.2.3.4: "Hello" compressed in a block with BFINAL set,
+    /// then one octet (an empty stored block's header, completed by the
+    /// appended tail). A valid message; the next message starts a new
+    /// stream, and under context takeover it may refer back to this one
+    /// (§7.2.3.2's second "Hello" is a back-reference of 5 bytes).
+    #[test]
+    fn a_final_block_ends_a_message_and_the_next_one_starts_anew() {
+        const FINAL_HELLO: [u8; 8] = [0xf3, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00, 0x00];
+        let mut rx = Codec::new(agreed(15, false), &DeflateConfig::default());
+        let mut out = Vec::new();
+        assert_eq!(rx.decompress(&FINAL_HELLO, true, &mut out, 100), Ok(()));
+        assert_eq!(out, b"Hello");
+        let mut out = Vec::new();
+        assert_eq!(
+            rx.decompress(&[0xf2, 0x00, 0x11, 0x00, 0x00], true, &mut out, 100),
+            Ok(())
+        );
+        assert_eq!(out, b"Hello");
+
+        // The same message cut into three frames, the cut inside the
+        // trailing bytes too.
+        let mut rx = Codec::new(agreed(15, true), &DeflateConfig::default());
+        let mut out = Vec::new();
+        assert_eq!(rx.decompress(&FINAL_HELLO[..3], false, &mut out, 100), Ok(()));
+        assert_eq!(rx.decompress(&FINAL_HELLO[3..7], false, &mut out, 100), Ok(()));
+        assert_eq!(rx.decompress(&FINAL_HELLO[7..], true, &mut out, 100), Ok(()));
+        assert_eq!(out, b"Hello");
+        // No context takeover: a fresh stream inflates.
+        let mut out = Vec::new();
+        assert_eq!(
+            rx.decompress(&[0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00], true, &mut out, 100),
+            Ok(())
+        );
+        assert_eq!(out, b"Hello");
+    }
+
+    /// After the final block only empty blocks may follow: more data in the
+    /// same message is not silently dropped, it is refused (1007).
+    #[test]
+    fn data_after_a_final_block_is_corrupt() {
+        let mut rx = Codec::new(agreed(15, false), &DeflateConfig::default());
+        let mut out = Vec::new();
+        // "Hello" final block, then a second compressed "Hello" block.
+        let payload = [
+            0xf3, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00, 0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00,
+        ];
+        assert_eq!(rx.decompress(&payload, true, &mut out, 100), Err(InflateError::Corrupt));
+        let mut rx = Codec::new(agreed(15, false), &DeflateConfig::default());
+        let mut out = Vec::new();
+        assert_eq!(
+            rx.decompress(&[0xf3, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00], false, &mut out, 100),
+            Ok(())
+        );
+        assert_eq!(
+            rx.decompress(&[0u8; 40], true, &mut out, 100),
             Err(InflateError::Corrupt)
         );
     }
