@@ -377,37 +377,30 @@ fn inflate_facts(input: &InflateInput) -> Vec<&'static str> {
     out
 }
 
-/// The smallest random inputs reaching each inflate fact.
-fn search_inflate() -> Vec<(&'static str, Vec<u8>)> {
-    let mut rng = XorShift::new(0x7692);
-    let mut best: BTreeMap<&'static str, Vec<u8>> = BTreeMap::new();
-    for _ in 0..400_000 {
-        let len = 16 + rng.below(240);
-        let bytes: Vec<u8> = (0..len).map(|_| (rng.next_u64() >> 56) as u8).collect();
-        let Ok(input) = InflateInput::arbitrary_take_rest(Unstructured::new(&bytes)) else {
-            continue;
-        };
-        for fact in inflate_facts(&input) {
-            let entry = best.entry(fact).or_insert_with(|| bytes.clone());
-            if bytes.len() < entry.len() {
-                *entry = bytes.clone();
-            }
-        }
-    }
-    best.into_iter().collect()
-}
-
 /// The smallest random input reaching each fact, from a fixed-seed search.
 fn search(role: Role) -> Vec<(&'static str, Vec<u8>)> {
-    let mut rng = XorShift::new(0x6455 + role as u64);
+    smallest(0x6455 + role as u64, |input: &EngineInput| facts(role, input))
+}
+
+/// The smallest random inputs reaching each inflate fact.
+fn search_inflate() -> Vec<(&'static str, Vec<u8>)> {
+    smallest(0x7692, inflate_facts)
+}
+
+/// The smallest of 400,000 random inputs (from `seed`) reaching each fact.
+fn smallest<T: for<'a> Arbitrary<'a>>(
+    seed: u64,
+    facts: impl Fn(&T) -> Vec<&'static str>,
+) -> Vec<(&'static str, Vec<u8>)> {
+    let mut rng = XorShift::new(seed);
     let mut best: BTreeMap<&'static str, Vec<u8>> = BTreeMap::new();
     for _ in 0..400_000 {
         let len = 16 + rng.below(240);
         let bytes: Vec<u8> = (0..len).map(|_| (rng.next_u64() >> 56) as u8).collect();
-        let Ok(input) = EngineInput::arbitrary_take_rest(Unstructured::new(&bytes)) else {
+        let Ok(input) = T::arbitrary_take_rest(Unstructured::new(&bytes)) else {
             continue;
         };
-        for fact in facts(role, &input) {
+        for fact in facts(&input) {
             let entry = best.entry(fact).or_insert_with(|| bytes.clone());
             if bytes.len() < entry.len() {
                 *entry = bytes.clone();

@@ -392,6 +392,24 @@ struct Sent {
     frames: usize,
 }
 
+impl Sent {
+    /// How well its outcome is known, given the server's inflater; `None`
+    /// for an RSV violation, which can only fail.
+    fn known(&self, boundary: bool, window: &[u8]) -> Option<Known> {
+        Some(match &self.kind {
+            Kind::Violation => return None,
+            Kind::Raw => Known::Unknown,
+            Kind::Plain => Known::Exact,
+            Kind::Deflated {
+                fresh,
+                context,
+                may_be_refused,
+                ..
+            } => known(boundary, *fresh, context, window, *may_be_refused),
+        })
+    }
+}
+
 /// A masked frame.
 fn frame(out: &mut Vec<u8>, first: u8, payload: &[u8], key: [u8; 4]) {
     out.push(first);
@@ -640,17 +658,9 @@ pub fn run_inflate(input: &InflateInput) -> InflateReport {
                     !m.wire_too_big,
                     "message {next} delivered although a frame or the payload is over the limits"
                 );
-                let known = match &m.kind {
-                    Kind::Violation => panic!("message {next} delivered despite its RSV bits"),
-                    Kind::Raw => Known::Unknown,
-                    Kind::Plain => Known::Exact,
-                    Kind::Deflated {
-                        fresh,
-                        context,
-                        may_be_refused,
-                        ..
-                    } => known(boundary, *fresh, context, &window, *may_be_refused),
-                };
+                let known = m
+                    .known(boundary, &window)
+                    .unwrap_or_else(|| panic!("message {next} delivered despite its RSV bits"));
                 if known != Known::Unknown {
                     assert_eq!(got.len(), m.data.len(), "message {next} ({known:?}): wrong length");
                     assert!(got == m.data, "message {next} ({known:?}): wrong content");
@@ -779,16 +789,8 @@ fn known(boundary: bool, fresh: bool, context: &[u8], window: &[u8], may_be_refu
 
 /// The close codes message `m` may fail with (empty: it must be delivered).
 fn allowed_codes(m: &Sent, max: usize, boundary: bool, window: &[u8]) -> Vec<u16> {
-    let known = match &m.kind {
-        Kind::Violation => return vec![1002],
-        Kind::Raw => Known::Unknown,
-        Kind::Plain => Known::Exact,
-        Kind::Deflated {
-            fresh,
-            context,
-            may_be_refused,
-            ..
-        } => known(boundary, *fresh, context, window, *may_be_refused),
+    let Some(known) = m.known(boundary, window) else {
+        return vec![1002];
     };
     let mut codes = Vec::new();
     if known == Known::Unknown {
