@@ -18,79 +18,20 @@
 //! Tests run one at a time (a mutex) so the counters mean something.
 
 mod common;
+mod counting;
 
 use common::{Ev, KEY, LenForm, binary, cont, decode_frames, frame, masks, own};
+use counting::{peak_of, serial};
 use rfc6455::websocket::{Event as DomEvent, WebSocket};
 use rfc6455::{Accept, ClientRequest, Config, Connection, ReadyState, Role};
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
-use std::sync::{Mutex, MutexGuard, mpsc};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-// ---------------------------------------------------------------- counting
-
-struct Counting;
-
-static LIVE: AtomicUsize = AtomicUsize::new(0);
-static PEAK: AtomicUsize = AtomicUsize::new(0);
-
-// SAFETY: forwards every call to the system allocator unchanged; only counts.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let live = LIVE.fetch_add(layout.size(), Relaxed) + layout.size();
-        PEAK.fetch_max(live, Relaxed);
-        // SAFETY: the caller's contract is System's.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        let live = LIVE.fetch_add(layout.size(), Relaxed) + layout.size();
-        PEAK.fetch_max(live, Relaxed);
-        // SAFETY: the caller's contract is System's.
-        unsafe { System.alloc_zeroed(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        LIVE.fetch_sub(layout.size(), Relaxed);
-        // SAFETY: `ptr` came from this allocator with this layout.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-
-    // The change in size, not a new block plus a freed one: the system may
-    // grow in place or move pages, and a growing buffer is one buffer.
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        if new_size >= layout.size() {
-            let grow = new_size - layout.size();
-            let live = LIVE.fetch_add(grow, Relaxed) + grow;
-            PEAK.fetch_max(live, Relaxed);
-        } else {
-            LIVE.fetch_sub(layout.size() - new_size, Relaxed);
-        }
-        // SAFETY: the caller's contract is System's.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
 #[global_allocator]
-static ALLOCATOR: Counting = Counting;
-
-static SERIAL: Mutex<()> = Mutex::new(());
-
-fn serial() -> MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// Runs `f`; returns its result and the peak heap above what was live when
-/// it started.
-fn peak_of<T>(f: impl FnOnce() -> T) -> (T, usize) {
-    let before = LIVE.load(Relaxed);
-    PEAK.store(before, Relaxed);
-    let value = f();
-    (value, PEAK.load(Relaxed).saturating_sub(before))
-}
+static ALLOCATOR: counting::Counting = counting::Counting;
 
 // ---------------------------------------------------------------- helpers
 
@@ -776,7 +717,7 @@ fn serve_idle(
     // The application's own table, allocated before the baseline: what is
     // measured is what each connection holds.
     let mut sockets: Vec<WebSocket<TcpStream>> = Vec::with_capacity(count);
-    let baseline = LIVE.load(Relaxed);
+    let baseline = counting::live();
     while sockets.len() < count {
         assert!(Instant::now() < deadline, "accepted only {} connections", sockets.len());
         match listener.accept() {
@@ -811,7 +752,7 @@ fn serve_idle(
         assert!(ws.try_next_event().is_none(), "connection {i} is not idle");
         assert_eq!(ws.ready_state(), ReadyState::Open);
     }
-    let held = LIVE.load(Relaxed).saturating_sub(baseline);
+    let held = counting::live().saturating_sub(baseline);
     let per_connection = held / count;
     println!(
         "{count} idle connections open in {:.1} s; server heap {held} bytes: {per_connection} bytes per idle \

@@ -3,54 +3,16 @@
 #![cfg(feature = "deflate")]
 
 mod common;
+mod counting;
 
 use common::*;
+use counting::{peak_of, serial};
 use flate2::{Compress, Compression, FlushCompress};
 use rfc6455::deflate::{ClientWindow, DeflateConfig, DeflateOffer};
 use rfc6455::{ClientRequest, Config, Role};
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
-
-/// Counts live and peak heap bytes, to show inflation stays bounded.
-struct Counting;
-
-static LIVE: AtomicUsize = AtomicUsize::new(0);
-static PEAK: AtomicUsize = AtomicUsize::new(0);
-/// Tests in this file run one at a time so the counters mean something.
-static SERIAL: Mutex<()> = Mutex::new(());
-
-// SAFETY: forwards to the system allocator unchanged; only counts.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let live = LIVE.fetch_add(layout.size(), Ordering::Relaxed) + layout.size();
-        PEAK.fetch_max(live, Ordering::Relaxed);
-        // SAFETY: same layout contract as the caller's.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
-        // SAFETY: `ptr` came from `alloc` with this layout.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-
-    // Counted as a resize (the system may move pages instead of copying),
-    // so a growing buffer counts once, not old and new together.
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        if new_size >= layout.size() {
-            let live = LIVE.fetch_add(new_size - layout.size(), Ordering::Relaxed) + new_size - layout.size();
-            PEAK.fetch_max(live, Ordering::Relaxed);
-        } else {
-            LIVE.fetch_sub(layout.size() - new_size, Ordering::Relaxed);
-        }
-        // SAFETY: same contract as the caller's.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
 
 #[global_allocator]
-static ALLOCATOR: Counting = Counting;
+static ALLOCATOR: counting::Counting = counting::Counting;
 
 fn deflate_config(deflate: DeflateConfig) -> Config {
     Config {
@@ -81,7 +43,7 @@ fn send_text(pair: &mut Pair, from: Role, text: &str) -> (Vec<Decoded>, Vec<Ev>)
 // same `extensions()` string; messages travel compressed (RSV1) both ways.
 #[test]
 fn negotiated_by_default_and_used_both_ways() {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let _serial = serial();
     let mut pair = connected(DeflateConfig::default(), DeflateConfig::default());
     assert_eq!(pair.conn(Role::Client).extensions(), "permessage-deflate");
     assert_eq!(pair.conn(Role::Server).extensions(), "permessage-deflate");
@@ -102,7 +64,7 @@ fn negotiated_by_default_and_used_both_ways() {
 // RFC 7692 §7.1.2.2 and §7.1.1: the server's choices reach the client.
 #[test]
 fn server_parameters_reach_the_client() {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let _serial = serial();
     let server = DeflateConfig {
         server_max_window_bits: 10,
         client_max_window_bits: 9,
@@ -130,7 +92,7 @@ fn server_parameters_reach_the_client() {
 // the previous one and shrinks.
 #[test]
 fn context_takeover_shrinks_repeats() {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let _serial = serial();
     let mut pair = connected(DeflateConfig::default(), DeflateConfig::default());
     let text: String = (0..40).map(|i| format!("line {i} of a report; ")).collect();
     for from in ROLES {
@@ -145,7 +107,7 @@ fn context_takeover_shrinks_repeats() {
 // it, and nothing is compressed.
 #[test]
 fn disabled_on_either_side_means_plain_frames() {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let _serial = serial();
     let off = DeflateConfig {
         enabled: false,
         ..DeflateConfig::default()
@@ -163,7 +125,7 @@ fn disabled_on_either_side_means_plain_frames() {
 // allow (here: a window limit on us without our offer).
 #[test]
 fn client_refuses_parameters_it_did_not_offer() {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let _serial = serial();
     let client = DeflateConfig {
         offers: vec![DeflateOffer {
             client_max_window_bits: ClientWindow::NotOffered,
@@ -204,7 +166,7 @@ fn accept_for(request: &[u8]) -> String {
 // control frame, even with the extension; both fail with 1002.
 #[test]
 fn rsv1_on_control_or_continuation_frames_fails() {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let _serial = serial();
     for to in ROLES {
         for bad in [ping(b"p").rsv(0b100), close_frame(1000, b"").rsv(0b100)] {
             let mut pair = connected(DeflateConfig::default(), DeflateConfig::default());
@@ -223,7 +185,7 @@ fn rsv1_on_control_or_continuation_frames_fails() {
 // RFC 7692 §7.2.2: data that does not inflate fails the connection (1007).
 #[test]
 fn corrupt_compressed_data_fails_with_1007() {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let _serial = serial();
     for to in ROLES {
         let mut pair = connected(DeflateConfig::default(), DeflateConfig::default());
         pair.fails_with(to, &binary(&[0xff, 0xff, 0xff, 0xff]).rsv(0b100).to(to).bytes(), 1007);
@@ -233,7 +195,7 @@ fn corrupt_compressed_data_fails_with_1007() {
 // RFC 7692 §7.2.2 with RFC 6455 §8.1: inflated text is validated.
 #[test]
 fn invalid_utf8_inside_compressed_text_fails_with_1007() {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let _serial = serial();
     for to in ROLES {
         let mut pair = connected(DeflateConfig::default(), DeflateConfig::default());
         let payload = raw_deflate(b"valid then \xff invalid", 6);
@@ -258,7 +220,7 @@ fn raw_deflate(data: &[u8], level: u32) -> Vec<u8> {
 // holds much more than the limit.
 #[test]
 fn a_one_gib_deflate_bomb_is_refused_with_bounded_memory() {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let _serial = serial();
     const LIMIT: usize = 4 << 20;
     // One chunk: 1 MiB of zeros, sync-flushed, tail kept so chunks chain.
     let mut c = Compress::new(Compression::new(9), false);
@@ -276,18 +238,17 @@ fn a_one_gib_deflate_bomb_is_refused_with_bounded_memory() {
         pair.drive();
         pair.server.take_events();
         pair.client.take_events();
-        let before = LIVE.load(Ordering::Relaxed);
-        PEAK.store(before, Ordering::Relaxed);
-
-        let mut events = pair.inject(to, &binary(&chunk).rsv(0b100).fin(false).to(to).bytes());
-        let mut frames = 1;
-        while events.is_empty() && frames < 1024 {
-            events = pair.inject(to, &cont(&chunk).fin(frames == 1023).to(to).bytes());
-            frames += 1;
-        }
+        let ((events, frames), peak) = peak_of(|| {
+            let mut events = pair.inject(to, &binary(&chunk).rsv(0b100).fin(false).to(to).bytes());
+            let mut frames = 1;
+            while events.is_empty() && frames < 1024 {
+                events = pair.inject(to, &cont(&chunk).fin(frames == 1023).to(to).bytes());
+                frames += 1;
+            }
+            (events, frames)
+        });
         assert_fails_with(&events, 1009);
         assert!(frames <= LIMIT / (1 << 20) + 1, "refused after {frames} frames");
-        let peak = PEAK.load(Ordering::Relaxed) - before;
         assert!(
             peak <= LIMIT + (1 << 20),
             "{to:?}: peak heap {peak} bytes for a {LIMIT}-byte limit"
@@ -303,7 +264,7 @@ fn a_one_gib_deflate_bomb_is_refused_with_bounded_memory() {
 // sent in order and the server takes the first it accepts.
 #[test]
 fn several_offers_in_order() {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let _serial = serial();
     let client = DeflateConfig {
         offers: vec![
             DeflateOffer {

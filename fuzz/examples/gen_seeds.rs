@@ -12,6 +12,7 @@
 
 use arbitrary::{Arbitrary, Unstructured};
 use rfc6455::{Connection, Role};
+use rfc6455_fuzz::inflate::{InflateInput, run_inflate};
 use rfc6455_fuzz::{
     EngineInput, Ev, FrameSpec, LengthEncoding, MaskMode, Opcode, Payload, Rsv, XorShift, fuzz_request, masks,
     request_key, response_for, run_engine, valid_request,
@@ -231,6 +232,9 @@ fn main() {
             w.write(target, &format!("{i}-{fact}"), &bytes);
         }
     }
+    for (i, (fact, bytes)) in search_inflate().into_iter().enumerate() {
+        w.write("inflate", &format!("{i}-{fact}"), &bytes);
+    }
 }
 
 /// A client and a server with default settings (so whatever the crate
@@ -330,17 +334,73 @@ fn facts(role: Role, input: &EngineInput) -> Vec<&'static str> {
     out
 }
 
+/// What an inflate run reached, as short names.
+fn inflate_facts(input: &InflateInput) -> Vec<&'static str> {
+    let report = run_inflate(input);
+    let mut out = Vec::new();
+    let delivered = |text: bool| {
+        report.events.iter().any(|e| {
+            if text {
+                matches!(e, Ev::Text(t) if !t.is_empty())
+            } else {
+                matches!(e, Ev::Binary(b) if !b.is_empty())
+            }
+        })
+    };
+    if report.deflated > 0 && delivered(true) {
+        out.push("deflated-text");
+    }
+    if report.deflated > 0 && delivered(false) {
+        out.push("deflated-binary");
+    }
+    if report.raw > 0 {
+        out.push("raw-inflated");
+    }
+    if report.deflated > 0 && report.fragmented > 0 {
+        out.push("fragmented");
+    }
+    if report.shared_context > 0 {
+        out.push("shared-context");
+    }
+    if report.events.iter().any(|e| matches!(e, Ev::Ping(_))) && report.deflated > 0 {
+        out.push("ping-between");
+    }
+    if report.events.iter().any(|e| matches!(e, Ev::Close(..))) && report.deflated > 0 {
+        out.push("close");
+    }
+    match report.failure {
+        Some(1009) if report.bomb_refused => out.push("bomb-1009"),
+        Some(1007) => out.push("invalid-1007"),
+        Some(1002) => out.push("rsv-1002"),
+        _ => {}
+    }
+    out
+}
+
 /// The smallest random input reaching each fact, from a fixed-seed search.
 fn search(role: Role) -> Vec<(&'static str, Vec<u8>)> {
-    let mut rng = XorShift::new(0x6455 + role as u64);
+    smallest(0x6455 + role as u64, |input: &EngineInput| facts(role, input))
+}
+
+/// The smallest random inputs reaching each inflate fact.
+fn search_inflate() -> Vec<(&'static str, Vec<u8>)> {
+    smallest(0x7692, inflate_facts)
+}
+
+/// The smallest of 400,000 random inputs (from `seed`) reaching each fact.
+fn smallest<T: for<'a> Arbitrary<'a>>(
+    seed: u64,
+    facts: impl Fn(&T) -> Vec<&'static str>,
+) -> Vec<(&'static str, Vec<u8>)> {
+    let mut rng = XorShift::new(seed);
     let mut best: BTreeMap<&'static str, Vec<u8>> = BTreeMap::new();
     for _ in 0..400_000 {
         let len = 16 + rng.below(240);
         let bytes: Vec<u8> = (0..len).map(|_| (rng.next_u64() >> 56) as u8).collect();
-        let Ok(input) = EngineInput::arbitrary_take_rest(Unstructured::new(&bytes)) else {
+        let Ok(input) = T::arbitrary_take_rest(Unstructured::new(&bytes)) else {
             continue;
         };
-        for fact in facts(role, &input) {
+        for fact in facts(&input) {
             let entry = best.entry(fact).or_insert_with(|| bytes.clone());
             if bytes.len() < entry.len() {
                 *entry = bytes.clone();

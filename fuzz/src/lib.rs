@@ -1,12 +1,17 @@
 //! Shared pieces of the fuzz targets: a deterministic mask source, owned
 //! events, an invariant checker, chunking derived from the input, and the
-//! structured engine harness used by `server_engine` and `client_engine`.
+//! structured engine harness used by `server_engine` and `client_engine`;
+//! the `inflate` target's harness in [`inflate`], and a metering allocator
+//! in [`heap`].
 //!
 //! Nothing here reads a clock or an RNG, so every input replays exactly.
 
 use arbitrary::Arbitrary;
 use core::time::Duration;
 use rfc6455::{Accept, ClientRequest, CloseCode, Config, Connection, Event, MaskSource, ReadyState, Role};
+
+pub mod heap;
+pub mod inflate;
 
 // ---------------------------------------------------------------- masks
 
@@ -149,6 +154,8 @@ pub struct Checker {
     /// Payload bytes given to `send_*`, plus a per-call allowance.
     pub sent: usize,
     pub events: Vec<Ev>,
+    /// The close code of the `Failed` event, if there was one.
+    pub failure_code: Option<u16>,
 }
 
 impl Checker {
@@ -162,6 +169,7 @@ impl Checker {
             fed: 0,
             sent: 0,
             events: Vec::new(),
+            failure_code: None,
         }
     }
 
@@ -186,10 +194,24 @@ impl Checker {
 
     /// Polls one event; `None` when there is none.
     pub fn poll_one(&mut self, conn: &mut Connection) -> Option<Ev> {
-        let ev = own(conn.poll_event()?);
-        self.check_event(conn, &ev);
-        self.events.push(ev.clone());
+        let event = conn.poll_event()?;
+        let code = match &event {
+            Event::Failed(e) => e.close_code().map(|c| c.0),
+            _ => None,
+        };
+        let ev = own(event);
+        self.record(conn, ev.clone(), code);
         Some(ev)
+    }
+
+    /// Checks and keeps an event polled elsewhere; `code` is a `Failed`
+    /// event's `Error::close_code`.
+    pub fn record(&mut self, conn: &Connection, ev: Ev, code: Option<u16>) {
+        self.check_event(conn, &ev);
+        if matches!(ev, Ev::Failed(_)) {
+            self.failure_code = code;
+        }
+        self.events.push(ev);
     }
 
     /// Polls until `poll_event` returns `None`, which must happen within a
