@@ -40,6 +40,7 @@ pub enum Message {
 
 /// Unsolicited output (pongs, a close reply) above which a driver blocked on
 /// a write stops reading (see [`Dom::may_read_while_write_blocked`]).
+#[cfg(feature = "tokio")]
 const READ_WHILE_WRITE_BLOCKED: u64 = 64 * 1024;
 
 /// An application frame not yet wholly written, for `bufferedAmount`.
@@ -182,6 +183,7 @@ impl Dom {
     /// message (pongs, a close reply) stays small. Reading on lets two
     /// peers that both pipeline make progress; the bound stops a peer
     /// that floods pings without reading the pongs from growing our queue.
+    #[cfg(feature = "tokio")]
     pub(crate) fn may_read_while_write_blocked(&self) -> bool {
         let pending = self.conn.pending_output().len() as u64;
         let application = self.queued.back().map_or(0, |f| f.end.saturating_sub(self.written));
