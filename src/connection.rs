@@ -706,21 +706,25 @@ impl Connection {
     /// Reads frames until one completes an event or the bytes run out.
     fn poll_frame(&mut self) -> Option<Event<'_>> {
         loop {
-            if self.frame.is_none() {
-                match self.start_frame() {
-                    Ok(true) => {}
-                    Ok(false) => return self.eof.then(|| self.fail(Error::UnexpectedEof)),
+            // The frame in progress is held here and put back in
+            // `self.frame` only while it waits for more bytes.
+            let mut frame = match self.frame.take() {
+                Some(frame) => frame,
+                None => match self.start_frame() {
+                    Ok(Some(frame)) => frame,
+                    Ok(None) => return self.eof.then(|| self.fail(Error::UnexpectedEof)),
                     Err(e) => return Some(self.fail(e)),
-                }
-            }
-            let frame = self.frame?;
+                },
+            };
             if frame.streamed {
-                match self.stream_payload() {
+                match self.stream_payload(&mut frame) {
                     Ok(true) => {}
-                    Ok(false) => return self.eof.then(|| self.fail(Error::UnexpectedEof)),
+                    Ok(false) => {
+                        self.frame = Some(frame);
+                        return self.eof.then(|| self.fail(Error::UnexpectedEof));
+                    }
                     Err(e) => return Some(self.fail(e)),
                 }
-                self.frame = None;
                 if frame.header.fin {
                     let kind = match self.message_is_text(frame.header.opcode) {
                         true => OpCode::Text,
@@ -733,7 +737,6 @@ impl Connection {
                 }
                 continue;
             }
-            let mut frame = frame;
             let len = frame.header.len as usize;
             let payload_at = self.rx_start + frame.header_len;
             let arrived = (self.rx_end - payload_at).min(len);
@@ -753,7 +756,6 @@ impl Connection {
                 self.frame = Some(frame);
                 return self.eof.then(|| self.fail(Error::UnexpectedEof));
             }
-            self.frame = None;
             let end = payload_at + len;
             self.deferred.consume = end - self.rx_start;
             return match frame.header.opcode {
@@ -774,10 +776,7 @@ impl Connection {
     /// Called once per read, not per byte: kept out of line so that the
     /// small-message path through `poll_event` stays tight.
     #[inline(never)]
-    fn stream_payload(&mut self) -> Result<bool, Error> {
-        let Some(mut frame) = self.frame else {
-            return Ok(false);
-        };
+    fn stream_payload(&mut self, frame: &mut InFrame) -> Result<bool, Error> {
         // The header is consumed on the first call.
         self.rx_start += frame.header_len;
         frame.header_len = 0;
@@ -807,7 +806,6 @@ impl Connection {
         }
         self.rx_start = end;
         frame.done += take;
-        self.frame = Some(frame);
         Ok(complete)
     }
 
@@ -843,13 +841,12 @@ impl Connection {
         opcode == OpCode::Text || (opcode == OpCode::Continuation && self.fragmented == Fragmented::Text)
     }
 
-    /// Decodes the next header, checks it against the message in progress
-    /// and the limits, and stores it in `self.frame`; `Ok(false)` while it is
-    /// incomplete.
-    fn start_frame(&mut self) -> Result<bool, Error> {
+    /// Decodes the next header and checks it against the message in
+    /// progress and the limits; `Ok(None)` while it is incomplete.
+    fn start_frame(&mut self) -> Result<Option<InFrame>, Error> {
         let decoded = frame::decode(&self.rx[self.rx_start..self.rx_end], self.header_rules());
         let Some((header, header_len)) = decoded.map_err(Error::from)? else {
-            return Ok(false);
+            return Ok(None);
         };
         if header.rsv != 0 && (header.opcode.is_control() || header.opcode == OpCode::Continuation) {
             // RFC 7692 §6.1: RSV1 marks only a message's first frame, and
@@ -897,13 +894,12 @@ impl Connection {
             // message is read in place and handed out from the read buffer.
             streamed = self.compressed || !header.fin || header.opcode == OpCode::Continuation;
         }
-        self.frame = Some(InFrame {
+        Ok(Some(InFrame {
             header,
             header_len,
             done: 0,
             streamed,
-        });
-        Ok(true)
+        }))
     }
 
     /// Hands out a complete message lying in `rx` or in `message`.
