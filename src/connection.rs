@@ -22,7 +22,7 @@ use crate::config::Config;
 use crate::error::{Error, HandshakeError};
 use crate::frame::{self, FrameHeader, HeaderRules, MAX_CONTROL_PAYLOAD, MAX_HEADER_LEN, OpCode};
 use crate::handshake::{self, Accept, ClientRequest, Limits, Negotiated, Request};
-use crate::mask::{MaskSource, apply_mask};
+use crate::mask::{MaskSource, apply_mask, mask_copy};
 use crate::utf8::Utf8Validator;
 use alloc::boxed::Box;
 use alloc::string::String;
@@ -99,12 +99,94 @@ enum State {
 }
 
 /// The frame whose payload is arriving.
+///
+/// A frame is read one of two ways. In place: the header and payload stay
+/// in the read buffer until the whole frame is there, and the payload is
+/// handed out where it lies (control frames and single-frame messages, the
+/// zero-copy path). Streamed: the header is consumed once decoded and
+/// payload bytes move onto the message buffer as they arrive, so the read
+/// buffer never holds more than one read of the frame (fragments of a
+/// message, and every frame of a compressed message).
 #[derive(Debug, Clone, Copy)]
 struct InFrame {
     header: FrameHeader,
+    /// Header bytes still at the front of the read buffer (0 once a
+    /// streamed frame's header is consumed).
     header_len: usize,
-    /// Payload bytes already unmasked (and, for text, validated).
+    /// Payload bytes already unmasked (and, for text, validated); for a
+    /// streamed frame, also moved onto the message.
     done: usize,
+    streamed: bool,
+}
+
+impl InFrame {
+    /// Bytes from the front of the read buffer to the end of the frame.
+    fn left(&self) -> usize {
+        // Checked against max_frame_size (a usize) in start_frame.
+        let len = self.header.len as usize;
+        let consumed = if self.streamed { self.done } else { 0 };
+        self.header_len + len - consumed
+    }
+}
+
+/// The payload of a message received in several frames, or compressed,
+/// reassembled: `buf[..len]`. The bytes of `buf` past `len` are left over
+/// from earlier messages and stay initialised, so appending writes each
+/// byte once (no zero-filling before the unmasking copy).
+#[derive(Debug, Default)]
+struct Reassembly {
+    buf: Vec<u8>,
+    len: usize,
+}
+
+impl Reassembly {
+    fn as_slice(&self) -> &[u8] {
+        &self.buf[..self.len]
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    fn clear(&mut self) {
+        self.len = 0;
+    }
+
+    /// Appends `src`, unmasked with `key` from key-stream byte `offset`,
+    /// and returns the appended bytes. Capacity grows geometrically with
+    /// what arrived, never past `cap` (max_message_size) unless the bytes
+    /// themselves need it.
+    fn append_unmasked(&mut self, src: &[u8], key: Option<[u8; 4]>, offset: usize, cap: usize) -> &[u8] {
+        let start = self.len;
+        let end = start + src.len();
+        if end > self.buf.len() {
+            if end > self.buf.capacity() {
+                let target = end.max(self.buf.capacity().saturating_mul(2)).min(cap.max(end));
+                self.buf.reserve_exact(target - self.buf.len());
+            }
+            self.buf.resize(end, 0);
+        }
+        let dst = &mut self.buf[start..end];
+        match key {
+            Some(key) => mask_copy(dst, src, key, offset),
+            None => dst.copy_from_slice(src),
+        }
+        self.len = end;
+        &self.buf[start..end]
+    }
+
+    /// The message as a vector, for code that appends to one (inflating).
+    #[cfg(feature = "deflate")]
+    fn as_vec(&mut self) -> &mut Vec<u8> {
+        self.buf.truncate(self.len);
+        &mut self.buf
+    }
+
+    /// Takes the length back after [`Reassembly::as_vec`].
+    #[cfg(feature = "deflate")]
+    fn sync_len(&mut self) {
+        self.len = self.buf.len();
+    }
 }
 
 /// Where a fragmented message stands.
@@ -182,9 +264,10 @@ pub struct Connection {
     eof: bool,
     frame: Option<InFrame>,
     fragmented: Fragmented,
-    /// Payload of a fragmented message so far.
-    message: Vec<u8>,
-    /// Bytes of the current message received so far, for the size limit.
+    /// Payload of a fragmented or compressed message so far.
+    message: Reassembly,
+    /// Payload bytes of the current message declared so far (the frames
+    /// received and the one arriving), for the size limit.
     message_len: u64,
     utf8: Utf8Validator,
     deferred: Deferred,
@@ -234,7 +317,7 @@ impl Connection {
             eof: false,
             frame: None,
             fragmented: Fragmented::None,
-            message: Vec::new(),
+            message: Reassembly::default(),
             message_len: 0,
             utf8: Utf8Validator::default(),
             deferred: Deferred::default(),
@@ -372,13 +455,14 @@ impl Connection {
     /// that is likely long.
     pub fn release_buffers(&mut self) {
         self.settle();
-        if self.rx_start == self.rx_end && self.frame.is_none() {
+        // A streamed frame keeps nothing in `rx` between reads.
+        if self.rx_start == self.rx_end && self.frame.is_none_or(|f| f.streamed) {
             self.rx = Vec::new();
             self.rx_start = 0;
             self.rx_end = 0;
         }
-        if self.message.is_empty() && self.fragmented == Fragmented::None {
-            self.message = Vec::new();
+        if self.message.is_empty() {
+            self.message = Reassembly::default();
         }
         if self.tx_start == self.tx.len() {
             self.tx = Vec::new();
@@ -622,20 +706,43 @@ impl Connection {
     /// Reads frames until one completes an event or the bytes run out.
     fn poll_frame(&mut self) -> Option<Event<'_>> {
         loop {
-            if self.frame.is_none() {
-                match self.start_frame() {
+            // The frame in progress is held here and put back in
+            // `self.frame` only while it waits for more bytes.
+            let mut frame = match self.frame.take() {
+                Some(frame) => frame,
+                None => match self.start_frame() {
+                    Ok(Some(frame)) => frame,
+                    Ok(None) => return self.eof.then(|| self.fail(Error::UnexpectedEof)),
+                    Err(e) => return Some(self.fail(e)),
+                },
+            };
+            if frame.streamed {
+                match self.stream_payload(&mut frame) {
                     Ok(true) => {}
-                    Ok(false) => return self.eof.then(|| self.fail(Error::UnexpectedEof)),
+                    Ok(false) => {
+                        self.frame = Some(frame);
+                        return self.eof.then(|| self.fail(Error::UnexpectedEof));
+                    }
                     Err(e) => return Some(self.fail(e)),
                 }
+                if frame.header.fin {
+                    let kind = match self.message_is_text(frame.header.opcode) {
+                        true => OpCode::Text,
+                        false => OpCode::Binary,
+                    };
+                    self.fragmented = Fragmented::None;
+                    self.compressed = false;
+                    self.deferred.clear_message = true;
+                    return self.deliver(kind, 0, self.message.len, true);
+                }
+                continue;
             }
-            let mut frame = self.frame?;
-            // Checked against max_frame_size (a usize) in start_frame.
             let len = frame.header.len as usize;
             let payload_at = self.rx_start + frame.header_len;
             let arrived = (self.rx_end - payload_at).min(len);
             if arrived > frame.done {
-                let is_text = self.is_text(frame.header.opcode);
+                // Only single-frame messages are text read in place.
+                let is_text = frame.header.opcode == OpCode::Text;
                 let fresh = &mut self.rx[payload_at + frame.done..payload_at + arrived];
                 if let Some(key) = frame.header.mask {
                     apply_mask(fresh, key, frame.done);
@@ -649,95 +756,105 @@ impl Connection {
                 self.frame = Some(frame);
                 return self.eof.then(|| self.fail(Error::UnexpectedEof));
             }
-            self.frame = None;
             let end = payload_at + len;
-            match frame.header.opcode {
-                OpCode::Ping | OpCode::Pong | OpCode::Close => {
-                    self.deferred.consume = end - self.rx_start;
-                    return self.control_frame(frame.header.opcode, payload_at, end);
-                }
-                #[cfg(feature = "deflate")]
-                _ if self.compressed => {
-                    let text = frame.header.opcode == OpCode::Text
-                        || (frame.header.opcode == OpCode::Continuation && self.fragmented == Fragmented::Text);
-                    if let Err(e) = self.inflate_frame(payload_at, end, frame.header.fin, text) {
-                        return Some(self.fail(e));
-                    }
-                    self.rx_start = end;
-                    if frame.header.fin {
-                        self.compressed = false;
-                        self.fragmented = Fragmented::None;
-                        self.deferred.clear_message = true;
-                        let kind = if text { OpCode::Text } else { OpCode::Binary };
-                        return self.deliver(kind, 0, self.message.len(), true);
-                    }
-                }
-                _ if !frame.header.fin => {
-                    self.append_to_message(payload_at, end);
-                }
-                _ if self.message.is_empty() && frame.header.opcode != OpCode::Continuation => {
-                    // A single-frame message: hand it out where it lies.
-                    self.deferred.consume = end - self.rx_start;
-                    return self.deliver(frame.header.opcode, payload_at, end, false);
-                }
-                _ => {
-                    self.append_to_message(payload_at, end);
-                    self.deferred.clear_message = true;
-                    let kind = match self.fragmented {
-                        Fragmented::Text => OpCode::Text,
-                        _ => OpCode::Binary,
-                    };
-                    self.fragmented = Fragmented::None;
-                    return self.deliver(kind, 0, self.message.len(), true);
-                }
-            }
+            self.deferred.consume = end - self.rx_start;
+            return match frame.header.opcode {
+                OpCode::Ping | OpCode::Pong | OpCode::Close => self.control_frame(frame.header.opcode, payload_at, end),
+                // A single-frame message: hand it out where it lies.
+                opcode => self.deliver(opcode, payload_at, end, false),
+            };
         }
     }
 
-    /// Inflates one frame of a compressed message onto `message` (RFC 7692
-    /// §7.2.2), validating text as it comes out.
+    /// Moves the payload bytes of the streamed frame that have arrived onto
+    /// the message: unmasked in the same pass as the copy and, for text,
+    /// validated as they land (§8.1: an invalid byte fails the connection
+    /// as soon as it arrives, not when the frame or message ends). A
+    /// compressed frame is unmasked in place and inflated instead. Returns
+    /// whether the frame is complete.
+    ///
+    /// Called once per read, not per byte: kept out of line so that the
+    /// small-message path through `poll_event` stays tight.
+    #[inline(never)]
+    fn stream_payload(&mut self, frame: &mut InFrame) -> Result<bool, Error> {
+        // The header is consumed on the first call.
+        self.rx_start += frame.header_len;
+        frame.header_len = 0;
+        let len = frame.header.len as usize;
+        let take = (self.rx_end - self.rx_start).min(len - frame.done);
+        let complete = frame.done + take == len;
+        let text = self.message_is_text(frame.header.opcode);
+        let (start, end) = (self.rx_start, self.rx_start + take);
+        #[cfg(feature = "deflate")]
+        if self.compressed {
+            if let Some(key) = frame.header.mask {
+                apply_mask(&mut self.rx[start..end], key, frame.done);
+            }
+            let last = complete && frame.header.fin;
+            if take > 0 || last {
+                self.inflate(start, end, last, text)?;
+            }
+        }
+        if !self.compressed && take > 0 {
+            let max = self.config.max_message_size;
+            let fresh = self
+                .message
+                .append_unmasked(&self.rx[start..end], frame.header.mask, frame.done, max);
+            if text && self.utf8.feed(fresh).is_err() {
+                return Err(Error::InvalidUtf8);
+            }
+        }
+        self.rx_start = end;
+        frame.done += take;
+        Ok(complete)
+    }
+
+    /// Inflates compressed payload, `rx[start..end]`, onto the message
+    /// (RFC 7692 §7.2.2), validating text as it comes out; `last` ends the
+    /// message.
     #[cfg(feature = "deflate")]
-    fn inflate_frame(&mut self, start: usize, end: usize, last: bool, text: bool) -> Result<(), Error> {
+    fn inflate(&mut self, start: usize, end: usize, last: bool, text: bool) -> Result<(), Error> {
         use crate::deflate::InflateError;
         let max = self.config.max_message_size;
-        let before = self.message.len();
+        let before = self.message.len;
         let codec = self.codec.as_mut().ok_or(Error::ReservedBits(0b100))?;
-        match codec.decompress(&self.rx[start..end], last, &mut self.message, max) {
+        let result = codec.decompress(&self.rx[start..end], last, self.message.as_vec(), max);
+        self.message.sync_len();
+        match result {
             Ok(()) => {}
             Err(InflateError::TooBig) => {
                 return Err(Error::MessageTooLarge {
-                    len: self.message.len() as u64 + 1,
+                    len: self.message.len as u64 + 1,
                     max,
                 });
             }
             Err(InflateError::Corrupt) => return Err(Error::InvalidCompressedData),
         }
-        if text && self.utf8.feed(&self.message[before..]).is_err() {
+        if text && self.utf8.feed(&self.message.as_slice()[before..]).is_err() {
             return Err(Error::InvalidUtf8);
         }
         Ok(())
     }
 
-    /// Whether payload of this opcode is text to validate.
-    fn is_text(&self, opcode: OpCode) -> bool {
-        let text = opcode == OpCode::Text || (opcode == OpCode::Continuation && self.fragmented == Fragmented::Text);
-        // Compressed text is validated after inflating.
-        text && !self.compressed
+    /// Whether a data frame with this opcode belongs to a text message.
+    fn message_is_text(&self, opcode: OpCode) -> bool {
+        opcode == OpCode::Text || (opcode == OpCode::Continuation && self.fragmented == Fragmented::Text)
     }
 
-    /// Decodes the next header, checks it against the message in progress
-    /// and the limits, and stores it in `self.frame`; `Ok(false)` while it is
-    /// incomplete.
-    fn start_frame(&mut self) -> Result<bool, Error> {
+    /// Decodes the next header and checks it against the message in
+    /// progress and the limits; `Ok(None)` while it is incomplete.
+    fn start_frame(&mut self) -> Result<Option<InFrame>, Error> {
         let decoded = frame::decode(&self.rx[self.rx_start..self.rx_end], self.header_rules());
         let Some((header, header_len)) = decoded.map_err(Error::from)? else {
-            return Ok(false);
+            return Ok(None);
         };
         if header.rsv != 0 && (header.opcode.is_control() || header.opcode == OpCode::Continuation) {
             // RFC 7692 §6.1: RSV1 marks only a message's first frame, and
             // never a control frame.
             return Err(Error::ReservedBits(header.rsv));
         }
+        // Control frames are read in place.
+        let mut streamed = false;
         if !header.opcode.is_control() {
             if header.opcode != OpCode::Continuation {
                 self.compressed = header.rsv & 0b100 != 0;
@@ -771,13 +888,18 @@ impl Connection {
                     _ => Fragmented::Binary,
                 };
             }
+            // §5.4: a message in several frames is reassembled, so its
+            // frames stream onto the message buffer as they arrive; so does
+            // a compressed message, which is inflated there. A single-frame
+            // message is read in place and handed out from the read buffer.
+            streamed = self.compressed || !header.fin || header.opcode == OpCode::Continuation;
         }
-        self.frame = Some(InFrame {
+        Ok(Some(InFrame {
             header,
             header_len,
             done: 0,
-        });
-        Ok(true)
+            streamed,
+        }))
     }
 
     /// Hands out a complete message lying in `rx` or in `message`.
@@ -786,7 +908,7 @@ impl Connection {
             return Some(self.fail(Error::InvalidUtf8));
         }
         let payload = if from_message {
-            &self.message[start..end]
+            &self.message.as_slice()[start..end]
         } else {
             &self.rx[start..end]
         };
@@ -798,9 +920,10 @@ impl Connection {
                 );
                 // Every byte of `payload` went through `self.utf8` in order
                 // as it arrived (`poll_frame` feeds each unmasked piece of a
-                // text frame, `inflate_frame` each inflated piece), no other
-                // bytes did, and `finish` just confirmed no code point is
-                // left open. `Utf8Validator` accepts exactly what
+                // single-frame text message, `stream_payload` each piece of
+                // a fragmented one as it lands on the message, `inflate`
+                // each inflated piece), no other bytes did, and `finish`
+                // just confirmed no code point is left open. `Utf8Validator` accepts exactly what
                 // `core::str::from_utf8` accepts (utf8.rs tests compare them
                 // at every split point; the debug assertion above re-checks
                 // in every test run). Validating again would double the cost
@@ -876,7 +999,7 @@ impl Connection {
         self.rx_start = 0;
         self.rx_end = 0;
         self.frame = None;
-        self.message = Vec::new();
+        self.message = Reassembly::default();
         self.fragmented = Fragmented::None;
         self.deferred = Deferred::default();
     }
@@ -921,8 +1044,7 @@ impl Connection {
         let chunk = self.config.read_chunk.max(1);
         match self.frame {
             Some(frame) => {
-                let total = frame.header_len + frame.header.len as usize;
-                let missing = total.saturating_sub(self.rx_end - self.rx_start);
+                let missing = frame.left().saturating_sub(self.rx_end - self.rx_start);
                 missing.clamp(chunk, chunk.max(64 << 10))
             }
             None => chunk,
@@ -945,38 +1067,13 @@ impl Connection {
             // size, not the next power of two.
             let mut target = needed.max(self.rx.capacity().saturating_mul(2));
             if let Some(frame) = self.frame {
-                let frame_end = frame.header_len.saturating_add(frame.header.len as usize);
-                target = target.min(needed.max(frame_end.saturating_add(self.config.read_chunk)));
+                target = target.min(needed.max(frame.left().saturating_add(self.config.read_chunk)));
             }
             self.rx.reserve_exact(target.saturating_sub(self.rx.len()));
         }
         if self.rx.len() < needed {
             self.rx.resize(needed, 0);
         }
-    }
-
-    /// Moves a complete frame's payload (`rx[start..end]`) onto the message
-    /// being reassembled, growing it no further than `max_message_size`. The
-    /// first fragment, when nothing follows it in `rx`, takes over the read
-    /// buffer instead, so the frame and its copy never coexist.
-    fn append_to_message(&mut self, start: usize, end: usize) {
-        if self.message.is_empty() && end == self.rx_end && self.message.capacity() < end - start {
-            let mut buffer = core::mem::take(&mut self.rx);
-            buffer.copy_within(start..end, 0);
-            buffer.truncate(end - start);
-            self.message = buffer;
-            self.rx_start = 0;
-            self.rx_end = 0;
-            return;
-        }
-        let needed = self.message.len() + (end - start);
-        if needed > self.message.capacity() {
-            let cap = self.config.max_message_size.max(needed);
-            let target = needed.max(self.message.capacity().saturating_mul(2)).min(cap);
-            self.message.reserve_exact(target - self.message.len());
-        }
-        self.message.extend_from_slice(&self.rx[start..end]);
-        self.rx_start = end;
     }
 
     fn heard_from_peer(&mut self) {
@@ -1237,5 +1334,273 @@ fn write_any_frame(
     tx.extend_from_slice(payload);
     if let Some(key) = mask {
         apply_mask(&mut tx[start..], key, 0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::vec;
+
+    const KEY: [u8; 4] = [0x37, 0xfa, 0x21, 0x3d];
+
+    struct NoMasks;
+
+    impl MaskSource for NoMasks {
+        fn fill(&mut self, dest: &mut [u8]) {
+            dest.fill(0x5a);
+        }
+    }
+
+    fn server(config: Config) -> Connection {
+        Connection::established_with_masks(Role::Server, config, &[], Box::new(NoMasks))
+    }
+
+    /// The header of a masked frame (as a client sends it) declaring `len`.
+    fn header(opcode: OpCode, fin: bool, len: u64) -> Vec<u8> {
+        let header = FrameHeader {
+            fin,
+            rsv: 0,
+            opcode,
+            mask: Some(KEY),
+            len,
+        };
+        let mut head = [0u8; MAX_HEADER_LEN];
+        let n = frame::encode(&header, &mut head);
+        head[..n].to_vec()
+    }
+
+    /// A whole masked frame.
+    fn frame(opcode: OpCode, fin: bool, payload: &[u8]) -> Vec<u8> {
+        let mut out = header(opcode, fin, payload.len() as u64);
+        let start = out.len();
+        out.extend_from_slice(payload);
+        apply_mask(&mut out[start..], KEY, 0);
+        out
+    }
+
+    /// Events, owned.
+    #[derive(Debug, PartialEq)]
+    enum Ev {
+        Text(String),
+        Binary(Vec<u8>),
+        Ping(Vec<u8>),
+        Pong(Vec<u8>),
+        Failed(Option<u16>),
+        Other,
+    }
+
+    fn poll_all(conn: &mut Connection) -> Vec<Ev> {
+        let mut events = Vec::new();
+        while let Some(event) = conn.poll_event() {
+            events.push(match event {
+                Event::Text(t) => Ev::Text(String::from(t)),
+                Event::Binary(b) => Ev::Binary(b.to_vec()),
+                Event::Ping(p) => Ev::Ping(p.to_vec()),
+                Event::Pong(p) => Ev::Pong(p.to_vec()),
+                Event::Failed(e) => Ev::Failed(e.close_code().map(|c| c.0)),
+                _ => Ev::Other,
+            });
+        }
+        events
+    }
+
+    /// Feeds `bytes` one at a time, alternating `receive` and
+    /// `read_buffer`, polling after each; returns the events and how many
+    /// bytes had gone in when the first event came out.
+    fn trickle(conn: &mut Connection, bytes: &[u8]) -> (Vec<Ev>, Option<usize>) {
+        let mut events = Vec::new();
+        let mut first = None;
+        for (i, &b) in bytes.iter().enumerate() {
+            if i % 2 == 0 {
+                conn.receive(&[b]);
+            } else {
+                conn.read_buffer()[0] = b;
+                conn.commit_read(1);
+            }
+            let new = poll_all(conn);
+            if !new.is_empty() && first.is_none() {
+                first = Some(i + 1);
+            }
+            events.extend(new);
+        }
+        (events, first)
+    }
+
+    /// The server's close frame with `code`, unmasked.
+    fn close_with(code: u16) -> Vec<u8> {
+        let [hi, lo] = code.to_be_bytes();
+        vec![0x88, 0x02, hi, lo]
+    }
+
+    // RFC 6455 §5.4 (fragments of a message) and §8.1 ("fail fast"): the
+    // payload of a fragment is validated as it lands on the message, so an
+    // invalid byte fails the connection with 1007 the moment it arrives,
+    // though its frame declares more bytes that never come.
+    #[test]
+    fn invalid_utf8_in_a_partial_fragment_fails_with_1007_before_the_frame_completes() {
+        // (complete frames first, then a frame declaring 100 bytes of which
+        // these arrive; the last one is the first impossible byte).
+        /// Complete frames, then the opcode and the bytes of a partial one.
+        type Case<'a> = (&'a [(OpCode, &'a [u8])], OpCode, &'a [u8]);
+        let cases: [Case; 4] = [
+            (&[], OpCode::Text, b"hello \xff"),
+            (&[], OpCode::Text, "κόσμε \u{20ac}".as_bytes().split_last().unwrap().1),
+            // F4 may start a code point past U+FFFF; F4 90 is past U+10FFFF.
+            (&[(OpCode::Text, b"abc\xf4")], OpCode::Continuation, b"\x90"),
+            // A surrogate (ED A0), split over fragments.
+            (
+                &[(OpCode::Text, "κό".as_bytes()), (OpCode::Continuation, b"x\xed")],
+                OpCode::Continuation,
+                b"\xa0",
+            ),
+        ];
+        for (n, (complete, opcode, partial)) in cases.into_iter().enumerate() {
+            let valid_prefix = n == 1;
+            let mut wire = Vec::new();
+            for &(op, payload) in complete {
+                wire.extend(frame(op, false, payload));
+            }
+            let mut last = header(opcode, false, 100);
+            let start = last.len();
+            last.extend_from_slice(partial);
+            apply_mask(&mut last[start..], KEY, 0);
+            wire.extend(&last);
+
+            // All at once.
+            let mut conn = server(Config::default());
+            conn.receive(&wire);
+            let events = poll_all(&mut conn);
+            if valid_prefix {
+                assert_eq!(events, [], "case {n}: a valid prefix waits for the rest");
+                assert!(conn.frame.is_some_and(|f| f.streamed && f.done == partial.len()));
+                continue;
+            }
+            assert_eq!(events, [Ev::Failed(Some(1007))], "case {n}");
+            assert_eq!(conn.pending_output(), close_with(1007), "case {n}");
+
+            // Byte by byte: the failure comes with the invalid byte, no later.
+            let mut conn = server(Config::default());
+            let (events, at) = trickle(&mut conn, &wire);
+            assert_eq!(events, [Ev::Failed(Some(1007))], "case {n}");
+            assert_eq!(at, Some(wire.len()), "case {n}: failed only after {at:?} bytes");
+            assert_eq!(conn.ready_state(), ReadyState::Closed);
+        }
+    }
+
+    // RFC 6455 §5.4 and §10.4: the size limit applies to the message
+    // across its fragments, on each header: a fragment that would take the
+    // message past max_message_size fails with 1009 as soon as its header
+    // arrives, with none of its payload read and nothing allocated for it.
+    #[test]
+    fn a_fragment_declared_past_max_message_size_fails_with_1009_on_its_header() {
+        let config = Config {
+            max_message_size: 1000,
+            // So that the message limit, not the frame limit, refuses.
+            max_frame_size: usize::MAX,
+            ..Config::default()
+        };
+        for declared in [401, 1 << 20, (1 << 63) - 1] {
+            let mut conn = server(config.clone());
+            conn.receive(&frame(OpCode::Binary, false, &[7; 600]));
+            assert_eq!(poll_all(&mut conn), []);
+            assert_eq!(conn.message.as_slice(), &[7; 600][..]);
+            assert!(conn.message.buf.capacity() <= 1000);
+            let rx_capacity = conn.rx.capacity();
+
+            // Only the header: the failure does not wait for payload.
+            conn.receive(&header(OpCode::Continuation, false, declared));
+            assert!(conn.rx.capacity() <= rx_capacity, "the read buffer grew");
+            assert!(conn.message.buf.capacity() <= 1000, "the message grew");
+            let failed = conn.poll_event().map(|e| match e {
+                Event::Failed(Error::MessageTooLarge { len, max }) => Some((len, max)),
+                _ => None,
+            });
+            assert_eq!(failed, Some(Some((600 + declared, 1000))), "declared {declared}");
+            assert_eq!(conn.pending_output(), close_with(1009));
+            assert!(conn.poll_event().is_none());
+        }
+    }
+
+    // A peer cannot make us allocate what it merely declares: a fragment
+    // declaring 16 MiB (within the limits) costs only what has arrived,
+    // and its bytes leave the read buffer as they come.
+    #[test]
+    fn a_large_declared_fragment_allocates_only_what_arrived() {
+        let mut conn = server(Config::default());
+        let declared = 16 << 20;
+        let mut wire = header(OpCode::Binary, false, declared);
+        wire.extend_from_slice(&[1; 1000]);
+        for piece in wire.chunks(100) {
+            conn.receive(piece);
+            assert_eq!(poll_all(&mut conn), []);
+        }
+        assert_eq!(conn.message.len, 1000);
+        assert!(conn.message.buf.capacity() < 4096, "{}", conn.message.buf.capacity());
+        assert_eq!(conn.rx_start, conn.rx_end, "payload left in the read buffer");
+        assert!(conn.rx.capacity() <= 64 << 10);
+        assert!(conn.read_buffer().len() <= 64 << 10);
+    }
+
+    // RFC 6455 §5.4: "Control frames MAY be injected in the middle of a
+    // fragmented message." They are read in place and handed out while the
+    // fragments around them stream onto the message.
+    #[test]
+    fn control_frames_between_streamed_fragments() {
+        let text = "héllo wörld, 𝄞 and €";
+        let bytes = text.as_bytes();
+        // Cuts inside code points: é is bytes 1..3, 𝄞 starts at 16.
+        let (a, rest) = bytes.split_at(2);
+        let (b, c) = rest.split_at(15);
+        let mut wire = frame(OpCode::Text, false, a);
+        wire.extend(frame(OpCode::Ping, true, b"p1"));
+        wire.extend(frame(OpCode::Continuation, false, b));
+        wire.extend(frame(OpCode::Pong, true, b"p2"));
+        wire.extend(frame(OpCode::Continuation, true, c));
+        let expected = [
+            Ev::Ping(b"p1".to_vec()),
+            Ev::Pong(b"p2".to_vec()),
+            Ev::Text(String::from(text)),
+        ];
+        for chunk in [1, 2, 3, 7, 13, wire.len()] {
+            let mut conn = server(Config::default());
+            let mut events = Vec::new();
+            for piece in wire.chunks(chunk) {
+                conn.receive(piece);
+                events.extend(poll_all(&mut conn));
+                // Streamed payload never waits in the read buffer.
+                if conn.frame.is_some_and(|f| f.streamed) {
+                    assert_eq!(conn.rx_start, conn.rx_end, "chunk {chunk}");
+                }
+            }
+            assert_eq!(events, expected, "chunk {chunk}");
+            // The auto-pong answers the ping (§5.5.2).
+            assert_eq!(conn.pending_output(), [0x8a, 0x02, b'p', b'1'], "chunk {chunk}");
+        }
+
+        // Binary too, with a close after the message.
+        let mut wire = frame(OpCode::Binary, false, &[1, 2, 3]);
+        wire.extend(frame(OpCode::Ping, true, b""));
+        wire.extend(frame(OpCode::Continuation, false, &[]));
+        wire.extend(frame(OpCode::Continuation, true, &[4, 5]));
+        let mut conn = server(Config::default());
+        let (events, _) = trickle(&mut conn, &wire);
+        assert_eq!(events, [Ev::Ping(vec![]), Ev::Binary(vec![1, 2, 3, 4, 5])]);
+    }
+
+    // A single-frame message is handed out from the read buffer: the
+    // reassembly buffer is never touched (zero-copy).
+    #[test]
+    fn single_frame_messages_do_not_use_the_message_buffer() {
+        let mut conn = server(Config::default());
+        let mut wire = frame(OpCode::Text, true, "a whole message".as_bytes());
+        wire.extend(frame(OpCode::Binary, true, &[9; 70_000]));
+        conn.receive(&wire);
+        let events = poll_all(&mut conn);
+        assert_eq!(
+            events,
+            [Ev::Text(String::from("a whole message")), Ev::Binary(vec![9; 70_000])]
+        );
+        assert_eq!(conn.message.buf.capacity(), 0);
     }
 }

@@ -203,6 +203,47 @@ fn invalid_utf8_inside_compressed_text_fails_with_1007() {
     }
 }
 
+// RFC 7692 §6 with RFC 6455 §5.4: a compressed message may be fragmented
+// (RSV1 on the first frame only), with control frames between fragments;
+// fragments inflate as their bytes arrive, in any cut, and text is checked
+// as it comes out. Two messages in a row share the sliding window.
+#[test]
+fn compressed_fragments_inflate_in_any_cut_with_control_frames_between() {
+    let _serial = serial();
+    let text = "κόσμε, a compressed message in fragments: ".repeat(20);
+    let mut c = Compress::new(Compression::new(6), false);
+    let mut compressed = Vec::new();
+    for _ in 0..2 {
+        let mut out = Vec::with_capacity(text.len() + 64);
+        c.compress_vec(text.as_bytes(), &mut out, FlushCompress::Sync).unwrap();
+        out.truncate(out.len() - 4);
+        compressed.push(out);
+    }
+    for to in ROLES {
+        for size in [1, 5, 64, usize::MAX] {
+            let mut pair = connected(DeflateConfig::default(), DeflateConfig::default());
+            pair.peer_mut(peer_of(to)).chunking = Chunking::Size(size.min(1 << 20));
+            let mut wire = Vec::new();
+            for payload in &compressed {
+                let third = payload.len() / 3;
+                wire.extend(text_bytes(&payload[..third]).rsv(0b100).fin(false).to(to).bytes());
+                wire.extend(ping(b"between").to(to).bytes());
+                wire.extend(cont(&payload[third..2 * third]).fin(false).to(to).bytes());
+                wire.extend(cont(&[]).fin(false).to(to).bytes());
+                wire.extend(cont(&payload[2 * third..]).to(to).bytes());
+            }
+            let events = pair.inject(to, &wire);
+            let ping_ev = Ev::Ping(b"between".to_vec());
+            let text_ev = Ev::text(&text);
+            assert_eq!(
+                events,
+                [ping_ev.clone(), text_ev.clone(), ping_ev, text_ev],
+                "{to:?}, reads of {size}"
+            );
+        }
+    }
+}
+
 /// A permessage-deflate payload (sync flush, tail stripped) for `data`.
 fn raw_deflate(data: &[u8], level: u32) -> Vec<u8> {
     let mut c = Compress::new(Compression::new(level), false);
