@@ -48,6 +48,11 @@ server=
 stop_server() {
     if [ -n "$server" ]; then
         kill "$server" 2>/dev/null || true
+        for _ in $(seq 40); do
+            kill -0 "$server" 2>/dev/null || break
+            sleep 0.05
+        done
+        kill -KILL "$server" 2>/dev/null || true
         wait "$server" 2>/dev/null || true
         server=
     fi

@@ -161,9 +161,19 @@ impl Conn {
     }
 
     async fn pump(&self) -> Result<(), String> {
-        let mut stream = TcpStream::connect(("127.0.0.1", self.port))
-            .await
-            .map_err(|e| e.to_string())?;
+        // A refused connect is tried again a few times (seen, rarely, on
+        // the shared machine with the server listening).
+        let mut tries = 0;
+        let mut stream = loop {
+            match TcpStream::connect(("127.0.0.1", self.port)).await {
+                Ok(stream) => break stream,
+                Err(e) if e.kind() == ErrorKind::ConnectionRefused && tries < 10 => {
+                    tries += 1;
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                Err(e) => return Err(format!("{e} (after {tries} retries)")),
+            }
+        };
         stream.set_nodelay(true).map_err(|e| e.to_string())?;
         let leftover = handshake(&mut stream, self.port).await?;
         self.shared.open.fetch_add(1, Relaxed);
