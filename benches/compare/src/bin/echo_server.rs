@@ -74,7 +74,9 @@ fn main() {
                 let listener = tokio::net::TcpListener::bind(addr).await.expect("bind");
                 announce(listener.local_addr());
                 loop {
-                    let Ok((stream, _)) = listener.accept().await else { continue };
+                    let Ok((stream, _)) = listener.accept().await else {
+                        continue;
+                    };
                     let _ = stream.set_nodelay(true);
                     tokio::spawn(tokio::task::unconstrained(serve(stream)));
                 }
@@ -169,7 +171,9 @@ fn rfc6455_driver(stream: std::net::TcpStream) {
 /// tungstenite, blocking, as its `server.rs` example: `read`, then `send`
 /// (write + flush) each data message.
 fn tungstenite_blocking(stream: std::net::TcpStream) {
-    let Ok(mut ws) = tungstenite::accept(stream) else { return };
+    let Ok(mut ws) = tungstenite::accept(stream) else {
+        return;
+    };
     loop {
         match ws.read() {
             Ok(msg) if msg.is_binary() || msg.is_text() => {

@@ -22,7 +22,11 @@ fn median(mut v: Vec<f64>) -> Option<f64> {
     }
     v.sort_by(f64::total_cmp);
     let n = v.len();
-    Some(if n % 2 == 1 { v[n / 2] } else { (v[n / 2 - 1] + v[n / 2]) / 2.0 })
+    Some(if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    })
 }
 
 fn size_label(size: u64) -> String {
@@ -34,13 +38,17 @@ fn size_label(size: u64) -> String {
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let path = args.iter().find(|a| !a.starts_with("--")).expect("usage: echo_table RESULTS.tsv [--cpu]");
+    let path = args
+        .iter()
+        .find(|a| !a.starts_with("--"))
+        .expect("usage: echo_table RESULTS.tsv [--cpu]");
     let cpu = args.iter().any(|a| a == "--cpu");
     let text = std::fs::read_to_string(path).expect("read results");
 
     let mut libs: Vec<String> = Vec::new();
     // (conns, size) -> lib -> values; None marks a failed run.
-    let mut points: BTreeMap<(u64, u64), BTreeMap<String, Vec<Option<f64>>>> = BTreeMap::new();
+    type Runs = BTreeMap<String, Vec<Option<f64>>>;
+    let mut points: BTreeMap<(u64, u64), Runs> = BTreeMap::new();
     for line in text.lines().filter(|l| !l.trim().is_empty()) {
         let f: Vec<&str> = line.split('\t').collect();
         let [lib, conns, size, _rep, out] = f[..] else { continue };
@@ -59,7 +67,12 @@ fn main() {
             libs.push(lib.to_string());
         }
         let key = (conns.parse().unwrap_or(0), size.parse().unwrap_or(0));
-        points.entry(key).or_default().entry(lib.to_string()).or_default().push(value);
+        points
+            .entry(key)
+            .or_default()
+            .entry(lib.to_string())
+            .or_default()
+            .push(value);
     }
 
     let ours: Vec<&String> = libs.iter().filter(|l| !is_peer(l)).collect();

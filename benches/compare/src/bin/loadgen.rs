@@ -98,7 +98,7 @@ fn encode_frames(data: &[u8], depth: usize) -> Vec<u8> {
 /// Checks one echoed payload; `seq` picks what a sampled check looks at.
 fn payload_ok(got: &[u8], want: &[u8], seq: u64) -> bool {
     let n = want.len();
-    if n <= 64 || seq % 16 == 0 {
+    if n <= 64 || seq.is_multiple_of(16) {
         return got == want;
     }
     let at = (seq as usize).wrapping_mul(977) % (n - 32);
@@ -153,10 +153,10 @@ struct Conn {
 
 impl Conn {
     async fn run(self) {
-        if let Err(why) = self.pump().await {
-            if !self.shared.stop.load(Relaxed) {
-                self.shared.fail(format!("connection {}: {why}", self.id));
-            }
+        if let Err(why) = self.pump().await
+            && !self.shared.stop.load(Relaxed)
+        {
+            self.shared.fail(format!("connection {}: {why}", self.id));
         }
     }
 
@@ -273,7 +273,13 @@ fn sched(pid: &str) -> Option<(f64, f64)> {
 /// Seconds all CPUs were busy so far (`/proc/stat`, USER_HZ 100).
 fn busy_seconds() -> Option<f64> {
     let stat = std::fs::read_to_string("/proc/stat").ok()?;
-    let ticks: Vec<u64> = stat.lines().next()?.split_whitespace().skip(1).map(|v| v.parse().unwrap_or(0)).collect();
+    let ticks: Vec<u64> = stat
+        .lines()
+        .next()?
+        .split_whitespace()
+        .skip(1)
+        .map(|v| v.parse().unwrap_or(0))
+        .collect();
     // user nice system idle iowait irq softirq steal (guest time is in user).
     let busy: u64 = ticks.iter().take(8).sum::<u64>() - ticks.get(3)? - ticks.get(4)?;
     Some(busy as f64 / 100.0)
@@ -339,7 +345,10 @@ fn main() -> io::Result<()> {
             fail(&shared);
         }
         if began.elapsed() > HANDSHAKE_TIMEOUT {
-            shared.fail(format!("{} of {conns} handshakes done in time", shared.open.load(Relaxed)));
+            shared.fail(format!(
+                "{} of {conns} handshakes done in time",
+                shared.open.load(Relaxed)
+            ));
             fail(&shared);
         }
         std::thread::sleep(Duration::from_millis(2));
