@@ -24,7 +24,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
-LIBS=${LIBS:-"rfc6455 rfc6455-driver tungstenite fastwebsockets tokio-websockets"}
+LIBS=${LIBS:-"rfc6455 rfc6455-driver rfc6455-tokio tungstenite fastwebsockets tokio-websockets"}
 CONNS=${CONNS:-"1 16 64"}
 SIZES=${SIZES:-"20 1024 16384"}
 REPS=${REPS:-3}

@@ -4,8 +4,14 @@
 //! Both drivers run the same sans-IO layers — the protocol core
 //! ([`Connection`]) and the DOM's rules (readyState, bufferedAmount, event
 //! order) — and only move bytes and time. The core's timers become one
-//! `tokio::time::Sleep`, armed only while the core has a deadline (the
-//! runtime needs its time driver, as `#[tokio::main]` enables).
+//! `tokio::time::Sleep`, armed only while the core has a deadline.
+//!
+//! # Panics
+//!
+//! The runtime needs its time driver (`#[tokio::main]` and
+//! `Builder::enable_all` enable it): the opening handshake, the close
+//! handshake and keepalive have deadlines, and tokio panics when a sleep is
+//! polled on a runtime built with `enable_io` alone.
 //!
 //! Beyond the DOM's events, [`WebSocket`] is a `Stream` of [`Message`]s and
 //! a `Sink` of them, and [`WebSocket::split`] gives a read half and a write

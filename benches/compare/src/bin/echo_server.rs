@@ -32,6 +32,7 @@ enum Model {
 const SERVERS: &[(&str, Model)] = &[
     ("rfc6455", Model::Tokio(|s| Box::pin(rfc6455_core(s)))),
     ("rfc6455-driver", Model::Blocking(rfc6455_driver)),
+    ("rfc6455-tokio", Model::Tokio(|s| Box::pin(rfc6455_tokio(s)))),
     ("tungstenite", Model::Blocking(tungstenite_blocking)),
     ("fastwebsockets", Model::Tokio(|s| Box::pin(fastwebsockets_hyper(s)))),
     ("tokio-websockets", Model::Tokio(|s| Box::pin(tokio_websockets(s)))),
@@ -62,10 +63,10 @@ fn main() {
         }
         Model::Tokio(serve) => {
             let runtime = match workers {
-                0 => tokio::runtime::Builder::new_current_thread().enable_io().build(),
+                0 => tokio::runtime::Builder::new_current_thread().enable_all().build(),
                 n => tokio::runtime::Builder::new_multi_thread()
                     .worker_threads(n)
-                    .enable_io()
+                    .enable_all()
                     .build(),
             }
             .expect("runtime");
@@ -161,6 +162,21 @@ fn rfc6455_driver(stream: std::net::TcpStream) {
             Ok(None) | Err(_) => return,
         };
         if sent.is_err() {
+            return;
+        }
+    }
+}
+
+/// The tokio DOM-style driver, as the crate's `tokio_echo_server` example:
+/// the socket as a `Stream` and `Sink` of messages, echoes fed under a
+/// 64 KiB high-water mark so a burst read together goes out in one write.
+async fn rfc6455_tokio(stream: tokio::net::TcpStream) {
+    use futures_util::{SinkExt, StreamExt};
+    use rfc6455::Message;
+    let Ok(mut ws) = rfc6455::tokio::WebSocket::accept(stream).await else { return };
+    ws.set_high_water_mark(64 * 1024);
+    while let Some(Ok(message)) = ws.next().await {
+        if matches!(message, Message::Text(_) | Message::Binary(_)) && ws.feed(message).await.is_err() {
             return;
         }
     }
