@@ -259,6 +259,9 @@ pub struct Connection {
     rx: Vec<u8>,
     rx_start: usize,
     rx_end: usize,
+    /// The last read filled all the room offered: the peer is streaming,
+    /// so the next read is offered more (see `read_want`).
+    busy: bool,
     /// How far the handshake's end-of-headers search has looked.
     scanned: usize,
     eof: bool,
@@ -313,6 +316,7 @@ impl Connection {
             rx: Vec::new(),
             rx_start: 0,
             rx_end: 0,
+            busy: false,
             scanned: 0,
             eof: false,
             frame: None,
@@ -454,6 +458,7 @@ impl Connection {
     /// They are allocated again when needed. Drivers call it before a wait
     /// that is likely long.
     pub fn release_buffers(&mut self) {
+        self.busy = false;
         self.settle();
         // A streamed frame keeps nothing in `rx` between reads.
         if self.rx_start == self.rx_end && self.frame.is_none_or(|f| f.streamed) {
@@ -485,6 +490,8 @@ impl Connection {
     /// Records that the first `n` bytes of [`Connection::read_buffer`] were
     /// filled. `n` is clamped to the buffer's length.
     pub fn commit_read(&mut self, n: usize) {
+        let room = self.rx.len() - self.rx_end;
+        self.busy = n >= room && room > 0;
         self.rx_end = (self.rx_end + n).min(self.rx.len());
         if n > 0 {
             self.heard_from_peer();
@@ -1042,6 +1049,12 @@ impl Connection {
     /// large pieces but never reserved ahead of its bytes.
     fn read_want(&self) -> usize {
         let chunk = self.config.read_chunk.max(1);
+        // A peer that filled the last read has more waiting: take up to
+        // 64 KiB at once (several frames per read) instead of one frame.
+        if self.busy && !matches!(self.state, State::Closed { .. }) {
+            let unparsed = self.rx_end - self.rx_start;
+            return (64usize << 10).saturating_sub(unparsed).max(chunk);
+        }
         match self.frame {
             Some(frame) => {
                 let missing = frame.left().saturating_sub(self.rx_end - self.rx_start);
