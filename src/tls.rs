@@ -26,6 +26,19 @@ pub fn default_client_config() -> Result<Arc<rustls::ClientConfig>, Error> {
         .map_err(|e| Error::Io(std::io::Error::other(e.clone())))
 }
 
+/// What a `wss://` client connects with: `config`, or the default one,
+/// and the server name from the request's `Host`.
+pub(crate) fn client_setup(
+    host: &str,
+    config: Option<Arc<rustls::ClientConfig>>,
+) -> Result<(Arc<rustls::ClientConfig>, ServerName<'static>), Error> {
+    let config = match config {
+        Some(config) => config,
+        None => default_client_config()?,
+    };
+    Ok((config, server_name(host)?))
+}
+
 /// The TLS server name for a `Host` value (name or IP, maybe with a port,
 /// IPv6 in brackets).
 pub(crate) fn server_name(host: &str) -> Result<ServerName<'static>, Error> {

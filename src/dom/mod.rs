@@ -19,7 +19,8 @@ pub use event::{
 use crate::close::{CloseCode, OwnedCloseFrame};
 use crate::connection::{self, Connection, ReadyState};
 use crate::error::Error;
-use crate::handshake::{self, ClientRequest};
+use crate::error::HandshakeError;
+use crate::handshake::{self, Accept, ClientRequest, Request};
 use std::collections::VecDeque;
 use std::string::String;
 use std::vec::Vec;
@@ -330,6 +331,26 @@ impl Dom {
                 return Next::Read;
             }
             self.finish_clean();
+        }
+    }
+
+    /// Answers [`Next::Decide`]: the application's `decide` (called at most
+    /// once) accepts the request, or refuses it with an HTTP status, which
+    /// fails the connection once the refusal is written.
+    pub(crate) fn decide(
+        &mut self,
+        decide: &mut Option<impl FnOnce(&Request) -> Result<Accept, u16>>,
+    ) -> Result<(), Error> {
+        let (Some(decide), Some(request)) = (decide.take(), self.conn.request()) else {
+            return Ok(());
+        };
+        match decide(request) {
+            Ok(accept) => self.conn.accept(accept),
+            Err(status) => {
+                self.conn.reject(status)?;
+                self.fail(HandshakeError::Rejected(status).into());
+                Ok(())
+            }
         }
     }
 

@@ -48,7 +48,7 @@ use crate::close::{CloseCode, OwnedCloseFrame};
 use crate::config::Config;
 use crate::connection::{Connection, ReadyState};
 use crate::dom::{self, BinaryType, Data, Dom, Event, Message, Next, dom_request, with_default_port};
-use crate::error::{Error, HandshakeError};
+use crate::error::Error;
 use crate::handshake::{Accept, ClientRequest, Request};
 use ::tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use ::tokio::net::TcpStream;
@@ -282,27 +282,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
                     return Poll::Ready(Ok(()));
                 }
                 Some(Step::Dom(Event::Error(e))) => return Poll::Ready(Err(e.error)),
-                Some(Step::Decide) => {
-                    let (Some(decide), Some(request)) = (decide.take(), self.dom.conn.request()) else {
-                        continue;
-                    };
-                    match decide(request) {
-                        Ok(accept) => self.dom.conn.accept(accept)?,
-                        Err(status) => {
-                            self.dom.conn.reject(status)?;
-                            self.dom.fail(HandshakeError::Rejected(status).into());
-                        }
-                    }
-                }
+                Some(Step::Decide) => self.dom.decide(decide)?,
                 Some(_) => {}
                 None => return Poll::Ready(Err(Error::Io(io::Error::from(ErrorKind::UnexpectedEof)))),
             }
         }
-    }
-
-    /// `send` per the DOM's rules, queued; then written down to the mark.
-    fn queue(&mut self, data: &Data<'_>) -> Result<bool, Error> {
-        self.dom.send(data)
     }
 
     /// Backpressure: ready once at most the high-water mark is queued. A
@@ -334,8 +318,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
     /// pings and pongs as control frames.
     fn start_send(&mut self, message: Message) -> Result<(), Error> {
         match message {
-            Message::Text(text) => self.queue(&Data::from(text)).map(drop),
-            Message::Binary(bytes) => self.queue(&Data::from(bytes)).map(drop),
+            Message::Text(text) => self.dom.send(&Data::from(text)).map(drop),
+            Message::Binary(bytes) => self.dom.send(&Data::from(bytes)).map(drop),
             Message::Ping(data) => self.dom.conn.ping(&data),
             Message::Pong(data) => self.dom.conn.pong(&data),
         }
@@ -421,11 +405,7 @@ async fn tls_handshake(
     tcp: TcpStream,
     tls: Option<TlsConfig>,
 ) -> Result<MaybeTlsStream, Error> {
-    let config = match tls {
-        Some(config) => config,
-        None => crate::tls::default_client_config()?,
-    };
-    let name = crate::tls::server_name(request.host())?;
+    let (config, name) = crate::tls::client_setup(request.host(), tls)?;
     let stream = tokio_rustls::TlsConnector::from(config).connect(name, tcp).await?;
     Ok(MaybeTlsStream::Tls(Box::new(stream)))
 }
@@ -572,7 +552,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     /// arrives as error and close events. Cancelling the future leaves the
     /// whole message queued.
     pub async fn send<'a>(&mut self, data: impl Into<Data<'a>>) -> Result<(), Error> {
-        if self.inner.queue(&data.into())? {
+        if self.inner.dom.send(&data.into())? {
             let limit = self.inner.high_water_mark;
             poll_fn(|cx| self.inner.poll_drain(cx, limit)).await;
         }

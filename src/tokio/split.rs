@@ -133,7 +133,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> futures_core::Stream for ReadHalf<S> {
 impl<S: AsyncRead + AsyncWrite + Unpin> WriteHalf<S> {
     /// As [`WebSocket::send`](super::WebSocket::send).
     pub async fn send<'a>(&mut self, data: impl Into<Data<'a>>) -> Result<(), Error> {
-        let queued = lock(&self.shared.inner).queue(&data.into())?;
+        let queued = lock(&self.shared.inner).dom.send(&data.into())?;
         if queued {
             poll_fn(|cx| {
                 self.shared.poll(cx, false, |inner, cx| {

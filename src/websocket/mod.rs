@@ -26,7 +26,7 @@ use crate::close::{CloseCode, OwnedCloseFrame};
 use crate::config::Config;
 use crate::connection::{Connection, ReadyState};
 use crate::dom::{Dom, Next, dom_request, with_default_port};
-use crate::error::{Error, HandshakeError};
+use crate::error::Error;
 use crate::handshake::{self, Accept, ClientRequest, Request};
 use std::boxed::Box;
 use std::io::{self, ErrorKind};
@@ -125,11 +125,7 @@ fn open_stream(
     }
     #[cfg(feature = "rustls")]
     {
-        let config = match tls {
-            Some(config) => config,
-            None => crate::tls::default_client_config()?,
-        };
-        let name = crate::tls::server_name(request.host())?;
+        let (config, name) = crate::tls::client_setup(request.host(), tls)?;
         let client = rustls::ClientConnection::new(config, name).map_err(|e| Error::Io(io::Error::other(e)))?;
         // The TLS handshake runs with the first write, inside the driver.
         Ok(open_tcp(request, 443).map(|tcp| MaybeTlsStream::Tls(Box::new(rustls::StreamOwned::new(client, tcp)))))
@@ -258,18 +254,7 @@ impl<S: Transport> WebSocket<S> {
                     return Ok(());
                 }
                 Some(Step::Dom(Event::Error(e))) => return Err(e.error),
-                Some(Step::Decide) => {
-                    let (Some(decide), Some(request)) = (decide.take(), self.dom.conn.request()) else {
-                        continue;
-                    };
-                    match decide(request) {
-                        Ok(accept) => self.dom.conn.accept(accept)?,
-                        Err(status) => {
-                            self.dom.conn.reject(status)?;
-                            self.dom.fail(HandshakeError::Rejected(status).into());
-                        }
-                    }
-                }
+                Some(Step::Decide) => self.dom.decide(&mut decide)?,
                 Some(_) => {}
                 None => return Err(Error::Io(io::Error::from(ErrorKind::UnexpectedEof))),
             }
