@@ -68,6 +68,36 @@ fn core(c: &mut Criterion) {
     group.finish();
 }
 
+/// Server role (no masking), a 16 KiB payload whose bytes land in the
+/// output buffer `dist` bytes ahead of where they come from, modulo 4 KiB:
+/// the position a payload takes when it moves behind a shorter header.
+/// `src/copy.rs` explains why 4 differs from 64.
+fn distance(c: &mut Criterion) {
+    let mut group = c.benchmark_group("send_distance");
+    let size = 16 << 10;
+    group.throughput(throughput(size));
+    for dist in [4usize, 64] {
+        let mut conn = Connection::established(Role::Server, Config::default(), &[]);
+        conn.send_binary(&binary(size)).unwrap();
+        // After a drain the next frame starts where this one did.
+        let payload_at = conn.pending_output().as_ptr() as usize + 4;
+        drain(&mut conn);
+        let source = binary(size + 4096);
+        let skip = payload_at.wrapping_sub(dist).wrapping_sub(source.as_ptr() as usize) % 4096;
+        let data = &source[skip..skip + size];
+        group.bench_function(BenchmarkId::new("binary_16k_ahead", dist), |b| {
+            b.iter(|| {
+                for _ in 0..batch(size) {
+                    conn.send_binary(data).unwrap();
+                    assert_eq!(conn.pending_output().as_ptr() as usize + 4, payload_at);
+                    drain(&mut conn);
+                }
+            });
+        });
+    }
+    group.finish();
+}
+
 fn driver(c: &mut Criterion) {
     let mut group = c.benchmark_group("send_driver");
     for size in [16, 64 << 10] {
@@ -97,6 +127,6 @@ fn config() -> Criterion {
 criterion_group! {
     name = benches;
     config = config();
-    targets = core, driver
+    targets = core, distance, driver
 }
 criterion_main!(benches);

@@ -19,6 +19,7 @@
 
 use crate::close::{self, CloseCode, CloseFrame, MAX_REASON_LEN};
 use crate::config::Config;
+use crate::copy;
 use crate::error::{Error, HandshakeError};
 use crate::frame::{self, FrameHeader, HeaderRules, MAX_CONTROL_PAYLOAD, MAX_HEADER_LEN, OpCode};
 use crate::handshake::{self, Accept, ClientRequest, Limits, Negotiated, Request};
@@ -169,7 +170,7 @@ impl Reassembly {
         let dst = &mut self.buf[start..end];
         match key {
             Some(key) => mask_copy(dst, src, key, offset),
-            None => dst.copy_from_slice(src),
+            None => copy::copy(dst, src),
         }
         self.len = end;
         &self.buf[start..end]
@@ -1344,7 +1345,7 @@ fn write_any_frame(
     tx.reserve(head_len + payload.len());
     tx.extend_from_slice(&head[..head_len]);
     let start = tx.len();
-    tx.extend_from_slice(payload);
+    copy::extend(tx, payload);
     if let Some(key) = mask {
         apply_mask(&mut tx[start..], key, 0);
     }

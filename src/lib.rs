@@ -44,6 +44,7 @@ extern crate std;
 pub mod close;
 pub mod config;
 pub mod connection;
+mod copy;
 #[cfg(feature = "deflate")]
 pub mod deflate;
 #[cfg(feature = "std")]

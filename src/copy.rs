@@ -1,0 +1,107 @@
+//! Payload copies that stay clear of a slow `memcpy` case.
+//!
+//! A payload usually moves between buffers behind headers of different
+//! lengths (2 to 14 bytes), so its destination is often a few bytes ahead
+//! of its source modulo the 4 KiB page. On CPUs with fast-short `rep movsb`
+//! (AMD Zen 3 and later among them), glibc copies large blocks with
+//! `rep movsb`, which then runs about twenty times slower: on this project's
+//! AMD EPYC, 16 KiB took 5–7 µs at a distance of 1–15 bytes against 0.2–0.3 µs
+//! otherwise (measured with a C loop over glibc 2.36's `memcpy`). Copies of
+//! at most 2 KiB never take that path (glibc's lowest `rep movsb` threshold),
+//! so a large copy in that position is done in 2 KiB pieces, which cost the
+//! same as one call (0.33 µs for 16 KiB, at every distance).
+
+use alloc::vec::Vec;
+
+/// Copies up to this many bytes at once when the slow case threatens.
+const PIECE: usize = 2 << 10;
+
+/// Whether copying `len` bytes from `src` to `dst` could take the slow path:
+/// a large block whose destination lies just ahead of its source modulo a
+/// page.
+#[inline]
+fn near_ahead(dst: *const u8, src: *const u8, len: usize) -> bool {
+    len > PIECE && matches!((dst as usize).wrapping_sub(src as usize) % 4096, 1..64)
+}
+
+/// `dst.copy_from_slice(src)` (same lengths), avoiding the slow case.
+#[inline]
+pub(crate) fn copy(dst: &mut [u8], src: &[u8]) {
+    if near_ahead(dst.as_ptr(), src.as_ptr(), src.len()) {
+        for (d, s) in dst.chunks_mut(PIECE).zip(src.chunks(PIECE)) {
+            d.copy_from_slice(s);
+        }
+    } else {
+        dst.copy_from_slice(src);
+    }
+}
+
+/// `dst.extend_from_slice(src)`, avoiding the slow case.
+#[inline]
+pub(crate) fn extend(dst: &mut Vec<u8>, src: &[u8]) {
+    dst.reserve(src.len());
+    let end = dst.as_ptr().wrapping_add(dst.len());
+    if near_ahead(end, src.as_ptr(), src.len()) {
+        for piece in src.chunks(PIECE) {
+            dst.extend_from_slice(piece);
+        }
+    } else {
+        dst.extend_from_slice(src);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::vec;
+
+    fn pattern(len: usize) -> Vec<u8> {
+        (0..len).map(|i| (i * 31 + i / 251) as u8).collect()
+    }
+
+    // Every distance around the slow window and lengths around the piece
+    // size land byte-exact, and nothing outside the destination changes.
+    #[test]
+    fn copies_are_exact_at_every_distance_and_length() {
+        let src_buf = pattern(3 * 4096);
+        for len in [0, 1, PIECE - 1, PIECE, PIECE + 1, 2 * PIECE + 7, 5000] {
+            for dist in (0..80).chain(4090..4100) {
+                let src = &src_buf[..len];
+                let mut dst_buf = vec![0xeeu8; 2 * 4096 + len + 128];
+                let at = ((src.as_ptr() as usize + dist).wrapping_sub(dst_buf.as_ptr() as usize)) % 4096;
+                copy(&mut dst_buf[at..at + len], src);
+                assert_eq!(&dst_buf[at..at + len], src, "len {len} dist {dist}");
+                assert!(dst_buf[..at].iter().chain(&dst_buf[at + len..]).all(|&b| b == 0xee));
+            }
+        }
+    }
+
+    #[test]
+    fn extends_are_exact_at_every_distance_and_length() {
+        let src_buf = pattern(3 * 4096);
+        for len in [0, 1, PIECE - 1, PIECE, PIECE + 1, 2 * PIECE + 7, 5000] {
+            for dist in 0..80 {
+                let src = &src_buf[..len];
+                let mut dst = Vec::with_capacity(2 * 4096 + len + 128);
+                let at = ((src.as_ptr() as usize + dist).wrapping_sub(dst.as_ptr() as usize)) % 4096;
+                dst.resize(at, 7);
+                extend(&mut dst, src);
+                assert_eq!(dst.len(), at + len);
+                assert_eq!(&dst[at..], src, "len {len} dist {dist}");
+                assert!(dst[..at].iter().all(|&b| b == 7));
+            }
+        }
+    }
+
+    #[test]
+    fn the_slow_window_is_where_the_destination_is_just_ahead() {
+        let base = 0x10_0000usize as *const u8;
+        let at = |d: usize| base.wrapping_add(d);
+        assert!(near_ahead(at(4), base, PIECE + 1));
+        assert!(near_ahead(at(4096 + 63), base, 16 << 10));
+        assert!(!near_ahead(at(4), base, PIECE), "small copies never take it");
+        assert!(!near_ahead(at(64), base, 16 << 10));
+        assert!(!near_ahead(base, at(4), 16 << 10), "destination behind");
+        assert!(!near_ahead(base, base, 16 << 10), "same offset");
+    }
+}
