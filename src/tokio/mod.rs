@@ -47,7 +47,7 @@ pub use stream::MaybeTlsStream;
 use crate::close::{CloseCode, OwnedCloseFrame};
 use crate::config::Config;
 use crate::connection::{Connection, ReadyState};
-use crate::dom::{self, BinaryType, Data, Dom, Event, Message, Next, dom_request, with_default_port};
+use crate::dom::{BinaryType, Data, Dom, Event, Message, Next, Received, dom_request, with_default_port};
 use crate::error::Error;
 use crate::handshake::{Accept, ClientRequest, Request};
 use ::tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -65,8 +65,11 @@ use std::vec::Vec;
 /// stack buffer, so an idle connection holds no read buffer.
 const IDLE_READ: usize = 512;
 
-/// What a poll of the DOM layer produced.
-enum Step {
+/// What a poll of the DOM layer produced. `M` is a message in the form
+/// the caller returns.
+enum Step<M> {
+    Message(M),
+    /// Open, error or close.
     Dom(Event),
     Ping(Vec<u8>),
     Pong(Vec<u8>),
@@ -102,11 +105,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
         }
     }
 
-    /// One event, ping or pong, or `None` after the close event.
-    fn poll_step(&mut self, cx: &mut Context<'_>, binary_type: BinaryType) -> Poll<Option<Step>> {
+    /// One event, message, ping or pong, or `None` after the close event.
+    /// `message` makes a received message into the form the caller returns.
+    fn poll_step<M>(&mut self, cx: &mut Context<'_>, message: impl Fn(Received<'_>) -> M) -> Poll<Option<Step<M>>> {
         loop {
-            match self.dom.next(binary_type) {
+            match self.dom.next(&message) {
                 Next::Event(event) => return Poll::Ready(Some(Step::Dom(event))),
+                Next::Message(m) => return Poll::Ready(Some(Step::Message(m))),
                 Next::Ping(data) => {
                     // Send the pong before handing the ping over, as far as
                     // the transport takes it now.
@@ -241,9 +246,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
 
     /// The next event for [`WebSocket::next_event`].
     fn poll_event(&mut self, cx: &mut Context<'_>) -> Poll<Option<Event>> {
+        let binary_type = self.binary_type;
         loop {
-            match ready!(self.poll_step(cx, self.binary_type)) {
-                Some(Step::Dom(event)) => return Poll::Ready(Some(event)),
+            match ready!(self.poll_step(cx, |m| m.into_event(binary_type))) {
+                Some(Step::Message(event) | Step::Dom(event)) => return Poll::Ready(Some(event)),
                 Some(Step::Ping(_) | Step::Pong(_) | Step::Decide) => {}
                 None => return Poll::Ready(None),
             }
@@ -253,16 +259,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
     /// The next message for [`WebSocket::read`] and the `Stream`.
     fn poll_message(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Message, Error>>> {
         loop {
-            // Owned bytes are what `Message` holds: build them directly.
-            match ready!(self.poll_step(cx, BinaryType::ArrayBuffer)) {
-                Some(Step::Dom(event)) => match dom::message_of(event) {
-                    Ok(Some(message)) => return Poll::Ready(Some(Ok(message))),
-                    Ok(None) => {}
-                    Err(e) => return Poll::Ready(Some(Err(e))),
-                },
+            // The message is copied once, from the core's buffer into the
+            // `Message`; no event is built for it.
+            match ready!(self.poll_step(cx, |m| m.into_message())) {
+                Some(Step::Message(message)) => return Poll::Ready(Some(Ok(message))),
                 Some(Step::Ping(data)) => return Poll::Ready(Some(Ok(Message::Ping(data)))),
                 Some(Step::Pong(data)) => return Poll::Ready(Some(Ok(Message::Pong(data)))),
-                Some(Step::Decide) => {}
+                Some(Step::Dom(Event::Error(e))) => return Poll::Ready(Some(Err(e.error))),
+                Some(Step::Dom(_) | Step::Decide) => {}
                 None => return Poll::Ready(None),
             }
         }
@@ -275,8 +279,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
         cx: &mut Context<'_>,
         decide: &mut Option<impl FnOnce(&Request) -> Result<Accept, u16>>,
     ) -> Poll<Result<(), Error>> {
+        let binary_type = self.binary_type;
         loop {
-            match ready!(self.poll_step(cx, self.binary_type)) {
+            match ready!(self.poll_step(cx, |m| m.into_event(binary_type))) {
                 Some(Step::Dom(Event::Open)) => {
                     self.dom.unread(Event::Open);
                     return Poll::Ready(Ok(()));

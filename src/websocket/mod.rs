@@ -25,7 +25,7 @@ pub use transport::{MaybeTlsStream, Plain, Transport};
 use crate::close::{CloseCode, OwnedCloseFrame};
 use crate::config::Config;
 use crate::connection::{Connection, ReadyState};
-use crate::dom::{Dom, Next, dom_request, with_default_port};
+use crate::dom::{Dom, Next, Received, dom_request, with_default_port};
 use crate::error::Error;
 use crate::handshake::{self, Accept, ClientRequest, Request};
 use std::boxed::Box;
@@ -48,8 +48,10 @@ struct Listener<S: Transport> {
 }
 
 /// What the DOM layer's steps become, before `next_event` or `read`
-/// filters them.
-enum Step {
+/// filters them. `M` is a message in the form the caller returns.
+enum Step<M> {
+    Message(M),
+    /// Open, error or close.
     Dom(Event),
     Ping(Vec<u8>),
     Pong(Vec<u8>),
@@ -247,8 +249,9 @@ impl<S: Transport> WebSocket<S> {
     /// for `next_event`; a failure is the `Err`.
     fn handshake(&mut self, decide: Option<impl FnOnce(&Request) -> Result<Accept, u16>>) -> Result<(), Error> {
         let mut decide = decide;
+        let binary_type = self.binary_type;
         loop {
-            match self.step(true, self.binary_type) {
+            match self.step(true, |m| m.into_event(binary_type)) {
                 Some(Step::Dom(Event::Open)) => {
                     self.dom.unread(Event::Open);
                     return Ok(());
@@ -452,9 +455,10 @@ impl<S: Transport> WebSocket<S> {
     /// The next event, blocking until there is one; `None` after the close
     /// event. Reads from the transport only when no event is ready.
     pub fn next_event(&mut self) -> Option<Event> {
+        let binary_type = self.binary_type;
         loop {
-            match self.step(true, self.binary_type) {
-                Some(Step::Dom(event)) => return Some(event),
+            match self.step(true, |m| m.into_event(binary_type)) {
+                Some(Step::Message(event) | Step::Dom(event)) => return Some(event),
                 Some(Step::Ping(_) | Step::Pong(_) | Step::Decide) => {}
                 None => return None,
             }
@@ -465,9 +469,10 @@ impl<S: Transport> WebSocket<S> {
     /// no event is ready yet (or after the close event; see
     /// [`WebSocket::ready_state`]).
     pub fn try_next_event(&mut self) -> Option<Event> {
+        let binary_type = self.binary_type;
         loop {
-            match self.step(false, self.binary_type) {
-                Some(Step::Dom(event)) => return Some(event),
+            match self.step(false, |m| m.into_event(binary_type)) {
+                Some(Step::Message(event) | Step::Dom(event)) => return Some(event),
                 Some(Step::Ping(_) | Step::Pong(_) | Step::Decide) => {}
                 None => return None,
             }
@@ -485,16 +490,15 @@ impl<S: Transport> WebSocket<S> {
     pub fn read(&mut self) -> Result<Option<Message>, Error> {
         let mut failure = None;
         loop {
-            // Owned bytes are what `Message` holds: build them directly.
-            match self.step(true, BinaryType::ArrayBuffer) {
-                Some(Step::Dom(event)) => match crate::dom::message_of(event) {
-                    Ok(Some(message)) => return Ok(Some(message)),
-                    Ok(None) => {}
-                    Err(e) => failure = Some(e),
-                },
+            // The message is copied once, from the core's buffer into the
+            // `Message`; no event is built for it.
+            match self.step(true, |m| m.into_message()) {
+                Some(Step::Message(message)) => return Ok(Some(message)),
                 Some(Step::Ping(data)) => return Ok(Some(Message::Ping(data))),
                 Some(Step::Pong(data)) => return Ok(Some(Message::Pong(data))),
-                Some(Step::Decide) => {}
+                // The close event follows: the failure is returned after it.
+                Some(Step::Dom(Event::Error(e))) => failure = Some(e.error),
+                Some(Step::Dom(_) | Step::Decide) => {}
                 None => return failure.map_or(Ok(None), Err),
             }
         }
@@ -502,10 +506,12 @@ impl<S: Transport> WebSocket<S> {
 
     /// One event or message, or `None` when finished (or, non-blocking,
     /// when nothing is ready): the DOM layer decides, this does the I/O.
-    fn step(&mut self, blocking: bool, binary_type: BinaryType) -> Option<Step> {
+    /// `message` makes a received message into the form the caller returns.
+    fn step<M>(&mut self, blocking: bool, message: impl Fn(Received<'_>) -> M) -> Option<Step<M>> {
         loop {
-            match self.dom.next(binary_type) {
+            match self.dom.next(&message) {
                 Next::Event(event) => return Some(Step::Dom(event)),
+                Next::Message(m) => return Some(Step::Message(m)),
                 Next::Ping(data) => {
                     // Send the pong before handing the ping over.
                     let _ = self.write(blocking);
