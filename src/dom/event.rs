@@ -66,7 +66,7 @@ impl MessageData {
     pub(crate) fn binary(bytes: &[u8], kind: BinaryType) -> Self {
         match kind {
             BinaryType::Blob => MessageData::Blob(Blob::from(bytes)),
-            BinaryType::ArrayBuffer => MessageData::ArrayBuffer(bytes.to_vec()),
+            BinaryType::ArrayBuffer => MessageData::ArrayBuffer(crate::copy::to_vec(bytes)),
         }
     }
 

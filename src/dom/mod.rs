@@ -18,6 +18,7 @@ pub use event::{
 
 use crate::close::{CloseCode, OwnedCloseFrame};
 use crate::connection::{self, Connection, ReadyState};
+use crate::copy;
 use crate::error::Error;
 use crate::error::HandshakeError;
 use crate::handshake::{self, Accept, ClientRequest, Request};
@@ -83,8 +84,8 @@ impl Received<'_> {
     #[inline]
     pub(crate) fn into_message(self) -> Message {
         match self {
-            Received::Text(text) => Message::Text(String::from(text)),
-            Received::Binary(bytes) => Message::Binary(bytes.to_vec()),
+            Received::Text(text) => Message::Text(copy::to_string(text)),
+            Received::Binary(bytes) => Message::Binary(copy::to_vec(bytes)),
         }
     }
 
@@ -93,7 +94,7 @@ impl Received<'_> {
     #[inline] // As `into_message`.
     pub(crate) fn into_event(self, binary_type: BinaryType) -> Event {
         let data = match self {
-            Received::Text(text) => MessageData::Text(String::from(text)),
+            Received::Text(text) => MessageData::Text(copy::to_string(text)),
             Received::Binary(bytes) => MessageData::binary(bytes, binary_type),
         };
         Event::Message(MessageEvent { data })
