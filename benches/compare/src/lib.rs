@@ -3,7 +3,8 @@
 //! Receive: the server role reads masked client frames (as a browser sends
 //! them) from an endless in-memory stream that returns at most 64 KiB per
 //! read, and hands each whole message to the application (each library's
-//! normal message API: rfc6455's `poll_event`, tungstenite's `read`,
+//! normal message API: rfc6455's `poll_event` (the core), `read` (the
+//! blocking and tokio drivers), tungstenite's `read`,
 //! fastwebsockets' `FragmentCollector::read_frame`, tokio-websockets'
 //! `Stream::next`). Send: the client role (masking with each library's
 //! default random source) writes messages into a sink that discards them,
@@ -22,9 +23,10 @@ pub const MAX_READ: usize = 64 << 10;
 pub const BATCH_BYTES: usize = 256 << 10;
 
 /// The libraries, in table order.
-pub const LIBS: [&str; 5] = [
+pub const LIBS: [&str; 6] = [
     "rfc6455",
     "rfc6455-driver",
+    "rfc6455-tokio",
     "tungstenite",
     "fastwebsockets",
     "tokio-websockets",
@@ -324,11 +326,13 @@ pub fn runner(lib: &str, spec: &Spec) -> Box<dyn Runner> {
     match (lib, spec.send) {
         ("rfc6455", false) => Box::new(recv::Rfc6455::new(spec)),
         ("rfc6455-driver", false) => Box::new(recv::Rfc6455Driver::new(spec)),
+        ("rfc6455-tokio", false) => Box::new(recv::Rfc6455Tokio::new(spec)),
         ("tungstenite", false) => Box::new(recv::Tungstenite::new(spec)),
         ("fastwebsockets", false) => Box::new(recv::Fast::new(spec)),
         ("tokio-websockets", false) => Box::new(recv::Tokio::new(spec)),
         ("rfc6455", true) => Box::new(send::Rfc6455::new(spec)),
         ("rfc6455-driver", true) => Box::new(send::Rfc6455Driver::new(spec)),
+        ("rfc6455-tokio", true) => Box::new(send::Rfc6455Tokio::new(spec)),
         ("tungstenite", true) => Box::new(send::Tungstenite::new(spec)),
         ("fastwebsockets", true) => Box::new(send::Fast::new(spec)),
         ("tokio-websockets", true) => Box::new(send::Tokio::new(spec)),
@@ -407,6 +411,47 @@ pub mod recv {
                 };
             }
             bytes
+        }
+    }
+
+    /// The tokio driver: `WebSocket::read().await`, owned messages.
+    pub struct Rfc6455Tokio {
+        rt: tokio::runtime::Runtime,
+        ws: rfc6455::tokio::WebSocket<Replay>,
+        messages: usize,
+    }
+
+    impl Rfc6455Tokio {
+        pub fn new(spec: &Spec) -> Self {
+            let rt = runtime();
+            let conn = Connection::established(rfc6455::Role::Server, Config::default(), &[]);
+            let ws = {
+                let _guard = rt.enter();
+                rfc6455::tokio::WebSocket::from_connection(conn, Replay::new(wire(spec)))
+            };
+            Self {
+                rt,
+                ws,
+                messages: spec.messages(),
+            }
+        }
+    }
+
+    impl Runner for Rfc6455Tokio {
+        #[inline(never)]
+        fn run(&mut self) -> usize {
+            let Self { rt, ws, messages } = self;
+            rt.block_on(async {
+                let mut bytes = 0;
+                for _ in 0..*messages {
+                    bytes += match ws.read().await {
+                        Ok(Some(rfc6455::Message::Text(t))) => std::hint::black_box(t).len(),
+                        Ok(Some(rfc6455::Message::Binary(b))) => std::hint::black_box(b).len(),
+                        other => panic!("unexpected {other:?}"),
+                    };
+                }
+                bytes
+            })
         }
     }
 
@@ -578,6 +623,45 @@ pub mod send {
                 self.ws.send_binary(&self.data).unwrap();
             }
             self.messages * self.data.len()
+        }
+    }
+
+    /// The tokio driver: the DOM's `send(&[u8]).await` (queued, written at
+    /// once with the default high-water mark of 0).
+    pub struct Rfc6455Tokio {
+        rt: tokio::runtime::Runtime,
+        ws: rfc6455::tokio::WebSocket<Replay>,
+        data: Vec<u8>,
+        messages: usize,
+    }
+
+    impl Rfc6455Tokio {
+        pub fn new(spec: &Spec) -> Self {
+            let rt = runtime();
+            let conn = Connection::established(rfc6455::Role::Client, Config::default(), &[]);
+            let ws = {
+                let _guard = rt.enter();
+                rfc6455::tokio::WebSocket::from_connection(conn, Replay::new(vec![0]))
+            };
+            Self {
+                rt,
+                ws,
+                data: binary(spec.size),
+                messages: spec.messages(),
+            }
+        }
+    }
+
+    impl Runner for Rfc6455Tokio {
+        #[inline(never)]
+        fn run(&mut self) -> usize {
+            let Self { rt, ws, data, messages } = self;
+            rt.block_on(async {
+                for _ in 0..*messages {
+                    ws.send(&data[..]).await.unwrap();
+                }
+            });
+            *messages * data.len()
         }
     }
 

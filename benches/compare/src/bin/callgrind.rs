@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! callgrind [LIB] [WORKLOAD] [N]
-//!   LIB       rfc6455 | rfc6455-driver | tungstenite | fastwebsockets | tokio-websockets
+//!   LIB       rfc6455 | rfc6455-driver | rfc6455-tokio | tungstenite | fastwebsockets | tokio-websockets
 //!   WORKLOAD  a slug from the spec list, e.g. recv_binary_16_b (default)
 //!   N         messages (default 100000; rounded up to whole batches)
 //! ```

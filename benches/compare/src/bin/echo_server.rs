@@ -173,7 +173,9 @@ fn rfc6455_driver(stream: std::net::TcpStream) {
 async fn rfc6455_tokio(stream: tokio::net::TcpStream) {
     use futures_util::{SinkExt, StreamExt};
     use rfc6455::Message;
-    let Ok(mut ws) = rfc6455::tokio::WebSocket::accept(stream).await else { return };
+    let Ok(mut ws) = rfc6455::tokio::WebSocket::accept(stream).await else {
+        return;
+    };
     ws.set_high_water_mark(64 * 1024);
     while let Some(Ok(message)) = ws.next().await {
         if matches!(message, Message::Text(_) | Message::Binary(_)) && ws.feed(message).await.is_err() {
