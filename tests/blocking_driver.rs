@@ -100,6 +100,8 @@ struct Bounded {
     stream: TcpStream,
     deadline: Instant,
     requested: Option<Duration>,
+    /// Calls to `write`.
+    writes: usize,
 }
 
 impl Bounded {
@@ -108,6 +110,7 @@ impl Bounded {
             stream,
             deadline: Instant::now() + LIMIT,
             requested: None,
+            writes: 0,
         }
     }
 }
@@ -129,6 +132,7 @@ impl Read for Bounded {
 
 impl Write for Bounded {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.writes += 1;
         self.stream.write(buf)
     }
 
@@ -368,6 +372,51 @@ fn connect_by_url_and_echo_multibyte_text() {
     let received: Vec<_> = echoed.messages.into_iter().collect();
     let expected: Vec<_> = texts.iter().map(|t| Message::Text((*t).to_owned())).collect();
     assert_eq!(received, expected);
+    dog.finish();
+}
+
+/// Under a high-water mark, the echoes of a pipelined burst leave in a few
+/// writes: `read` writes what is queued only once nothing already received
+/// is left to return, and always before it waits on the socket (else the
+/// client, waiting for its echoes, would wait forever).
+#[test]
+fn a_pipelined_burst_is_echoed_in_a_few_writes_under_a_high_water_mark() {
+    const BURST: usize = 200;
+    let (addr, dog, server) = serve(
+        Config::default(),
+        |_| Ok(Accept::new()),
+        |ws| {
+            let mut ws = ws.unwrap();
+            ws.set_high_water_mark(64 << 10);
+            let mut echoed = 0;
+            while let Some(message) = ws.read().unwrap() {
+                if let Message::Binary(data) = message {
+                    ws.send_binary(&data).unwrap();
+                    echoed += 1;
+                }
+            }
+            (echoed, ws.get_ref().unwrap().writes)
+        },
+    );
+    let mut ws = WebSocket::connect(&format!("ws://{addr}/"), &[]).unwrap();
+    assert!(matches!(ws.next_event(), Some(rfc6455::websocket::Event::Open)));
+    dog.watch(ws.get_ref().unwrap().tcp());
+    // The whole burst goes out in one write.
+    ws.set_high_water_mark(1 << 20);
+    for i in 0..BURST {
+        ws.send_binary(&binary_of_len(100 + i)).unwrap();
+    }
+    ws.flush().unwrap();
+    for i in 0..BURST {
+        assert_eq!(next(&mut ws), Message::Binary(binary_of_len(100 + i)), "echo {i}");
+    }
+    ws.close(Some(1000), None).unwrap();
+    read_to_end(&mut ws);
+    let (_, (echoed, writes)) = server.join().unwrap();
+    assert_eq!(echoed, BURST);
+    // One write per message would be 200; the 101 response, the bursts
+    // the socket reads cut the input into, and the close reply remain.
+    assert!(writes <= 20, "{writes} writes for {BURST} echoes");
     dog.finish();
 }
 

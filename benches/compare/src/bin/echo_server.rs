@@ -150,10 +150,12 @@ async fn rfc6455_core(mut stream: tokio::net::TcpStream) {
 }
 
 /// The blocking DOM-style driver, as in the crate's `echo_server` example:
-/// `read()` owned messages, `send_*` each back.
+/// `read()` owned messages, `send_*` each back under a 64 KiB high-water
+/// mark (written when `read` has nothing buffered left, or past 64 KiB).
 fn rfc6455_driver(stream: std::net::TcpStream) {
     use rfc6455::{Message, WebSocket};
     let Ok(mut ws) = WebSocket::accept(stream) else { return };
+    ws.set_high_water_mark(64 * 1024);
     loop {
         let sent = match ws.read() {
             Ok(Some(Message::Binary(data))) => ws.send_binary(&data),
