@@ -45,6 +45,20 @@ fn kernels(c: &mut Criterion) {
     group.finish();
 }
 
+/// `apply_mask` on short payloads either side of the length where it stops
+/// masking inline and calls out to a vector kernel (256 bytes).
+fn short(c: &mut Criterion) {
+    let mut group = c.benchmark_group("kernels");
+    for size in [16, 31, 32, 64, 127, 128, 255, 256, 512] {
+        group.throughput(Throughput::Bytes(size as u64));
+        let mut buf = binary(size + 1);
+        group.bench_function(BenchmarkId::new("apply_mask_short", size), |b| {
+            b.iter(|| apply_mask(black_box(&mut buf[1..]), [0x37, 0xfa, 0x21, 0x3d], 3));
+        });
+    }
+    group.finish();
+}
+
 /// One message per iteration through the server core: Binary (unmask)
 /// against Text (unmask + validate) of the same size.
 fn text_vs_binary(c: &mut Criterion) {
@@ -76,6 +90,6 @@ fn config() -> Criterion {
 criterion_group! {
     name = benches;
     config = config();
-    targets = kernels, text_vs_binary
+    targets = kernels, short, text_vs_binary
 }
 criterion_main!(benches);
