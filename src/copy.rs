@@ -39,8 +39,19 @@ pub(crate) fn copy(dst: &mut [u8], src: &[u8]) {
 }
 
 /// `dst.extend_from_slice(src)`, avoiding the slow case.
-#[inline]
+// Small copies stay a plain inlined `extend_from_slice`, as in `to_vec`.
+#[inline(always)]
 pub(crate) fn extend(dst: &mut Vec<u8>, src: &[u8]) {
+    if src.len() <= PIECE {
+        dst.extend_from_slice(src);
+    } else {
+        large_extend(dst, src);
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn large_extend(dst: &mut Vec<u8>, src: &[u8]) {
     dst.reserve(src.len());
     let end = dst.as_ptr().wrapping_add(dst.len());
     if near_ahead(end, src.as_ptr(), src.len()) {
