@@ -146,8 +146,9 @@ mod tests {
         assert_eq!(v.feed(b"ab\xed\xa0"), Err(InvalidUtf8), "surrogate prefix");
     }
 
-    // The short-ASCII shortcut must neither skip an open code point nor
-    // let a bad byte through, at any length around its threshold.
+    // RFC 6455 §8.1 (fail fast) holds through the short-ASCII shortcut: it
+    // must neither skip an open code point nor let a bad byte through, at
+    // any length around its threshold.
     #[test]
     fn ascii_after_an_open_code_point_is_invalid() {
         for len in [1, 2, 15, 16, SHORT - 1, SHORT, SHORT + 1, 2 * SHORT] {
