@@ -492,8 +492,12 @@ impl Connection {
     /// filled. `n` is clamped to the buffer's length.
     pub fn commit_read(&mut self, n: usize) {
         let room = self.rx.len() - self.rx_end;
-        self.busy = n >= room && room > 0;
-        self.rx_end = (self.rx_end + n).min(self.rx.len());
+        // Clamped before adding: `rx_end` only ever moves forward here, so
+        // bytes already parsed (and UTF-8-validated) are never offered
+        // again, whatever the caller computed (`-1 as usize` included).
+        let n = n.min(room);
+        self.busy = n == room && room > 0;
+        self.rx_end += n;
         if n > 0 {
             self.heard_from_peer();
         }
@@ -931,11 +935,15 @@ impl Connection {
                 // single-frame text message, `stream_payload` each piece of
                 // a fragmented one as it lands on the message, `inflate`
                 // each inflated piece), no other bytes did, and `finish`
-                // just confirmed no code point is left open. `Utf8Validator` accepts exactly what
-                // `core::str::from_utf8` accepts (utf8.rs tests compare them
-                // at every split point; the debug assertion above re-checks
-                // in every test run). Validating again would double the cost
-                // of text: 64 KiB multibyte receive went from 0.56 to 9 GiB/s.
+                // just confirmed no code point is left open. The caller can
+                // write only past `rx_end` (`read_buffer`), and `rx_end`
+                // never moves back over parsed bytes (`commit_read` clamps
+                // before adding), so none of them changed after validation.
+                // `Utf8Validator` accepts exactly what `core::str::from_utf8`
+                // accepts (utf8.rs compares them at every split point; the
+                // debug assertion above re-checks in every test run).
+                // Validating twice would double the cost of text (bench
+                // `receive`, text_multibyte).
                 #[allow(unsafe_code)]
                 // SAFETY: `payload` is valid UTF-8, as shown above.
                 let text = unsafe { core::str::from_utf8_unchecked(payload) };
@@ -1231,7 +1239,8 @@ impl Connection {
     /// Records that the first `n` bytes of [`Connection::pending_output`]
     /// were written. `n` is clamped to what is pending.
     pub fn advance_output(&mut self, n: usize) {
-        self.tx_start = (self.tx_start + n).min(self.tx.len());
+        // Clamped before adding, so a written byte is never queued again.
+        self.tx_start += n.min(self.tx.len() - self.tx_start);
         if self.tx_start == self.tx.len() {
             self.tx.clear();
             self.tx_start = 0;
@@ -1616,5 +1625,75 @@ mod tests {
             [Ev::Text(String::from("a whole message")), Ev::Binary(vec![9; 70_000])]
         );
         assert_eq!(conn.message.buf.capacity(), 0);
+    }
+}
+
+#[cfg(test)]
+mod caller_arithmetic {
+    //! Safe calls with any `usize` the caller computes, `usize::MAX` (a
+    //! `-1` read result cast) included, never rewind the buffers.
+    use super::*;
+
+    fn client() -> Connection {
+        Connection::established(Role::Client, Config::default(), &[])
+    }
+
+    // RFC 6455 §8.1: a text message is valid UTF-8. An over-long commit
+    // once moved the read end backwards, re-offering a validated byte to
+    // be overwritten and handed out unchecked as text.
+    #[test]
+    fn commit_read_past_the_buffer_is_clamped_and_never_rewinds() {
+        let mut conn = client();
+        conn.receive(&[0x81, 0x06, b'a', b'b', b'c']);
+        assert!(conn.poll_event().is_none());
+        let room = conn.read_buffer().len();
+        assert!(room > 0);
+        conn.commit_read(usize::MAX);
+        // The clamp filled the whole room with whatever was there: the
+        // frame (3 bytes short) completes and any bytes after it follow.
+        let buf = conn.read_buffer();
+        let n = buf.len().min(4);
+        buf[..n].copy_from_slice(&[0xff, b'd', b'e', b'f'][..n]);
+        conn.commit_read(n);
+        while let Some(event) = conn.poll_event() {
+            match event {
+                Event::Text(text) => assert!(core::str::from_utf8(text.as_bytes()).is_ok()),
+                Event::Failed(_) => break,
+                _ => {}
+            }
+        }
+        // Whatever came out, nothing before the clamp was handed out again.
+        assert!(conn.rx_end <= conn.rx.len());
+    }
+
+    #[test]
+    fn a_text_byte_already_validated_cannot_be_replaced() {
+        let mut conn = client();
+        conn.receive(&[0x81, 0x06, b'a', b'b', b'c']);
+        assert!(conn.poll_event().is_none());
+        let before = conn.rx_end;
+        let _ = conn.read_buffer();
+        conn.commit_read(usize::MAX);
+        assert!(
+            conn.rx_end >= before,
+            "the read end moved back: {} -> {}",
+            before,
+            conn.rx_end
+        );
+    }
+
+    #[test]
+    fn advance_output_past_the_queue_is_clamped_and_never_resends() {
+        let mut conn = client();
+        conn.send_binary(b"xyz").unwrap();
+        let queued = conn.pending_output().len();
+        assert!(queued > 0);
+        conn.advance_output(1);
+        conn.advance_output(usize::MAX);
+        assert_eq!(conn.pending_output(), &[] as &[u8], "written bytes queued again");
+
+        conn.send_binary(b"xyz").unwrap();
+        conn.advance_output(usize::MAX);
+        assert!(conn.pending_output().is_empty());
     }
 }
