@@ -174,6 +174,12 @@ impl From<HandshakeError> for Error {
     }
 }
 
+impl From<crate::handshake::UrlError> for Error {
+    fn from(e: crate::handshake::UrlError) -> Self {
+        Error::Url(e)
+    }
+}
+
 #[cfg(feature = "std")]
 impl From<std::io::Error> for Error {
     fn from(e: std::io::Error) -> Self {

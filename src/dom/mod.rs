@@ -3,13 +3,15 @@
 //! and what `send` and `close` do in each state (WHATWG WebSockets
 //! Standard).
 //!
-//! [`Dom`] wraps the protocol core, [`Connection`], and holds every rule the
-//! standard adds on top of RFC 6455. It performs no I/O either: a driver
-//! asks it what to do next ([`Dom::next`]) and does that — write, read,
-//! close the transport — then reports back. The blocking driver
-//! ([`crate::websocket`]) and the tokio driver share it, so the two cannot
-//! drift apart.
+//! [`Dom`] owns the protocol core, [`Connection`], and holds every rule the
+//! standard adds on top of RFC 6455. It performs no I/O either: it says
+//! what to do next ([`Dom::next`]) — write, read, close the transport —
+//! and hears back. [`driver`] does that over an `Io` adapter; the blocking
+//! driver ([`crate::websocket`]) and the tokio driver are only adapters
+//! (read, write, flush, shut down, tell the time), so the two cannot drift
+//! apart.
 
+pub(crate) mod driver;
 mod event;
 
 pub use event::{
@@ -42,7 +44,6 @@ pub enum Message {
 
 /// Unsolicited output (pongs, a close reply) above which a driver blocked on
 /// a write stops reading (see [`Dom::may_read_while_write_blocked`]).
-#[cfg(feature = "tokio")]
 const READ_WHILE_WRITE_BLOCKED: u64 = 64 * 1024;
 
 /// An application frame not yet wholly written, for `bufferedAmount`.
@@ -133,8 +134,8 @@ pub(crate) enum Next<M> {
 
 /// The DOM layer over a [`Connection`].
 pub(crate) struct Dom {
-    pub(crate) conn: Connection,
-    pub(crate) url: String,
+    conn: Connection,
+    url: String,
     transport: Transport,
     /// The readyState to show between a failure and its events: WHATWG
     /// sets CLOSED only when the error and close events fire.
@@ -223,7 +224,6 @@ impl Dom {
     /// message (pongs, a close reply) stays small. Reading on lets two
     /// peers that both pipeline make progress; the bound stops a peer
     /// that floods pings without reading the pongs from growing our queue.
-    #[cfg(feature = "tokio")]
     pub(crate) fn may_read_while_write_blocked(&self) -> bool {
         let pending = self.conn.pending_output().len() as u64;
         let application = self.queued.back().map_or(0, |f| f.end.saturating_sub(self.written));
@@ -515,6 +515,11 @@ pub(crate) fn dom_request(url: &str, protocols: &[&str]) -> Result<(ClientReques
     let mut parsed = url::Url::parse(url).map_err(|_| Error::Url(handshake::UrlError::Invalid))?;
     let _ = parsed.set_scheme(if secure { "wss" } else { "ws" });
     Ok((request.require_protocol(true), secure, String::from(parsed.as_str())))
+}
+
+/// The `url` attribute of a client whose request was built by hand.
+pub(crate) fn client_url(request: &ClientRequest) -> String {
+    std::format!("ws://{}{}", request.host(), request.resource())
 }
 
 /// `host` (a `Host` value: name, IPv4 or bracketed IPv6, maybe `:port`)

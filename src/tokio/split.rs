@@ -106,19 +106,26 @@ impl<S> core::fmt::Debug for WriteHalf<S> {
 impl<S: AsyncRead + AsyncWrite + Unpin> ReadHalf<S> {
     /// The next event; `None` after the close event. Cancellation-safe.
     pub async fn next_event(&mut self) -> Option<Event> {
-        poll_fn(|cx| self.shared.poll(cx, true, |inner, cx| inner.poll_event(cx))).await
+        poll_fn(|cx| {
+            self.shared
+                .poll(cx, true, |inner, cx| inner.drive(cx, |d, io| d.poll_event(io)))
+        })
+        .await
     }
 
     /// The next message (see [`WebSocket::read`](super::WebSocket::read)).
     pub async fn read(&mut self) -> Result<Option<Message>, Error> {
-        poll_fn(|cx| self.shared.poll(cx, true, |inner, cx| inner.poll_message(cx)))
-            .await
-            .transpose()
+        poll_fn(|cx| {
+            self.shared
+                .poll(cx, true, |inner, cx| inner.drive(cx, |d, io| d.poll_message(io)))
+        })
+        .await
+        .transpose()
     }
 
     /// The DOM's `readyState`.
     pub fn ready_state(&self) -> ReadyState {
-        lock(&self.shared.inner).dom.ready_state()
+        lock(&self.shared.inner).driver.ready_state()
     }
 }
 
@@ -126,22 +133,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin> futures_core::Stream for ReadHalf<S> {
     type Item = Result<Message, Error>;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        self.shared.poll(cx, true, |inner, cx| inner.poll_message(cx))
+        self.shared
+            .poll(cx, true, |inner, cx| inner.drive(cx, |d, io| d.poll_message(io)))
     }
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> WriteHalf<S> {
     /// As [`WebSocket::send`](super::WebSocket::send).
     pub async fn send<'a>(&mut self, data: impl Into<Data<'a>>) -> Result<(), Error> {
-        let queued = lock(&self.shared.inner).dom.send(&data.into())?;
+        let queued = lock(&self.shared.inner).driver.send(&data.into())?;
         if queued {
-            poll_fn(|cx| {
-                self.shared.poll(cx, false, |inner, cx| {
-                    let limit = inner.high_water_mark;
-                    inner.poll_drain(cx, limit)
-                })
-            })
-            .await;
+            poll_fn(|cx| self.shared.poll(cx, false, |inner, cx| inner.poll_ready(cx))).await;
         }
         Ok(())
     }
@@ -150,36 +152,44 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WriteHalf<S> {
     pub async fn close(&mut self, code: Option<u16>, reason: Option<&str>) -> Result<(), Error> {
         {
             let mut inner = lock(&self.shared.inner);
-            inner.tick();
-            inner.dom.close(code, reason)?;
+            let now = inner.now();
+            inner.driver.close(now, code, reason)?;
         }
-        poll_fn(|cx| self.shared.poll(cx, false, |inner, cx| inner.poll_settle(cx))).await
+        poll_fn(|cx| {
+            self.shared
+                .poll(cx, false, |inner, cx| inner.drive(cx, |d, io| d.poll_settle(io)))
+        })
+        .await
     }
 
     /// As [`WebSocket::close_with`](super::WebSocket::close_with).
     pub async fn close_with(&mut self, code: CloseCode, reason: &str) -> Result<(), Error> {
         {
             let mut inner = lock(&self.shared.inner);
-            inner.tick();
-            inner.dom.close_with(code, reason)?;
+            let now = inner.now();
+            inner.driver.close_with(now, code, reason)?;
         }
-        poll_fn(|cx| self.shared.poll(cx, false, |inner, cx| inner.poll_settle(cx))).await
+        poll_fn(|cx| {
+            self.shared
+                .poll(cx, false, |inner, cx| inner.drive(cx, |d, io| d.poll_settle(io)))
+        })
+        .await
     }
 
     /// The DOM's `readyState`.
     pub fn ready_state(&self) -> ReadyState {
-        lock(&self.shared.inner).dom.ready_state()
+        lock(&self.shared.inner).driver.ready_state()
     }
 
     /// The DOM's `bufferedAmount`.
     pub fn buffered_amount(&self) -> u64 {
-        lock(&self.shared.inner).dom.buffered_amount()
+        lock(&self.shared.inner).driver.buffered_amount()
     }
 
     /// Sets the high-water mark (see
     /// [`WebSocket::set_high_water_mark`](super::WebSocket::set_high_water_mark)).
     pub fn set_high_water_mark(&mut self, bytes: usize) {
-        lock(&self.shared.inner).high_water_mark = bytes;
+        lock(&self.shared.inner).driver.high_water_mark = bytes;
     }
 }
 
@@ -187,21 +197,21 @@ impl<S: AsyncRead + AsyncWrite + Unpin> futures_sink::Sink<Message> for WriteHal
     type Error = Error;
 
     fn poll_ready(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
-        self.shared.poll(cx, false, |inner, cx| {
-            let limit = inner.high_water_mark;
-            inner.poll_drain(cx, limit).map(Ok)
-        })
+        self.shared.poll(cx, false, |inner, cx| inner.poll_ready(cx).map(Ok))
     }
 
     fn start_send(self: Pin<&mut Self>, message: Message) -> Result<(), Error> {
-        lock(&self.shared.inner).start_send(message)
+        lock(&self.shared.inner).driver.start_send(message)
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
-        self.shared.poll(cx, false, |inner, cx| inner.poll_drain(cx, 0).map(Ok))
+        self.shared.poll(cx, false, |inner, cx| {
+            inner.drive(cx, |d, io| d.poll_drain(io, 0)).map(Ok)
+        })
     }
 
     fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
-        self.shared.poll(cx, false, |inner, cx| inner.poll_sink_close(cx))
+        self.shared
+            .poll(cx, false, |inner, cx| inner.drive(cx, |d, io| d.poll_sink_close(io)))
     }
 }

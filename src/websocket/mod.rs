@@ -1,11 +1,11 @@
 //! The DOM-style `WebSocket`: the browser's object, in Rust, as a thin
 //! driver over the sans-IO [`Connection`] and any blocking byte transport.
 //!
-//! The driver owns no protocol rule: it validates the arguments the DOM
-//! validates, moves bytes between the transport and the core, reads the
-//! clock for the core (turning the core's next deadline into a read
-//! timeout), and turns the core's events into the DOM's. Every protocol
-//! decision is the core's, so other drivers get the same behaviour.
+//! The driver owns no rule: it opens the transport and adapts it to the
+//! shared driver core (`dom::driver`), which decides when to read and
+//! write, what a timeout or an I/O error means and how the transport is
+//! closed; the core's next deadline becomes the read timeout. The tokio
+//! driver runs the same core, so both behave alike.
 //!
 //! Events can be pulled ([`WebSocket::next_event`]) or pushed to listeners
 //! by [`WebSocket::run`]; push is a loop over pull.
@@ -22,12 +22,14 @@ pub use crate::dom::{
 };
 pub use transport::{MaybeTlsStream, Plain, Transport};
 
-use crate::close::{CloseCode, OwnedCloseFrame};
+use crate::close::CloseCode;
 use crate::config::Config;
-use crate::connection::{Connection, ReadyState};
-use crate::dom::{Dom, Next, Received, dom_request, with_default_port};
+use crate::connection::Connection;
+use crate::dom::driver::{Driver, Io, TlsConfig, dom_attributes};
+use crate::dom::{client_url, dom_request, with_default_port};
 use crate::error::Error;
-use crate::handshake::{self, Accept, ClientRequest, Request};
+use crate::handshake::{Accept, ClientRequest, Request};
+use core::task::Poll;
 use std::boxed::Box;
 use std::io::{self, ErrorKind};
 use std::net::TcpStream;
@@ -47,18 +49,6 @@ struct Listener<S: Transport> {
     callback: Option<Callback<S>>,
 }
 
-/// What the DOM layer's steps become, before `next_event` or `read`
-/// filters them. `M` is a message in the form the caller returns.
-enum Step<M> {
-    Message(M),
-    /// Open, error or close.
-    Dom(Event),
-    Ping(Vec<u8>),
-    Pong(Vec<u8>),
-    /// A server handshake awaits a decision (see `accept_with`).
-    Decide,
-}
-
 /// The browser's `WebSocket` over a blocking transport.
 ///
 /// ```no_run
@@ -76,30 +66,98 @@ enum Step<M> {
 /// # Ok::<(), rfc6455::Error>(())
 /// ```
 pub struct WebSocket<S: Transport = MaybeTlsStream> {
-    dom: Dom,
+    driver: Driver,
     /// `None` when the transport could not be opened.
     stream: Option<S>,
-    binary_type: BinaryType,
     /// The epoch of the core's clock.
     start: Instant,
     /// The read timeout last given to the transport.
     timeout_set: Option<Duration>,
-    high_water_mark: usize,
     listeners: Vec<Listener<S>>,
     next_listener: u64,
-    /// Bytes the last read returned, to tell a quiet peer from a stream.
-    last_read: usize,
 }
-
-/// Reads shorter than this suggest a quiet peer (see `read_once`).
-const IDLE_READ: usize = 512;
 
 impl<S: Transport> core::fmt::Debug for WebSocket<S> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("WebSocket")
-            .field("dom", &self.dom)
+            .field("dom", &self.driver)
             .field("listeners", &self.listeners.len())
             .finish_non_exhaustive()
+    }
+}
+
+/// The blocking transport as the driver core's [`Io`]: the core's
+/// deadline becomes the read timeout. With `wait` false (the `try_*`
+/// methods over a non-blocking transport), "would block" is `Pending`.
+struct Blocking<'a, S> {
+    stream: Option<&'a mut S>,
+    start: Instant,
+    timeout_set: &'a mut Option<Duration>,
+    wait: bool,
+    /// A failure to set the timeout, reported by the next read.
+    failed: Option<io::Error>,
+}
+
+impl<S: Transport> Blocking<'_, S> {
+    fn done<T>(&self, result: io::Result<T>) -> Poll<io::Result<T>> {
+        match result {
+            Err(e) if !self.wait && e.kind() == ErrorKind::WouldBlock => Poll::Pending,
+            result => Poll::Ready(result),
+        }
+    }
+
+    fn stream(&mut self) -> io::Result<&mut S> {
+        self.stream
+            .as_deref_mut()
+            .ok_or_else(|| io::Error::from(ErrorKind::NotConnected))
+    }
+}
+
+impl<S: Transport> Io for Blocking<'_, S> {
+    fn now(&self) -> Duration {
+        self.start.elapsed()
+    }
+
+    fn poll_deadline(&mut self, deadline: Option<Duration>) -> Poll<()> {
+        let now = self.now();
+        if deadline.is_some_and(|d| d <= now) {
+            return Poll::Ready(());
+        }
+        if self.wait {
+            let timeout = deadline.map(|d| d.saturating_sub(now).max(Duration::from_millis(1)));
+            if timeout.is_some() || self.timeout_set.is_some() {
+                if let Some(stream) = self.stream.as_deref_mut() {
+                    if let Err(e) = stream.set_read_timeout(timeout) {
+                        self.failed = Some(e);
+                    }
+                }
+                *self.timeout_set = timeout;
+            }
+        }
+        Poll::Pending
+    }
+
+    fn poll_read(&mut self, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+        if let Some(e) = self.failed.take() {
+            return Poll::Ready(Err(e));
+        }
+        let result = self.stream().and_then(|s| s.read(buf));
+        self.done(result)
+    }
+
+    fn poll_write(&mut self, buf: &[u8]) -> Poll<io::Result<usize>> {
+        let result = self.stream().and_then(|s| s.write(buf));
+        self.done(result)
+    }
+
+    fn poll_flush(&mut self) -> Poll<io::Result<()>> {
+        let result = self.stream().and_then(|s| s.flush());
+        self.done(result)
+    }
+
+    fn poll_shutdown(&mut self) -> Poll<io::Result<()>> {
+        let result = self.stream.as_deref_mut().map_or(Ok(()), |s| s.shutdown());
+        self.done(result)
     }
 }
 
@@ -108,12 +166,6 @@ fn open_tcp(request: &ClientRequest, default_port: u16) -> io::Result<TcpStream>
     stream.set_nodelay(true)?;
     Ok(stream)
 }
-
-/// The TLS settings a `wss://` connection uses.
-#[cfg(feature = "rustls")]
-type TlsConfig = std::sync::Arc<rustls::ClientConfig>;
-#[cfg(not(feature = "rustls"))]
-type TlsConfig = core::convert::Infallible;
 
 /// TCP, then TLS when `secure`; a TCP failure is the `io::Error` (the DOM
 /// constructor reports it as events), anything else is the constructor's.
@@ -142,7 +194,7 @@ fn open_stream(
 impl WebSocket<MaybeTlsStream> {
     /// `new WebSocket(url, protocols)`: opens a TCP connection (and TLS for
     /// `wss://`, with feature `rustls`) and starts the handshake, returning
-    /// in [`ReadyState::Connecting`]. The outcome arrives as events: open,
+    /// in [`ReadyState::Connecting`](crate::connection::ReadyState::Connecting). The outcome arrives as events: open,
     /// or error then close (code 1006).
     ///
     /// Errors only for the constructor's exceptions: a bad URL, a URL with
@@ -176,7 +228,7 @@ impl WebSocket<MaybeTlsStream> {
             Ok(stream) => Self::new(Connection::client(request, config), Some(stream), shown),
             Err(e) => {
                 let mut ws = Self::new(Connection::client(request, config), None, shown);
-                ws.dom.fail(Error::Io(e));
+                ws.driver.fail(Error::Io(e));
                 ws
             }
         })
@@ -194,21 +246,43 @@ impl WebSocket<MaybeTlsStream> {
 impl<S: Transport> WebSocket<S> {
     fn new(conn: Connection, stream: Option<S>, url: String) -> Self {
         Self {
-            dom: Dom::new(conn, url),
+            driver: Driver::new(conn, url),
             stream,
-            binary_type: BinaryType::default(),
             start: Instant::now(),
             timeout_set: None,
-            high_water_mark: 0,
             listeners: Vec::new(),
             next_listener: 0,
-            last_read: 0,
+        }
+    }
+
+    /// Runs one driver-core call over the transport; `wait` false makes a
+    /// transport that would block answer `Pending`.
+    fn drive<T>(&mut self, wait: bool, f: impl FnOnce(&mut Driver, &mut Blocking<'_, S>) -> Poll<T>) -> Poll<T> {
+        let mut io = Blocking {
+            stream: self.stream.as_mut(),
+            start: self.start,
+            timeout_set: &mut self.timeout_set,
+            wait,
+            failed: None,
+        };
+        f(&mut self.driver, &mut io)
+    }
+
+    /// A blocking call's result (a blocking [`Io`] never pends; a transport
+    /// that is non-blocking all the same reports `WouldBlock`).
+    fn wait(
+        &mut self,
+        f: impl FnOnce(&mut Driver, &mut Blocking<'_, S>) -> Poll<Result<(), Error>>,
+    ) -> Result<(), Error> {
+        match self.drive(true, f) {
+            Poll::Ready(result) => result,
+            Poll::Pending => Err(Error::WouldBlock),
         }
     }
 
     /// `new WebSocket(url, protocols)` over a transport the caller opened
     /// (a TLS stream, a Unix socket, a proxy tunnel). Returns in
-    /// [`ReadyState::Connecting`]; see [`WebSocket::connect`].
+    /// [`ReadyState::Connecting`](crate::connection::ReadyState::Connecting); see [`WebSocket::connect`].
     pub fn with_stream(stream: S, url: &str, protocols: &[&str], config: Config) -> Result<Self, Error> {
         let (request, _, shown) = dom_request(url, protocols)?;
         Ok(Self::new(Connection::client(request, config), Some(stream), shown))
@@ -217,7 +291,7 @@ impl<S: Transport> WebSocket<S> {
     /// Performs the client handshake over `stream` before returning; any
     /// failure is the `Err`. The open event is still delivered first.
     pub fn client(stream: S, request: ClientRequest, config: Config) -> Result<Self, Error> {
-        let url = std::format!("ws://{}{}", request.host(), request.resource());
+        let url = client_url(&request);
         let mut ws = Self::new(Connection::client(request, config), Some(stream), url);
         ws.handshake(None::<fn(&Request) -> Result<Accept, u16>>)?;
         Ok(ws)
@@ -241,7 +315,7 @@ impl<S: Transport> WebSocket<S> {
         ws.handshake(Some(decide))?;
         // The 101 goes out now: a server that only sends later must not
         // leave the client waiting for it.
-        ws.write_all()?;
+        ws.flush()?;
         Ok(ws)
     }
 
@@ -249,19 +323,7 @@ impl<S: Transport> WebSocket<S> {
     /// for `next_event`; a failure is the `Err`.
     fn handshake(&mut self, decide: Option<impl FnOnce(&Request) -> Result<Accept, u16>>) -> Result<(), Error> {
         let mut decide = decide;
-        let binary_type = self.binary_type;
-        loop {
-            match self.step(true, |m| m.into_event(binary_type)) {
-                Some(Step::Dom(Event::Open)) => {
-                    self.dom.unread(Event::Open);
-                    return Ok(());
-                }
-                Some(Step::Dom(Event::Error(e))) => return Err(e.error),
-                Some(Step::Decide) => self.dom.decide(&mut decide)?,
-                Some(_) => {}
-                None => return Err(Error::Io(io::Error::from(ErrorKind::UnexpectedEof))),
-            }
-        }
+        self.wait(|driver, io| driver.poll_handshake(io, &mut decide))
     }
 
     /// Runs a connection whose handshake happened elsewhere (see
@@ -272,70 +334,7 @@ impl<S: Transport> WebSocket<S> {
 
     // ------------------------------------------------------------ attributes
 
-    /// The DOM's `url`: the URL as resolved (`ws`/`wss`, host with a
-    /// non-default port, path and query).
-    pub fn url(&self) -> &str {
-        &self.dom.url
-    }
-
-    /// The DOM's `readyState`. `as u16` gives the numeric value (0–3).
-    ///
-    /// Closing lasts from the start of the close handshake (either side)
-    /// until the transport is closed; Closed is final.
-    pub fn ready_state(&self) -> ReadyState {
-        self.dom.ready_state()
-    }
-    /// The DOM's `protocol`: the subprotocol the server chose, empty until
-    /// open or when none.
-    pub fn protocol(&self) -> &str {
-        self.dom.conn.protocol().unwrap_or("")
-    }
-
-    /// The DOM's `extensions`: the negotiated extensions, empty until open.
-    pub fn extensions(&self) -> &str {
-        self.dom.conn.extensions()
-    }
-
-    /// The DOM's `binaryType`.
-    pub fn binary_type(&self) -> BinaryType {
-        self.binary_type
-    }
-
-    /// Sets how binary messages dispatched from now on are handed over.
-    pub fn set_binary_type(&mut self, binary_type: BinaryType) {
-        self.binary_type = binary_type;
-    }
-
-    /// The DOM's `bufferedAmount`: payload bytes passed to `send` and not
-    /// yet handed to the transport (framing excluded), plus bytes sent
-    /// while closing or closed, which are discarded but still counted.
-    /// It never resets when the socket closes.
-    pub fn buffered_amount(&self) -> u64 {
-        self.dom.buffered_amount()
-    }
-
-    /// Bytes of output that may stay queued when [`WebSocket::send`]
-    /// returns, and above which [`WebSocket::try_send`] refuses. Default 0:
-    /// a blocking send returns once everything is written.
-    pub fn high_water_mark(&self) -> usize {
-        self.high_water_mark
-    }
-
-    /// Sets the high-water mark; queued output below it is written by
-    /// [`WebSocket::flush`], before the next read, or by a later send.
-    pub fn set_high_water_mark(&mut self, bytes: usize) {
-        self.high_water_mark = bytes;
-    }
-
-    /// The peer's close frame, once received.
-    pub fn peer_close(&self) -> Option<&OwnedCloseFrame> {
-        self.dom.peer_close()
-    }
-
-    /// The sans-IO core.
-    pub fn connection(&self) -> &Connection {
-        &self.dom.conn
-    }
+    dom_attributes!(driver);
 
     /// The transport (`None` if it could not be opened).
     pub fn get_ref(&self) -> Option<&S> {
@@ -345,7 +344,7 @@ impl<S: Transport> WebSocket<S> {
     /// When the core next needs the clock, on the `Instant` scale; for
     /// event loops driving a non-blocking transport.
     pub fn next_deadline(&self) -> Option<Instant> {
-        self.dom.conn.poll_timeout().map(|d| self.start + d)
+        self.driver.poll_timeout().map(|d| self.start + d)
     }
 
     // ------------------------------------------------------------ methods
@@ -362,10 +361,9 @@ impl<S: Transport> WebSocket<S> {
     /// As in the DOM, a transport failure is not the caller's error: it
     /// fails the connection and arrives as error and close events.
     pub fn send<'a>(&mut self, data: impl Into<Data<'a>>) -> Result<(), Error> {
-        if self.dom.send(&data.into())? {
-            if let Err(e) = self.write_down_to(self.high_water_mark) {
-                self.dom.write_failed(e);
-            }
+        if self.driver.send(&data.into())? {
+            let limit = self.driver.high_water_mark;
+            let _ = self.drive(true, |driver, io| driver.poll_drain(io, limit));
         }
         Ok(())
     }
@@ -385,10 +383,10 @@ impl<S: Transport> WebSocket<S> {
     /// mark is queued, otherwise queues the message and writes what the
     /// transport takes now.
     pub fn try_send<'a>(&mut self, data: impl Into<Data<'a>>) -> Result<(), Error> {
-        if self.ready_state() == ReadyState::Open && self.dom.conn.pending_output().len() > self.high_water_mark {
+        if self.driver.over_high_water_mark() {
             return Err(Error::WouldBlock);
         }
-        if self.dom.send(&data.into())? {
+        if self.driver.send(&data.into())? {
             self.try_flush()?;
         }
         Ok(())
@@ -396,8 +394,8 @@ impl<S: Transport> WebSocket<S> {
 
     /// Sends a ping.
     pub fn ping(&mut self, data: &[u8]) -> Result<(), Error> {
-        self.dom.conn.ping(data)?;
-        self.write_all()
+        self.driver.ping(data)?;
+        self.flush()
     }
 
     /// The DOM's `close(code, reason)`.
@@ -409,8 +407,7 @@ impl<S: Transport> WebSocket<S> {
     /// open, the close handshake starts. A `reason` without a `code` is
     /// ignored, as in the DOM.
     pub fn close(&mut self, code: Option<u16>, reason: Option<&str>) -> Result<(), Error> {
-        self.tick();
-        self.dom.close(code, reason)?;
+        self.driver.close(self.start.elapsed(), code, reason)?;
         self.settle()
     }
 
@@ -418,35 +415,28 @@ impl<S: Transport> WebSocket<S> {
     /// 1008 policy, 1011 server error…), which servers need and the DOM
     /// does not allow. Otherwise as [`WebSocket::close`].
     pub fn close_with(&mut self, code: CloseCode, reason: &str) -> Result<(), Error> {
-        self.tick();
-        self.dom.close_with(code, reason)?;
+        self.driver.close_with(self.start.elapsed(), code, reason)?;
         self.settle()
     }
 
     /// After a close: write the close frame, or, if the connection failed,
     /// close the transport now rather than at the next event.
     fn settle(&mut self) -> Result<(), Error> {
-        if self.dom.transport_to_close() {
-            self.close_transport();
-        }
-        if self.dom.transport_open() && !self.dom.conn.pending_output().is_empty() {
-            return self.write_all();
-        }
-        Ok(())
+        self.wait(|driver, io| driver.poll_settle(io))
     }
 
     /// Writes all queued output, blocking as the transport does.
     pub fn flush(&mut self) -> Result<(), Error> {
-        self.write_all()
+        self.wait(|driver, io| driver.poll_write_down_to(io, 0))
     }
 
     /// Writes what the transport takes without blocking; `true` once
     /// nothing is queued.
     pub fn try_flush(&mut self) -> Result<bool, Error> {
-        match self.write_down_to(0) {
-            Ok(()) => Ok(true),
-            Err(Error::Io(e)) if e.kind() == ErrorKind::WouldBlock => Ok(false),
-            Err(e) => Err(e),
+        match self.drive(false, |driver, io| driver.poll_write_down_to(io, 0)) {
+            Poll::Ready(Ok(())) => Ok(true),
+            Poll::Pending => Ok(false),
+            Poll::Ready(Err(e)) => Err(e),
         }
     }
 
@@ -455,13 +445,9 @@ impl<S: Transport> WebSocket<S> {
     /// The next event, blocking until there is one; `None` after the close
     /// event. Reads from the transport only when no event is ready.
     pub fn next_event(&mut self) -> Option<Event> {
-        let binary_type = self.binary_type;
-        loop {
-            match self.step(true, |m| m.into_event(binary_type)) {
-                Some(Step::Message(event) | Step::Dom(event)) => return Some(event),
-                Some(Step::Ping(_) | Step::Pong(_) | Step::Decide) => {}
-                None => return None,
-            }
+        match self.drive(true, |driver, io| driver.poll_event(io)) {
+            Poll::Ready(event) => event,
+            Poll::Pending => None,
         }
     }
 
@@ -469,13 +455,9 @@ impl<S: Transport> WebSocket<S> {
     /// no event is ready yet (or after the close event; see
     /// [`WebSocket::ready_state`]).
     pub fn try_next_event(&mut self) -> Option<Event> {
-        let binary_type = self.binary_type;
-        loop {
-            match self.step(false, |m| m.into_event(binary_type)) {
-                Some(Step::Message(event) | Step::Dom(event)) => return Some(event),
-                Some(Step::Ping(_) | Step::Pong(_) | Step::Decide) => {}
-                None => return None,
-            }
+        match self.drive(false, |driver, io| driver.poll_event(io)) {
+            Poll::Ready(event) => event,
+            Poll::Pending => None,
         }
     }
 
@@ -485,62 +467,12 @@ impl<S: Transport> WebSocket<S> {
     }
 
     /// The next message, pings and pongs included; skips the open event.
-    /// `Ok(None)` once the connection closed cleanly (see
-    /// [`WebSocket::peer_close`]); the failure as `Err` if it failed.
+    /// `Ok(None)` once the connection closed (see
+    /// [`WebSocket::peer_close`]); a failure is one `Err`, then `Ok(None)`.
     pub fn read(&mut self) -> Result<Option<Message>, Error> {
-        let mut failure = None;
-        loop {
-            // The message is copied once, from the core's buffer into the
-            // `Message`; no event is built for it.
-            match self.step(true, |m| m.into_message()) {
-                Some(Step::Message(message)) => return Ok(Some(message)),
-                Some(Step::Ping(data)) => return Ok(Some(Message::Ping(data))),
-                Some(Step::Pong(data)) => return Ok(Some(Message::Pong(data))),
-                // The close event follows: the failure is returned after it.
-                Some(Step::Dom(Event::Error(e))) => failure = Some(e.error),
-                Some(Step::Dom(_) | Step::Decide) => {}
-                None => return failure.map_or(Ok(None), Err),
-            }
-        }
-    }
-
-    /// One event or message, or `None` when finished (or, non-blocking,
-    /// when nothing is ready): the DOM layer decides, this does the I/O.
-    /// `message` makes a received message into the form the caller returns.
-    fn step<M>(&mut self, blocking: bool, message: impl Fn(Received<'_>) -> M) -> Option<Step<M>> {
-        loop {
-            match self.dom.next(&message) {
-                Next::Event(event) => return Some(Step::Dom(event)),
-                Next::Message(m) => return Some(Step::Message(m)),
-                Next::Ping(data) => {
-                    // Send the pong before handing the ping over.
-                    let _ = self.write(blocking);
-                    return Some(Step::Ping(data));
-                }
-                Next::Pong(data) => return Some(Step::Pong(data)),
-                Next::Decide => return Some(Step::Decide),
-                Next::Done => return None,
-                Next::CloseTransport => self.close_transport(),
-                Next::Write => match self.write(blocking) {
-                    Ok(()) => {}
-                    Err(Error::Io(e)) if !blocking && e.kind() == ErrorKind::WouldBlock => return None,
-                    Err(e) => self.dom.write_failed(e),
-                },
-                Next::Read => match self.read_once(blocking) {
-                    Ok(true) => {}
-                    Ok(false) => return None,
-                    Err(e) => self.dom.read_failed(e),
-                },
-            }
-        }
-    }
-
-    /// Writes everything (blocking) or what the transport takes now.
-    fn write(&mut self, blocking: bool) -> Result<(), Error> {
-        if blocking {
-            self.write_all()
-        } else {
-            self.write_down_to(0)
+        match self.drive(true, |driver, io| driver.poll_message(io)) {
+            Poll::Ready(message) => message.transpose(),
+            Poll::Pending => Err(Error::WouldBlock),
         }
     }
 
@@ -657,138 +589,15 @@ impl<S: Transport> WebSocket<S> {
             self.dispatch_event(&event);
         }
     }
-
-    // ------------------------------------------------------------ transport
-
-    fn write_all(&mut self) -> Result<(), Error> {
-        self.write_down_to(0)
-    }
-
-    /// Writes until at most `limit` bytes stay queued.
-    fn write_down_to(&mut self, limit: usize) -> Result<(), Error> {
-        let stream = match &mut self.stream {
-            Some(stream) if self.dom.transport_open() => stream,
-            _ => return Err(Error::Io(io::Error::from(ErrorKind::NotConnected))),
-        };
-        while self.dom.conn.pending_output().len() > limit {
-            match stream.write(self.dom.conn.pending_output()) {
-                Ok(0) => return Err(io::Error::from(ErrorKind::WriteZero).into()),
-                Ok(n) => self.dom.wrote(n),
-                Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                Err(e) => return Err(e.into()),
-            }
-        }
-        if limit == 0 {
-            stream.flush()?;
-        }
-        Ok(())
-    }
-
-    /// Reads once into the core, bounded by the core's next deadline, then
-    /// tells the core the time. `Ok(false)`: a non-blocking read would block.
-    fn read_once(&mut self, blocking: bool) -> Result<bool, Error> {
-        let stream = match &mut self.stream {
-            Some(stream) if self.dom.transport_open() => stream,
-            _ => return Err(Error::Io(io::Error::from(ErrorKind::NotConnected))),
-        };
-        let conn = &mut self.dom.conn;
-        if blocking {
-            let timeout = conn.poll_timeout().map(|deadline| {
-                deadline
-                    .saturating_sub(self.start.elapsed())
-                    .max(Duration::from_millis(1))
-            });
-            if timeout.is_some() || self.timeout_set.is_some() {
-                stream.set_read_timeout(timeout)?;
-                self.timeout_set = timeout;
-            }
-        }
-        // After a short read with nothing left to parse, the peer is likely
-        // quiet: wait with no heap buffer held (idle connections then cost
-        // almost nothing) and copy the next few bytes in. Streams that fill
-        // their reads keep reading straight into the core's buffer.
-        let idle = self.last_read < IDLE_READ && !conn.has_buffered_input();
-        // The core hears the time before the bytes: timers the bytes
-        // re-arm (keepalive) count from now.
-        let start = self.start;
-        let result = if idle {
-            conn.release_buffers();
-            let mut small = [0u8; IDLE_READ];
-            stream.read(&mut small).inspect(|&n| {
-                conn.handle_timeout(start.elapsed());
-                conn.receive(&small[..n]);
-            })
-        } else {
-            stream.read(conn.read_buffer()).inspect(|&n| {
-                conn.handle_timeout(start.elapsed());
-                conn.commit_read(n);
-            })
-        };
-        let progressed = match result {
-            Ok(0) => {
-                conn.receive_eof();
-                true
-            }
-            Ok(n) => {
-                self.last_read = n;
-                true
-            }
-            // A blocking read that timed out reports WouldBlock or TimedOut:
-            // the clock, below, decides what that means.
-            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => blocking,
-            Err(e) if e.kind() == ErrorKind::Interrupted => true,
-            Err(e) => {
-                self.dom.read_failed(e.into());
-                true
-            }
-        };
-        self.tick();
-        Ok(progressed)
-    }
-
-    /// Tells the core the time: timers it arms next (a close) count from
-    /// now, not from the last read.
-    fn tick(&mut self) {
-        self.dom.conn.handle_timeout(self.start.elapsed());
-    }
-
-    /// Writes what the transport takes (the close frame a failure queued,
-    /// or an HTTP refusal) and closes it.
-    fn close_transport(&mut self) {
-        if !self.dom.transport_to_close() {
-            return;
-        }
-        if let Some(stream) = &mut self.stream {
-            while self.dom.flush_before_close() && !self.dom.conn.pending_output().is_empty() {
-                match stream.write(self.dom.conn.pending_output()) {
-                    Ok(n) if n > 0 => self.dom.wrote(n),
-                    Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                    _ => break,
-                }
-            }
-            if self.dom.flush_before_close() {
-                let _ = stream.flush();
-            }
-            let _ = stream.shutdown();
-        }
-        self.dom.transport_closed();
-    }
 }
 
 impl<S: Transport> Drop for WebSocket<S> {
     /// Dropping an open socket starts a close with 1001 (going away), as a
     /// browser does for a page that goes away, and writes it as best it can.
     fn drop(&mut self) {
-        self.tick();
-        if self.ready_state() == ReadyState::Open && self.dom.conn.close(CloseCode::GOING_AWAY, "").is_ok() {
-            let _ = self.write_all();
+        if self.driver.close_on_drop(self.start.elapsed()) {
+            let _ = self.flush();
         }
-    }
-}
-
-impl From<handshake::UrlError> for Error {
-    fn from(e: handshake::UrlError) -> Self {
-        Error::Url(e)
     }
 }
 

@@ -1,0 +1,696 @@
+//! The driver core: everything the blocking and the tokio driver do, written
+//! once over an [`Io`] adapter that only reads, writes, flushes, shuts down
+//! and tells the time.
+//!
+//! A driver owns a [`Driver`] and its transport; for each call it wraps the
+//! transport (and, for tokio, the task's `Context` and timer) in an [`Io`]
+//! and runs one of the `poll_*` methods here. Every rule — when to read,
+//! when to write, the idle-read policy, what a timeout or an I/O error
+//! means, how the transport is closed — lives in this file, so the two
+//! drivers cannot drift apart. A blocking adapter never returns
+//! `Poll::Pending` unless the caller asked not to wait (`try_*`), in which
+//! case `Pending` means "would block".
+
+use super::{BinaryType, Data, Dom, Event, Message, Next, Received};
+use crate::close::{CloseCode, OwnedCloseFrame};
+use crate::connection::{Connection, ReadyState};
+use crate::error::Error;
+use crate::handshake::{Accept, Request};
+use core::task::{Poll, ready};
+use core::time::Duration;
+use std::io::{self, ErrorKind};
+use std::vec::Vec;
+
+/// Reads shorter than this suggest a quiet peer: the next read waits in a
+/// stack buffer, so an idle connection holds no read buffer.
+const IDLE_READ: usize = 512;
+
+/// What a driver can do with its transport and clock. Each method either
+/// completes (`Ready`) or, for a transport that must not wait now,
+/// returns `Pending` (an async task is then woken when it may retry).
+pub(crate) trait Io {
+    /// The time on the core's clock (since the driver started).
+    fn now(&self) -> Duration;
+
+    /// `Ready` once `deadline` has passed. Until then the adapter makes sure
+    /// the next read returns by the deadline (a socket read timeout, a timer
+    /// that wakes the task). `None`: no deadline; drop any timer.
+    fn poll_deadline(&mut self, deadline: Option<Duration>) -> Poll<()>;
+
+    /// Reads into `buf`. A blocking read cut short by its timeout reports
+    /// `WouldBlock` or `TimedOut`.
+    fn poll_read(&mut self, buf: &mut [u8]) -> Poll<io::Result<usize>>;
+
+    /// Writes from `buf`.
+    fn poll_write(&mut self, buf: &[u8]) -> Poll<io::Result<usize>>;
+
+    /// Flushes what the transport buffered.
+    fn poll_flush(&mut self) -> Poll<io::Result<()>>;
+
+    /// Closes the transport in both directions.
+    fn poll_shutdown(&mut self) -> Poll<io::Result<()>>;
+}
+
+/// The TLS settings a `wss://` connection uses.
+#[cfg(feature = "rustls")]
+pub(crate) type TlsConfig = std::sync::Arc<rustls::ClientConfig>;
+/// No TLS in this build: nothing to configure.
+#[cfg(not(feature = "rustls"))]
+pub(crate) type TlsConfig = core::convert::Infallible;
+
+/// One thing the DOM layer produced, before the driver's API filters it.
+/// `M` is a message in the form the caller returns.
+pub(crate) enum Step<M> {
+    Message(M),
+    /// Open, error or close.
+    Dom(Event),
+    Ping(Vec<u8>),
+    Pong(Vec<u8>),
+    /// A server handshake awaits a decision (see [`Driver::poll_handshake`]).
+    Decide,
+}
+
+/// The state both drivers share: the DOM layer (which owns the protocol
+/// core) and the driver's own settings.
+pub(crate) struct Driver {
+    dom: Dom,
+    /// How binary messages are handed to event consumers.
+    pub(crate) binary_type: BinaryType,
+    /// Output that may stay queued when a send returns.
+    pub(crate) high_water_mark: usize,
+    /// Bytes the last read returned, to tell a quiet peer from a stream.
+    last_read: usize,
+}
+
+impl core::fmt::Debug for Driver {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        self.dom.fmt(f)
+    }
+}
+
+impl Driver {
+    pub(crate) fn new(conn: Connection, url: std::string::String) -> Self {
+        Self {
+            dom: Dom::new(conn, url),
+            binary_type: BinaryType::default(),
+            high_water_mark: 0,
+            last_read: 0,
+        }
+    }
+
+    // ------------------------------------------------------------ attributes
+
+    pub(crate) fn url(&self) -> &str {
+        &self.dom.url
+    }
+
+    pub(crate) fn ready_state(&self) -> ReadyState {
+        self.dom.ready_state()
+    }
+
+    pub(crate) fn protocol(&self) -> &str {
+        self.dom.conn.protocol().unwrap_or("")
+    }
+
+    pub(crate) fn extensions(&self) -> &str {
+        self.dom.conn.extensions()
+    }
+
+    pub(crate) fn buffered_amount(&self) -> u64 {
+        self.dom.buffered_amount()
+    }
+
+    pub(crate) fn peer_close(&self) -> Option<&OwnedCloseFrame> {
+        self.dom.peer_close()
+    }
+
+    pub(crate) fn connection(&self) -> &Connection {
+        &self.dom.conn
+    }
+
+    /// When the core next needs the clock.
+    pub(crate) fn poll_timeout(&self) -> Option<Duration> {
+        self.dom.conn.poll_timeout()
+    }
+
+    /// Whether an open socket has more than the high-water mark queued (a
+    /// non-blocking send refuses then).
+    pub(crate) fn over_high_water_mark(&self) -> bool {
+        self.ready_state() == ReadyState::Open && self.dom.conn.pending_output().len() > self.high_water_mark
+    }
+
+    /// Whether output waits to be written.
+    pub(crate) fn has_output(&self) -> bool {
+        !self.dom.conn.pending_output().is_empty()
+    }
+
+    /// The transport could not be opened: the connection fails as the DOM
+    /// says (error, then close with 1006).
+    pub(crate) fn fail(&mut self, error: Error) {
+        self.dom.fail(error);
+    }
+
+    // ------------------------------------------------------------ methods
+
+    /// Tells the core the time: timers it arms next (a close) count from
+    /// now, not from the last read.
+    pub(crate) fn tick(&mut self, now: Duration) {
+        self.dom.conn.handle_timeout(now);
+    }
+
+    /// The DOM's `send(data)` (see [`Dom::send`]).
+    pub(crate) fn send(&mut self, data: &Data<'_>) -> Result<bool, Error> {
+        self.dom.send(data)
+    }
+
+    #[cfg(feature = "tokio")]
+    /// The `Sink`'s `start_send`: text and binary per the DOM's rules,
+    /// pings and pongs as control frames.
+    pub(crate) fn start_send(&mut self, message: Message) -> Result<(), Error> {
+        match message {
+            Message::Text(text) => self.dom.send(&Data::from(text)).map(drop),
+            Message::Binary(bytes) => self.dom.send(&Data::from(bytes)).map(drop),
+            Message::Ping(data) => self.dom.conn.ping(&data),
+            Message::Pong(data) => self.dom.conn.pong(&data),
+        }
+    }
+
+    /// Queues a ping.
+    pub(crate) fn ping(&mut self, data: &[u8]) -> Result<(), Error> {
+        self.dom.conn.ping(data)
+    }
+
+    /// The DOM's `close(code, reason)`, at time `now`.
+    pub(crate) fn close(&mut self, now: Duration, code: Option<u16>, reason: Option<&str>) -> Result<(), Error> {
+        self.tick(now);
+        self.dom.close(code, reason)
+    }
+
+    /// A close with any sendable code, at time `now`.
+    pub(crate) fn close_with(&mut self, now: Duration, code: CloseCode, reason: &str) -> Result<(), Error> {
+        self.tick(now);
+        self.dom.close_with(code, reason)
+    }
+
+    /// A socket dropped while open starts a close with 1001 (going away);
+    /// `true` if there is a close frame to write.
+    pub(crate) fn close_on_drop(&mut self, now: Duration) -> bool {
+        self.tick(now);
+        self.ready_state() == ReadyState::Open && self.dom.conn.close(CloseCode::GOING_AWAY, "").is_ok()
+    }
+
+    // ------------------------------------------------------------ the loop
+
+    /// One event, message, ping or pong, or `None` after the close event:
+    /// the DOM layer decides, `io` does it. `message` makes a received
+    /// message into the form the caller returns.
+    #[inline]
+    pub(crate) fn poll_step<M>(
+        &mut self,
+        io: &mut impl Io,
+        message: impl Fn(Received<'_>) -> M,
+    ) -> Poll<Option<Step<M>>> {
+        loop {
+            match self.dom.next(&message) {
+                Next::Event(event) => return Poll::Ready(Some(Step::Dom(event))),
+                Next::Message(m) => return Poll::Ready(Some(Step::Message(m))),
+                Next::Ping(data) => {
+                    // Send the pong before handing the ping over, as far as
+                    // the transport takes it now.
+                    if let Poll::Ready(Err(e)) = self.poll_write_down_to(io, 0) {
+                        self.dom.write_failed(e);
+                    }
+                    return Poll::Ready(Some(Step::Ping(data)));
+                }
+                Next::Pong(data) => return Poll::Ready(Some(Step::Pong(data))),
+                Next::Decide => return Poll::Ready(Some(Step::Decide)),
+                Next::Done => return Poll::Ready(None),
+                Next::CloseTransport => ready!(self.poll_close_transport(io)),
+                Next::Write => match self.poll_write_down_to(io, 0) {
+                    Poll::Ready(Ok(())) => {}
+                    Poll::Ready(Err(e)) => self.dom.write_failed(e),
+                    // The peer may be waiting for us to read before it reads
+                    // what we write (two pipelining peers): read on.
+                    Poll::Pending if self.dom.may_read_while_write_blocked() => ready!(self.poll_read_once(io)),
+                    Poll::Pending => return Poll::Pending,
+                },
+                Next::Read => ready!(self.poll_read_once(io)),
+            }
+        }
+    }
+
+    /// The next event (`next_event`); `None` after the close event.
+    pub(crate) fn poll_event(&mut self, io: &mut impl Io) -> Poll<Option<Event>> {
+        let binary_type = self.binary_type;
+        loop {
+            match ready!(self.poll_step(io, |m| m.into_event(binary_type))) {
+                Some(Step::Message(event) | Step::Dom(event)) => return Poll::Ready(Some(event)),
+                Some(Step::Ping(_) | Step::Pong(_) | Step::Decide) => {}
+                None => return Poll::Ready(None),
+            }
+        }
+    }
+
+    /// The next message (`read`, the `Stream`): pings and pongs included,
+    /// open and close skipped; a failure is one `Err`, then `None`.
+    pub(crate) fn poll_message(&mut self, io: &mut impl Io) -> Poll<Option<Result<Message, Error>>> {
+        loop {
+            // The message is copied once, from the core's buffer into the
+            // `Message`; no event is built for it.
+            match ready!(self.poll_step(io, |m| m.into_message())) {
+                Some(Step::Message(message)) => return Poll::Ready(Some(Ok(message))),
+                Some(Step::Ping(data)) => return Poll::Ready(Some(Ok(Message::Ping(data)))),
+                Some(Step::Pong(data)) => return Poll::Ready(Some(Ok(Message::Pong(data)))),
+                Some(Step::Dom(Event::Error(e))) => return Poll::Ready(Some(Err(e.error))),
+                Some(Step::Dom(_) | Step::Decide) => {}
+                None => return Poll::Ready(None),
+            }
+        }
+    }
+
+    /// Drives the opening handshake to the open event, keeping that event
+    /// for the application; a failure is the `Err`.
+    pub(crate) fn poll_handshake(
+        &mut self,
+        io: &mut impl Io,
+        decide: &mut Option<impl FnOnce(&Request) -> Result<Accept, u16>>,
+    ) -> Poll<Result<(), Error>> {
+        let binary_type = self.binary_type;
+        loop {
+            match ready!(self.poll_step(io, |m| m.into_event(binary_type))) {
+                Some(Step::Dom(Event::Open)) => {
+                    self.dom.unread(Event::Open);
+                    return Poll::Ready(Ok(()));
+                }
+                Some(Step::Dom(Event::Error(e))) => return Poll::Ready(Err(e.error)),
+                Some(Step::Decide) => self.dom.decide(decide)?,
+                Some(_) => {}
+                None => return Poll::Ready(Err(Error::Io(io::Error::from(ErrorKind::UnexpectedEof)))),
+            }
+        }
+    }
+
+    /// Backpressure: ready once at most `limit` bytes are queued. A
+    /// transport failure is not the caller's error (as in the DOM): it
+    /// becomes error and close events.
+    pub(crate) fn poll_drain(&mut self, io: &mut impl Io, limit: usize) -> Poll<()> {
+        if !self.dom.transport_open() {
+            return Poll::Ready(());
+        }
+        if let Err(e) = ready!(self.poll_write_down_to(io, limit)) {
+            self.dom.write_failed(e);
+        }
+        Poll::Ready(())
+    }
+
+    /// After a close: write the close frame, or close the transport of a
+    /// connection that failed.
+    pub(crate) fn poll_settle(&mut self, io: &mut impl Io) -> Poll<Result<(), Error>> {
+        if self.dom.transport_to_close() {
+            ready!(self.poll_close_transport(io));
+        }
+        if self.dom.transport_open() && self.has_output() {
+            return self.poll_write_down_to(io, 0);
+        }
+        Poll::Ready(Ok(()))
+    }
+
+    #[cfg(feature = "tokio")]
+    /// The `Sink`'s `poll_close`: start the close handshake with 1000 if
+    /// open, and write it. The peer's answer arrives on the read side.
+    pub(crate) fn poll_sink_close(&mut self, io: &mut impl Io) -> Poll<Result<(), Error>> {
+        if self.ready_state() == ReadyState::Open {
+            self.close(io.now(), Some(1000), None)?;
+        }
+        self.poll_settle(io)
+    }
+
+    // ------------------------------------------------------------ transport
+
+    /// Writes until at most `limit` bytes stay queued (and flushes when
+    /// `limit` is 0).
+    pub(crate) fn poll_write_down_to(&mut self, io: &mut impl Io, limit: usize) -> Poll<Result<(), Error>> {
+        if !self.dom.transport_open() {
+            return Poll::Ready(Err(Error::Io(io::Error::from(ErrorKind::NotConnected))));
+        }
+        while self.dom.conn.pending_output().len() > limit {
+            match ready!(io.poll_write(self.dom.conn.pending_output())) {
+                Ok(0) => return Poll::Ready(Err(io::Error::from(ErrorKind::WriteZero).into())),
+                Ok(n) => self.dom.wrote(n),
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) => return Poll::Ready(Err(e.into())),
+            }
+        }
+        if limit == 0 {
+            ready!(io.poll_flush())?;
+        }
+        Poll::Ready(Ok(()))
+    }
+
+    /// Reads once into the core, or lets the core's deadline pass; ready
+    /// once something happened.
+    fn poll_read_once(&mut self, io: &mut impl Io) -> Poll<()> {
+        if io.poll_deadline(self.dom.conn.poll_timeout()).is_ready() {
+            self.tick(io.now());
+            return Poll::Ready(());
+        }
+        if !self.dom.transport_open() {
+            self.dom
+                .read_failed(Error::Io(io::Error::from(ErrorKind::NotConnected)));
+            return Poll::Ready(());
+        }
+        let conn = &mut self.dom.conn;
+        // After a short read with nothing left to parse, the peer is likely
+        // quiet: wait in a stack buffer so an idle connection holds no heap
+        // buffer; a streaming peer keeps reading straight into the core.
+        // The core hears the time before the bytes: timers the bytes
+        // re-arm (keepalive) count from now.
+        let result = if self.last_read < IDLE_READ && !conn.has_buffered_input() {
+            conn.release_buffers();
+            let mut small = [0u8; IDLE_READ];
+            ready!(io.poll_read(&mut small)).inspect(|&n| {
+                conn.handle_timeout(io.now());
+                conn.receive(&small[..n]);
+            })
+        } else {
+            ready!(io.poll_read(conn.read_buffer())).inspect(|&n| {
+                conn.handle_timeout(io.now());
+                conn.commit_read(n);
+            })
+        };
+        match result {
+            Ok(0) => conn.receive_eof(),
+            Ok(n) => self.last_read = n,
+            // A blocking read that timed out: the clock, below, decides
+            // what that means.
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted
+                ) => {}
+            Err(e) => self.dom.read_failed(e.into()),
+        }
+        self.tick(io.now());
+        Poll::Ready(())
+    }
+
+    /// Writes what the transport takes (the close frame a failure queued,
+    /// or an HTTP refusal), then shuts it down.
+    pub(crate) fn poll_close_transport(&mut self, io: &mut impl Io) -> Poll<()> {
+        if !self.dom.transport_to_close() {
+            return Poll::Ready(());
+        }
+        let flush = self.dom.flush_before_close();
+        while flush && self.has_output() {
+            match io.poll_write(self.dom.conn.pending_output()) {
+                Poll::Ready(Ok(n)) if n > 0 => self.dom.wrote(n),
+                Poll::Ready(Err(e)) if e.kind() == ErrorKind::Interrupted => {}
+                _ => break,
+            }
+        }
+        if flush {
+            // A flush or shutdown error changes nothing: the connection is
+            // over.
+            let _ = ready!(io.poll_flush());
+        }
+        let _ = ready!(io.poll_shutdown());
+        let _ = io.poll_deadline(None);
+        self.dom.transport_closed();
+        Poll::Ready(())
+    }
+}
+
+/// The attributes and settings both drivers show, written once: expands to
+/// public methods reading the [`Driver`] at `self.$field`.
+macro_rules! dom_attributes {
+    ($($field:ident).+) => {
+        /// The DOM's `url`: the URL as resolved (`ws`/`wss`, host with a
+        /// non-default port, path and query); empty for a connection
+        /// accepted or established elsewhere.
+        pub fn url(&self) -> &str {
+            self.$($field).+.url()
+        }
+
+        /// The DOM's `readyState`. `as u16` gives the numeric value (0–3).
+        ///
+        /// Closing lasts from the start of the close handshake (either side)
+        /// until the transport is closed; Closed is final.
+        pub fn ready_state(&self) -> $crate::connection::ReadyState {
+            self.$($field).+.ready_state()
+        }
+
+        /// The DOM's `protocol`: the subprotocol the server chose, empty until
+        /// open or when none.
+        pub fn protocol(&self) -> &str {
+            self.$($field).+.protocol()
+        }
+
+        /// The DOM's `extensions`: the negotiated extensions, empty until open.
+        pub fn extensions(&self) -> &str {
+            self.$($field).+.extensions()
+        }
+
+        /// The DOM's `binaryType`: how binary messages are handed over in
+        /// message events.
+        pub fn binary_type(&self) -> $crate::dom::BinaryType {
+            self.$($field).+.binary_type
+        }
+
+        /// Sets how binary messages dispatched from now on are handed over.
+        pub fn set_binary_type(&mut self, binary_type: $crate::dom::BinaryType) {
+            self.$($field).+.binary_type = binary_type;
+        }
+
+        /// The DOM's `bufferedAmount`: payload bytes passed to `send` and not
+        /// yet handed to the transport (framing excluded), plus bytes sent
+        /// while closing or closed, which are discarded but still counted.
+        /// It never resets when the socket closes.
+        pub fn buffered_amount(&self) -> u64 {
+            self.$($field).+.buffered_amount()
+        }
+
+        /// Bytes of output that may stay queued when `send` returns (and
+        /// above which a non-blocking send refuses or the `Sink` waits).
+        /// Default 0: a send completes once everything is written.
+        pub fn high_water_mark(&self) -> usize {
+            self.$($field).+.high_water_mark
+        }
+
+        /// Sets the high-water mark; output queued below it is written by
+        /// `flush`, before the next read, or by a later send.
+        pub fn set_high_water_mark(&mut self, bytes: usize) {
+            self.$($field).+.high_water_mark = bytes;
+        }
+
+        /// The peer's close frame, once received.
+        pub fn peer_close(&self) -> Option<&$crate::close::OwnedCloseFrame> {
+            self.$($field).+.peer_close()
+        }
+
+        /// The sans-IO core.
+        pub fn connection(&self) -> &$crate::connection::Connection {
+            self.$($field).+.connection()
+        }
+    };
+}
+pub(crate) use dom_attributes;
+
+#[cfg(test)]
+mod tests {
+    //! The driver core over an in-memory transport with a hand-moved
+    //! clock: the rules both drivers share, tested once, without sockets.
+    use super::*;
+    use crate::config::Config;
+    use crate::connection::Role;
+    use std::collections::VecDeque;
+    use std::string::String;
+    use std::vec;
+
+    /// A transport whose reads come from `input` (then `Pending`), whose
+    /// writes take at most `room` bytes (then `Pending`), and whose clock
+    /// reads `now`.
+    #[derive(Default)]
+    struct Fake {
+        now: Duration,
+        input: VecDeque<Vec<u8>>,
+        output: Vec<u8>,
+        room: usize,
+        shut: bool,
+        deadline: Option<Duration>,
+    }
+
+    impl Io for Fake {
+        fn now(&self) -> Duration {
+            self.now
+        }
+
+        fn poll_deadline(&mut self, deadline: Option<Duration>) -> Poll<()> {
+            self.deadline = deadline;
+            match deadline {
+                Some(d) if d <= self.now => Poll::Ready(()),
+                _ => Poll::Pending,
+            }
+        }
+
+        fn poll_read(&mut self, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+            let Some(chunk) = self.input.front_mut() else {
+                return Poll::Pending;
+            };
+            let n = chunk.len().min(buf.len());
+            buf[..n].copy_from_slice(&chunk[..n]);
+            chunk.drain(..n);
+            if chunk.is_empty() {
+                self.input.pop_front();
+            }
+            Poll::Ready(Ok(n))
+        }
+
+        fn poll_write(&mut self, buf: &[u8]) -> Poll<io::Result<usize>> {
+            if self.shut {
+                return Poll::Ready(Err(io::Error::from(ErrorKind::BrokenPipe)));
+            }
+            let n = buf.len().min(self.room);
+            if n == 0 {
+                return Poll::Pending;
+            }
+            self.room -= n;
+            self.output.extend_from_slice(&buf[..n]);
+            Poll::Ready(Ok(n))
+        }
+
+        fn poll_flush(&mut self) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+
+        fn poll_shutdown(&mut self) -> Poll<io::Result<()>> {
+            self.shut = true;
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    fn server() -> Driver {
+        Driver::new(
+            Connection::established(Role::Server, Config::default(), &[]),
+            String::new(),
+        )
+    }
+
+    /// A client's frame, masked with the zero key (RFC 6455 §5.3 allows any
+    /// key; zero leaves the payload as it is).
+    fn client_frame(opcode: u8, payload: &[u8]) -> Vec<u8> {
+        let mut frame = vec![0x80 | opcode, 0x80 | payload.len() as u8, 0, 0, 0, 0];
+        frame.extend_from_slice(payload);
+        frame
+    }
+
+    fn open(driver: &mut Driver, io: &mut Fake) {
+        assert!(matches!(driver.poll_event(io), Poll::Ready(Some(Event::Open))));
+    }
+
+    #[test]
+    fn a_message_is_read_and_a_send_written() {
+        let mut driver = server();
+        let mut io = Fake {
+            room: usize::MAX,
+            ..Fake::default()
+        };
+        io.input.push_back(client_frame(0x1, b"hi"));
+        open(&mut driver, &mut io);
+        match driver.poll_message(&mut io) {
+            Poll::Ready(Some(Ok(Message::Text(text)))) => assert_eq!(text, "hi"),
+            other => panic!("{:?}", other.map(|m| m.map(|m| m.map(drop)))),
+        }
+        assert!(driver.poll_message(&mut io).is_pending());
+        assert!(driver.send(&Data::from("yo")).unwrap());
+        assert!(matches!(driver.poll_drain(&mut io, 0), Poll::Ready(())));
+        assert_eq!(io.output, [0x81, 0x02, b'y', b'o']);
+        assert_eq!(driver.buffered_amount(), 0);
+    }
+
+    // The opening-handshake deadline (RFC 6455 §4.1 leaves it to the
+    // client; WHATWG fails the connection) fires on the clock alone: no
+    // byte arrives, yet the error and close events come out.
+    #[test]
+    fn a_deadline_fires_without_input() {
+        let mut driver = Driver::new(Connection::server(Config::default()), String::new());
+        let mut io = Fake::default();
+        assert!(driver.poll_event(&mut io).is_pending());
+        assert_eq!(io.deadline, Some(Duration::from_secs(10)));
+        io.now = Duration::from_secs(10);
+        match driver.poll_event(&mut io) {
+            Poll::Ready(Some(Event::Error(e))) => assert!(matches!(e.error, Error::HandshakeTimeout)),
+            _ => panic!("no error event"),
+        }
+        match driver.poll_event(&mut io) {
+            Poll::Ready(Some(Event::Close(close))) => assert_eq!(close.code, 1006),
+            _ => panic!("no close event"),
+        }
+        assert!(io.shut, "the transport was not closed");
+        assert!(matches!(driver.poll_event(&mut io), Poll::Ready(None)));
+        assert_eq!(io.deadline, None, "a timer outlived the connection");
+    }
+
+    // Two peers that both pipeline must not deadlock: while our write
+    // waits, we read on as long as what we queued unasked (pongs) is small.
+    #[test]
+    fn a_blocked_write_reads_on_while_unsolicited_output_is_small() {
+        let mut driver = server();
+        let mut io = Fake::default();
+        open(&mut driver, &mut io);
+        io.input.push_back(client_frame(0x9, b"p"));
+        io.input.push_back(client_frame(0x2, b"data"));
+        // The pong (RFC 6455 §5.5.2) cannot be written: the message still
+        // comes through.
+        match driver.poll_message(&mut io) {
+            Poll::Ready(Some(Ok(Message::Ping(p)))) => assert_eq!(p, b"p"),
+            _ => panic!("no ping"),
+        }
+        match driver.poll_message(&mut io) {
+            Poll::Ready(Some(Ok(Message::Binary(b)))) => assert_eq!(b, b"data"),
+            _ => panic!("no message while the pong waited"),
+        }
+        io.room = usize::MAX;
+        assert!(driver.poll_message(&mut io).is_pending());
+        assert_eq!(io.output, [0x8a, 0x01, b'p']);
+    }
+
+    #[test]
+    fn a_blocked_write_stops_reading_past_the_unsolicited_bound() {
+        let mut driver = server();
+        let mut io = Fake::default();
+        open(&mut driver, &mut io);
+        // 700 pings of 125 bytes queue ~88 KiB of pongs nobody reads.
+        let ping = client_frame(0x9, &[7; 125]);
+        for _ in 0..700 {
+            io.input.push_back(ping.clone());
+        }
+        let mut pings = 0;
+        while let Poll::Ready(Some(Ok(Message::Ping(_)))) = driver.poll_message(&mut io) {
+            pings += 1;
+        }
+        assert!(pings < 700, "read every ping though the pongs piled up");
+        assert!(!io.input.is_empty());
+    }
+
+    // A failed connection closes its transport after writing what it takes
+    // of the close frame (RFC 6455 §7.1.7), and only once.
+    #[test]
+    fn a_failure_writes_the_close_frame_then_shuts_the_transport() {
+        let mut driver = server();
+        let mut io = Fake {
+            room: usize::MAX,
+            ..Fake::default()
+        };
+        open(&mut driver, &mut io);
+        // Reserved opcode 0x3: protocol error (§5.2), close code 1002.
+        io.input.push_back(client_frame(0x3, b""));
+        match driver.poll_message(&mut io) {
+            Poll::Ready(Some(Err(Error::ReservedOpcode(3)))) => {}
+            _ => panic!("no protocol error"),
+        }
+        assert_eq!(io.output, [0x88, 0x02, 0x03, 0xea]);
+        assert!(io.shut);
+        assert!(matches!(driver.poll_message(&mut io), Poll::Ready(None)));
+        assert_eq!(driver.ready_state(), ReadyState::Closed);
+    }
+}
