@@ -25,6 +25,11 @@ use std::vec::Vec;
 /// stack buffer, so an idle connection holds no read buffer.
 const IDLE_READ: usize = 512;
 
+/// How long a blocking transport may wait on each write while a failed
+/// connection's last output (its close frame) goes out before the transport
+/// closes. An async transport does not wait at all.
+const CLOSE_WRITE_WAIT: Duration = Duration::from_millis(10);
+
 /// What a driver can do with its transport and clock. Each method either
 /// completes (`Ready`) or, for a transport that must not wait now,
 /// returns `Pending` (an async task is then woken when it may retry).
@@ -49,6 +54,10 @@ pub(crate) trait Io {
 
     /// Closes the transport in both directions.
     fn poll_shutdown(&mut self) -> Poll<io::Result<()>>;
+
+    /// Whether a write may wait (a blocking transport): the deadline must
+    /// then be armed before each write, not only once one has waited.
+    fn writes_wait(&self) -> bool;
 }
 
 /// The TLS settings a `wss://` connection uses.
@@ -240,6 +249,7 @@ impl Driver {
     }
 
     /// The next event (`next_event`); `None` after the close event.
+    #[inline]
     pub(crate) fn poll_event(&mut self, io: &mut impl Io) -> Poll<Option<Event>> {
         let binary_type = self.binary_type;
         loop {
@@ -253,6 +263,7 @@ impl Driver {
 
     /// The next message (`read`, the `Stream`): pings and pongs included,
     /// open and close skipped; a failure is one `Err`, then `None`.
+    #[inline]
     pub(crate) fn poll_message(&mut self, io: &mut impl Io) -> Poll<Option<Result<Message, Error>>> {
         loop {
             // The message is copied once, from the core's buffer into the
@@ -293,6 +304,7 @@ impl Driver {
     /// Backpressure: ready once at most `limit` bytes are queued. A
     /// transport failure is not the caller's error (as in the DOM): it
     /// becomes error and close events.
+    #[inline]
     pub(crate) fn poll_drain(&mut self, io: &mut impl Io, limit: usize) -> Poll<()> {
         if !self.dom.transport_open() {
             return Poll::Ready(());
@@ -328,23 +340,70 @@ impl Driver {
     // ------------------------------------------------------------ transport
 
     /// Writes until at most `limit` bytes stay queued (and flushes when
-    /// `limit` is 0).
+    /// `limit` is 0). The core's deadlines hold while the write waits: once
+    /// one ends the connection, this returns `Ok` with output still queued,
+    /// and the failure comes out of the next poll of the DOM layer.
+    #[inline]
     pub(crate) fn poll_write_down_to(&mut self, io: &mut impl Io, limit: usize) -> Poll<Result<(), Error>> {
         if !self.dom.transport_open() {
             return Poll::Ready(Err(Error::Io(io::Error::from(ErrorKind::NotConnected))));
         }
-        while self.dom.conn.pending_output().len() > limit {
-            match ready!(io.poll_write(self.dom.conn.pending_output())) {
-                Ok(0) => return Poll::Ready(Err(io::Error::from(ErrorKind::WriteZero).into())),
-                Ok(n) => self.dom.wrote(n),
-                Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                Err(e) => return Poll::Ready(Err(e.into())),
+        if io.writes_wait() && self.dom.conn.pending_output().len() > limit && self.expired(io) {
+            return Poll::Ready(Ok(()));
+        }
+        loop {
+            let pending = self.dom.conn.pending_output();
+            let len = pending.len();
+            if len <= limit {
+                break;
+            }
+            match io.poll_write(pending) {
+                Poll::Ready(Ok(0)) => return Poll::Ready(Err(io::Error::from(ErrorKind::WriteZero).into())),
+                Poll::Ready(Ok(n)) => {
+                    self.dom.wrote(n);
+                    // A short write: the transport is full, and a blocking
+                    // one may have waited out its timeout.
+                    if n < len && self.expired(io) {
+                        return Poll::Ready(Ok(()));
+                    }
+                }
+                Poll::Ready(Err(e)) if e.kind() == ErrorKind::Interrupted => {}
+                // A blocking write cut short by its timeout (the deadline
+                // the adapter was given): the timer decides.
+                Poll::Ready(Err(e)) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                    if self.expired(io) {
+                        return Poll::Ready(Ok(()));
+                    }
+                    if self.poll_timeout().is_none() {
+                        return Poll::Ready(Err(e.into()));
+                    }
+                }
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e.into())),
+                Poll::Pending if self.expired(io) => return Poll::Ready(Ok(())),
+                Poll::Pending => return Poll::Pending,
             }
         }
         if limit == 0 {
             ready!(io.poll_flush())?;
         }
         Poll::Ready(Ok(()))
+    }
+
+    /// Gives the core the time if a deadline passed (re-arming the adapter
+    /// for the next one otherwise): `true` once a timer ended the
+    /// connection, so waiting on the transport is pointless.
+    #[inline]
+    fn expired(&mut self, io: &mut impl Io) -> bool {
+        // Each pass handles every due timer; a keepalive ping arms the next
+        // one strictly later, so a few passes always suffice.
+        for _ in 0..4 {
+            if io.poll_deadline(self.poll_timeout()).is_pending() {
+                break;
+            }
+            self.tick(io.now());
+        }
+        let conn = &self.dom.conn;
+        conn.ready_state() == ReadyState::Closed && !conn.is_closed_cleanly()
     }
 
     /// Reads once into the core, or lets the core's deadline pass; ready
@@ -401,6 +460,9 @@ impl Driver {
             return Poll::Ready(());
         }
         let flush = self.dom.flush_before_close();
+        // "Without waiting", as far as a blocking transport allows: its
+        // writes wait at most this long now.
+        let _ = io.poll_deadline(Some(io.now().saturating_add(CLOSE_WRITE_WAIT)));
         while flush && self.has_output() {
             match io.poll_write(self.dom.conn.pending_output()) {
                 Poll::Ready(Ok(n)) if n > 0 => self.dom.wrote(n),
@@ -517,6 +579,11 @@ mod tests {
         room: usize,
         shut: bool,
         deadline: Option<Duration>,
+        /// A blocking transport with the deadline as its write timeout: a
+        /// full transport waits until the deadline, then times out.
+        blocking: bool,
+        /// Writes attempted, to bound loops.
+        writes: usize,
     }
 
     impl Io for Fake {
@@ -549,7 +616,15 @@ mod tests {
             if self.shut {
                 return Poll::Ready(Err(io::Error::from(ErrorKind::BrokenPipe)));
             }
+            self.writes += 1;
             let n = buf.len().min(self.room);
+            if n == 0 && self.blocking {
+                // Waited as long as the write timeout allowed.
+                if let Some(deadline) = self.deadline {
+                    self.now = self.now.max(deadline);
+                }
+                return Poll::Ready(Err(io::Error::from(ErrorKind::WouldBlock)));
+            }
             if n == 0 {
                 return Poll::Pending;
             }
@@ -565,6 +640,10 @@ mod tests {
         fn poll_shutdown(&mut self) -> Poll<io::Result<()>> {
             self.shut = true;
             Poll::Ready(Ok(()))
+        }
+
+        fn writes_wait(&self) -> bool {
+            self.blocking
         }
     }
 
@@ -692,5 +771,97 @@ mod tests {
         assert!(io.shut);
         assert!(matches!(driver.poll_message(&mut io), Poll::Ready(None)));
         assert_eq!(driver.ready_state(), ReadyState::Closed);
+    }
+
+    fn keepalive_server(interval: Duration) -> Driver {
+        let config = Config {
+            keepalive_interval: Some(interval),
+            ..Config::default()
+        };
+        Driver::new(Connection::established(Role::Server, config, &[]), String::new())
+    }
+
+    /// Pings until the driver stops reading them (its pongs pile up).
+    fn flood_pings(driver: &mut Driver, io: &mut Fake) {
+        let ping = client_frame(0x9, &[7; 125]);
+        for _ in 0..700 {
+            io.input.push_back(ping.clone());
+        }
+        while let Poll::Ready(Some(Ok(Message::Ping(_)))) = driver.poll_message(io) {}
+    }
+
+    // Keepalive (the WHATWG/RFC 6455 §5.5.2 ping-pong liveness check) must
+    // fire though the peer stopped reading and our write waits: a
+    // peer that neither reads nor writes is dropped.
+    #[test]
+    fn keepalive_fires_while_a_write_waits() {
+        let mut driver = keepalive_server(Duration::from_secs(1));
+        let mut io = Fake::default();
+        open(&mut driver, &mut io);
+        flood_pings(&mut driver, &mut io);
+        io.input.clear();
+        assert!(driver.poll_message(&mut io).is_pending());
+        assert!(io.deadline.is_some(), "no timer armed while the write waits");
+        // One interval of silence: a ping is queued (behind the pongs),
+        // and the peer has one more interval to answer.
+        io.now = Duration::from_secs(1);
+        assert!(driver.poll_message(&mut io).is_pending());
+        assert_eq!(io.deadline, Some(Duration::from_secs(2)));
+        io.now = Duration::from_secs(2);
+        match driver.poll_message(&mut io) {
+            Poll::Ready(Some(Err(Error::KeepaliveTimeout))) => {}
+            other => panic!("not dropped: {:?}", other.map(|m| m.map(|m| m.map(drop)))),
+        }
+        assert!(io.shut);
+    }
+
+    // RFC 6455 §7.1.1 lets an endpoint give up on a close handshake the
+    // peer does not finish: the close timeout fires though the close frame
+    // itself cannot be written.
+    #[test]
+    fn the_close_timeout_fires_while_the_close_frame_waits() {
+        let mut driver = server();
+        let mut io = Fake::default();
+        open(&mut driver, &mut io);
+        assert!(driver.send(&Data::from(&[1u8; 100_000][..])).unwrap());
+        assert!(driver.poll_drain(&mut io, 0).is_pending());
+        driver.close(io.now, Some(1000), None).unwrap();
+        assert!(driver.poll_settle(&mut io).is_pending());
+        io.now = Duration::from_secs(6);
+        assert!(matches!(driver.poll_settle(&mut io), Poll::Ready(Ok(()))));
+        match driver.poll_event(&mut io) {
+            Poll::Ready(Some(Event::Error(e))) => assert!(matches!(e.error, Error::CloseTimeout)),
+            _ => panic!("no close timeout"),
+        }
+        assert!(matches!(driver.poll_event(&mut io), Poll::Ready(Some(Event::Close(_)))));
+        assert!(io.shut);
+    }
+
+    // The same through a blocking transport whose write times out at the
+    // deadline: the blocked write gives way to the timer, and the close
+    // of the transport does not wait again.
+    #[test]
+    fn a_blocking_write_gives_way_to_the_close_timeout() {
+        let mut driver = server();
+        let mut io = Fake {
+            blocking: true,
+            ..Fake::default()
+        };
+        open(&mut driver, &mut io);
+        assert!(driver.send(&Data::from(&[1u8; 100_000][..])).unwrap());
+        driver.close(io.now, Some(1000), None).unwrap();
+        assert!(matches!(driver.poll_settle(&mut io), Poll::Ready(Ok(()))));
+        assert!(io.writes < 10, "{} writes", io.writes);
+        assert_eq!(io.now, Duration::from_secs(5), "waited past the close timeout");
+        match driver.poll_event(&mut io) {
+            Poll::Ready(Some(Event::Error(e))) => assert!(matches!(e.error, Error::CloseTimeout)),
+            _ => panic!("no close timeout"),
+        }
+        assert!(
+            io.now < Duration::from_secs(6),
+            "closing the transport waited {:?}",
+            io.now
+        );
+        assert!(io.shut);
     }
 }

@@ -84,10 +84,12 @@ struct Async<'a, 'b, S> {
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Io for Async<'_, '_, S> {
+    #[inline]
     fn now(&self) -> Duration {
         self.start.elapsed()
     }
 
+    #[inline]
     fn poll_deadline(&mut self, deadline: Option<Duration>) -> Poll<()> {
         // A deadline past what the clock can show never fires.
         let Some(at) = deadline.and_then(|d| self.start.checked_add(d)) else {
@@ -103,6 +105,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Io for Async<'_, '_, S> {
         sleep.as_mut().poll(self.cx)
     }
 
+    #[inline]
     fn poll_read(&mut self, buf: &mut [u8]) -> Poll<io::Result<usize>> {
         let cx = &mut *self.cx;
         let Some(stream) = self.stream.as_deref_mut() else {
@@ -113,6 +116,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Io for Async<'_, '_, S> {
         Poll::Ready(Ok(buf.filled().len()))
     }
 
+    #[inline]
     fn poll_write(&mut self, buf: &[u8]) -> Poll<io::Result<usize>> {
         let cx = &mut *self.cx;
         match self.stream.as_deref_mut() {
@@ -121,6 +125,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Io for Async<'_, '_, S> {
         }
     }
 
+    #[inline]
     fn poll_flush(&mut self) -> Poll<io::Result<()>> {
         let cx = &mut *self.cx;
         match self.stream.as_deref_mut() {
@@ -129,12 +134,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Io for Async<'_, '_, S> {
         }
     }
 
+    #[inline]
     fn poll_shutdown(&mut self) -> Poll<io::Result<()>> {
         let cx = &mut *self.cx;
         match self.stream.as_deref_mut() {
             Some(stream) => Pin::new(stream).poll_shutdown(cx),
             None => Poll::Ready(Ok(())),
         }
+    }
+
+    #[inline]
+    fn writes_wait(&self) -> bool {
+        false
     }
 }
 
@@ -149,6 +160,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
     }
 
     /// Runs one driver-core call over the transport in this task's context.
+    #[inline]
     fn drive<T>(
         &mut self,
         cx: &mut Context<'_>,

@@ -94,8 +94,6 @@ struct Blocking<'a, S> {
     start: Instant,
     timeout_set: &'a mut Option<Duration>,
     wait: bool,
-    /// A failure to set the timeout, reported by the next read.
-    failed: Option<io::Error>,
 }
 
 impl<S: Transport> Blocking<'_, S> {
@@ -114,22 +112,29 @@ impl<S: Transport> Blocking<'_, S> {
 }
 
 impl<S: Transport> Io for Blocking<'_, S> {
+    #[inline]
     fn now(&self) -> Duration {
         self.start.elapsed()
     }
 
+    #[inline]
     fn poll_deadline(&mut self, deadline: Option<Duration>) -> Poll<()> {
+        if deadline.is_none() && self.timeout_set.is_none() {
+            // Nothing to arm or disarm: no clock read on the hot path.
+            return Poll::Pending;
+        }
         let now = self.now();
         if deadline.is_some_and(|d| d <= now) {
             return Poll::Ready(());
         }
         if self.wait {
-            let timeout = deadline.map(|d| d.saturating_sub(now).max(Duration::from_millis(1)));
-            if timeout.is_some() || self.timeout_set.is_some() {
+            let timeout = deadline.map(|d| d.saturating_sub(now).max(MIN_TIMEOUT));
+            if needs_new_timeout(*self.timeout_set, timeout) {
+                // Setting a timeout fails only on a transport that is gone,
+                // which the read or write that follows reports.
                 if let Some(stream) = self.stream.as_deref_mut() {
-                    if let Err(e) = stream.set_read_timeout(timeout) {
-                        self.failed = Some(e);
-                    }
+                    let _ = stream.set_read_timeout(timeout);
+                    let _ = stream.set_write_timeout(timeout);
                 }
                 *self.timeout_set = timeout;
             }
@@ -137,27 +142,59 @@ impl<S: Transport> Io for Blocking<'_, S> {
         Poll::Pending
     }
 
+    #[inline]
     fn poll_read(&mut self, buf: &mut [u8]) -> Poll<io::Result<usize>> {
-        if let Some(e) = self.failed.take() {
-            return Poll::Ready(Err(e));
-        }
         let result = self.stream().and_then(|s| s.read(buf));
         self.done(result)
     }
 
+    #[inline]
     fn poll_write(&mut self, buf: &[u8]) -> Poll<io::Result<usize>> {
+        let started = self.timeout_set.map(|_| Instant::now());
         let result = self.stream().and_then(|s| s.write(buf));
-        self.done(result)
+        match result {
+            // A write that "would block" at once, before any timeout could
+            // run out, is a non-blocking transport's: it pends, whatever
+            // the call wanted.
+            Err(e) if e.kind() == ErrorKind::WouldBlock && started.is_none_or(|t| t.elapsed() < MIN_TIMEOUT) => {
+                Poll::Pending
+            }
+            result => self.done(result),
+        }
     }
 
+    #[inline]
     fn poll_flush(&mut self) -> Poll<io::Result<()>> {
         let result = self.stream().and_then(|s| s.flush());
         self.done(result)
     }
 
+    #[inline]
     fn poll_shutdown(&mut self) -> Poll<io::Result<()>> {
         let result = self.stream.as_deref_mut().map_or(Ok(()), |s| s.shutdown());
         self.done(result)
+    }
+
+    #[inline]
+    fn writes_wait(&self) -> bool {
+        self.wait
+    }
+}
+
+/// The shortest timeout given to the transport (zero would mean none).
+const MIN_TIMEOUT: Duration = Duration::from_millis(1);
+
+/// Whether the transport's timeouts, last set to `set`, must change to
+/// bound the next read or write by `wanted`. A timeout counts from each
+/// call, so one set earlier may overshoot the deadline by the time since:
+/// it is reset once that slack passes an eighth of what remains (or when
+/// it is less than half of it), which keeps the `setsockopt` calls few
+/// while each deadline fires at most ~12% late.
+fn needs_new_timeout(set: Option<Duration>, wanted: Option<Duration>) -> bool {
+    match (set, wanted) {
+        (None, None) => false,
+        (Some(set), Some(wanted)) => set > wanted + wanted / 8 || set < wanted / 2,
+        _ => true,
     }
 }
 
@@ -257,13 +294,13 @@ impl<S: Transport> WebSocket<S> {
 
     /// Runs one driver-core call over the transport; `wait` false makes a
     /// transport that would block answer `Pending`.
+    #[inline]
     fn drive<T>(&mut self, wait: bool, f: impl FnOnce(&mut Driver, &mut Blocking<'_, S>) -> Poll<T>) -> Poll<T> {
         let mut io = Blocking {
             stream: self.stream.as_mut(),
             start: self.start,
             timeout_set: &mut self.timeout_set,
             wait,
-            failed: None,
         };
         f(&mut self.driver, &mut io)
     }
@@ -276,7 +313,7 @@ impl<S: Transport> WebSocket<S> {
     ) -> Result<(), Error> {
         match self.drive(true, f) {
             Poll::Ready(result) => result,
-            Poll::Pending => Err(Error::WouldBlock),
+            Poll::Pending => Err(io::Error::from(ErrorKind::WouldBlock).into()),
         }
     }
 
@@ -420,9 +457,14 @@ impl<S: Transport> WebSocket<S> {
     }
 
     /// After a close: write the close frame, or, if the connection failed,
-    /// close the transport now rather than at the next event.
+    /// close the transport now rather than at the next event. Over a
+    /// non-blocking transport the close has started all the same: the rest
+    /// goes out with `try_flush` or `try_next_event`.
     fn settle(&mut self) -> Result<(), Error> {
-        self.wait(|driver, io| driver.poll_settle(io))
+        match self.wait(|driver, io| driver.poll_settle(io)) {
+            Err(Error::Io(e)) if e.kind() == ErrorKind::WouldBlock => Ok(()),
+            result => result,
+        }
     }
 
     /// Writes all queued output, blocking as the transport does.

@@ -16,6 +16,14 @@ pub trait Transport: Read + Write {
         Ok(())
     }
 
+    /// Bounds the next blocking write (`None`: no bound), so the close and
+    /// keepalive timeouts fire while a peer that stopped reading leaves a
+    /// write waiting. A transport without it waits as long as the write
+    /// does.
+    fn set_write_timeout(&mut self, _timeout: Option<Duration>) -> io::Result<()> {
+        Ok(())
+    }
+
     /// Closes the transport in both directions.
     fn shutdown(&mut self) -> io::Result<()> {
         Ok(())
@@ -25,6 +33,10 @@ pub trait Transport: Read + Write {
 impl Transport for TcpStream {
     fn set_read_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
         TcpStream::set_read_timeout(self, timeout)
+    }
+
+    fn set_write_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+        TcpStream::set_write_timeout(self, timeout)
     }
 
     fn shutdown(&mut self) -> io::Result<()> {
@@ -38,6 +50,10 @@ impl Transport for std::os::unix::net::UnixStream {
         std::os::unix::net::UnixStream::set_read_timeout(self, timeout)
     }
 
+    fn set_write_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+        std::os::unix::net::UnixStream::set_write_timeout(self, timeout)
+    }
+
     fn shutdown(&mut self) -> io::Result<()> {
         std::os::unix::net::UnixStream::shutdown(self, Shutdown::Both)
     }
@@ -48,6 +64,10 @@ impl<T: Transport + ?Sized> Transport for &mut T {
         (**self).set_read_timeout(timeout)
     }
 
+    fn set_write_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+        (**self).set_write_timeout(timeout)
+    }
+
     fn shutdown(&mut self) -> io::Result<()> {
         (**self).shutdown()
     }
@@ -56,6 +76,10 @@ impl<T: Transport + ?Sized> Transport for &mut T {
 impl<T: Transport + ?Sized> Transport for Box<T> {
     fn set_read_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
         (**self).set_read_timeout(timeout)
+    }
+
+    fn set_write_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+        (**self).set_write_timeout(timeout)
     }
 
     fn shutdown(&mut self) -> io::Result<()> {
@@ -142,6 +166,14 @@ impl Transport for MaybeTlsStream {
             MaybeTlsStream::Plain(s) => s.set_read_timeout(timeout),
             #[cfg(feature = "rustls")]
             MaybeTlsStream::Tls(s) => s.sock.set_read_timeout(timeout),
+        }
+    }
+
+    fn set_write_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+        match self {
+            MaybeTlsStream::Plain(s) => s.set_write_timeout(timeout),
+            #[cfg(feature = "rustls")]
+            MaybeTlsStream::Tls(s) => s.sock.set_write_timeout(timeout),
         }
     }
 

@@ -1,0 +1,290 @@
+//! Every deadline fires whatever the write side does: a peer that stops
+//! reading leaves our writes waiting, and the close timeout (RFC 6455
+//! §7.1.1: an endpoint may give up on a close handshake) and keepalive
+//! still end the connection — blocking and tokio drivers, blocking and
+//! non-blocking transports. Real loopback sockets; every wait is bounded.
+
+mod common;
+
+use common::{accept_for, plain_config, wire};
+use rfc6455::Role;
+use rfc6455::websocket::{Event, WebSocket};
+use rfc6455::{ClientRequest, Config, Error};
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// How long a test waits for what must happen in about two seconds.
+const BOUND: Duration = Duration::from_secs(10);
+
+fn timers() -> Config {
+    Config {
+        close_timeout: Some(Duration::from_secs(1)),
+        keepalive_interval: Some(Duration::from_secs(1)),
+        ..plain_config()
+    }
+}
+
+/// Reads an HTTP head (up to the blank line).
+fn read_head(stream: &mut TcpStream) -> Vec<u8> {
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        assert_eq!(stream.read(&mut byte).unwrap(), 1, "head cut short");
+        head.push(byte[0]);
+    }
+    head
+}
+
+/// A server that answers the handshake and then never reads.
+fn raw_server(listener: &TcpListener) -> TcpStream {
+    let (mut stream, _) = listener.accept().unwrap();
+    let request = read_head(&mut stream);
+    let response = format!(
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {}\r\n\r\n",
+        accept_for(&request)
+    );
+    stream.write_all(response.as_bytes()).unwrap();
+    stream
+}
+
+/// A client that completes the handshake by hand.
+fn raw_client(addr: std::net::SocketAddr) -> TcpStream {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream
+        .write_all(
+            b"GET / HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+              Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+        )
+        .unwrap();
+    let head = read_head(&mut stream);
+    assert!(head.starts_with(b"HTTP/1.1 101"), "{}", String::from_utf8_lossy(&head));
+    stream
+}
+
+/// Sends ~4.5 MiB of pings to a peer (`to` is its role), as far as it
+/// reads them, and then neither reads nor writes.
+fn flood_pings(stream: &mut TcpStream, to: Role) {
+    let ping = wire(to, &[common::ping(&[7; 125])]);
+    let burst: Vec<u8> = ping.iter().copied().cycle().take(ping.len() * 36_000).collect();
+    stream.set_write_timeout(Some(Duration::from_millis(500))).unwrap();
+    let _ = stream.write_all(&burst);
+}
+
+/// Runs `f` on a thread; its result, or a failure if it takes past BOUND.
+fn bounded<T: Send + 'static>(what: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    rx.recv_timeout(BOUND)
+        .unwrap_or_else(|_| panic!("{what}: still waiting after {BOUND:?}"))
+}
+
+// ---------------------------------------------------------------- blocking
+
+// Keepalive: a server whose client flooded pings and went silent, reading
+// nothing, is dropped after two silent intervals though its pong writes
+// wait.
+#[test]
+fn blocking_server_drops_a_client_that_stopped_reading() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = thread::spawn(move || {
+        let (stream, _) = listener.accept().unwrap();
+        let mut ws = WebSocket::accept_with(stream, timers(), |_| Ok(rfc6455::Accept::new())).unwrap();
+        let started = Instant::now();
+        let failure = loop {
+            match ws.read() {
+                Ok(Some(_)) => {}
+                Ok(None) => break None,
+                Err(e) => break Some(e),
+            }
+        };
+        (failure, started.elapsed())
+    });
+    let mut client = raw_client(addr);
+    flood_pings(&mut client, Role::Server);
+    let (failure, took) = bounded("blocking server", move || server.join().unwrap());
+    assert!(matches!(failure, Some(Error::KeepaliveTimeout)), "{failure:?}");
+    assert!(took < Duration::from_secs(6), "dropped after {took:?}");
+    drop(client);
+}
+
+/// A blocking client with `queued` bytes it cannot write to a server that
+/// never reads.
+fn stuck_blocking_client(queued: usize) -> (WebSocket<TcpStream>, TcpStream) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = thread::spawn(move || raw_server(&listener));
+    let stream = TcpStream::connect(addr).unwrap();
+    let request = ClientRequest::new("localhost", "/");
+    let mut ws = WebSocket::client(stream, request, timers()).unwrap();
+    let server = server.join().unwrap();
+    assert!(matches!(ws.next_event(), Some(Event::Open)));
+    ws.set_high_water_mark(usize::MAX);
+    ws.send(vec![1u8; queued]).unwrap();
+    (ws, server)
+}
+
+// The close timeout bounds close() though the close frame sits behind
+// 16 MiB the server never reads.
+#[test]
+fn blocking_close_returns_by_the_close_timeout_when_the_server_never_reads() {
+    let (mut ws, server) = stuck_blocking_client(16 << 20);
+    let took = bounded("close()", move || {
+        let started = Instant::now();
+        ws.close(Some(1000), None).unwrap();
+        let events: Vec<_> = ws.events().collect();
+        let took = started.elapsed();
+        match events.as_slice() {
+            [Event::Error(e), Event::Close(c)] => {
+                assert!(matches!(e.error, Error::CloseTimeout), "{:?}", e.error);
+                assert_eq!(c.code, 1006);
+            }
+            other => panic!("{other:?}"),
+        }
+        took
+    });
+    assert!(took < Duration::from_secs(3), "close took {took:?}");
+    drop(server);
+}
+
+// Dropping the socket starts a close and writes it as best it can: no
+// longer than the close timeout.
+#[test]
+fn blocking_drop_returns_by_the_close_timeout_when_the_server_never_reads() {
+    let (ws, server) = stuck_blocking_client(16 << 20);
+    let took = bounded("drop()", move || {
+        let started = Instant::now();
+        drop(ws);
+        started.elapsed()
+    });
+    assert!(took < Duration::from_secs(3), "drop took {took:?}");
+    drop(server);
+}
+
+// Over a non-blocking transport: close() starts the close (no error for a
+// write that would block), and try_next_event() reports the close timeout
+// once it is due, with no read or write ever completing.
+#[test]
+fn nonblocking_transport_reports_the_close_timeout_when_due() {
+    let (mut ws, server) = stuck_blocking_client(16 << 20);
+    ws.get_ref().unwrap().set_nonblocking(true).unwrap();
+    let started = Instant::now();
+    ws.close(Some(1000), None).unwrap();
+    let mut events = Vec::new();
+    while started.elapsed() < BOUND && events.len() < 2 {
+        match ws.try_next_event() {
+            Some(event) => events.push(event),
+            None => thread::sleep(Duration::from_millis(20)),
+        }
+    }
+    let took = started.elapsed();
+    match events.as_slice() {
+        [Event::Error(e), Event::Close(c)] => {
+            assert!(matches!(e.error, Error::CloseTimeout), "{:?}", e.error);
+            assert_eq!(c.code, 1006);
+        }
+        other => panic!("after {took:?}: {other:?}"),
+    }
+    assert!(took >= Duration::from_millis(900), "fired early: {took:?}");
+    assert!(took < Duration::from_secs(3), "fired late: {took:?}");
+    drop(server);
+}
+
+// ---------------------------------------------------------------- tokio
+
+#[cfg(feature = "tokio")]
+mod tokio_driver {
+    use super::*;
+    use rfc6455::Message;
+    use rfc6455::tokio::WebSocket;
+
+    // As the blocking server above.
+    #[test]
+    fn tokio_server_drops_a_client_that_stopped_reading() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = thread::spawn(move || {
+            let runtime = ::tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async move {
+                listener.set_nonblocking(true).unwrap();
+                let listener = ::tokio::net::TcpListener::from_std(listener).unwrap();
+                let (stream, _) = listener.accept().await.unwrap();
+                let mut ws = WebSocket::accept_with(stream, timers(), |_| Ok(rfc6455::Accept::new()))
+                    .await
+                    .unwrap();
+                let started = Instant::now();
+                let failure = loop {
+                    match ws.read().await {
+                        Ok(Some(_)) => {}
+                        Ok(None) => break None,
+                        Err(e) => break Some(e),
+                    }
+                };
+                (failure, started.elapsed())
+            })
+        });
+        let mut client = raw_client(addr);
+        flood_pings(&mut client, Role::Server);
+        let (failure, took) = bounded("tokio server", move || server.join().unwrap());
+        assert!(matches!(failure, Some(Error::KeepaliveTimeout)), "{failure:?}");
+        assert!(took < Duration::from_secs(6), "dropped after {took:?}");
+        drop(client);
+    }
+
+    // A client whose server floods pings and never reads: close() and the
+    // events after it end by the close timeout.
+    #[test]
+    fn tokio_client_close_ends_by_the_close_timeout_when_the_server_never_reads() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = thread::spawn(move || {
+            let mut stream = raw_server(&listener);
+            flood_pings(&mut stream, Role::Client);
+            stream
+        });
+        let took = bounded("tokio close", move || {
+            let runtime = ::tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async move {
+                let config = Config {
+                    keepalive_interval: None,
+                    ..timers()
+                };
+                let mut ws = WebSocket::connect_with(&format!("ws://{addr}/"), &[], config)
+                    .await
+                    .unwrap();
+                // Read pings until the pongs fill the way back.
+                let stop = Instant::now() + Duration::from_secs(2);
+                while Instant::now() < stop {
+                    match ::tokio::time::timeout(Duration::from_millis(200), ws.read()).await {
+                        Ok(Ok(Some(Message::Ping(_)))) => {}
+                        _ => break,
+                    }
+                }
+                let started = Instant::now();
+                ws.close(Some(1000), None).await.unwrap();
+                let mut last = None;
+                while let Some(event) = ws.next_event().await {
+                    last = Some(event);
+                }
+                assert!(
+                    matches!(last, Some(rfc6455::websocket::Event::Close(ref c)) if c.code == 1006),
+                    "{last:?}"
+                );
+                started.elapsed()
+            })
+        });
+        assert!(took < Duration::from_secs(3), "took {took:?}");
+        drop(server.join().unwrap());
+    }
+}
