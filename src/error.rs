@@ -269,10 +269,16 @@ pub enum HandshakeError {
     Eof,
     /// Server: the request method was not GET.
     Method(String),
-    /// Server: the request was not HTTP/1.1 or later.
+    /// The request (server) or response (client) was not HTTP/1.1.
     HttpVersion,
     /// Server: no `Host` header.
     MissingHost,
+    /// Server: more than one `Host` header (RFC 9112 §3.2: 400).
+    DuplicateHost,
+    /// A string the application put in a handshake (this header's name or
+    /// value, or the request target) would break the HTTP message: not a
+    /// token, or CR, LF or NUL in it. Nothing was sent.
+    InvalidHeader(String),
     /// `Upgrade` lacks the `websocket` token.
     Upgrade,
     /// `Connection` lacks the `Upgrade` token.
@@ -315,6 +321,8 @@ impl fmt::Display for HandshakeError {
             Method(m) => write!(f, "method {m} is not GET"),
             HttpVersion => f.write_str("HTTP version is not 1.1"),
             MissingHost => f.write_str("no Host header"),
+            DuplicateHost => f.write_str("more than one Host header"),
+            InvalidHeader(name) => write!(f, "{name} would break the HTTP message (CR, LF, NUL or not a token)"),
             Upgrade => f.write_str("Upgrade header lacks the websocket token"),
             Connection => f.write_str("Connection header lacks the Upgrade token"),
             Key => f.write_str("Sec-WebSocket-Key missing or not 16 base64-encoded bytes"),

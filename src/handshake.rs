@@ -85,13 +85,28 @@ fn any_has_token(headers: &Headers, name: &str, token: &str) -> bool {
 }
 
 /// All items of every `name` header, in order (repeated headers are one
-/// list, RFC 9110 §5.3).
+/// list, RFC 9110 §5.3). Bytes that are not UTF-8 become U+FFFD: such an
+/// item matches nothing anyone offered, so it is refused, not dropped.
 fn all_items(headers: &Headers, name: &str) -> Vec<String> {
     header_values(headers, name)
-        .filter_map(|v| core::str::from_utf8(v).ok())
-        .flat_map(list_items)
-        .map(str::to_owned)
+        .map(String::from_utf8_lossy)
+        .flat_map(|v| list_items(&v).map(str::to_owned).collect::<Vec<_>>())
         .collect()
+}
+
+/// Whether `value` can stand in a header line as it is: no CR, LF or NUL
+/// (RFC 9110 §5.5), so it cannot end the line and start another.
+fn is_field_value(value: &str) -> bool {
+    !value.bytes().any(|b| matches!(b, b'\r' | b'\n' | 0))
+}
+
+/// `Ok` if `name: value` is one well-formed header line.
+fn check_header(name: &str, value: &str) -> Result<(), HandshakeError> {
+    if is_token(name) && is_field_value(value) {
+        Ok(())
+    } else {
+        Err(HandshakeError::InvalidHeader(name.to_owned()))
+    }
 }
 
 fn copy_headers(parsed: &[httparse::Header<'_>]) -> Headers {
@@ -251,6 +266,32 @@ impl ClientRequest {
         &self.protocols
     }
 
+    /// Checks that every string the request carries stays in its place:
+    /// the resource and host, header names (tokens) and values, origin,
+    /// subprotocols and extension offers hold no CR, LF or NUL, so none can
+    /// add a header line or end the request early.
+    /// [`Connection::client`](crate::Connection::client) fails a request
+    /// that does not pass.
+    pub fn check(&self) -> Result<(), HandshakeError> {
+        if !is_field_value(&self.resource) || self.resource.contains(' ') {
+            return Err(HandshakeError::InvalidHeader(String::from("request target")));
+        }
+        check_header("Host", &self.host)?;
+        if let Some(origin) = &self.origin {
+            check_header("Origin", origin)?;
+        }
+        for protocol in &self.protocols {
+            check_header("Sec-WebSocket-Protocol", protocol)?;
+        }
+        for offer in &self.extensions {
+            check_header("Sec-WebSocket-Extensions", offer)?;
+        }
+        for (name, value) in &self.headers {
+            check_header(name, value)?;
+        }
+        Ok(())
+    }
+
     /// The request's bytes for a base64 key (§4.1).
     pub(crate) fn encode(&self, key: &str) -> Vec<u8> {
         let mut out = String::with_capacity(256);
@@ -333,6 +374,10 @@ pub(crate) fn validate_response(
         return Ok(None);
     };
     let headers = copy_headers(response.headers);
+    // §4.1: the handshake is an HTTP/1.1 exchange.
+    if response.version != Some(1) {
+        return Err(HandshakeError::HttpVersion);
+    }
     let code = response.code.unwrap_or(0);
     if code != 101 {
         return Err(HandshakeError::Status {
@@ -384,6 +429,8 @@ pub(crate) fn validate_response(
 #[derive(Debug, Clone)]
 pub struct Request {
     target: String,
+    /// The authority of an absolute-form target, which replaces `Host`.
+    authority: Option<String>,
     headers: Headers,
     key: String,
     protocols: Vec<String>,
@@ -421,9 +468,13 @@ impl Request {
         self.headers.iter().map(|(n, v)| (n.as_str(), v.as_slice()))
     }
 
-    /// The `Host` header.
+    /// The host the request is for: the `Host` header, or the authority
+    /// of an absolute-form target (RFC 9112 §3.2.2).
     pub fn host(&self) -> &str {
-        self.header_str("Host").unwrap_or("")
+        match &self.authority {
+            Some(authority) => authority,
+            None => self.header_str("Host").unwrap_or(""),
+        }
     }
 
     /// The `Origin` header, which browsers always send (§4.2.1 item 7).
@@ -445,6 +496,29 @@ impl Request {
     pub fn extensions(&self) -> &[String] {
         &self.extensions
     }
+}
+
+/// The request target in origin form (path and query), and the authority
+/// when it came in absolute form (`http://host/path`), which RFC 9112
+/// §3.2.2 says a server must accept and take the host from.
+fn split_target(target: &str) -> (String, Option<String>) {
+    let lower = |n: usize| target.get(..n).map(str::to_ascii_lowercase);
+    let scheme_len = if lower(7).as_deref() == Some("http://") {
+        7
+    } else if lower(8).as_deref() == Some("https://") {
+        8
+    } else {
+        return (target.to_owned(), None);
+    };
+    let rest = &target[scheme_len..];
+    let end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(end);
+    let path = if path.starts_with('/') {
+        path.to_owned()
+    } else {
+        alloc::format!("/{path}")
+    };
+    (path, Some(authority.to_owned()))
 }
 
 /// A request that must be refused, with the status to refuse it with.
@@ -481,11 +555,15 @@ pub(crate) fn parse_request(buf: &[u8], limits: Limits) -> Result<Option<(Reques
     if request.version != Some(1) {
         return Err(HandshakeError::HttpVersion.into());
     }
-    let target = request.path.unwrap_or("/").to_owned();
     let headers = copy_headers(request.headers);
-    if header_values(&headers, "Host").next().is_none() {
-        return Err(HandshakeError::MissingHost.into());
+    let mut hosts = header_values(&headers, "Host");
+    match (hosts.next(), hosts.next()) {
+        (Some(_), None) => {}
+        (None, _) => return Err(HandshakeError::MissingHost.into()),
+        (Some(_), Some(_)) => return Err(HandshakeError::DuplicateHost.into()),
     }
+    drop(hosts);
+    let (target, authority) = split_target(request.path.unwrap_or("/"));
     if !any_has_token(&headers, "Upgrade", "websocket") {
         return Err(HandshakeError::Upgrade.into());
     }
@@ -513,6 +591,7 @@ pub(crate) fn parse_request(buf: &[u8], limits: Limits) -> Result<Option<(Reques
     let extensions = all_items(&headers, "Sec-WebSocket-Extensions");
     let request = Request {
         target,
+        authority,
         headers,
         key,
         protocols,
@@ -554,6 +633,21 @@ impl Accept {
     /// The chosen subprotocol.
     pub fn selected_protocol(&self) -> Option<&str> {
         self.protocol.as_deref()
+    }
+
+    /// Checks that the subprotocol and every header are one well-formed
+    /// line each (names are tokens; no CR, LF or NUL in values), so none
+    /// can add a line to the 101 or a second response after it.
+    /// [`Connection::accept`](crate::Connection::accept) refuses an
+    /// `Accept` that does not pass.
+    pub fn check(&self) -> Result<(), HandshakeError> {
+        if let Some(protocol) = &self.protocol {
+            check_header("Sec-WebSocket-Protocol", protocol)?;
+        }
+        for (name, value) in &self.headers {
+            check_header(name, value)?;
+        }
+        Ok(())
     }
 }
 
@@ -870,5 +964,111 @@ Connection: Upgrade\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\
         assert_eq!(r.host(), "127.0.0.1:9001");
         assert_eq!(ClientRequest::from_url("ws://h/#frag").unwrap_err(), UrlError::Fragment);
         assert_eq!(ClientRequest::from_url("ftp://h/").unwrap_err(), UrlError::Scheme);
+    }
+
+    /// `GOOD_RESPONSE` with raw header bytes added before the blank line.
+    fn response_with(extra: &[u8]) -> Vec<u8> {
+        let mut bytes = GOOD_RESPONSE.as_bytes()[..GOOD_RESPONSE.len() - 2].to_vec();
+        bytes.extend_from_slice(extra);
+        bytes.extend_from_slice(b"\r\n");
+        bytes
+    }
+
+    // RFC 6455 §4.1: "If the response includes a |Sec-WebSocket-Extensions|
+    // header field and this header field indicates the use of an extension
+    // that was not present in the client's handshake ... the client MUST
+    // _Fail the WebSocket Connection_"; likewise a subprotocol not offered.
+    // A value that is not UTF-8 cannot name anything offered.
+    #[test]
+    fn client_fails_on_non_utf8_protocol_or_extension() {
+        let no_offer = ClientRequest::new("h", "/");
+        for extra in [
+            &b"Sec-WebSocket-Extensions: x-evil\xff"[..],
+            b"Sec-WebSocket-Protocol: ch\xffat",
+        ] {
+            let response = response_with(&[extra, b"\r\n"].concat());
+            let verdict = validate_response(&response, &no_offer, KEY, LIMITS);
+            assert!(
+                matches!(
+                    verdict,
+                    Err(HandshakeError::UnofferedExtension(_) | HandshakeError::UnofferedProtocol(_))
+                ),
+                "{:?}: {verdict:?}",
+                String::from_utf8_lossy(extra)
+            );
+        }
+    }
+
+    // RFC 6455 §4.1 requires HTTP/1.1; a 101 in HTTP/1.0 is no upgrade.
+    #[test]
+    fn client_fails_on_an_http_1_0_response() {
+        let response = GOOD_RESPONSE.replace("HTTP/1.1 101", "HTTP/1.0 101");
+        assert_eq!(validate(&response), Err(HandshakeError::HttpVersion));
+    }
+
+    // RFC 9112 §3.2: "A server MUST respond with a 400 (Bad Request) status
+    // code to any HTTP/1.1 request message that lacks a Host header field
+    // and to any request message that contains more than one Host header
+    // field line or a Host header field with an invalid field value."
+    #[test]
+    fn server_refuses_a_second_host_header() {
+        let twice = replace(RFC_REQUEST, "Origin:", "Host: other.example\r\nOrigin:");
+        assert_eq!(expect_bad(&twice, 400), HandshakeError::DuplicateHost);
+    }
+
+    // RFC 9112 §3.2.2: a server MUST accept the absolute form, and then the
+    // target's authority is the host (the Host header is ignored).
+    #[test]
+    fn server_reads_host_and_path_from_an_absolute_form_target() {
+        let absolute = replace(RFC_REQUEST, "GET /chat?x=1 ", "GET http://other.example:81/x?y=2 ");
+        let (request, _) = parse_request(&absolute, LIMITS).unwrap().unwrap();
+        assert_eq!(request.path(), "/x");
+        assert_eq!(request.query(), Some("y=2"));
+        assert_eq!(request.target(), "/x?y=2");
+        assert_eq!(request.host(), "other.example:81");
+
+        let bare = replace(RFC_REQUEST, "GET /chat?x=1 ", "GET HTTP://other.example ");
+        let (request, _) = parse_request(&bare, LIMITS).unwrap().unwrap();
+        assert_eq!((request.target(), request.host()), ("/", "other.example"));
+    }
+
+    // Header injection: what the application writes into a handshake must
+    // not add header lines (RFC 9110 §5.1: names are tokens; §5.5: values
+    // carry no CR, LF or NUL).
+    #[test]
+    fn application_strings_cannot_inject_header_lines() {
+        let bad = [
+            ClientRequest::new("h", "/x HTTP/1.1\r\nEvil: 1\r\n"),
+            ClientRequest::new("h\r\nEvil: 1", "/"),
+            ClientRequest::new("h", "/").origin("o\r\nEvil: 1"),
+            ClientRequest::new("h", "/").header("Evil: 1\r\nX", "v"),
+            ClientRequest::new("h", "/").header("X", "v\nEvil: 1"),
+            ClientRequest::new("h", "/").header("X", "v\0"),
+            ClientRequest::new("h", "/").header("", "v"),
+            ClientRequest::new("h", "/").protocol("chat\r\nEvil: 1"),
+            ClientRequest::new("h", "/").extension("x\r\nEvil: 1"),
+        ];
+        for request in &bad {
+            assert!(
+                matches!(request.check(), Err(HandshakeError::InvalidHeader(_))),
+                "{request:?}"
+            );
+        }
+        assert_eq!(client_request().check(), Ok(()));
+
+        for accept in [
+            Accept::new().header("Set-Cookie", "a=1\r\n\r\nHTTP/1.1 200 OK"),
+            Accept::new().header("Bad Name", "v"),
+            Accept::new().protocol("chat\r\nEvil: 1"),
+        ] {
+            assert!(
+                matches!(accept.check(), Err(HandshakeError::InvalidHeader(_))),
+                "{accept:?}"
+            );
+        }
+        assert_eq!(
+            Accept::new().protocol("chat").header("Set-Cookie", "a=1").check(),
+            Ok(())
+        );
     }
 }
