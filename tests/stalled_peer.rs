@@ -195,6 +195,53 @@ fn nonblocking_transport_reports_the_close_timeout_when_due() {
     drop(server);
 }
 
+/// A TLS server that reads the ClientHello and never answers.
+#[cfg(feature = "rustls")]
+fn silent_tls_server() -> (std::net::SocketAddr, thread::JoinHandle<Option<TcpStream>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = thread::spawn(move || {
+        let (mut stream, _) = listener.accept().ok()?;
+        let mut hello = [0u8; 512];
+        let _ = stream.read(&mut hello);
+        Some(stream)
+    });
+    (addr, server)
+}
+
+#[cfg(feature = "rustls")]
+fn handshake_in_a_second() -> Config {
+    Config {
+        handshake_timeout: Some(Duration::from_secs(1)),
+        ..plain_config()
+    }
+}
+
+// WHATWG "establish a WebSocket connection" and RFC 6455 §4.1: the opening
+// handshake includes the TLS handshake for wss://, so its deadline covers it.
+#[cfg(feature = "rustls")]
+#[test]
+fn blocking_handshake_timeout_covers_a_tls_handshake_that_never_ends() {
+    let (addr, server) = silent_tls_server();
+    let (failure, took) = bounded("blocking wss connect", move || {
+        let started = Instant::now();
+        let mut ws = WebSocket::connect_with(
+            &format!("wss://127.0.0.1:{}/", addr.port()),
+            &[],
+            handshake_in_a_second(),
+        )
+        .unwrap();
+        let failure = match ws.next_event() {
+            Some(Event::Error(e)) => Some(e.error),
+            _ => None,
+        };
+        (failure, started.elapsed())
+    });
+    assert!(matches!(failure, Some(Error::HandshakeTimeout)), "{failure:?}");
+    assert!(took < Duration::from_secs(3), "took {took:?}");
+    drop(server.join());
+}
+
 // ---------------------------------------------------------------- tokio
 
 #[cfg(feature = "tokio")]
@@ -237,6 +284,28 @@ mod tokio_driver {
         assert!(matches!(failure, Some(Error::KeepaliveTimeout)), "{failure:?}");
         assert!(took < Duration::from_secs(6), "dropped after {took:?}");
         drop(client);
+    }
+
+    // As the blocking test: the deadline covers TCP and TLS.
+    #[cfg(feature = "rustls")]
+    #[test]
+    fn tokio_handshake_timeout_covers_a_tls_handshake_that_never_ends() {
+        let (addr, server) = silent_tls_server();
+        let (result, took) = bounded("tokio wss connect", move || {
+            let runtime = ::tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async move {
+                let started = Instant::now();
+                let url = format!("wss://127.0.0.1:{}/", addr.port());
+                let result = WebSocket::connect_with(&url, &[], handshake_in_a_second()).await;
+                (result.map(drop), started.elapsed())
+            })
+        });
+        assert!(matches!(result, Err(Error::HandshakeTimeout)), "{result:?}");
+        assert!(took < Duration::from_secs(3), "took {took:?}");
+        drop(server.join());
     }
 
     // A client whose server floods pings and never reads: close() and the

@@ -2033,3 +2033,36 @@ async fn buffered_amount_counts_application_bytes_of_a_compressed_message() {
     })
     .await;
 }
+
+// ================================================================ drop
+
+/// WHATWG §Garbage collection: an open socket that goes away starts the
+/// closing handshake with no status code. The tokio driver queues the close
+/// frame and writes what the transport takes at once (a destructor cannot
+/// wait); the peer sees an empty close frame, not a bare reset.
+#[tokio::test]
+async fn dropping_an_open_socket_sends_a_close_with_no_status_code() {
+    run(async {
+        let (ws, mut raw) = server_pair(4096, plain_config()).await;
+        drop(ws);
+        let events = raw.rest().await;
+        assert_eq!(events.first(), Some(&Ev::Close(None, String::new())), "{events:?}");
+    })
+    .await;
+}
+
+/// The same through split halves: the close goes out when the last half
+/// is dropped, not before.
+#[tokio::test]
+async fn dropping_both_halves_sends_the_close() {
+    run(async {
+        let (ws, mut raw) = client_pair(4096, plain_config()).await;
+        let (read, write) = ws.split();
+        drop(read);
+        raw.send_text("still open").await;
+        drop(write);
+        let events = raw.rest().await;
+        assert_eq!(events.first(), Some(&Ev::Close(None, String::new())), "{events:?}");
+    })
+    .await;
+}

@@ -201,11 +201,18 @@ impl Driver {
         self.dom.close_with(code, reason)
     }
 
-    /// A socket dropped while open starts a close with 1001 (going away);
+    /// WHATWG WebSockets §"Garbage collection": "If a WebSocket object is
+    /// garbage collected while its connection is still open, the user
+    /// agent must start the WebSocket closing handshake, with no status
+    /// code for the Close message." Dropping the socket is that moment.
     /// `true` if there is a close frame to write.
     pub(crate) fn close_on_drop(&mut self, now: Duration) -> bool {
         self.tick(now);
-        self.ready_state() == ReadyState::Open && self.dom.conn.close(CloseCode::GOING_AWAY, "").is_ok()
+        if self.ready_state() != ReadyState::Open {
+            return false;
+        }
+        self.dom.conn.close_without_code();
+        true
     }
 
     // ------------------------------------------------------------ the loop
@@ -451,6 +458,19 @@ impl Driver {
         }
         self.tick(io.now());
         Poll::Ready(())
+    }
+
+    /// Writes what the transport takes at once, consulting no timer (a
+    /// destructor may run where there is none).
+    #[cfg(feature = "tokio")]
+    pub(crate) fn write_what_fits(&mut self, io: &mut impl Io) {
+        while self.dom.transport_open() && self.has_output() {
+            match io.poll_write(self.dom.conn.pending_output()) {
+                Poll::Ready(Ok(n)) if n > 0 => self.dom.wrote(n),
+                Poll::Ready(Err(e)) if e.kind() == ErrorKind::Interrupted => {}
+                _ => break,
+            }
+        }
     }
 
     /// Writes what the transport takes (the close frame a failure queued,

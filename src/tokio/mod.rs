@@ -56,7 +56,7 @@ use ::tokio::net::TcpStream;
 use ::tokio::time::{Instant, Sleep};
 use core::future::{Future, poll_fn};
 use core::pin::Pin;
-use core::task::{Context, Poll, ready};
+use core::task::{Context, Poll, Waker, ready};
 use core::time::Duration;
 use std::boxed::Box;
 use std::io::{self, ErrorKind};
@@ -72,6 +72,15 @@ struct Inner<S> {
     /// Armed while the core has a deadline; dropped when it has none, so
     /// an idle connection holds no timer.
     sleep: Option<Pin<Box<Sleep>>>,
+    /// What dropping does: set where the transport's bounds are known
+    /// (`Drop` cannot require them).
+    on_drop: fn(&mut Inner<S>),
+}
+
+impl<S> Drop for Inner<S> {
+    fn drop(&mut self) {
+        (self.on_drop)(self);
+    }
 }
 
 /// The tokio transport, the task's context and its timer as the driver
@@ -156,6 +165,25 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
             stream,
             start: Instant::now(),
             sleep: None,
+            on_drop: Self::close_on_drop,
+        }
+    }
+
+    /// WHATWG "Garbage collection": an open socket that goes away starts
+    /// the closing handshake with no status code. The close frame is
+    /// queued and written as far as the transport takes it at once; nothing
+    /// waits (a destructor cannot), so a full transport or a runtime
+    /// already shut down means the peer sees the transport close instead.
+    fn close_on_drop(&mut self) {
+        if self.driver.close_on_drop(self.now()) {
+            let mut cx = Context::from_waker(Waker::noop());
+            let mut io = Async {
+                stream: self.stream.as_mut(),
+                cx: &mut cx,
+                start: self.start,
+                sleep: &mut self.sleep,
+            };
+            self.driver.write_what_fits(&mut io);
         }
     }
 
@@ -231,16 +259,31 @@ impl WebSocket<MaybeTlsStream> {
         if secure && cfg!(not(feature = "rustls")) {
             return Err(Error::TlsNotEnabled);
         }
-        let tcp = TcpStream::connect(with_default_port(request.host(), if secure { 443 } else { 80 }).as_str()).await?;
-        tcp.set_nodelay(true)?;
-        let stream = if secure {
-            tls_handshake(&request, tcp, tls).await?
-        } else {
-            MaybeTlsStream::Plain(tcp)
+        // The opening handshake's deadline covers name resolution, TCP and
+        // TLS too, not only the HTTP exchange the core times.
+        let start = Instant::now();
+        let deadline = config.handshake_timeout.and_then(|t| start.checked_add(t));
+        let open = async move {
+            let address = with_default_port(request.host(), if secure { 443 } else { 80 });
+            let tcp = TcpStream::connect(address.as_str()).await?;
+            tcp.set_nodelay(true)?;
+            let stream = if secure {
+                tls_handshake(&request, tcp, tls).await?
+            } else {
+                MaybeTlsStream::Plain(tcp)
+            };
+            let mut inner = Inner::new(Connection::client(request, config), Some(stream), shown);
+            inner.start = start;
+            let mut ws = Self::with_inner(inner);
+            ws.handshake(None::<fn(&Request) -> Result<Accept, u16>>).await?;
+            Ok(ws)
         };
-        let mut ws = Self::with_inner(Inner::new(Connection::client(request, config), Some(stream), shown));
-        ws.handshake(None::<fn(&Request) -> Result<Accept, u16>>).await?;
-        Ok(ws)
+        match deadline {
+            Some(deadline) => ::tokio::time::timeout_at(deadline, open)
+                .await
+                .unwrap_or(Err(Error::HandshakeTimeout)),
+            None => open.await,
+        }
     }
 }
 

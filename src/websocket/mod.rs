@@ -198,10 +198,47 @@ fn needs_new_timeout(set: Option<Duration>, wanted: Option<Duration>) -> bool {
     }
 }
 
-fn open_tcp(request: &ClientRequest, default_port: u16) -> io::Result<TcpStream> {
-    let stream = TcpStream::connect(with_default_port(request.host(), default_port).as_str())?;
-    stream.set_nodelay(true)?;
-    Ok(stream)
+/// TCP to the request's host, each address tried in turn, all of it by
+/// `deadline` (the opening handshake's: a listener that never completes the
+/// connection is given up on in time). Name resolution itself cannot be
+/// bounded with the standard library.
+fn open_tcp(request: &ClientRequest, default_port: u16, deadline: Option<Instant>) -> io::Result<TcpStream> {
+    let address = with_default_port(request.host(), default_port);
+    let Some(deadline) = deadline else {
+        let stream = TcpStream::connect(address.as_str())?;
+        stream.set_nodelay(true)?;
+        return Ok(stream);
+    };
+    let mut last = io::Error::from(ErrorKind::AddrNotAvailable);
+    for addr in std::net::ToSocketAddrs::to_socket_addrs(address.as_str())? {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(ErrorKind::TimedOut.into());
+        }
+        match TcpStream::connect_timeout(&addr, left) {
+            Ok(stream) => {
+                stream.set_nodelay(true)?;
+                return Ok(stream);
+            }
+            Err(e) => last = e,
+        }
+    }
+    Err(last)
+}
+
+/// When the opening handshake that starts at `start` must be over.
+fn handshake_deadline(config: &Config, start: Instant) -> Option<Instant> {
+    config.handshake_timeout.and_then(|t| start.checked_add(t))
+}
+
+/// A failure to connect, as the connection reports it: running out of
+/// time is the handshake timeout.
+fn connect_error(e: io::Error) -> Error {
+    if e.kind() == ErrorKind::TimedOut {
+        Error::HandshakeTimeout
+    } else {
+        Error::Io(e)
+    }
 }
 
 /// TCP, then TLS when `secure`; a TCP failure is the `io::Error` (the DOM
@@ -210,20 +247,22 @@ fn open_stream(
     request: &ClientRequest,
     secure: bool,
     tls: Option<TlsConfig>,
+    deadline: Option<Instant>,
 ) -> Result<io::Result<MaybeTlsStream>, Error> {
     if !secure {
-        return Ok(open_tcp(request, 80).map(MaybeTlsStream::Plain));
+        return Ok(open_tcp(request, 80, deadline).map(MaybeTlsStream::Plain));
     }
     #[cfg(feature = "rustls")]
     {
         let (config, name) = crate::tls::client_setup(request.host(), tls)?;
         let client = rustls::ClientConnection::new(config, name).map_err(|e| Error::Io(io::Error::other(e)))?;
         // The TLS handshake runs with the first write, inside the driver.
-        Ok(open_tcp(request, 443).map(|tcp| MaybeTlsStream::Tls(Box::new(rustls::StreamOwned::new(client, tcp)))))
+        Ok(open_tcp(request, 443, deadline)
+            .map(|tcp| MaybeTlsStream::Tls(Box::new(rustls::StreamOwned::new(client, tcp)))))
     }
     #[cfg(not(feature = "rustls"))]
     {
-        let _ = tls;
+        let _ = (tls, deadline);
         Err(Error::TlsNotEnabled)
     }
 }
@@ -261,22 +300,29 @@ impl WebSocket<MaybeTlsStream> {
 
     fn open(url: &str, protocols: &[&str], config: Config, tls: Option<TlsConfig>) -> Result<Self, Error> {
         let (request, secure, shown) = dom_request(url, protocols)?;
-        Ok(match open_stream(&request, secure, tls)? {
-            Ok(stream) => Self::new(Connection::client(request, config), Some(stream), shown),
-            Err(e) => {
-                let mut ws = Self::new(Connection::client(request, config), None, shown);
-                ws.driver.fail(Error::Io(e));
-                ws
-            }
-        })
+        // The opening handshake's deadline covers connecting and TLS too.
+        let start = Instant::now();
+        let deadline = handshake_deadline(&config, start);
+        let (stream, failure) = match open_stream(&request, secure, tls, deadline)? {
+            Ok(stream) => (Some(stream), None),
+            Err(e) => (None, Some(connect_error(e))),
+        };
+        let mut ws = Self::new(Connection::client(request, config), stream, shown);
+        ws.start = start;
+        if let Some(error) = failure {
+            ws.driver.fail(error);
+        }
+        Ok(ws)
     }
 
     /// Connects and completes the handshake before returning; any failure
     /// is the `Err`. `secure` asks for TLS (the default configuration, see
     /// [`crate::tls::default_client_config`] with feature `rustls`).
     pub fn connect_request(request: ClientRequest, secure: bool, config: Config) -> Result<Self, Error> {
-        let stream = open_stream(&request, secure, None)??;
-        Self::client(stream, request, config)
+        let start = Instant::now();
+        let deadline = handshake_deadline(&config, start);
+        let stream = open_stream(&request, secure, None, deadline)?.map_err(connect_error)?;
+        Self::client_from(stream, request, config, start)
     }
 }
 
@@ -328,8 +374,15 @@ impl<S: Transport> WebSocket<S> {
     /// Performs the client handshake over `stream` before returning; any
     /// failure is the `Err`. The open event is still delivered first.
     pub fn client(stream: S, request: ClientRequest, config: Config) -> Result<Self, Error> {
+        Self::client_from(stream, request, config, Instant::now())
+    }
+
+    /// [`WebSocket::client`] for a handshake whose deadline counts from
+    /// `start`.
+    fn client_from(stream: S, request: ClientRequest, config: Config, start: Instant) -> Result<Self, Error> {
         let url = client_url(&request);
         let mut ws = Self::new(Connection::client(request, config), Some(stream), url);
+        ws.start = start;
         ws.handshake(None::<fn(&Request) -> Result<Accept, u16>>)?;
         Ok(ws)
     }
@@ -381,7 +434,7 @@ impl<S: Transport> WebSocket<S> {
     /// When the core next needs the clock, on the `Instant` scale; for
     /// event loops driving a non-blocking transport.
     pub fn next_deadline(&self) -> Option<Instant> {
-        self.driver.poll_timeout().map(|d| self.start + d)
+        self.driver.poll_timeout().and_then(|d| self.start.checked_add(d))
     }
 
     // ------------------------------------------------------------ methods
@@ -634,8 +687,11 @@ impl<S: Transport> WebSocket<S> {
 }
 
 impl<S: Transport> Drop for WebSocket<S> {
-    /// Dropping an open socket starts a close with 1001 (going away), as a
-    /// browser does for a page that goes away, and writes it as best it can.
+    /// Dropping an open socket starts the closing handshake with no status
+    /// code (WHATWG, "Garbage collection") and writes the close frame,
+    /// blocking at most until the close timeout. The peer's answer is not
+    /// awaited; close with [`WebSocket::close`] and read to the close event
+    /// for a complete close handshake.
     fn drop(&mut self) {
         if self.driver.close_on_drop(self.start.elapsed()) {
             let _ = self.flush();
