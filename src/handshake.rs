@@ -120,6 +120,13 @@ pub(crate) struct Limits {
     pub max_headers: usize,
 }
 
+/// Room for the headers `buf` can hold, at most `max_headers`: sized by
+/// the bytes that arrived, never by the configured maximum (a header line
+/// takes at least three bytes, `a:` and a line end).
+fn header_storage(buf: &[u8], limits: Limits) -> Vec<httparse::Header<'static>> {
+    alloc::vec![httparse::EMPTY_HEADER; limits.max_headers.min(buf.len() / 3 + 1)]
+}
+
 /// Maps httparse's verdicts, turning "still partial at the size limit"
 /// into [`HandshakeError::TooLarge`].
 fn parse_status(
@@ -367,7 +374,7 @@ pub(crate) fn validate_response(
     key: &str,
     limits: Limits,
 ) -> Result<Option<(Negotiated, usize)>, HandshakeError> {
-    let mut storage = alloc::vec![httparse::EMPTY_HEADER; limits.max_headers];
+    let mut storage = header_storage(buf, limits);
     let mut response = httparse::Response::new(&mut storage);
     let status = response.parse(buf);
     let Some(consumed) = parse_status(status, buf.len(), limits)? else {
@@ -542,7 +549,7 @@ impl From<HandshakeError> for BadRequest {
 /// Reads and judges a client's request (§4.2.1). Returns the request and
 /// how many bytes it took; any bytes after that are frames.
 pub(crate) fn parse_request(buf: &[u8], limits: Limits) -> Result<Option<(Request, usize)>, BadRequest> {
-    let mut storage = alloc::vec![httparse::EMPTY_HEADER; limits.max_headers];
+    let mut storage = header_storage(buf, limits);
     let mut request = httparse::Request::new(&mut storage);
     let status = request.parse(buf);
     let Some(consumed) = parse_status(status, buf.len(), limits)? else {
@@ -725,6 +732,12 @@ mod tests {
 Upgrade: websocket\r\nConnection: keep-alive, Upgrade\r\n\
 Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nOrigin: http://example.com\r\n\
 Sec-WebSocket-Protocol: chat, superchat\r\nSec-WebSocket-Version: 13\r\n\r\n";
+
+    fn expect_bad_with(request: &[u8], limits: Limits) -> HandshakeError {
+        parse_request(request, limits)
+            .expect_err("request must be refused")
+            .error
+    }
 
     fn expect_bad(request: &[u8], status: u16) -> HandshakeError {
         let bad = parse_request(request, LIMITS).expect_err("request must be refused");
@@ -1070,5 +1083,27 @@ Connection: Upgrade\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\
             Accept::new().protocol("chat").header("Set-Cookie", "a=1").check(),
             Ok(())
         );
+    }
+
+    // Nothing is allocated from a configured maximum: a huge max_headers
+    // costs what the request holds (it used to allocate the whole table,
+    // 128 MiB at 1 << 22, a capacity overflow at usize::MAX).
+    #[test]
+    fn header_storage_follows_the_bytes_not_the_limit() {
+        for max_headers in [1 << 22, usize::MAX] {
+            let limits = Limits {
+                max_bytes: 16 << 10,
+                max_headers,
+            };
+            assert!(header_storage(RFC_REQUEST, limits).len() <= RFC_REQUEST.len() / 3 + 1);
+            let (request, _) = parse_request(RFC_REQUEST, limits).unwrap().unwrap();
+            assert_eq!(request.host(), "server.example.com");
+        }
+        // The limit still counts: one header fewer than sent is too many.
+        let limits = Limits {
+            max_bytes: 16 << 10,
+            max_headers: 6,
+        };
+        assert_eq!(expect_bad_with(RFC_REQUEST, limits), HandshakeError::TooLarge);
     }
 }
