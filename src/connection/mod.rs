@@ -17,11 +17,11 @@
 //! 5. Once [`Connection::should_close_transport`] is true and the output is
 //!    written, close the transport.
 
-use crate::close::{self, CloseCode, CloseFrame, MAX_REASON_LEN};
+use crate::close::{self, CloseFrame};
 use crate::config::Config;
 use crate::copy;
 use crate::error::{Error, HandshakeError};
-use crate::frame::{self, FrameHeader, HeaderRules, MAX_CONTROL_PAYLOAD, MAX_HEADER_LEN, OpCode};
+use crate::frame::{self, FrameHeader, HeaderRules, MAX_CONTROL_PAYLOAD, OpCode};
 use crate::handshake::{self, Accept, ClientRequest, Limits, Negotiated, Request};
 use crate::mask::{MaskSource, apply_mask, mask_copy};
 use crate::utf8::Utf8Validator;
@@ -30,6 +30,10 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use base64::Engine as _;
 use core::time::Duration;
+
+mod tx;
+
+use tx::Tx;
 
 /// Which end of the connection this is. Clients mask what they send and
 /// servers require masking (RFC 6455 §5.1); servers close the transport
@@ -276,10 +280,7 @@ pub struct Connection {
     utf8: Utf8Validator,
     deferred: Deferred,
     queued: Option<Queued>,
-    /// Bytes to send: `tx[tx_start..]`.
-    tx: Vec<u8>,
-    tx_start: usize,
-    masks: Option<Box<dyn MaskSource>>,
+    tx: Tx,
     negotiated: Negotiated,
     now: Duration,
     timers: Timers,
@@ -299,13 +300,13 @@ impl core::fmt::Debug for Connection {
             .field("role", &self.role)
             .field("state", &self.state)
             .field("buffered_in", &(self.rx_end - self.rx_start))
-            .field("buffered_out", &(self.tx.len() - self.tx_start))
+            .field("buffered_out", &self.tx.pending().len())
             .finish_non_exhaustive()
     }
 }
 
 impl Connection {
-    fn new(role: Role, config: Config, state: State, masks: Option<Box<dyn MaskSource>>) -> Self {
+    fn new(role: Role, config: Config, state: State, tx: Tx) -> Self {
         let timers = Timers {
             handshake: config.handshake_timeout,
             ..Timers::default()
@@ -327,9 +328,7 @@ impl Connection {
             utf8: Utf8Validator::default(),
             deferred: Deferred::default(),
             queued: None,
-            tx: Vec::new(),
-            tx_start: 0,
-            masks,
+            tx,
             negotiated: Negotiated::default(),
             now: Duration::ZERO,
             timers,
@@ -371,16 +370,14 @@ impl Connection {
             request: Box::new(request),
             key,
         };
-        let mut conn = Self::new(Role::Client, config, state, Some(masks));
-        conn.tx = bytes;
-        conn
+        Self::new(Role::Client, config, state, Tx::new(bytes, Some(masks)))
     }
 
     /// A server awaiting a client's request.
     ///
     /// The handshake timeout counts from time zero on the caller's clock.
     pub fn server(config: Config) -> Self {
-        Self::new(Role::Server, config, State::AwaitingRequest, None)
+        Self::new(Role::Server, config, State::AwaitingRequest, Tx::new(Vec::new(), None))
     }
 
     /// A connection whose handshake happened elsewhere (an HTTP framework's
@@ -396,7 +393,7 @@ impl Connection {
     /// (unused by a server).
     pub fn established_with_masks(role: Role, config: Config, already_read: &[u8], masks: Box<dyn MaskSource>) -> Self {
         let masks = (role == Role::Client).then_some(masks);
-        let mut conn = Self::new(role, config, State::Open, masks);
+        let mut conn = Self::new(role, config, State::Open, Tx::new(Vec::new(), masks));
         conn.timers.handshake = None;
         conn.arm_keepalive();
         conn.receive(already_read);
@@ -470,10 +467,7 @@ impl Connection {
         if self.message.is_empty() {
             self.message = Reassembly::default();
         }
-        if self.tx_start == self.tx.len() {
-            self.tx = Vec::new();
-            self.tx_start = 0;
-        }
+        self.tx.release();
     }
 
     /// Room to read received bytes into; follow with [`Connection::commit_read`].
@@ -549,7 +543,7 @@ impl Connection {
                 if waiting > self.config.max_frame_size + frame::MAX_HEADER_LEN {
                     // Too much sent with the request: 431, as for a request
                     // over max_handshake_size.
-                    self.tx.extend_from_slice(&handshake::encode_reject(431));
+                    self.tx.push_raw(&handshake::encode_reject(431));
                     return Some(self.fail(HandshakeError::TooLarge.into()));
                 }
                 None
@@ -648,7 +642,7 @@ impl Connection {
             }
             Ok(None) => self.eof.then(|| self.fail(HandshakeError::Eof.into())),
             Err(bad) => {
-                self.tx.extend_from_slice(&handshake::encode_reject(bad.status));
+                self.tx.push_raw(&handshake::encode_reject(bad.status));
                 Some(self.fail(bad.error.into()))
             }
         }
@@ -671,7 +665,7 @@ impl Connection {
         let deflate: Option<(String, ())> = None;
         let extensions = deflate.as_ref().map_or("", |(item, _)| item.as_str());
         self.tx
-            .extend_from_slice(&handshake::encode_accept(request, &accept, extensions));
+            .push_raw(&handshake::encode_accept(request, &accept, extensions));
         self.negotiated.protocol = accept.selected_protocol().map(String::from);
         self.negotiated.extensions = String::from(extensions);
         #[cfg(feature = "deflate")]
@@ -689,7 +683,7 @@ impl Connection {
         if !matches!(self.state, State::AwaitingDecision { .. }) {
             return Err(Error::InvalidState("no request awaits a decision"));
         }
-        self.tx.extend_from_slice(&handshake::encode_reject(status));
+        self.tx.push_raw(&handshake::encode_reject(status));
         self.state = State::Closed { clean: false };
         self.release_input();
         self.timers = Timers::default();
@@ -959,8 +953,7 @@ impl Connection {
                 // §5.5.2: answer "unless it already received a Close frame";
                 // having sent ours does not excuse us.
                 if self.config.auto_pong && matches!(self.state, State::Open | State::CloseSent) {
-                    let (rx, tx) = (&self.rx, &mut self.tx);
-                    write_frame(tx, &mut self.masks, OpCode::Pong, true, &rx[start..end]);
+                    self.tx.push_frame(OpCode::Pong, true, &self.rx[start..end]);
                 }
                 Some(Event::Ping(&self.rx[start..end]))
             }
@@ -979,7 +972,7 @@ impl Connection {
                         received.len().min(2)
                     };
                     reply[..n].copy_from_slice(&received[..n]);
-                    write_frame(&mut self.tx, &mut self.masks, OpCode::Close, true, &reply[..n]);
+                    self.tx.push_frame(OpCode::Close, true, &reply[..n]);
                 }
                 self.state = State::Closed { clean: true };
                 self.after_close(true);
@@ -995,13 +988,7 @@ impl Connection {
     fn fail<'a>(&mut self, error: Error) -> Event<'a> {
         let code = error.close_code().filter(|c| c.is_sendable());
         if let (Some(code), State::Open) = (code, &self.state) {
-            write_frame(
-                &mut self.tx,
-                &mut self.masks,
-                OpCode::Close,
-                true,
-                &code.0.to_be_bytes(),
-            );
+            self.tx.push_frame(OpCode::Close, true, &code.0.to_be_bytes());
         }
         self.state = State::Closed { clean: false };
         self.release_input();
@@ -1111,109 +1098,10 @@ impl Connection {
 
     // ------------------------------------------------------------ output
 
-    fn check_open(&self) -> Result<(), Error> {
-        match self.state {
-            State::Open => Ok(()),
-            State::AwaitingResponse { .. } | State::AwaitingRequest | State::AwaitingDecision { .. } => {
-                Err(Error::InvalidState("the opening handshake is not complete"))
-            }
-            State::CloseSent | State::Closed { .. } => Err(Error::InvalidState("the connection is closing or closed")),
-        }
-    }
-
-    /// Queues a text message as one frame.
-    pub fn send_text(&mut self, text: &str) -> Result<(), Error> {
-        self.send_message(OpCode::Text, text.as_bytes(), true)
-    }
-
-    /// Queues a binary message as one frame.
-    pub fn send_binary(&mut self, data: &[u8]) -> Result<(), Error> {
-        self.send_message(OpCode::Binary, data, true)
-    }
-
-    /// Queues one frame of a fragmented message: `OpCode::Text` or
-    /// `OpCode::Binary` for the first, `OpCode::Continuation` after, `fin`
-    /// on the last. The caller keeps the sequence valid (§5.4).
-    pub fn send_frame(&mut self, opcode: OpCode, data: &[u8], fin: bool) -> Result<(), Error> {
-        if opcode.is_control() {
-            return Err(Error::InvalidState("use ping, pong or close for control frames"));
-        }
-        self.send(opcode, data, fin)
-    }
-
-    fn send(&mut self, opcode: OpCode, data: &[u8], fin: bool) -> Result<(), Error> {
-        self.check_open()?;
-        write_frame(&mut self.tx, &mut self.masks, opcode, fin, data);
-        Ok(())
-    }
-
-    /// Queues a whole message, compressed when permessage-deflate is
-    /// negotiated, `compress` allows it and it reaches the configured
-    /// threshold.
-    pub fn send_message(&mut self, opcode: OpCode, data: &[u8], compress: bool) -> Result<(), Error> {
-        if !matches!(opcode, OpCode::Text | OpCode::Binary) {
-            return Err(Error::InvalidState("a message is text or binary"));
-        }
-        self.check_open()?;
-        #[cfg(feature = "deflate")]
-        if let Some(codec) = self.codec.as_mut().filter(|c| compress && data.len() >= c.threshold) {
-            codec.compress(data, &mut self.scratch);
-            write_frame_rsv(&mut self.tx, &mut self.masks, opcode, 0b100, &self.scratch);
-            return Ok(());
-        }
-        let _ = compress;
-        write_frame(&mut self.tx, &mut self.masks, opcode, true, data);
-        Ok(())
-    }
-
-    /// Queues a ping (payload at most 125 bytes).
-    pub fn ping(&mut self, data: &[u8]) -> Result<(), Error> {
-        self.control(OpCode::Ping, data)
-    }
-
-    /// Queues an unsolicited pong (payload at most 125 bytes).
-    pub fn pong(&mut self, data: &[u8]) -> Result<(), Error> {
-        self.control(OpCode::Pong, data)
-    }
-
-    fn control(&mut self, opcode: OpCode, data: &[u8]) -> Result<(), Error> {
-        if data.len() > MAX_CONTROL_PAYLOAD {
-            return Err(Error::ControlPayloadTooLong(data.len()));
-        }
-        self.send(opcode, data, true)
-    }
-
-    /// Starts the close handshake (§7.1.2): queues a close frame with `code`
-    /// and `reason`, after which no data is sent.
-    ///
-    /// Arguments are checked first: the code must be sendable and the
-    /// reason at most 123 bytes. Then: while open, the frame is queued;
-    /// while connecting, the connection is abandoned without a frame;
-    /// when already closing or closed, nothing happens.
-    pub fn close(&mut self, code: CloseCode, reason: &str) -> Result<(), Error> {
-        if !code.is_sendable() {
-            return Err(Error::InvalidCloseCodeToSend(code.0));
-        }
-        if reason.len() > MAX_REASON_LEN {
-            return Err(Error::ReasonTooLong(reason.len()));
-        }
-        let mut payload = [0u8; MAX_CONTROL_PAYLOAD];
-        payload[..2].copy_from_slice(&code.0.to_be_bytes());
-        payload[2..2 + reason.len()].copy_from_slice(reason.as_bytes());
-        self.start_close(&payload[..2 + reason.len()]);
-        Ok(())
-    }
-
-    /// Like [`Connection::close`], with a close frame that carries no code
-    /// (the peer reports 1005), as the DOM's `close()` without arguments.
-    pub fn close_without_code(&mut self) {
-        self.start_close(&[]);
-    }
-
     fn start_close(&mut self, payload: &[u8]) {
         match self.state {
             State::Open => {
-                write_frame(&mut self.tx, &mut self.masks, OpCode::Close, true, payload);
+                self.tx.push_frame(OpCode::Close, true, payload);
                 self.state = State::CloseSent;
                 self.timers.ping = None;
                 self.timers.keepalive_dead = None;
@@ -1225,42 +1113,9 @@ impl Connection {
                 self.release_input();
                 self.timers = Timers::default();
                 self.tx.clear();
-                self.tx_start = 0;
             }
             State::CloseSent | State::Closed { .. } => {}
         }
-    }
-
-    /// Bytes waiting to be written to the transport.
-    pub fn pending_output(&self) -> &[u8] {
-        &self.tx[self.tx_start..]
-    }
-
-    /// Records that the first `n` bytes of [`Connection::pending_output`]
-    /// were written. `n` is clamped to what is pending.
-    pub fn advance_output(&mut self, n: usize) {
-        // Clamped before adding, so a written byte is never queued again.
-        self.tx_start += n.min(self.tx.len() - self.tx_start);
-        if self.tx_start == self.tx.len() {
-            self.tx.clear();
-            self.tx_start = 0;
-        } else if self.tx_start >= 64 << 10 && self.tx_start >= self.tx.len() / 2 {
-            // A queue that never empties (a slow peer, a high-water mark)
-            // must not keep what was written: drop it. Moving at most as
-            // many bytes as were dropped keeps this amortised O(1).
-            self.tx.drain(..self.tx_start);
-            self.tx_start = 0;
-        }
-    }
-
-    /// Copies pending output into `out` and marks it written; returns how
-    /// many bytes were copied.
-    pub fn take_output(&mut self, out: &mut [u8]) -> usize {
-        let pending = self.pending_output();
-        let n = pending.len().min(out.len());
-        out[..n].copy_from_slice(&pending[..n]);
-        self.advance_output(n);
-        n
     }
 
     /// Whether the transport should be closed once the pending output is
@@ -1300,7 +1155,7 @@ impl Connection {
             self.fail_later(Error::KeepaliveTimeout);
         }
         if due(self.timers.ping) && matches!(self.state, State::Open) {
-            write_frame(&mut self.tx, &mut self.masks, OpCode::Ping, true, b"");
+            self.tx.push_frame(OpCode::Ping, true, b"");
             self.timers.ping = None;
             self.timers.keepalive_dead = self.config.keepalive_interval.map(|i| now + i);
         }
@@ -1322,47 +1177,10 @@ impl Connection {
     }
 }
 
-/// Appends one frame to `tx`, masked when `masks` is given (client role).
-fn write_frame(tx: &mut Vec<u8>, masks: &mut Option<Box<dyn MaskSource>>, opcode: OpCode, fin: bool, payload: &[u8]) {
-    write_any_frame(tx, masks, opcode, fin, 0, payload);
-}
-
-/// A final frame with RSV bits set by an extension.
-#[cfg(feature = "deflate")]
-fn write_frame_rsv(tx: &mut Vec<u8>, masks: &mut Option<Box<dyn MaskSource>>, opcode: OpCode, rsv: u8, payload: &[u8]) {
-    write_any_frame(tx, masks, opcode, true, rsv, payload);
-}
-
-fn write_any_frame(
-    tx: &mut Vec<u8>,
-    masks: &mut Option<Box<dyn MaskSource>>,
-    opcode: OpCode,
-    fin: bool,
-    rsv: u8,
-    payload: &[u8],
-) {
-    let mask = masks.as_mut().map(|m| m.mask_key());
-    let header = FrameHeader {
-        fin,
-        rsv,
-        opcode,
-        mask,
-        len: payload.len() as u64,
-    };
-    let mut head = [0u8; MAX_HEADER_LEN];
-    let head_len = frame::encode(&header, &mut head);
-    tx.reserve(head_len + payload.len());
-    tx.extend_from_slice(&head[..head_len]);
-    let start = tx.len();
-    copy::extend(tx, payload);
-    if let Some(key) = mask {
-        apply_mask(&mut tx[start..], key, 0);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::frame::MAX_HEADER_LEN;
     use alloc::vec;
 
     const KEY: [u8; 4] = [0x37, 0xfa, 0x21, 0x3d];
@@ -1680,20 +1498,5 @@ mod caller_arithmetic {
             before,
             conn.rx_end
         );
-    }
-
-    #[test]
-    fn advance_output_past_the_queue_is_clamped_and_never_resends() {
-        let mut conn = client();
-        conn.send_binary(b"xyz").unwrap();
-        let queued = conn.pending_output().len();
-        assert!(queued > 0);
-        conn.advance_output(1);
-        conn.advance_output(usize::MAX);
-        assert_eq!(conn.pending_output(), &[] as &[u8], "written bytes queued again");
-
-        conn.send_binary(b"xyz").unwrap();
-        conn.advance_output(usize::MAX);
-        assert!(conn.pending_output().is_empty());
     }
 }
