@@ -31,8 +31,10 @@ use alloc::vec::Vec;
 use base64::Engine as _;
 use core::time::Duration;
 
+mod timers;
 mod tx;
 
+use timers::{Timer, Timers};
 use tx::Tx;
 
 /// Which end of the connection this is. Clients mask what they send and
@@ -218,17 +220,6 @@ enum Queued {
     Failed(Error),
 }
 
-/// The timers, as absolute times on the caller's clock.
-#[derive(Debug, Default, Clone, Copy)]
-struct Timers {
-    handshake: Option<Duration>,
-    close: Option<Duration>,
-    /// When to send a keepalive ping.
-    ping: Option<Duration>,
-    /// When the peer, silent since our ping, is given up on.
-    keepalive_dead: Option<Duration>,
-}
-
 /// A WebSocket connection, either role, without I/O. See the
 /// [module docs](self) for the calling contract.
 ///
@@ -307,10 +298,9 @@ impl core::fmt::Debug for Connection {
 
 impl Connection {
     fn new(role: Role, config: Config, state: State, tx: Tx) -> Self {
-        let timers = Timers {
-            handshake: config.handshake_timeout,
-            ..Timers::default()
-        };
+        let mut timers = Timers::default();
+        // From time zero: the connection is made before any time is told.
+        timers.arm(Timer::Handshake, Duration::ZERO, config.handshake_timeout);
         Self {
             role,
             config,
@@ -394,7 +384,7 @@ impl Connection {
     pub fn established_with_masks(role: Role, config: Config, already_read: &[u8], masks: Box<dyn MaskSource>) -> Self {
         let masks = (role == Role::Client).then_some(masks);
         let mut conn = Self::new(role, config, State::Open, Tx::new(Vec::new(), masks));
-        conn.timers.handshake = None;
+        conn.timers.stop(Timer::Handshake);
         conn.arm_keepalive();
         conn.receive(already_read);
         conn
@@ -686,13 +676,13 @@ impl Connection {
         self.tx.push_raw(&handshake::encode_reject(status));
         self.state = State::Closed { clean: false };
         self.release_input();
-        self.timers = Timers::default();
+        self.timers.stop_all();
         Ok(())
     }
 
     fn open(&mut self) {
         self.state = State::Open;
-        self.timers.handshake = None;
+        self.timers.stop(Timer::Handshake);
         self.arm_keepalive();
     }
 
@@ -1010,9 +1000,9 @@ impl Connection {
     /// Timers once the close handshake ended: only a client after a clean
     /// close still waits, for the server to close the transport.
     fn after_close(&mut self, clean: bool) {
-        self.timers = Timers::default();
+        self.timers.stop_all();
         if clean && self.role == Role::Client {
-            self.timers.close = self.config.close_timeout.map(|t| self.now + t);
+            self.timers.arm(Timer::Close, self.now, self.config.close_timeout);
         }
     }
 
@@ -1085,17 +1075,6 @@ impl Connection {
         }
     }
 
-    fn heard_from_peer(&mut self) {
-        if self.timers.keepalive_dead.is_some() || self.timers.ping.is_some() {
-            self.timers.keepalive_dead = None;
-            self.arm_keepalive();
-        }
-    }
-
-    fn arm_keepalive(&mut self) {
-        self.timers.ping = self.config.keepalive_interval.map(|i| self.now + i);
-    }
-
     // ------------------------------------------------------------ output
 
     fn start_close(&mut self, payload: &[u8]) {
@@ -1103,15 +1082,15 @@ impl Connection {
             State::Open => {
                 self.tx.push_frame(OpCode::Close, true, payload);
                 self.state = State::CloseSent;
-                self.timers.ping = None;
-                self.timers.keepalive_dead = None;
-                self.timers.close = self.config.close_timeout.map(|t| self.now + t);
+                self.timers.stop(Timer::Ping);
+                self.timers.stop(Timer::KeepaliveDead);
+                self.timers.arm(Timer::Close, self.now, self.config.close_timeout);
             }
             State::AwaitingResponse { .. } | State::AwaitingRequest | State::AwaitingDecision { .. } => {
                 // Abandoned: an unsent request goes unsent.
                 self.state = State::Closed { clean: false };
                 self.release_input();
-                self.timers = Timers::default();
+                self.timers.stop_all();
                 self.tx.clear();
             }
             State::CloseSent | State::Closed { .. } => {}
@@ -1124,40 +1103,10 @@ impl Connection {
     /// out (§7.1.1: the server closes the TCP connection first).
     pub fn should_close_transport(&self) -> bool {
         match self.state {
-            State::Closed { clean } => !clean || self.role == Role::Server || self.eof || self.timers.close.is_none(),
-            _ => false,
-        }
-    }
-
-    // ------------------------------------------------------------ time
-
-    /// Tells the connection the time on the caller's monotonic clock (any
-    /// epoch; the connection's timers count from zero on it). Fires expired
-    /// timers; a resulting failure is reported by the next `poll_event`.
-    ///
-    /// Call it after every wait (blocking read, `poll_timeout` expiry);
-    /// timers that other calls start count from the last time given here.
-    pub fn handle_timeout(&mut self, now: Duration) {
-        self.now = self.now.max(now);
-        let due = |deadline: Option<Duration>| deadline.is_some_and(|d| d <= now);
-        if due(self.timers.handshake) {
-            self.timers.handshake = None;
-            self.fail_later(Error::HandshakeTimeout);
-        }
-        if due(self.timers.close) {
-            self.timers.close = None;
-            if !matches!(self.state, State::Closed { .. }) {
-                self.fail_later(Error::CloseTimeout);
+            State::Closed { clean } => {
+                !clean || self.role == Role::Server || self.eof || !self.timers.is_armed(Timer::Close)
             }
-        }
-        if due(self.timers.keepalive_dead) {
-            self.timers.keepalive_dead = None;
-            self.fail_later(Error::KeepaliveTimeout);
-        }
-        if due(self.timers.ping) && matches!(self.state, State::Open) {
-            self.tx.push_frame(OpCode::Ping, true, b"");
-            self.timers.ping = None;
-            self.timers.keepalive_dead = self.config.keepalive_interval.map(|i| now + i);
+            _ => false,
         }
     }
 
@@ -1165,15 +1114,6 @@ impl Connection {
         if let Event::Failed(error) = self.fail(error) {
             self.queued = Some(Queued::Failed(error));
         }
-    }
-
-    /// The next time [`Connection::handle_timeout`] must be called, if any.
-    pub fn poll_timeout(&self) -> Option<Duration> {
-        let t = self.timers;
-        [t.handshake, t.close, t.ping, t.keepalive_dead]
-            .into_iter()
-            .flatten()
-            .min()
     }
 }
 
