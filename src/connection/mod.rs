@@ -31,9 +31,11 @@ use alloc::vec::Vec;
 use base64::Engine as _;
 use core::time::Duration;
 
+mod rx;
 mod timers;
 mod tx;
 
+use rx::Rx;
 use timers::{Timer, Timers};
 use tx::Tx;
 
@@ -250,16 +252,7 @@ pub struct Connection {
     role: Role,
     config: Config,
     state: State,
-    /// Received bytes: `rx[rx_start..rx_end]` are unparsed, `rx[rx_end..]`
-    /// is room to read into.
-    rx: Vec<u8>,
-    rx_start: usize,
-    rx_end: usize,
-    /// The last read filled all the room offered: the peer is streaming,
-    /// so the next read is offered more (see `read_want`).
-    busy: bool,
-    /// How far the handshake's end-of-headers search has looked.
-    scanned: usize,
+    rx: Rx,
     eof: bool,
     frame: Option<InFrame>,
     fragmented: Fragmented,
@@ -290,7 +283,7 @@ impl core::fmt::Debug for Connection {
         f.debug_struct("Connection")
             .field("role", &self.role)
             .field("state", &self.state)
-            .field("buffered_in", &(self.rx_end - self.rx_start))
+            .field("buffered_in", &self.rx.len())
             .field("buffered_out", &self.tx.pending().len())
             .finish_non_exhaustive()
     }
@@ -305,11 +298,7 @@ impl Connection {
             role,
             config,
             state,
-            rx: Vec::new(),
-            rx_start: 0,
-            rx_end: 0,
-            busy: false,
-            scanned: 0,
+            rx: Rx::default(),
             eof: false,
             frame: None,
             fragmented: Fragmented::None,
@@ -437,7 +426,7 @@ impl Connection {
 
     /// Whether received bytes wait to be parsed (a partial frame included).
     pub fn has_buffered_input(&self) -> bool {
-        self.rx_end > self.rx_start + self.deferred.consume || self.frame.is_some()
+        self.rx.len() > self.deferred.consume || self.frame.is_some()
     }
 
     /// Gives back the buffers that hold nothing now, so an idle connection
@@ -446,14 +435,12 @@ impl Connection {
     /// They are allocated again when needed. Drivers call it before a wait
     /// that is likely long.
     pub fn release_buffers(&mut self) {
-        self.busy = false;
         self.settle();
-        // A streamed frame keeps nothing in `rx` between reads.
-        if self.rx_start == self.rx_end && self.frame.is_none_or(|f| f.streamed) {
-            self.rx = Vec::new();
-            self.rx_start = 0;
-            self.rx_end = 0;
-        }
+        // A frame read in place keeps at least its header in `rx`, so an
+        // empty `rx` holds nothing of a frame in progress (a streamed
+        // frame keeps nothing there between reads).
+        debug_assert!(!self.rx.is_empty() || self.frame.is_none_or(|f| f.streamed));
+        self.rx.release();
         if self.message.is_empty() {
             self.message = Reassembly::default();
         }
@@ -467,42 +454,30 @@ impl Connection {
     /// never from a length the peer merely declared.
     pub fn read_buffer(&mut self) -> &mut [u8] {
         self.settle();
-        let want = self.read_want();
-        self.reserve_read(want);
-        &mut self.rx[self.rx_end..]
+        let frame_left = self.frame.map(|f| f.left());
+        let chunk = self.config.read_chunk;
+        let want = self.rx.want(frame_left, chunk);
+        self.rx.room(want, frame_left, chunk)
     }
 
     /// Records that the first `n` bytes of [`Connection::read_buffer`] were
     /// filled. `n` is clamped to the buffer's length.
     pub fn commit_read(&mut self, n: usize) {
-        let room = self.rx.len() - self.rx_end;
-        // Clamped before adding: `rx_end` only ever moves forward here, so
-        // bytes already parsed (and UTF-8-validated) are never offered
-        // again, whatever the caller computed (`-1 as usize` included).
-        let n = n.min(room);
-        self.busy = n == room && room > 0;
-        self.rx_end += n;
-        if n > 0 {
+        if self.rx.commit(n) > 0 {
             self.heard_from_peer();
         }
     }
 
     /// Copies received bytes in. Equivalent to filling
     /// [`Connection::read_buffer`] and committing.
-    pub fn receive(&mut self, mut data: &[u8]) {
+    pub fn receive(&mut self, data: &[u8]) {
         self.settle();
         if matches!(self.state, State::Closed { .. }) || data.is_empty() {
             return;
         }
         self.heard_from_peer();
-        while !data.is_empty() {
-            self.reserve_read(data.len());
-            let room = &mut self.rx[self.rx_end..];
-            let n = room.len().min(data.len());
-            room[..n].copy_from_slice(&data[..n]);
-            self.rx_end += n;
-            data = &data[n..];
-        }
+        let frame_left = self.frame.map(|f| f.left());
+        self.rx.extend(data, frame_left, self.config.read_chunk);
     }
 
     /// Records that the peer closed its side of the transport.
@@ -529,8 +504,7 @@ impl Connection {
             State::AwaitingDecision { .. } => {
                 // Frames sent before our answer wait in the read buffer; a
                 // client may not pile up more than one frame's worth.
-                let waiting = self.rx_end - self.rx_start;
-                if waiting > self.config.max_frame_size + frame::MAX_HEADER_LEN {
+                if self.rx.len() > self.config.max_frame_size + frame::MAX_HEADER_LEN {
                     // Too much sent with the request: 431, as for a request
                     // over max_handshake_size.
                     self.tx.push_raw(&handshake::encode_reject(431));
@@ -556,14 +530,7 @@ impl Connection {
     /// or enough bytes to hit the size limit: only then is parsing worth
     /// it, which keeps a byte-at-a-time sender from costing quadratic time.
     fn handshake_ready(&mut self) -> bool {
-        let buffered = &self.rx[self.rx_start..self.rx_end];
-        if buffered.len() >= self.config.max_handshake_size {
-            return true;
-        }
-        let from = self.scanned.saturating_sub(3);
-        let found = buffered[from..].windows(4).any(|w| w == b"\r\n\r\n");
-        self.scanned = buffered.len();
-        found
+        self.rx.len() >= self.config.max_handshake_size || self.rx.has_header_end()
     }
 
     fn poll_response(&mut self) -> Option<Event<'_>> {
@@ -573,10 +540,9 @@ impl Connection {
         let State::AwaitingResponse { request, key } = &self.state else {
             return None;
         };
-        let buffered = &self.rx[self.rx_start..self.rx_end];
-        match handshake::validate_response(buffered, request, key, self.limits()) {
+        match handshake::validate_response(self.rx.unparsed(), request, key, self.limits()) {
             Ok(Some((negotiated, consumed))) => {
-                self.rx_start += consumed;
+                self.rx.consume(consumed);
                 if let Err(e) = self.agree_extensions(&negotiated.extensions) {
                     return Some(self.fail(e.into()));
                 }
@@ -618,10 +584,9 @@ impl Connection {
         if !self.handshake_ready() {
             return self.eof.then(|| self.fail(HandshakeError::Eof.into()));
         }
-        let buffered = &self.rx[self.rx_start..self.rx_end];
-        match handshake::parse_request(buffered, self.limits()) {
+        match handshake::parse_request(self.rx.unparsed(), self.limits()) {
             Ok(Some((request, consumed))) => {
-                self.rx_start += consumed;
+                self.rx.consume(consumed);
                 self.state = State::AwaitingDecision {
                     request: Box::new(request),
                 };
@@ -734,12 +699,12 @@ impl Connection {
                 continue;
             }
             let len = frame.header.len as usize;
-            let payload_at = self.rx_start + frame.header_len;
-            let arrived = (self.rx_end - payload_at).min(len);
+            let payload_at = frame.header_len;
+            let arrived = (self.rx.len() - payload_at).min(len);
             if arrived > frame.done {
                 // Only single-frame messages are text read in place.
                 let is_text = frame.header.opcode == OpCode::Text;
-                let fresh = &mut self.rx[payload_at + frame.done..payload_at + arrived];
+                let fresh = self.rx.get_mut(payload_at + frame.done..payload_at + arrived);
                 if let Some(key) = frame.header.mask {
                     apply_mask(fresh, key, frame.done);
                 }
@@ -753,7 +718,7 @@ impl Connection {
                 return self.eof.then(|| self.fail(Error::UnexpectedEof));
             }
             let end = payload_at + len;
-            self.deferred.consume = end - self.rx_start;
+            self.deferred.consume = end;
             return match frame.header.opcode {
                 OpCode::Ping | OpCode::Pong | OpCode::Close => self.control_frame(frame.header.opcode, payload_at, end),
                 // A single-frame message: hand it out where it lies.
@@ -774,47 +739,46 @@ impl Connection {
     #[inline(never)]
     fn stream_payload(&mut self, frame: &mut InFrame) -> Result<bool, Error> {
         // The header is consumed on the first call.
-        self.rx_start += frame.header_len;
+        self.rx.consume(frame.header_len);
         frame.header_len = 0;
         let len = frame.header.len as usize;
-        let take = (self.rx_end - self.rx_start).min(len - frame.done);
+        let take = self.rx.len().min(len - frame.done);
         let complete = frame.done + take == len;
         let text = self.message_is_text(frame.header.opcode);
-        let (start, end) = (self.rx_start, self.rx_start + take);
         #[cfg(feature = "deflate")]
         if self.compressed {
             if let Some(key) = frame.header.mask {
-                apply_mask(&mut self.rx[start..end], key, frame.done);
+                apply_mask(self.rx.get_mut(0..take), key, frame.done);
             }
             let last = complete && frame.header.fin;
             if take > 0 || last {
-                self.inflate(start, end, last, text)?;
+                self.inflate(take, last, text)?;
             }
         }
         if !self.compressed && take > 0 {
             let max = self.config.max_message_size;
             let fresh = self
                 .message
-                .append_unmasked(&self.rx[start..end], frame.header.mask, frame.done, max);
+                .append_unmasked(self.rx.get(0..take), frame.header.mask, frame.done, max);
             if text && self.utf8.feed(fresh).is_err() {
                 return Err(Error::InvalidUtf8);
             }
         }
-        self.rx_start = end;
+        self.rx.consume(take);
         frame.done += take;
         Ok(complete)
     }
 
-    /// Inflates compressed payload, `rx[start..end]`, onto the message
+    /// Inflates the first `take` unparsed bytes, compressed payload, onto the message
     /// (RFC 7692 §7.2.2), validating text as it comes out; `last` ends the
     /// message.
     #[cfg(feature = "deflate")]
-    fn inflate(&mut self, start: usize, end: usize, last: bool, text: bool) -> Result<(), Error> {
+    fn inflate(&mut self, take: usize, last: bool, text: bool) -> Result<(), Error> {
         use crate::deflate::InflateError;
         let max = self.config.max_message_size;
         let before = self.message.len;
         let codec = self.codec.as_mut().ok_or(Error::ReservedBits(0b100))?;
-        let result = codec.decompress(&self.rx[start..end], last, self.message.as_vec(), max);
+        let result = codec.decompress(self.rx.get(0..take), last, self.message.as_vec(), max);
         self.message.sync_len();
         match result {
             Ok(()) => {}
@@ -840,7 +804,7 @@ impl Connection {
     /// Decodes the next header and checks it against the message in
     /// progress and the limits; `Ok(None)` while it is incomplete.
     fn start_frame(&mut self) -> Result<Option<InFrame>, Error> {
-        let decoded = frame::decode(&self.rx[self.rx_start..self.rx_end], self.header_rules());
+        let decoded = frame::decode(self.rx.unparsed(), self.header_rules());
         let Some((header, header_len)) = decoded.map_err(Error::from)? else {
             return Ok(None);
         };
@@ -898,7 +862,8 @@ impl Connection {
         }))
     }
 
-    /// Hands out a complete message lying in `rx` or in `message`.
+    /// Hands out a complete message lying in `rx` (`start..end` of the
+    /// unparsed bytes) or in `message`.
     fn deliver(&mut self, opcode: OpCode, start: usize, end: usize, from_message: bool) -> Option<Event<'_>> {
         if opcode == OpCode::Text && self.utf8.finish().is_err() {
             return Some(self.fail(Error::InvalidUtf8));
@@ -906,7 +871,7 @@ impl Connection {
         let payload = if from_message {
             &self.message.as_slice()[start..end]
         } else {
-            &self.rx[start..end]
+            self.rx.get(start..end)
         };
         Some(match opcode {
             OpCode::Text => {
@@ -920,8 +885,8 @@ impl Connection {
                 // a fragmented one as it lands on the message, `inflate`
                 // each inflated piece), no other bytes did, and `finish`
                 // just confirmed no code point is left open. The caller can
-                // write only past `rx_end` (`read_buffer`), and `rx_end`
-                // never moves back over parsed bytes (`commit_read` clamps
+                // write only past the received bytes (`Rx::room`), and
+                // their end never moves back over them (`Rx::commit` clamps
                 // before adding), so none of them changed after validation.
                 // `Utf8Validator` accepts exactly what `core::str::from_utf8`
                 // accepts (utf8.rs compares them at every split point; the
@@ -943,19 +908,19 @@ impl Connection {
                 // §5.5.2: answer "unless it already received a Close frame";
                 // having sent ours does not excuse us.
                 if self.config.auto_pong && matches!(self.state, State::Open | State::CloseSent) {
-                    self.tx.push_frame(OpCode::Pong, true, &self.rx[start..end]);
+                    self.tx.push_frame(OpCode::Pong, true, self.rx.get(start..end));
                 }
-                Some(Event::Ping(&self.rx[start..end]))
+                Some(Event::Ping(self.rx.get(start..end)))
             }
-            OpCode::Pong => Some(Event::Pong(&self.rx[start..end])),
+            OpCode::Pong => Some(Event::Pong(self.rx.get(start..end))),
             _ => {
-                if let Err(bad) = close::parse(&self.rx[start..end]) {
+                if let Err(bad) = close::parse(self.rx.get(start..end)) {
                     return Some(self.fail(bad.into()));
                 }
                 if matches!(self.state, State::Open) {
                     // §5.5.1: reply with a close frame, echoing the code.
                     let mut reply = [0u8; MAX_CONTROL_PAYLOAD];
-                    let received = &self.rx[start..end];
+                    let received = self.rx.get(start..end);
                     let n = if self.config.echo_close_reason {
                         received.len()
                     } else {
@@ -967,7 +932,7 @@ impl Connection {
                 self.state = State::Closed { clean: true };
                 self.after_close(true);
                 // The frame stays in rx until the next call; only state changed.
-                let frame = close::parse(&self.rx[start..end]).ok()?;
+                let frame = close::parse(self.rx.get(start..end)).ok()?;
                 Some(Event::Close(frame))
             }
         }
@@ -988,9 +953,7 @@ impl Connection {
 
     /// Stops reading: whatever the peer sends now is discarded.
     fn release_input(&mut self) {
-        self.rx = Vec::new();
-        self.rx_start = 0;
-        self.rx_end = 0;
+        self.rx = Rx::default();
         self.frame = None;
         self.message = Reassembly::default();
         self.fragmented = Fragmented::None;
@@ -1016,63 +979,14 @@ impl Connection {
             return;
         }
         if self.deferred.consume > 0 {
-            self.rx_start += self.deferred.consume;
+            self.rx.consume(self.deferred.consume);
             self.deferred.consume = 0;
         }
         if self.deferred.clear_message {
             self.deferred.clear_message = false;
             self.message.clear();
         }
-        if self.rx_start == self.rx_end {
-            self.rx_start = 0;
-            self.rx_end = 0;
-            self.scanned = 0;
-        }
-    }
-
-    /// How much room the next read should have: the rest of the frame in
-    /// progress, within [read_chunk, 64 KiB], so a large frame is read in
-    /// large pieces but never reserved ahead of its bytes.
-    fn read_want(&self) -> usize {
-        let chunk = self.config.read_chunk.max(1);
-        // A peer that filled the last read has more waiting: take up to
-        // 64 KiB at once (several frames per read) instead of one frame.
-        if self.busy && !matches!(self.state, State::Closed { .. }) {
-            let unparsed = self.rx_end - self.rx_start;
-            return (64usize << 10).saturating_sub(unparsed).max(chunk);
-        }
-        match self.frame {
-            Some(frame) => {
-                let missing = frame.left().saturating_sub(self.rx_end - self.rx_start);
-                missing.clamp(chunk, chunk.max(64 << 10))
-            }
-            None => chunk,
-        }
-    }
-
-    fn reserve_read(&mut self, want: usize) {
-        if self.rx.len() - self.rx_end >= want {
-            return;
-        }
-        if self.rx_start > 0 {
-            self.rx.copy_within(self.rx_start..self.rx_end, 0);
-            self.rx_end -= self.rx_start;
-            self.rx_start = 0;
-        }
-        let needed = self.rx_end + want;
-        if self.rx.capacity() < needed {
-            // Grow geometrically, but no further than the frame in progress
-            // needs plus one read: a frame at the size limit then costs its
-            // size, not the next power of two.
-            let mut target = needed.max(self.rx.capacity().saturating_mul(2));
-            if let Some(frame) = self.frame {
-                target = target.min(needed.max(frame.left().saturating_add(self.config.read_chunk)));
-            }
-            self.rx.reserve_exact(target.saturating_sub(self.rx.len()));
-        }
-        if self.rx.len() < needed {
-            self.rx.resize(needed, 0);
-        }
+        self.rx.rewind_if_empty();
     }
 
     // ------------------------------------------------------------ output
@@ -1318,7 +1232,7 @@ mod tests {
         }
         assert_eq!(conn.message.len, 1000);
         assert!(conn.message.buf.capacity() < 4096, "{}", conn.message.buf.capacity());
-        assert_eq!(conn.rx_start, conn.rx_end, "payload left in the read buffer");
+        assert!(conn.rx.is_empty(), "payload left in the read buffer");
         assert!(conn.rx.capacity() <= 64 << 10);
         assert!(conn.read_buffer().len() <= 64 << 10);
     }
@@ -1351,7 +1265,7 @@ mod tests {
                 events.extend(poll_all(&mut conn));
                 // Streamed payload never waits in the read buffer.
                 if conn.frame.is_some_and(|f| f.streamed) {
-                    assert_eq!(conn.rx_start, conn.rx_end, "chunk {chunk}");
+                    assert!(conn.rx.is_empty(), "chunk {chunk}");
                 }
             }
             assert_eq!(events, expected, "chunk {chunk}");
@@ -1383,60 +1297,5 @@ mod tests {
             [Ev::Text(String::from("a whole message")), Ev::Binary(vec![9; 70_000])]
         );
         assert_eq!(conn.message.buf.capacity(), 0);
-    }
-}
-
-#[cfg(test)]
-mod caller_arithmetic {
-    //! Safe calls with any `usize` the caller computes, `usize::MAX` (a
-    //! `-1` read result cast) included, never rewind the buffers.
-    use super::*;
-
-    fn client() -> Connection {
-        Connection::established(Role::Client, Config::default(), &[])
-    }
-
-    // RFC 6455 §8.1: a text message is valid UTF-8. An over-long commit
-    // once moved the read end backwards, re-offering a validated byte to
-    // be overwritten and handed out unchecked as text.
-    #[test]
-    fn commit_read_past_the_buffer_is_clamped_and_never_rewinds() {
-        let mut conn = client();
-        conn.receive(&[0x81, 0x06, b'a', b'b', b'c']);
-        assert!(conn.poll_event().is_none());
-        let room = conn.read_buffer().len();
-        assert!(room > 0);
-        conn.commit_read(usize::MAX);
-        // The clamp filled the whole room with whatever was there: the
-        // frame (3 bytes short) completes and any bytes after it follow.
-        let buf = conn.read_buffer();
-        let n = buf.len().min(4);
-        buf[..n].copy_from_slice(&[0xff, b'd', b'e', b'f'][..n]);
-        conn.commit_read(n);
-        while let Some(event) = conn.poll_event() {
-            match event {
-                Event::Text(text) => assert!(core::str::from_utf8(text.as_bytes()).is_ok()),
-                Event::Failed(_) => break,
-                _ => {}
-            }
-        }
-        // Whatever came out, nothing before the clamp was handed out again.
-        assert!(conn.rx_end <= conn.rx.len());
-    }
-
-    #[test]
-    fn a_text_byte_already_validated_cannot_be_replaced() {
-        let mut conn = client();
-        conn.receive(&[0x81, 0x06, b'a', b'b', b'c']);
-        assert!(conn.poll_event().is_none());
-        let before = conn.rx_end;
-        let _ = conn.read_buffer();
-        conn.commit_read(usize::MAX);
-        assert!(
-            conn.rx_end >= before,
-            "the read end moved back: {} -> {}",
-            before,
-            conn.rx_end
-        );
     }
 }
