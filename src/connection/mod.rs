@@ -253,8 +253,7 @@ impl Connection {
     pub fn established_with_masks(role: Role, config: Config, already_read: &[u8], masks: Box<dyn MaskSource>) -> Self {
         let masks = (role == Role::Client).then_some(masks);
         let mut conn = Self::new(role, config, State::Open, Tx::new(Vec::new(), masks));
-        conn.timers.stop(Timer::Handshake);
-        conn.arm_keepalive();
+        conn.enter_open();
         conn.receive(already_read);
         conn
     }
@@ -299,6 +298,19 @@ impl Connection {
         match &self.state {
             State::AwaitingDecision { request } => Some(request),
             _ => None,
+        }
+    }
+
+    /// Whether the transport should be closed once the pending output is
+    /// written: after a failure, after a server's close handshake, and for
+    /// a client once the server closed its side or the close timeout ran
+    /// out (§7.1.1: the server closes the TCP connection first).
+    pub fn should_close_transport(&self) -> bool {
+        match self.state {
+            State::Closed { clean } => {
+                !clean || self.role == Role::Server || self.eof || !self.timers.is_armed(Timer::Close)
+            }
+            _ => false,
         }
     }
 
@@ -380,10 +392,50 @@ impl Connection {
         }
     }
 
-    fn open(&mut self) {
+    // ------------------------------------------------------------ transitions
+
+    /// Messages may flow: the handshake timer stops, the keepalive starts.
+    fn enter_open(&mut self) {
         self.state = State::Open;
         self.timers.stop(Timer::Handshake);
         self.arm_keepalive();
+    }
+
+    /// Starts the close handshake with a close frame carrying `payload`
+    /// (see [`Connection::close`]).
+    fn start_close(&mut self, payload: &[u8]) {
+        match self.state {
+            State::Open => {
+                self.tx.push_frame(OpCode::Close, true, payload);
+                self.state = State::CloseSent;
+                self.timers.stop(Timer::Ping);
+                self.timers.stop(Timer::KeepaliveDead);
+                self.timers.arm(Timer::Close, self.now, self.config.close_timeout);
+            }
+            State::AwaitingResponse { .. } | State::AwaitingRequest | State::AwaitingDecision { .. } => {
+                // Abandoned: an unsent request goes unsent.
+                self.enter_closed(false);
+                self.tx.clear();
+            }
+            State::CloseSent | State::Closed { .. } => {}
+        }
+    }
+
+    /// The close handshake is over (`clean`), or the connection failed or
+    /// was given up: nothing more is read and the timers stop, except that
+    /// a client after a clean close waits for the server to close the
+    /// transport (§7.1.1).
+    fn enter_closed(&mut self, clean: bool) {
+        self.state = State::Closed { clean };
+        self.timers.stop_all();
+        if clean && self.role == Role::Client {
+            self.timers.arm(Timer::Close, self.now, self.config.close_timeout);
+        }
+        // A clean close's frame is still borrowed by `Event::Close`: the
+        // next call's `settle` drops the input instead.
+        if !clean {
+            self.release_input();
+        }
     }
 
     /// Fails the connection (§7.1.7): queue a close frame with the error's
@@ -393,25 +445,22 @@ impl Connection {
         if let (Some(code), State::Open) = (code, &self.state) {
             self.tx.push_frame(OpCode::Close, true, &code.0.to_be_bytes());
         }
-        self.state = State::Closed { clean: false };
-        self.release_input();
-        self.after_close(false);
+        self.enter_closed(false);
         Event::Failed(error)
+    }
+
+    /// Fails the connection from outside `poll_event` (a timer); the
+    /// next `poll_event` reports it.
+    fn fail_later(&mut self, error: Error) {
+        if let Event::Failed(error) = self.fail(error) {
+            self.queued = Some(Queued::Failed(error));
+        }
     }
 
     /// Stops reading: whatever the peer sends now is discarded.
     fn release_input(&mut self) {
         self.rx = Rx::default();
         self.reader = Reader::default();
-    }
-
-    /// Timers once the close handshake ended: only a client after a clean
-    /// close still waits, for the server to close the transport.
-    fn after_close(&mut self, clean: bool) {
-        self.timers.stop_all();
-        if clean && self.role == Role::Client {
-            self.timers.arm(Timer::Close, self.now, self.config.close_timeout);
-        }
     }
 
     // ------------------------------------------------------------ buffers
@@ -425,46 +474,5 @@ impl Connection {
         }
         self.reader.settle(&mut self.rx);
         self.rx.rewind_if_empty();
-    }
-
-    // ------------------------------------------------------------ output
-
-    fn start_close(&mut self, payload: &[u8]) {
-        match self.state {
-            State::Open => {
-                self.tx.push_frame(OpCode::Close, true, payload);
-                self.state = State::CloseSent;
-                self.timers.stop(Timer::Ping);
-                self.timers.stop(Timer::KeepaliveDead);
-                self.timers.arm(Timer::Close, self.now, self.config.close_timeout);
-            }
-            State::AwaitingResponse { .. } | State::AwaitingRequest | State::AwaitingDecision { .. } => {
-                // Abandoned: an unsent request goes unsent.
-                self.state = State::Closed { clean: false };
-                self.release_input();
-                self.timers.stop_all();
-                self.tx.clear();
-            }
-            State::CloseSent | State::Closed { .. } => {}
-        }
-    }
-
-    /// Whether the transport should be closed once the pending output is
-    /// written: after a failure, after a server's close handshake, and for
-    /// a client once the server closed its side or the close timeout ran
-    /// out (§7.1.1: the server closes the TCP connection first).
-    pub fn should_close_transport(&self) -> bool {
-        match self.state {
-            State::Closed { clean } => {
-                !clean || self.role == Role::Server || self.eof || !self.timers.is_armed(Timer::Close)
-            }
-            _ => false,
-        }
-    }
-
-    fn fail_later(&mut self, error: Error) {
-        if let Event::Failed(error) = self.fail(error) {
-            self.queued = Some(Queued::Failed(error));
-        }
     }
 }

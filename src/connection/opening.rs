@@ -38,7 +38,7 @@ impl Connection {
                     return Some(self.fail(e.into()));
                 }
                 self.negotiated = negotiated;
-                self.open();
+                self.enter_open();
                 Some(Event::Open)
             }
             Ok(None) => self.eof.then(|| self.fail(HandshakeError::Eof.into())),
@@ -131,7 +131,7 @@ impl Connection {
         if let Some((_, agreed)) = deflate {
             self.codec = Some(Box::new(crate::deflate::Codec::new(agreed, &self.config.deflate)));
         }
-        self.open();
+        self.enter_open();
         self.queued = Some(Queued::Open);
         Ok(())
     }
@@ -143,9 +143,7 @@ impl Connection {
             return Err(Error::InvalidState("no request awaits a decision"));
         }
         self.tx.push_raw(&handshake::encode_reject(status));
-        self.state = State::Closed { clean: false };
-        self.release_input();
-        self.timers.stop_all();
+        self.enter_closed(false);
         Ok(())
     }
 }

@@ -408,8 +408,7 @@ impl Connection {
                     reply[..n].copy_from_slice(&received[..n]);
                     self.tx.push_frame(OpCode::Close, true, &reply[..n]);
                 }
-                self.state = State::Closed { clean: true };
-                self.after_close(true);
+                self.enter_closed(true);
                 // The frame stays in rx until the next call; only state changed.
                 let frame = close::parse(self.rx.get(start..end)).ok()?;
                 Some(Event::Close(frame))
