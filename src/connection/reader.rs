@@ -1,0 +1,581 @@
+//! Frames in, events out: headers checked against the message in
+//! progress and the limits (RFC 6455 §5.2, §5.4, §10.4), payloads
+//! unmasked, reassembled, inflated (RFC 7692) and validated (§8.1), and
+//! each complete message or control frame handed out.
+
+use super::reassembly::Reassembly;
+use super::rx::Rx;
+use super::{Connection, Event, Role, State};
+use crate::close;
+use crate::error::Error;
+use crate::frame::{self, FrameHeader, HeaderRules, MAX_CONTROL_PAYLOAD, OpCode};
+use crate::mask::apply_mask;
+use crate::utf8::Utf8Validator;
+
+/// What reading frames keeps between calls. It holds something only while
+/// frames flow (Open, CloseSent): the connection starts with an empty one
+/// and swaps in a fresh one when it stops reading.
+#[derive(Debug, Default)]
+pub(super) struct Reader {
+    frame: Option<InFrame>,
+    fragmented: Fragmented,
+    /// Payload of a fragmented or compressed message so far.
+    message: Reassembly,
+    /// Payload bytes of the current message declared so far (the frames
+    /// received and the one arriving), for the size limit.
+    message_len: u64,
+    utf8: Utf8Validator,
+    /// The message being received is compressed (RSV1 on its first frame).
+    compressed: bool,
+    deferred: Deferred,
+}
+
+impl Reader {
+    /// Bytes from the first unparsed one to the end of the frame in
+    /// progress, if one is.
+    pub(super) fn frame_left(&self) -> Option<usize> {
+        self.frame.map(|f| f.left())
+    }
+
+    /// Whether received bytes wait to be parsed: some past those the last
+    /// event borrowed, or a partial frame.
+    pub(super) fn has_input(&self, rx: &Rx) -> bool {
+        rx.len() > self.deferred.consume || self.frame.is_some()
+    }
+
+    /// Finishes what handing out the previous event left to do.
+    #[inline]
+    pub(super) fn settle(&mut self, rx: &mut Rx) {
+        if self.deferred.consume > 0 {
+            rx.consume(self.deferred.consume);
+            self.deferred.consume = 0;
+        }
+        if self.deferred.clear_message {
+            self.deferred.clear_message = false;
+            self.message.clear();
+        }
+    }
+
+    #[cfg(test)]
+    pub(super) fn message(&self) -> &Reassembly {
+        &self.message
+    }
+
+    /// Gives back the read buffer when it holds nothing, and the message
+    /// buffer between messages.
+    pub(super) fn release_buffers(&mut self, rx: &mut Rx) {
+        // A frame read in place keeps at least its header in `rx`, so an
+        // empty `rx` holds nothing of a frame in progress (a streamed
+        // frame keeps nothing there between reads).
+        debug_assert!(!rx.is_empty() || self.frame.is_none_or(|f| f.streamed));
+        rx.release();
+        if self.message.is_empty() {
+            self.message = Reassembly::default();
+        }
+    }
+}
+
+/// The frame whose payload is arriving.
+///
+/// A frame is read one of two ways. In place: the header and payload stay
+/// in the read buffer until the whole frame is there, and the payload is
+/// handed out where it lies (control frames and single-frame messages, the
+/// zero-copy path). Streamed: the header is consumed once decoded and
+/// payload bytes move onto the message buffer as they arrive, so the read
+/// buffer never holds more than one read of the frame (fragments of a
+/// message, and every frame of a compressed message).
+#[derive(Debug, Clone, Copy)]
+struct InFrame {
+    header: FrameHeader,
+    /// Header bytes still at the front of the read buffer (0 once a
+    /// streamed frame's header is consumed).
+    header_len: usize,
+    /// Payload bytes already unmasked (and, for text, validated); for a
+    /// streamed frame, also moved onto the message.
+    done: usize,
+    streamed: bool,
+}
+
+impl InFrame {
+    /// Bytes from the front of the read buffer to the end of the frame.
+    fn left(&self) -> usize {
+        // Checked against max_frame_size (a usize) in start_frame.
+        let len = self.header.len as usize;
+        let consumed = if self.streamed { self.done } else { 0 };
+        self.header_len + len - consumed
+    }
+}
+
+/// Where a fragmented message stands.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+enum Fragmented {
+    #[default]
+    None,
+    Text,
+    Binary,
+}
+
+/// Work left over from handing out a borrowed event, done at the next call.
+#[derive(Debug, Default, Clone, Copy)]
+struct Deferred {
+    /// Bytes of the read buffer the last event borrowed.
+    consume: usize,
+    /// The message buffer was handed out and can be reused.
+    clear_message: bool,
+}
+
+impl Connection {
+    fn header_rules(&self) -> HeaderRules {
+        #[cfg(feature = "deflate")]
+        let allowed_rsv = if self.codec.is_some() { 0b100 } else { 0 };
+        #[cfg(not(feature = "deflate"))]
+        let allowed_rsv = 0;
+        HeaderRules {
+            expect_masked: self.role == Role::Server,
+            allowed_rsv,
+        }
+    }
+
+    /// Reads frames until one completes an event or the bytes run out.
+    pub(super) fn poll_frame(&mut self) -> Option<Event<'_>> {
+        loop {
+            // The frame in progress is held here and put back in
+            // `self.reader.frame` only while it waits for more bytes.
+            let mut frame = match self.reader.frame.take() {
+                Some(frame) => frame,
+                None => match self.start_frame() {
+                    Ok(Some(frame)) => frame,
+                    Ok(None) => return self.eof.then(|| self.fail(Error::UnexpectedEof)),
+                    Err(e) => return Some(self.fail(e)),
+                },
+            };
+            if frame.streamed {
+                match self.stream_payload(&mut frame) {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        self.reader.frame = Some(frame);
+                        return self.eof.then(|| self.fail(Error::UnexpectedEof));
+                    }
+                    Err(e) => return Some(self.fail(e)),
+                }
+                if frame.header.fin {
+                    let kind = match self.message_is_text(frame.header.opcode) {
+                        true => OpCode::Text,
+                        false => OpCode::Binary,
+                    };
+                    self.reader.fragmented = Fragmented::None;
+                    self.reader.compressed = false;
+                    self.reader.deferred.clear_message = true;
+                    return self.deliver(kind, 0, self.reader.message.len(), true);
+                }
+                continue;
+            }
+            let len = frame.header.len as usize;
+            let payload_at = frame.header_len;
+            let arrived = (self.rx.len() - payload_at).min(len);
+            if arrived > frame.done {
+                // Only single-frame messages are text read in place.
+                let is_text = frame.header.opcode == OpCode::Text;
+                let fresh = self.rx.get_mut(payload_at + frame.done..payload_at + arrived);
+                if let Some(key) = frame.header.mask {
+                    apply_mask(fresh, key, frame.done);
+                }
+                if is_text && self.reader.utf8.feed(fresh).is_err() {
+                    return Some(self.fail(Error::InvalidUtf8));
+                }
+                frame.done = arrived;
+            }
+            if frame.done < len {
+                self.reader.frame = Some(frame);
+                return self.eof.then(|| self.fail(Error::UnexpectedEof));
+            }
+            let end = payload_at + len;
+            self.reader.deferred.consume = end;
+            return match frame.header.opcode {
+                OpCode::Ping | OpCode::Pong | OpCode::Close => self.control_frame(frame.header.opcode, payload_at, end),
+                // A single-frame message: hand it out where it lies.
+                opcode => self.deliver(opcode, payload_at, end, false),
+            };
+        }
+    }
+
+    /// Moves the payload bytes of the streamed frame that have arrived onto
+    /// the message: unmasked in the same pass as the copy and, for text,
+    /// validated as they land (§8.1: an invalid byte fails the connection
+    /// as soon as it arrives, not when the frame or message ends). A
+    /// compressed frame is unmasked in place and inflated instead. Returns
+    /// whether the frame is complete.
+    ///
+    /// Called once per read, not per byte: kept out of line so that the
+    /// small-message path through `poll_event` stays tight.
+    #[inline(never)]
+    fn stream_payload(&mut self, frame: &mut InFrame) -> Result<bool, Error> {
+        // The header is consumed on the first call.
+        self.rx.consume(frame.header_len);
+        frame.header_len = 0;
+        let len = frame.header.len as usize;
+        let take = self.rx.len().min(len - frame.done);
+        let complete = frame.done + take == len;
+        let text = self.message_is_text(frame.header.opcode);
+        #[cfg(feature = "deflate")]
+        if self.reader.compressed {
+            if let Some(key) = frame.header.mask {
+                apply_mask(self.rx.get_mut(0..take), key, frame.done);
+            }
+            let last = complete && frame.header.fin;
+            if take > 0 || last {
+                self.inflate(take, last, text)?;
+            }
+        }
+        if !self.reader.compressed && take > 0 {
+            let max = self.config.max_message_size;
+            let fresh = self
+                .reader
+                .message
+                .append_unmasked(self.rx.get(0..take), frame.header.mask, frame.done, max);
+            if text && self.reader.utf8.feed(fresh).is_err() {
+                return Err(Error::InvalidUtf8);
+            }
+        }
+        self.rx.consume(take);
+        frame.done += take;
+        Ok(complete)
+    }
+
+    /// Inflates the first `take` unparsed bytes, compressed payload, onto the message
+    /// (RFC 7692 §7.2.2), validating text as it comes out; `last` ends the
+    /// message.
+    #[cfg(feature = "deflate")]
+    fn inflate(&mut self, take: usize, last: bool, text: bool) -> Result<(), Error> {
+        use crate::deflate::InflateError;
+        let max = self.config.max_message_size;
+        let before = self.reader.message.len();
+        let codec = self.codec.as_mut().ok_or(Error::ReservedBits(0b100))?;
+        let result = codec.decompress(self.rx.get(0..take), last, self.reader.message.as_vec(), max);
+        self.reader.message.sync_len();
+        match result {
+            Ok(()) => {}
+            Err(InflateError::TooBig) => {
+                return Err(Error::MessageTooLarge {
+                    len: self.reader.message.len() as u64 + 1,
+                    max,
+                });
+            }
+            Err(InflateError::Corrupt) => return Err(Error::InvalidCompressedData),
+        }
+        if text
+            && self
+                .reader
+                .utf8
+                .feed(&self.reader.message.as_slice()[before..])
+                .is_err()
+        {
+            return Err(Error::InvalidUtf8);
+        }
+        Ok(())
+    }
+
+    /// Whether a data frame with this opcode belongs to a text message.
+    fn message_is_text(&self, opcode: OpCode) -> bool {
+        opcode == OpCode::Text || (opcode == OpCode::Continuation && self.reader.fragmented == Fragmented::Text)
+    }
+
+    /// Decodes the next header and checks it against the message in
+    /// progress and the limits; `Ok(None)` while it is incomplete.
+    fn start_frame(&mut self) -> Result<Option<InFrame>, Error> {
+        let decoded = frame::decode(self.rx.unparsed(), self.header_rules());
+        let Some((header, header_len)) = decoded.map_err(Error::from)? else {
+            return Ok(None);
+        };
+        if header.rsv != 0 && (header.opcode.is_control() || header.opcode == OpCode::Continuation) {
+            // RFC 7692 §6.1: RSV1 marks only a message's first frame, and
+            // never a control frame.
+            return Err(Error::ReservedBits(header.rsv));
+        }
+        // Control frames are read in place.
+        let mut streamed = false;
+        if !header.opcode.is_control() {
+            if header.opcode != OpCode::Continuation {
+                self.reader.compressed = header.rsv & 0b100 != 0;
+            }
+            // §5.4: a message is one start frame and its continuations.
+            match (header.opcode, self.reader.fragmented) {
+                (OpCode::Continuation, Fragmented::None) => return Err(Error::UnexpectedContinuation),
+                (OpCode::Text | OpCode::Binary, Fragmented::Text | Fragmented::Binary) => {
+                    return Err(Error::ExpectedContinuation);
+                }
+                _ => {}
+            }
+            let max = self.config.max_frame_size;
+            if header.len > max as u64 {
+                return Err(Error::FrameTooLarge { len: header.len, max });
+            }
+            if header.opcode != OpCode::Continuation {
+                self.reader.message_len = 0;
+            }
+            self.reader.message_len += header.len;
+            let max = self.config.max_message_size;
+            if self.reader.message_len > max as u64 {
+                return Err(Error::MessageTooLarge {
+                    len: self.reader.message_len,
+                    max,
+                });
+            }
+            if !header.fin && header.opcode != OpCode::Continuation {
+                self.reader.fragmented = match header.opcode {
+                    OpCode::Text => Fragmented::Text,
+                    _ => Fragmented::Binary,
+                };
+            }
+            // §5.4: a message in several frames is reassembled, so its
+            // frames stream onto the message buffer as they arrive; so does
+            // a compressed message, which is inflated there. A single-frame
+            // message is read in place and handed out from the read buffer.
+            streamed = self.reader.compressed || !header.fin || header.opcode == OpCode::Continuation;
+        }
+        Ok(Some(InFrame {
+            header,
+            header_len,
+            done: 0,
+            streamed,
+        }))
+    }
+
+    /// Hands out a complete message lying in `rx` (`start..end` of the
+    /// unparsed bytes) or in `message`.
+    fn deliver(&mut self, opcode: OpCode, start: usize, end: usize, from_message: bool) -> Option<Event<'_>> {
+        if opcode == OpCode::Text && self.reader.utf8.finish().is_err() {
+            return Some(self.fail(Error::InvalidUtf8));
+        }
+        let payload = if from_message {
+            &self.reader.message.as_slice()[start..end]
+        } else {
+            self.rx.get(start..end)
+        };
+        Some(match opcode {
+            OpCode::Text => {
+                debug_assert!(
+                    core::str::from_utf8(payload).is_ok(),
+                    "validator accepted invalid UTF-8"
+                );
+                // Every byte of `payload` went through `self.reader.utf8` in order
+                // as it arrived (`poll_frame` feeds each unmasked piece of a
+                // single-frame text message, `stream_payload` each piece of
+                // a fragmented one as it lands on the message, `inflate`
+                // each inflated piece), no other bytes did, and `finish`
+                // just confirmed no code point is left open. The caller can
+                // write only past the received bytes (`Rx::room`), and
+                // their end never moves back over them (`Rx::commit` clamps
+                // before adding), so none of them changed after validation.
+                // `Utf8Validator` accepts exactly what `core::str::from_utf8`
+                // accepts (utf8.rs compares them at every split point; the
+                // debug assertion above re-checks in every test run).
+                // Validating twice would double the cost of text (bench
+                // `receive`, text_multibyte).
+                #[allow(unsafe_code)]
+                // SAFETY: `payload` is valid UTF-8, as shown above.
+                let text = unsafe { core::str::from_utf8_unchecked(payload) };
+                Event::Text(text)
+            }
+            _ => Event::Binary(payload),
+        })
+    }
+
+    fn control_frame(&mut self, opcode: OpCode, start: usize, end: usize) -> Option<Event<'_>> {
+        match opcode {
+            OpCode::Ping => {
+                // §5.5.2: answer "unless it already received a Close frame";
+                // having sent ours does not excuse us.
+                if self.config.auto_pong && matches!(self.state, State::Open | State::CloseSent) {
+                    self.tx.push_frame(OpCode::Pong, true, self.rx.get(start..end));
+                }
+                Some(Event::Ping(self.rx.get(start..end)))
+            }
+            OpCode::Pong => Some(Event::Pong(self.rx.get(start..end))),
+            _ => {
+                if let Err(bad) = close::parse(self.rx.get(start..end)) {
+                    return Some(self.fail(bad.into()));
+                }
+                if matches!(self.state, State::Open) {
+                    // §5.5.1: reply with a close frame, echoing the code.
+                    let mut reply = [0u8; MAX_CONTROL_PAYLOAD];
+                    let received = self.rx.get(start..end);
+                    let n = if self.config.echo_close_reason {
+                        received.len()
+                    } else {
+                        received.len().min(2)
+                    };
+                    reply[..n].copy_from_slice(&received[..n]);
+                    self.tx.push_frame(OpCode::Close, true, &reply[..n]);
+                }
+                self.enter_closed(true);
+                // The frame stays in rx until the next call; only state changed.
+                let frame = close::parse(self.rx.get(start..end)).ok()?;
+                Some(Event::Close(frame))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use crate::connection::ReadyState;
+    use crate::connection::testing::*;
+    use crate::mask::apply_mask;
+    use alloc::string::String;
+    use alloc::vec;
+    use alloc::vec::Vec;
+
+    // RFC 6455 §5.4 (fragments of a message) and §8.1 ("fail fast"): the
+    // payload of a fragment is validated as it lands on the message, so an
+    // invalid byte fails the connection with 1007 the moment it arrives,
+    // though its frame declares more bytes that never come.
+    #[test]
+    fn invalid_utf8_in_a_partial_fragment_fails_with_1007_before_the_frame_completes() {
+        // (complete frames first, then a frame declaring 100 bytes of which
+        // these arrive; the last one is the first impossible byte).
+        /// Complete frames, then the opcode and the bytes of a partial one.
+        type Case<'a> = (&'a [(OpCode, &'a [u8])], OpCode, &'a [u8]);
+        let cases: [Case; 4] = [
+            (&[], OpCode::Text, b"hello \xff"),
+            (&[], OpCode::Text, "κόσμε \u{20ac}".as_bytes().split_last().unwrap().1),
+            // F4 may start a code point past U+FFFF; F4 90 is past U+10FFFF.
+            (&[(OpCode::Text, b"abc\xf4")], OpCode::Continuation, b"\x90"),
+            // A surrogate (ED A0), split over fragments.
+            (
+                &[(OpCode::Text, "κό".as_bytes()), (OpCode::Continuation, b"x\xed")],
+                OpCode::Continuation,
+                b"\xa0",
+            ),
+        ];
+        for (n, (complete, opcode, partial)) in cases.into_iter().enumerate() {
+            let valid_prefix = n == 1;
+            let mut wire = Vec::new();
+            for &(op, payload) in complete {
+                wire.extend(frame(op, false, payload));
+            }
+            let mut last = header(opcode, false, 100);
+            let start = last.len();
+            last.extend_from_slice(partial);
+            apply_mask(&mut last[start..], KEY, 0);
+            wire.extend(&last);
+
+            // All at once.
+            let mut conn = server(Config::default());
+            conn.receive(&wire);
+            let events = poll_all(&mut conn);
+            if valid_prefix {
+                assert_eq!(events, [], "case {n}: a valid prefix waits for the rest");
+                assert!(conn.reader.frame.is_some_and(|f| f.streamed && f.done == partial.len()));
+                continue;
+            }
+            assert_eq!(events, [Ev::Failed(Some(1007))], "case {n}");
+            assert_eq!(conn.pending_output(), close_with(1007), "case {n}");
+
+            // Byte by byte: the failure comes with the invalid byte, no later.
+            let mut conn = server(Config::default());
+            let (events, at) = trickle(&mut conn, &wire);
+            assert_eq!(events, [Ev::Failed(Some(1007))], "case {n}");
+            assert_eq!(at, Some(wire.len()), "case {n}: failed only after {at:?} bytes");
+            assert_eq!(conn.ready_state(), ReadyState::Closed);
+        }
+    }
+
+    // RFC 6455 §5.4 and §10.4: the size limit applies to the message
+    // across its fragments, on each header: a fragment that would take the
+    // message past max_message_size fails with 1009 as soon as its header
+    // arrives, with none of its payload read and nothing allocated for it.
+    #[test]
+    fn a_fragment_declared_past_max_message_size_fails_with_1009_on_its_header() {
+        let config = Config {
+            max_message_size: 1000,
+            // So that the message limit, not the frame limit, refuses.
+            max_frame_size: usize::MAX,
+            ..Config::default()
+        };
+        for declared in [401, 1 << 20, (1 << 63) - 1] {
+            let mut conn = server(config.clone());
+            conn.receive(&frame(OpCode::Binary, false, &[7; 600]));
+            assert_eq!(poll_all(&mut conn), []);
+            assert_eq!(conn.reader.message.as_slice(), &[7; 600][..]);
+            assert!(conn.reader.message.capacity() <= 1000);
+            let rx_capacity = conn.rx.capacity();
+
+            // Only the header: the failure does not wait for payload.
+            conn.receive(&header(OpCode::Continuation, false, declared));
+            assert!(conn.rx.capacity() <= rx_capacity, "the read buffer grew");
+            assert!(conn.reader.message.capacity() <= 1000, "the message grew");
+            let failed = conn.poll_event().map(|e| match e {
+                Event::Failed(Error::MessageTooLarge { len, max }) => Some((len, max)),
+                _ => None,
+            });
+            assert_eq!(failed, Some(Some((600 + declared, 1000))), "declared {declared}");
+            assert_eq!(conn.pending_output(), close_with(1009));
+            assert!(conn.poll_event().is_none());
+        }
+    }
+
+    // RFC 6455 §5.4: "Control frames MAY be injected in the middle of a
+    // fragmented message." They are read in place and handed out while the
+    // fragments around them stream onto the message.
+    #[test]
+    fn control_frames_between_streamed_fragments() {
+        let text = "héllo wörld, 𝄞 and €";
+        let bytes = text.as_bytes();
+        // Cuts inside code points: é is bytes 1..3, 𝄞 starts at 16.
+        let (a, rest) = bytes.split_at(2);
+        let (b, c) = rest.split_at(15);
+        let mut wire = frame(OpCode::Text, false, a);
+        wire.extend(frame(OpCode::Ping, true, b"p1"));
+        wire.extend(frame(OpCode::Continuation, false, b));
+        wire.extend(frame(OpCode::Pong, true, b"p2"));
+        wire.extend(frame(OpCode::Continuation, true, c));
+        let expected = [
+            Ev::Ping(b"p1".to_vec()),
+            Ev::Pong(b"p2".to_vec()),
+            Ev::Text(String::from(text)),
+        ];
+        for chunk in [1, 2, 3, 7, 13, wire.len()] {
+            let mut conn = server(Config::default());
+            let mut events = Vec::new();
+            for piece in wire.chunks(chunk) {
+                conn.receive(piece);
+                events.extend(poll_all(&mut conn));
+                // Streamed payload never waits in the read buffer.
+                if conn.reader.frame.is_some_and(|f| f.streamed) {
+                    assert!(conn.rx.is_empty(), "chunk {chunk}");
+                }
+            }
+            assert_eq!(events, expected, "chunk {chunk}");
+            // The auto-pong answers the ping (§5.5.2).
+            assert_eq!(conn.pending_output(), [0x8a, 0x02, b'p', b'1'], "chunk {chunk}");
+        }
+
+        // Binary too, with a close after the message.
+        let mut wire = frame(OpCode::Binary, false, &[1, 2, 3]);
+        wire.extend(frame(OpCode::Ping, true, b""));
+        wire.extend(frame(OpCode::Continuation, false, &[]));
+        wire.extend(frame(OpCode::Continuation, true, &[4, 5]));
+        let mut conn = server(Config::default());
+        let (events, _) = trickle(&mut conn, &wire);
+        assert_eq!(events, [Ev::Ping(vec![]), Ev::Binary(vec![1, 2, 3, 4, 5])]);
+    }
+
+    // A single-frame message is handed out from the read buffer: the
+    // reassembly buffer is never touched (zero-copy).
+    #[test]
+    fn single_frame_messages_do_not_use_the_message_buffer() {
+        let mut conn = server(Config::default());
+        let mut wire = frame(OpCode::Text, true, "a whole message".as_bytes());
+        wire.extend(frame(OpCode::Binary, true, &[9; 70_000]));
+        conn.receive(&wire);
+        let events = poll_all(&mut conn);
+        assert_eq!(
+            events,
+            [Ev::Text(String::from("a whole message")), Ev::Binary(vec![9; 70_000])]
+        );
+        assert_eq!(conn.reader.message.capacity(), 0);
+    }
+}

@@ -1,0 +1,133 @@
+//! The payload of a message that arrives in several frames, or
+//! compressed, put back together.
+
+use crate::copy;
+use crate::mask::mask_copy;
+use alloc::vec::Vec;
+
+/// The payload of a message received in several frames, or compressed,
+/// reassembled: `buf[..len]`. The bytes of `buf` past `len` are left over
+/// from earlier messages and stay initialised, so appending writes each
+/// byte once (no zero-filling before the unmasking copy).
+#[derive(Debug, Default)]
+pub(super) struct Reassembly {
+    buf: Vec<u8>,
+    len: usize,
+}
+
+impl Reassembly {
+    pub(super) fn as_slice(&self) -> &[u8] {
+        &self.buf[..self.len]
+    }
+
+    pub(super) fn len(&self) -> usize {
+        self.len
+    }
+
+    pub(super) fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    pub(super) fn clear(&mut self) {
+        self.len = 0;
+    }
+
+    /// Appends `src`, unmasked with `key` from key-stream byte `offset`,
+    /// and returns the appended bytes. Capacity grows geometrically with
+    /// what arrived, never past `cap` (max_message_size) unless the bytes
+    /// themselves need it.
+    pub(super) fn append_unmasked(&mut self, src: &[u8], key: Option<[u8; 4]>, offset: usize, cap: usize) -> &[u8] {
+        let start = self.len;
+        let end = start + src.len();
+        if end > self.buf.len() {
+            if end > self.buf.capacity() {
+                let target = end.max(self.buf.capacity().saturating_mul(2)).min(cap.max(end));
+                self.buf.reserve_exact(target - self.buf.len());
+            }
+            self.buf.resize(end, 0);
+        }
+        let dst = &mut self.buf[start..end];
+        match key {
+            Some(key) => mask_copy(dst, src, key, offset),
+            None => copy::copy(dst, src),
+        }
+        self.len = end;
+        &self.buf[start..end]
+    }
+
+    #[cfg(test)]
+    pub(super) fn capacity(&self) -> usize {
+        self.buf.capacity()
+    }
+
+    /// The message as a vector, for code that appends to one (inflating).
+    #[cfg(feature = "deflate")]
+    pub(super) fn as_vec(&mut self) -> &mut Vec<u8> {
+        self.buf.truncate(self.len);
+        &mut self.buf
+    }
+
+    /// Takes the length back after [`Reassembly::as_vec`].
+    #[cfg(feature = "deflate")]
+    pub(super) fn sync_len(&mut self) {
+        self.len = self.buf.len();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use crate::connection::testing::*;
+    use crate::frame::OpCode;
+
+    #[test]
+    fn appended_pieces_are_unmasked_from_their_key_offset() {
+        let key = [1, 2, 3, 4];
+        let mut message = Reassembly::default();
+        let masked: Vec<u8> = b"abcdef".iter().zip(key.iter().cycle()).map(|(b, k)| b ^ k).collect();
+        assert_eq!(message.append_unmasked(&masked[..3], Some(key), 0, 100), b"abc");
+        assert_eq!(message.append_unmasked(&masked[3..], Some(key), 3, 100), b"def");
+        assert_eq!(message.append_unmasked(b"!", None, 0, 100), b"!");
+        assert_eq!(message.as_slice(), b"abcdef!");
+    }
+
+    // The buffer grows geometrically with what arrived, but not past the
+    // message size limit; cleared, it keeps its bytes for the next message.
+    #[test]
+    fn capacity_follows_what_arrived_within_the_limit() {
+        let mut message = Reassembly::default();
+        message.append_unmasked(&[1; 600], None, 0, 1000);
+        message.append_unmasked(&[2; 300], None, 0, 1000);
+        assert!(message.buf.capacity() <= 1000, "{}", message.buf.capacity());
+        message.clear();
+        assert!(message.is_empty());
+        assert_eq!(message.buf.len(), 900, "kept initialised for the next message");
+        message.append_unmasked(&[3; 2], None, 0, 1000);
+        assert_eq!(message.as_slice(), [3, 3]);
+    }
+
+    // A peer cannot make us allocate what it merely declares: a fragment
+    // declaring 16 MiB (within the limits) costs only what has arrived,
+    // and its bytes leave the read buffer as they come.
+    #[test]
+    fn a_large_declared_fragment_allocates_only_what_arrived() {
+        let mut conn = server(Config::default());
+        let declared = 16 << 20;
+        let mut wire = header(OpCode::Binary, false, declared);
+        wire.extend_from_slice(&[1; 1000]);
+        for piece in wire.chunks(100) {
+            conn.receive(piece);
+            assert_eq!(poll_all(&mut conn), []);
+        }
+        assert_eq!(conn.reader.message().len(), 1000);
+        assert!(
+            conn.reader.message().capacity() < 4096,
+            "{}",
+            conn.reader.message().capacity()
+        );
+        assert!(conn.rx.is_empty(), "payload left in the read buffer");
+        assert!(conn.rx.capacity() <= 64 << 10);
+        assert!(conn.read_buffer().len() <= 64 << 10);
+    }
+}

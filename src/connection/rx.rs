@@ -1,0 +1,299 @@
+//! The read buffer: received bytes waiting to be parsed, and the room the
+//! caller reads into.
+
+use alloc::vec::Vec;
+use core::ops::Range;
+
+/// A streaming peer is offered up to this much room per read.
+const BUSY_READ: usize = 64 << 10;
+
+/// Received bytes: `buf[start..end]` are unparsed, `buf[end..]` is room
+/// to read into.
+///
+/// `end` never moves back over bytes already received except when every
+/// one of them is parsed: the parser unmasks and validates bytes in place,
+/// and a byte offered again for writing could change after validation.
+#[derive(Debug, Default)]
+pub(super) struct Rx {
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
+    /// The last read filled all the room offered: the peer is streaming,
+    /// so the next read is offered more (see `want`).
+    busy: bool,
+    /// How far the handshake's end-of-headers search has looked.
+    scanned: usize,
+}
+
+impl Rx {
+    /// How many bytes are unparsed.
+    #[inline]
+    pub(super) fn len(&self) -> usize {
+        self.end - self.start
+    }
+
+    pub(super) fn is_empty(&self) -> bool {
+        self.start == self.end
+    }
+
+    #[inline]
+    pub(super) fn unparsed(&self) -> &[u8] {
+        &self.buf[self.start..self.end]
+    }
+
+    /// Unparsed bytes `range`, counted from the first unparsed byte.
+    #[inline]
+    pub(super) fn get(&self, range: Range<usize>) -> &[u8] {
+        debug_assert!(range.end <= self.len());
+        // One bounds check, not one per nested slice: this is on the path
+        // of every small message (bench `receive`).
+        &self.buf[self.start + range.start..self.start + range.end]
+    }
+
+    #[inline]
+    pub(super) fn get_mut(&mut self, range: Range<usize>) -> &mut [u8] {
+        debug_assert!(range.end <= self.len());
+        &mut self.buf[self.start + range.start..self.start + range.end]
+    }
+
+    /// Marks the first `n` unparsed bytes parsed.
+    #[inline]
+    pub(super) fn consume(&mut self, n: usize) {
+        debug_assert!(n <= self.len());
+        self.start += n;
+    }
+
+    /// Once everything is parsed, reads start again at the front.
+    #[inline]
+    pub(super) fn rewind_if_empty(&mut self) {
+        if self.start == self.end {
+            self.start = 0;
+            self.end = 0;
+            self.scanned = 0;
+        }
+    }
+
+    /// How much room the next read should have: the rest of the frame in
+    /// progress (`frame_left` bytes from the first unparsed one), within
+    /// [chunk, 64 KiB], so a large frame is read in large pieces but never
+    /// reserved ahead of its bytes.
+    pub(super) fn want(&self, frame_left: Option<usize>, chunk: usize) -> usize {
+        let chunk = chunk.max(1);
+        // A peer that filled the last read has more waiting: take up to
+        // 64 KiB at once (several frames per read) instead of one frame.
+        if self.busy {
+            return BUSY_READ.saturating_sub(self.len()).max(chunk);
+        }
+        match frame_left {
+            Some(left) => {
+                let missing = left.saturating_sub(self.len());
+                missing.clamp(chunk, chunk.max(BUSY_READ))
+            }
+            None => chunk,
+        }
+    }
+
+    /// Room for at least `want` bytes after the unparsed ones. Growth stops
+    /// at the frame in progress plus one `chunk`, so a frame at the size
+    /// limit costs its size, not the next power of two.
+    pub(super) fn room(&mut self, want: usize, frame_left: Option<usize>, chunk: usize) -> &mut [u8] {
+        self.reserve(want, frame_left, chunk);
+        &mut self.buf[self.end..]
+    }
+
+    fn reserve(&mut self, want: usize, frame_left: Option<usize>, chunk: usize) {
+        if self.buf.len() - self.end >= want {
+            return;
+        }
+        if self.start > 0 {
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+        }
+        let needed = self.end + want;
+        if self.buf.capacity() < needed {
+            let mut target = needed.max(self.buf.capacity().saturating_mul(2));
+            if let Some(left) = frame_left {
+                target = target.min(needed.max(left.saturating_add(chunk)));
+            }
+            self.buf.reserve_exact(target.saturating_sub(self.buf.len()));
+        }
+        if self.buf.len() < needed {
+            self.buf.resize(needed, 0);
+        }
+    }
+
+    /// Records that the first `n` bytes of the room were filled, at most
+    /// the room's length; returns how many were.
+    pub(super) fn commit(&mut self, n: usize) -> usize {
+        let room = self.buf.len() - self.end;
+        // Clamped before adding: `end` only ever moves forward here, so
+        // bytes already parsed (and UTF-8-validated) are never offered
+        // again, whatever the caller computed (`-1 as usize` included).
+        let n = n.min(room);
+        self.busy = n == room && room > 0;
+        self.end += n;
+        n
+    }
+
+    /// Copies `data` in after the unparsed bytes.
+    pub(super) fn extend(&mut self, mut data: &[u8], frame_left: Option<usize>, chunk: usize) {
+        while !data.is_empty() {
+            let room = self.room(data.len(), frame_left, chunk);
+            let n = room.len().min(data.len());
+            room[..n].copy_from_slice(&data[..n]);
+            self.end += n;
+            data = &data[n..];
+        }
+    }
+
+    /// Forgets that the peer was streaming and, when nothing is unparsed,
+    /// gives the buffer back.
+    pub(super) fn release(&mut self) {
+        self.busy = false;
+        if self.is_empty() {
+            *self = Self::default();
+        }
+    }
+
+    /// Whether the unparsed bytes hold the blank line that ends an HTTP
+    /// header block. Each call searches only what arrived since the last,
+    /// so a byte-at-a-time sender does not cost quadratic time.
+    pub(super) fn has_header_end(&mut self) -> bool {
+        let buffered = &self.buf[self.start..self.end];
+        let from = self.scanned.saturating_sub(3);
+        let found = buffered[from..].windows(4).any(|w| w == b"\r\n\r\n");
+        self.scanned = buffered.len();
+        found
+    }
+
+    #[cfg(test)]
+    pub(super) fn capacity(&self) -> usize {
+        self.buf.capacity()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use crate::connection::{Connection, Event, Role};
+
+    #[test]
+    fn commit_is_clamped_to_the_room_and_never_rewinds() {
+        let mut rx = Rx::default();
+        let room = rx.room(8, None, 8).len();
+        assert_eq!(rx.commit(3), 3);
+        assert_eq!(rx.commit(usize::MAX), room - 3);
+        assert_eq!(rx.end, room);
+        assert_eq!(rx.commit(usize::MAX), 0, "no room, nothing committed");
+        assert_eq!(rx.end, room);
+    }
+
+    // A read that fills all the room offered says the peer has more: the
+    // next read is offered 64 KiB, whatever the frame in progress needs.
+    #[test]
+    fn a_full_read_is_followed_by_a_larger_one() {
+        let mut rx = Rx::default();
+        let room = rx.room(rx.want(None, 4096), None, 4096).len();
+        assert_eq!(room, 4096);
+        rx.commit(100);
+        assert_eq!(rx.want(None, 4096), 4096);
+        assert_eq!(rx.want(Some(10_000), 4096), 10_000 - 100);
+        rx.commit(usize::MAX);
+        assert_eq!(rx.want(Some(10), 4096), BUSY_READ - 4096);
+        rx.release();
+        assert_eq!(rx.want(Some(10), 4096), 4096);
+    }
+
+    // A large frame is read in large pieces, but the buffer grows only to
+    // the frame plus one chunk, never to what a peer merely declares
+    // beyond 64 KiB.
+    #[test]
+    fn room_grows_with_the_frame_in_progress_within_bounds() {
+        let mut rx = Rx::default();
+        assert_eq!(rx.want(Some(1 << 30), 100), BUSY_READ);
+        rx.extend(&[1; 6000], Some(10_000), 100);
+        let want = rx.want(Some(10_000), 100);
+        assert_eq!(want, 4000);
+        assert_eq!(rx.room(want, Some(10_000), 100).len(), 4000);
+        // Doubling would have reserved 12,000.
+        assert!(rx.capacity() <= 10_000 + 100, "{}", rx.capacity());
+    }
+
+    #[test]
+    fn parsed_bytes_are_dropped_before_the_buffer_grows() {
+        let mut rx = Rx::default();
+        rx.extend(b"abcdef", None, 8);
+        rx.consume(4);
+        assert_eq!(rx.unparsed(), b"ef");
+        let capacity = rx.capacity();
+        rx.room(capacity - 2, None, 8);
+        assert_eq!(rx.unparsed(), b"ef", "the unparsed bytes moved with the compaction");
+        assert_eq!(rx.capacity(), capacity, "grew instead of compacting");
+        rx.consume(2);
+        rx.rewind_if_empty();
+        assert_eq!((rx.start, rx.end), (0, 0));
+    }
+
+    #[test]
+    fn the_header_end_is_found_across_reads_without_rescanning() {
+        let mut rx = Rx::default();
+        rx.extend(b"GET / HTTP/1.1\r\n\r", None, 64);
+        assert!(!rx.has_header_end());
+        assert_eq!(rx.scanned, rx.len());
+        rx.extend(b"\n", None, 64);
+        assert!(rx.has_header_end(), "the blank line straddles two reads");
+    }
+
+    // Safe calls with any `usize` the caller computes, `usize::MAX` (a
+    // `-1` read result cast) included, never rewind the buffer.
+
+    fn client() -> Connection {
+        Connection::established(Role::Client, Config::default(), &[])
+    }
+
+    // RFC 6455 §8.1: a text message is valid UTF-8. An over-long commit
+    // once moved the read end backwards, re-offering a validated byte to
+    // be overwritten and handed out unchecked as text.
+    #[test]
+    fn commit_read_past_the_buffer_is_clamped_and_never_rewinds() {
+        let mut conn = client();
+        conn.receive(&[0x81, 0x06, b'a', b'b', b'c']);
+        assert!(conn.poll_event().is_none());
+        let room = conn.read_buffer().len();
+        assert!(room > 0);
+        conn.commit_read(usize::MAX);
+        // The clamp filled the whole room with whatever was there: the
+        // frame (3 bytes short) completes and any bytes after it follow.
+        let buf = conn.read_buffer();
+        let n = buf.len().min(4);
+        buf[..n].copy_from_slice(&[0xff, b'd', b'e', b'f'][..n]);
+        conn.commit_read(n);
+        while let Some(event) = conn.poll_event() {
+            match event {
+                Event::Text(text) => assert!(core::str::from_utf8(text.as_bytes()).is_ok()),
+                Event::Failed(_) => break,
+                _ => {}
+            }
+        }
+        // Whatever came out, nothing before the clamp was handed out again.
+        assert!(conn.rx.end <= conn.rx.buf.len());
+    }
+
+    #[test]
+    fn a_text_byte_already_validated_cannot_be_replaced() {
+        let mut conn = client();
+        conn.receive(&[0x81, 0x06, b'a', b'b', b'c']);
+        assert!(conn.poll_event().is_none());
+        let before = conn.rx.end;
+        let _ = conn.read_buffer();
+        conn.commit_read(usize::MAX);
+        assert!(
+            conn.rx.end >= before,
+            "the read end moved back: {} -> {}",
+            before,
+            conn.rx.end
+        );
+    }
+}

@@ -1,0 +1,165 @@
+//! The connection's timers, as absolute deadlines on the caller's clock,
+//! and the calls that tell the connection the time.
+
+use super::{Connection, State};
+use crate::error::Error;
+use crate::frame::OpCode;
+use core::time::Duration;
+
+/// One of the connection's timers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Timer {
+    /// The opening handshake must be over by then.
+    Handshake,
+    /// The peer's close frame (or, for a client after a clean close, the
+    /// server's end of the transport) must have come by then.
+    Close,
+    /// When to send a keepalive ping.
+    Ping,
+    /// When the peer, silent since our ping, is given up on.
+    KeepaliveDead,
+}
+
+impl Timer {
+    /// The order in which timers due at the same call fire: a failure
+    /// stops the timers after it.
+    const ALL: [Timer; 4] = [Timer::Handshake, Timer::Close, Timer::KeepaliveDead, Timer::Ping];
+}
+
+/// The deadlines, one per [`Timer`]; `None` is stopped.
+#[derive(Debug, Default, Clone, Copy)]
+pub(super) struct Timers {
+    deadlines: [Option<Duration>; 4],
+}
+
+impl Timers {
+    /// Arms `timer` to fire `after` past `now`; a timeout the configuration
+    /// leaves out (`None`) stops it instead.
+    pub(super) fn arm(&mut self, timer: Timer, now: Duration, after: Option<Duration>) {
+        self.deadlines[timer as usize] = after.map(|after| now + after);
+    }
+
+    pub(super) fn stop(&mut self, timer: Timer) {
+        self.deadlines[timer as usize] = None;
+    }
+
+    pub(super) fn stop_all(&mut self) {
+        *self = Self::default();
+    }
+
+    pub(super) fn is_armed(&self, timer: Timer) -> bool {
+        self.deadlines[timer as usize].is_some()
+    }
+
+    /// The earliest deadline of the armed timers.
+    pub(super) fn next_deadline(&self) -> Option<Duration> {
+        self.deadlines.iter().flatten().min().copied()
+    }
+
+    /// Whether `timer` was due at `now`; a timer that was is stopped, so it
+    /// fires once.
+    pub(super) fn expire(&mut self, timer: Timer, now: Duration) -> bool {
+        let slot = &mut self.deadlines[timer as usize];
+        let due = slot.is_some_and(|deadline| deadline <= now);
+        if due {
+            *slot = None;
+        }
+        due
+    }
+}
+
+impl Connection {
+    /// Tells the connection the time on the caller's monotonic clock (any
+    /// epoch; the connection's timers count from zero on it). Fires expired
+    /// timers; a resulting failure is reported by the next `poll_event`.
+    ///
+    /// Call it after every wait (blocking read, `poll_timeout` expiry);
+    /// timers that other calls start count from the last time given here.
+    pub fn handle_timeout(&mut self, now: Duration) {
+        self.now = self.now.max(now);
+        // One at a time: a failure stops the timers after it.
+        for timer in Timer::ALL {
+            // A keepalive ping goes out only while open; otherwise it stays due.
+            if timer == Timer::Ping && !matches!(self.state, State::Open) {
+                continue;
+            }
+            if !self.timers.expire(timer, now) {
+                continue;
+            }
+            match timer {
+                Timer::Handshake => self.fail_later(Error::HandshakeTimeout),
+                Timer::Close => {
+                    if !matches!(self.state, State::Closed { .. }) {
+                        self.fail_later(Error::CloseTimeout);
+                    }
+                }
+                Timer::KeepaliveDead => self.fail_later(Error::KeepaliveTimeout),
+                Timer::Ping => {
+                    self.tx.push_frame(OpCode::Ping, true, b"");
+                    self.timers
+                        .arm(Timer::KeepaliveDead, now, self.config.keepalive_interval);
+                }
+            }
+        }
+    }
+
+    /// The next time [`Connection::handle_timeout`] must be called, if any.
+    pub fn poll_timeout(&self) -> Option<Duration> {
+        self.timers.next_deadline()
+    }
+
+    /// Received bytes prove the peer alive: the keepalive starts over.
+    pub(super) fn heard_from_peer(&mut self) {
+        if self.timers.is_armed(Timer::KeepaliveDead) || self.timers.is_armed(Timer::Ping) {
+            self.timers.stop(Timer::KeepaliveDead);
+            self.arm_keepalive();
+        }
+    }
+
+    pub(super) fn arm_keepalive(&mut self) {
+        self.timers.arm(Timer::Ping, self.now, self.config.keepalive_interval);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const fn secs(s: u64) -> Duration {
+        Duration::from_secs(s)
+    }
+
+    #[test]
+    fn next_deadline_is_the_earliest_armed_timer() {
+        let mut timers = Timers::default();
+        assert_eq!(timers.next_deadline(), None);
+        timers.arm(Timer::Close, secs(10), Some(secs(5)));
+        timers.arm(Timer::Ping, secs(10), Some(secs(2)));
+        timers.arm(Timer::Handshake, secs(0), None);
+        assert_eq!(timers.next_deadline(), Some(secs(12)));
+        timers.stop(Timer::Ping);
+        assert_eq!(timers.next_deadline(), Some(secs(15)));
+        timers.stop_all();
+        assert_eq!(timers.next_deadline(), None);
+    }
+
+    #[test]
+    fn a_timer_expires_once_and_not_before_its_deadline() {
+        let mut timers = Timers::default();
+        timers.arm(Timer::KeepaliveDead, secs(1), Some(secs(1)));
+        assert!(!timers.expire(Timer::KeepaliveDead, secs(1)));
+        assert!(!timers.expire(Timer::Ping, secs(3)), "another timer");
+        assert!(timers.is_armed(Timer::KeepaliveDead));
+        assert!(timers.expire(Timer::KeepaliveDead, secs(2)), "due at its deadline");
+        assert!(!timers.is_armed(Timer::KeepaliveDead));
+        assert!(!timers.expire(Timer::KeepaliveDead, secs(3)), "fired twice");
+    }
+
+    #[test]
+    fn arming_without_a_configured_timeout_stops_the_timer() {
+        let mut timers = Timers::default();
+        timers.arm(Timer::Handshake, secs(0), Some(secs(30)));
+        timers.arm(Timer::Handshake, secs(1), None);
+        assert!(!timers.is_armed(Timer::Handshake));
+    }
+}

@@ -1,0 +1,318 @@
+//! The output queue, with the source of the masking keys its frames need,
+//! and the calls that queue messages and hand out the bytes to write.
+
+use super::{Connection, State};
+use crate::close::{CloseCode, MAX_REASON_LEN};
+use crate::copy;
+use crate::error::Error;
+use crate::frame::{self, FrameHeader, MAX_CONTROL_PAYLOAD, MAX_HEADER_LEN, OpCode};
+use crate::mask::{MaskSource, apply_mask};
+use alloc::boxed::Box;
+use alloc::vec::Vec;
+
+/// Bytes to send, `buf[start..]`, and the masking keys for the frames
+/// appended to them (a client's; a server sends unmasked, RFC 6455 §5.1).
+pub(super) struct Tx {
+    buf: Vec<u8>,
+    start: usize,
+    masks: Option<Box<dyn MaskSource>>,
+}
+
+impl Tx {
+    /// A queue holding `queued` (a client's request), masking with `masks`.
+    pub(super) fn new(queued: Vec<u8>, masks: Option<Box<dyn MaskSource>>) -> Self {
+        Self {
+            buf: queued,
+            start: 0,
+            masks,
+        }
+    }
+
+    /// Queues one frame, masked when there is a mask source.
+    pub(super) fn push_frame(&mut self, opcode: OpCode, fin: bool, payload: &[u8]) {
+        self.push_any_frame(opcode, fin, 0, payload);
+    }
+
+    /// Queues a final frame with RSV bits set by an extension.
+    #[cfg(feature = "deflate")]
+    pub(super) fn push_frame_rsv(&mut self, opcode: OpCode, rsv: u8, payload: &[u8]) {
+        self.push_any_frame(opcode, true, rsv, payload);
+    }
+
+    fn push_any_frame(&mut self, opcode: OpCode, fin: bool, rsv: u8, payload: &[u8]) {
+        let mask = self.masks.as_mut().map(|m| m.mask_key());
+        let header = FrameHeader {
+            fin,
+            rsv,
+            opcode,
+            mask,
+            len: payload.len() as u64,
+        };
+        let mut head = [0u8; MAX_HEADER_LEN];
+        let head_len = frame::encode(&header, &mut head);
+        let tx = &mut self.buf;
+        tx.reserve(head_len + payload.len());
+        tx.extend_from_slice(&head[..head_len]);
+        let start = tx.len();
+        copy::extend(tx, payload);
+        if let Some(key) = mask {
+            apply_mask(&mut tx[start..], key, 0);
+        }
+    }
+
+    /// Queues bytes as they are (an HTTP response).
+    pub(super) fn push_raw(&mut self, bytes: &[u8]) {
+        self.buf.extend_from_slice(bytes);
+    }
+
+    pub(super) fn pending(&self) -> &[u8] {
+        &self.buf[self.start..]
+    }
+
+    pub(super) fn is_empty(&self) -> bool {
+        self.start == self.buf.len()
+    }
+
+    /// Marks `n` pending bytes written, at most as many as are pending.
+    pub(super) fn advance(&mut self, n: usize) {
+        // Clamped before adding, so a written byte is never queued again.
+        self.start += n.min(self.buf.len() - self.start);
+        if self.start == self.buf.len() {
+            self.buf.clear();
+            self.start = 0;
+        } else if self.start >= 64 << 10 && self.start >= self.buf.len() / 2 {
+            // A queue that never empties (a slow peer, a high-water mark)
+            // must not keep what was written: drop it. Moving at most as
+            // many bytes as were dropped keeps this amortised O(1).
+            self.buf.drain(..self.start);
+            self.start = 0;
+        }
+    }
+
+    /// Copies pending bytes into `out` and marks them written.
+    pub(super) fn take(&mut self, out: &mut [u8]) -> usize {
+        let pending = self.pending();
+        let n = pending.len().min(out.len());
+        out[..n].copy_from_slice(&pending[..n]);
+        self.advance(n);
+        n
+    }
+
+    /// Drops everything pending, unsent.
+    pub(super) fn clear(&mut self) {
+        self.buf.clear();
+        self.start = 0;
+    }
+
+    /// Gives the buffer back once everything in it is written.
+    pub(super) fn release(&mut self) {
+        if self.is_empty() {
+            self.buf = Vec::new();
+            self.start = 0;
+        }
+    }
+}
+
+impl Connection {
+    fn check_open(&self) -> Result<(), Error> {
+        match self.state {
+            State::Open => Ok(()),
+            State::AwaitingResponse { .. } | State::AwaitingRequest | State::AwaitingDecision { .. } => {
+                Err(Error::InvalidState("the opening handshake is not complete"))
+            }
+            State::CloseSent | State::Closed { .. } => Err(Error::InvalidState("the connection is closing or closed")),
+        }
+    }
+
+    /// Queues a text message as one frame.
+    pub fn send_text(&mut self, text: &str) -> Result<(), Error> {
+        self.send_message(OpCode::Text, text.as_bytes(), true)
+    }
+
+    /// Queues a binary message as one frame.
+    pub fn send_binary(&mut self, data: &[u8]) -> Result<(), Error> {
+        self.send_message(OpCode::Binary, data, true)
+    }
+
+    /// Queues one frame of a fragmented message: `OpCode::Text` or
+    /// `OpCode::Binary` for the first, `OpCode::Continuation` after, `fin`
+    /// on the last. The caller keeps the sequence valid (§5.4).
+    pub fn send_frame(&mut self, opcode: OpCode, data: &[u8], fin: bool) -> Result<(), Error> {
+        if opcode.is_control() {
+            return Err(Error::InvalidState("use ping, pong or close for control frames"));
+        }
+        self.send(opcode, data, fin)
+    }
+
+    fn send(&mut self, opcode: OpCode, data: &[u8], fin: bool) -> Result<(), Error> {
+        self.check_open()?;
+        self.tx.push_frame(opcode, fin, data);
+        Ok(())
+    }
+
+    /// Queues a whole message, compressed when permessage-deflate is
+    /// negotiated, `compress` allows it and it reaches the configured
+    /// threshold.
+    pub fn send_message(&mut self, opcode: OpCode, data: &[u8], compress: bool) -> Result<(), Error> {
+        if !matches!(opcode, OpCode::Text | OpCode::Binary) {
+            return Err(Error::InvalidState("a message is text or binary"));
+        }
+        self.check_open()?;
+        #[cfg(feature = "deflate")]
+        if let Some(codec) = self.codec.as_mut().filter(|c| compress && data.len() >= c.threshold) {
+            codec.compress(data, &mut self.scratch);
+            self.tx.push_frame_rsv(opcode, 0b100, &self.scratch);
+            return Ok(());
+        }
+        let _ = compress;
+        self.tx.push_frame(opcode, true, data);
+        Ok(())
+    }
+
+    /// Queues a ping (payload at most 125 bytes).
+    pub fn ping(&mut self, data: &[u8]) -> Result<(), Error> {
+        self.control(OpCode::Ping, data)
+    }
+
+    /// Queues an unsolicited pong (payload at most 125 bytes).
+    pub fn pong(&mut self, data: &[u8]) -> Result<(), Error> {
+        self.control(OpCode::Pong, data)
+    }
+
+    fn control(&mut self, opcode: OpCode, data: &[u8]) -> Result<(), Error> {
+        if data.len() > MAX_CONTROL_PAYLOAD {
+            return Err(Error::ControlPayloadTooLong(data.len()));
+        }
+        self.send(opcode, data, true)
+    }
+
+    /// Starts the close handshake (§7.1.2): queues a close frame with `code`
+    /// and `reason`, after which no data is sent.
+    ///
+    /// Arguments are checked first: the code must be sendable and the
+    /// reason at most 123 bytes. Then: while open, the frame is queued;
+    /// while connecting, the connection is abandoned without a frame;
+    /// when already closing or closed, nothing happens.
+    pub fn close(&mut self, code: CloseCode, reason: &str) -> Result<(), Error> {
+        if !code.is_sendable() {
+            return Err(Error::InvalidCloseCodeToSend(code.0));
+        }
+        if reason.len() > MAX_REASON_LEN {
+            return Err(Error::ReasonTooLong(reason.len()));
+        }
+        let mut payload = [0u8; MAX_CONTROL_PAYLOAD];
+        payload[..2].copy_from_slice(&code.0.to_be_bytes());
+        payload[2..2 + reason.len()].copy_from_slice(reason.as_bytes());
+        self.start_close(&payload[..2 + reason.len()]);
+        Ok(())
+    }
+
+    /// Like [`Connection::close`], with a close frame that carries no code
+    /// (the peer reports 1005), as the DOM's `close()` without arguments.
+    pub fn close_without_code(&mut self) {
+        self.start_close(&[]);
+    }
+
+    /// Bytes waiting to be written to the transport.
+    pub fn pending_output(&self) -> &[u8] {
+        self.tx.pending()
+    }
+
+    /// Records that the first `n` bytes of [`Connection::pending_output`]
+    /// were written. `n` is clamped to what is pending.
+    pub fn advance_output(&mut self, n: usize) {
+        self.tx.advance(n);
+    }
+
+    /// Copies pending output into `out` and marks it written; returns how
+    /// many bytes were copied.
+    pub fn take_output(&mut self, out: &mut [u8]) -> usize {
+        self.tx.take(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use crate::connection::Role;
+    use alloc::vec;
+
+    /// Every key byte 0x5a.
+    struct Fixed;
+
+    impl MaskSource for Fixed {
+        fn fill(&mut self, dest: &mut [u8]) {
+            dest.fill(0x5a);
+        }
+    }
+
+    // RFC 6455 §5.1: a server does not mask; §5.2: the 7-bit length form
+    // for payloads up to 125 bytes.
+    #[test]
+    fn an_unmasked_frame_is_header_then_payload() {
+        let mut tx = Tx::new(Vec::new(), None);
+        tx.push_frame(OpCode::Binary, true, b"abc");
+        tx.push_frame(OpCode::Continuation, false, b"");
+        assert_eq!(tx.pending(), [0x82, 0x03, b'a', b'b', b'c', 0x00, 0x00]);
+    }
+
+    // RFC 6455 §5.1, §5.3: a client masks every frame, the key following
+    // the length and applied to the payload from its first byte.
+    #[test]
+    fn a_masked_frame_carries_its_key_and_a_masked_payload() {
+        let mut tx = Tx::new(Vec::new(), Some(Box::new(Fixed)));
+        tx.push_frame(OpCode::Text, true, b"hi");
+        let p = tx.pending();
+        assert_eq!(p[..6], [0x81, 0x82, 0x5a, 0x5a, 0x5a, 0x5a]);
+        assert_eq!(p[6..], [b'h' ^ 0x5a, b'i' ^ 0x5a]);
+    }
+
+    #[test]
+    fn advance_is_clamped_and_the_queue_keeps_its_order() {
+        let mut tx = Tx::new(vec![1, 2, 3, 4, 5], None);
+        tx.advance(2);
+        assert_eq!(tx.pending(), [3, 4, 5]);
+        tx.push_raw(&[6]);
+        let mut out = [0; 3];
+        assert_eq!(tx.take(&mut out), 3);
+        assert_eq!(out, [3, 4, 5]);
+        tx.advance(usize::MAX);
+        assert!(tx.is_empty());
+        tx.advance(usize::MAX);
+        tx.push_raw(&[7]);
+        assert_eq!(tx.pending(), [7], "written bytes queued again");
+    }
+
+    // A queue that never empties drops what was written once that is
+    // most of it, so its memory follows what is pending.
+    #[test]
+    fn a_queue_that_never_empties_drops_what_was_written() {
+        let mut tx = Tx::new(vec![0; 100 << 10], None);
+        tx.advance((64 << 10) - 1);
+        assert_eq!(tx.start, (64 << 10) - 1);
+        tx.advance(1);
+        assert_eq!(tx.start, 0);
+        assert_eq!(tx.pending().len(), 36 << 10);
+        tx.clear();
+        tx.release();
+        assert_eq!(tx.buf.capacity(), 0);
+    }
+
+    // Safe calls with any `usize` the caller computes, `usize::MAX` (a
+    // `-1` write result cast) included, never resend written bytes.
+    #[test]
+    fn advance_output_past_the_queue_is_clamped_and_never_resends() {
+        let mut conn = Connection::established(Role::Client, Config::default(), &[]);
+        conn.send_binary(b"xyz").unwrap();
+        let queued = conn.pending_output().len();
+        assert!(queued > 0);
+        conn.advance_output(1);
+        conn.advance_output(usize::MAX);
+        assert_eq!(conn.pending_output(), &[] as &[u8], "written bytes queued again");
+
+        conn.send_binary(b"xyz").unwrap();
+        conn.advance_output(usize::MAX);
+        assert!(conn.pending_output().is_empty());
+    }
+}
