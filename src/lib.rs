@@ -31,7 +31,9 @@
 //!
 //! Modules are named after the protocol concepts they implement:
 //! [`frame`] (§5.2), [`mask`] (§5.3), `utf8` (§8.1), [`close`] (§7.4),
-//! [`handshake`] (§4) and [`connection`] (the state machine).
+//! [`handshake`] (§4) and [`connection`] (the state machine, one private
+//! submodule per part of its state: opening handshake, read buffer, frame
+//! reader, output queue, timers).
 
 #![no_std]
 #![deny(missing_docs)]

@@ -149,6 +149,7 @@ pub struct Connection {
     config: Config,
     state: State,
     rx: Rx,
+    /// The peer closed its side of the transport.
     eof: bool,
     reader: Reader,
     queued: Option<Queued>,
@@ -156,7 +157,8 @@ pub struct Connection {
     negotiated: Negotiated,
     now: Duration,
     timers: Timers,
-    /// permessage-deflate, once negotiated.
+    /// permessage-deflate, once negotiated. Not part of the reader: the
+    /// same codec compresses what is sent.
     #[cfg(feature = "deflate")]
     codec: Option<Box<crate::deflate::Codec>>,
     /// Compressed output of the message being sent.

@@ -354,26 +354,27 @@ impl Connection {
         };
         Some(match opcode {
             OpCode::Text => {
+                // Validating twice would double the cost of text (bench
+                // `receive`, text_multibyte); the debug assertion re-checks
+                // in every test run.
                 debug_assert!(
                     core::str::from_utf8(payload).is_ok(),
                     "validator accepted invalid UTF-8"
                 );
-                // Every byte of `payload` went through `self.reader.utf8` in order
-                // as it arrived (`poll_frame` feeds each unmasked piece of a
+                #[allow(unsafe_code)]
+                // SAFETY: every byte of `payload` went through
+                // `self.reader.utf8`, in order, as it arrived, and no other
+                // byte did: `poll_frame` feeds each unmasked piece of a
                 // single-frame text message, `stream_payload` each piece of
                 // a fragmented one as it lands on the message, `inflate`
-                // each inflated piece), no other bytes did, and `finish`
-                // just confirmed no code point is left open. The caller can
-                // write only past the received bytes (`Rx::room`), and
-                // their end never moves back over them (`Rx::commit` clamps
-                // before adding), so none of them changed after validation.
-                // `Utf8Validator` accepts exactly what `core::str::from_utf8`
-                // accepts (utf8.rs compares them at every split point; the
-                // debug assertion above re-checks in every test run).
-                // Validating twice would double the cost of text (bench
-                // `receive`, text_multibyte).
-                #[allow(unsafe_code)]
-                // SAFETY: `payload` is valid UTF-8, as shown above.
+                // each inflated piece; `finish` above confirmed that no code
+                // point is left open. None of them changed since: the caller
+                // writes only past the received bytes (`Rx::room`), whose
+                // end never moves back over them (`Rx::commit` clamps before
+                // adding), and the message buffer is only appended to until
+                // it is handed out. `Utf8Validator` accepts exactly what
+                // `core::str::from_utf8` accepts (utf8.rs compares them at
+                // every split point).
                 let text = unsafe { core::str::from_utf8_unchecked(payload) };
                 Event::Text(text)
             }
