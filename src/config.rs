@@ -42,7 +42,7 @@ pub struct Config {
     /// the connection if another interval passes in silence. Default off.
     pub keepalive_interval: Option<Duration>,
     /// How many bytes [`Connection::read_buffer`](crate::Connection::read_buffer)
-    /// offers at least. Default 8 KiB.
+    /// offers at least. Default 8 KiB; taken within 1 B..=1 MiB.
     pub read_chunk: usize,
     /// permessage-deflate (RFC 7692): on by default, in both roles.
     #[cfg(feature = "deflate")]

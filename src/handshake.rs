@@ -127,6 +127,24 @@ fn header_storage(buf: &[u8], limits: Limits) -> Vec<httparse::Header<'static>> 
     alloc::vec![httparse::EMPTY_HEADER; limits.max_headers.min(buf.len() / 3 + 1)]
 }
 
+/// Empty lines accepted before a request or status line. RFC 9112 §2.2:
+/// a recipient "SHOULD ignore at least one empty line (CRLF) received prior
+/// to the request-line"; a few more are harmless, a stream of them is not
+/// (each one re-ran the whole parse: quadratic).
+const MAX_LEADING_EMPTY_LINES: usize = 4;
+
+/// `Err` once more empty lines lead `buf` than [`MAX_LEADING_EMPTY_LINES`].
+fn check_leading_empty_lines(buf: &[u8]) -> Result<(), HandshakeError> {
+    let mut rest = buf;
+    for _ in 0..=MAX_LEADING_EMPTY_LINES {
+        rest = match rest {
+            [b'\r', b'\n', tail @ ..] | [b'\n', tail @ ..] => tail,
+            _ => return Ok(()),
+        };
+    }
+    Err(HandshakeError::Malformed("too many empty lines before the start line"))
+}
+
 /// Maps httparse's verdicts, turning "still partial at the size limit"
 /// into [`HandshakeError::TooLarge`].
 fn parse_status(
@@ -374,6 +392,7 @@ pub(crate) fn validate_response(
     key: &str,
     limits: Limits,
 ) -> Result<Option<(Negotiated, usize)>, HandshakeError> {
+    check_leading_empty_lines(buf)?;
     let mut storage = header_storage(buf, limits);
     let mut response = httparse::Response::new(&mut storage);
     let status = response.parse(buf);
@@ -549,6 +568,7 @@ impl From<HandshakeError> for BadRequest {
 /// Reads and judges a client's request (§4.2.1). Returns the request and
 /// how many bytes it took; any bytes after that are frames.
 pub(crate) fn parse_request(buf: &[u8], limits: Limits) -> Result<Option<(Request, usize)>, BadRequest> {
+    check_leading_empty_lines(buf)?;
     let mut storage = header_storage(buf, limits);
     let mut request = httparse::Request::new(&mut storage);
     let status = request.parse(buf);

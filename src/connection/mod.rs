@@ -43,6 +43,9 @@ use rx::Rx;
 use timers::{Timer, Timers};
 use tx::Tx;
 
+/// The largest [`Config::read_chunk`] honoured (larger ones are clamped).
+const MAX_READ_CHUNK: usize = 1 << 20;
+
 /// Which end of the connection this is. Clients mask what they send and
 /// servers require masking (RFC 6455 §5.1); servers close the transport
 /// first (§7.1.1).
@@ -178,7 +181,10 @@ impl core::fmt::Debug for Connection {
 }
 
 impl Connection {
-    fn new(role: Role, config: Config, state: State, tx: Tx) -> Self {
+    fn new(role: Role, mut config: Config, state: State, tx: Tx) -> Self {
+        // Configured sizes bound what is allocated, never set it: a read
+        // chunk past 1 MiB (up to usize::MAX) would be reserved as such.
+        config.read_chunk = config.read_chunk.clamp(1, MAX_READ_CHUNK);
         let mut timers = Timers::default();
         // From time zero: the connection is made before any time is told.
         timers.arm(Timer::Handshake, Duration::ZERO, config.handshake_timeout);
@@ -226,12 +232,23 @@ impl Connection {
         let mut nonce = [0u8; 16];
         masks.fill(&mut nonce);
         let key = base64::engine::general_purpose::STANDARD.encode(nonce);
-        let bytes = request.encode(&key);
+        // A string that would add a header line (CR, LF) is the
+        // application's mistake: nothing is sent, and the connection fails
+        // at once with the reason.
+        let checked = request.check();
+        let bytes = match checked {
+            Ok(()) => request.encode(&key),
+            Err(_) => Vec::new(),
+        };
         let state = State::AwaitingResponse {
             request: Box::new(request),
             key,
         };
-        Self::new(Role::Client, config, state, Tx::new(bytes, Some(masks)))
+        let mut conn = Self::new(Role::Client, config, state, Tx::new(bytes, Some(masks)));
+        if let Err(e) = checked {
+            conn.fail_later(e.into());
+        }
+        conn
     }
 
     /// A server awaiting a client's request.
@@ -266,6 +283,7 @@ impl Connection {
     }
 
     /// The DOM-style state.
+    #[inline]
     pub fn ready_state(&self) -> ReadyState {
         match self.state {
             State::AwaitingResponse { .. } | State::AwaitingRequest | State::AwaitingDecision { .. } => {
@@ -279,6 +297,7 @@ impl Connection {
 
     /// Whether the close handshake completed: both close frames were
     /// exchanged. `false` while open and after a failure.
+    #[inline]
     pub fn is_closed_cleanly(&self) -> bool {
         matches!(self.state, State::Closed { clean: true })
     }

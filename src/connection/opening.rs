@@ -98,7 +98,7 @@ impl Connection {
     /// answer wait in the read buffer, and a client may not pile up more
     /// than one frame's worth.
     pub(super) fn poll_decision(&mut self) -> Option<Event<'_>> {
-        if self.rx.len() > self.config.max_frame_size + frame::MAX_HEADER_LEN {
+        if self.rx.len() > self.config.max_frame_size.saturating_add(frame::MAX_HEADER_LEN) {
             // Too much sent with the request: 431, as for a request over
             // max_handshake_size.
             self.tx.push_raw(&handshake::encode_reject(431));
@@ -109,10 +109,14 @@ impl Connection {
 
     /// Server: accepts the request announced by [`Event::Request`]. The 101
     /// response is queued and [`Event::Open`] follows from `poll_event`.
+    ///
+    /// An `Accept` whose protocol or headers would break the response
+    /// (see [`Accept::check`]) is refused and the request still awaits.
     pub fn accept(&mut self, accept: Accept) -> Result<(), Error> {
         let State::AwaitingDecision { request } = &self.state else {
             return Err(Error::InvalidState("no request awaits a decision"));
         };
+        accept.check()?;
         if let Some(chosen) = accept.selected_protocol() {
             if !request.protocols().iter().any(|p| p == chosen) {
                 return Err(Error::InvalidState("the chosen subprotocol was not offered"));
@@ -145,5 +149,107 @@ impl Connection {
         self.tx.push_raw(&handshake::encode_reject(status));
         self.enter_closed(false);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::Config;
+    use crate::connection::{Connection, Event, ReadyState};
+    use crate::error::{Error, HandshakeError};
+    use crate::handshake::{Accept, ClientRequest};
+    use alloc::vec::Vec;
+
+    const REQUEST: &[u8] = b"GET /chat HTTP/1.1\r\nHost: server.example.com\r\nUpgrade: websocket\r\n\
+Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
+
+    fn plain() -> Config {
+        #[allow(unused_mut)]
+        let mut config = Config::default();
+        #[cfg(feature = "deflate")]
+        {
+            config.deflate.enabled = false;
+        }
+        config
+    }
+
+    /// Feeds `bytes` one at a time; the first event and how many bytes
+    /// had gone in then.
+    fn first_event(conn: &mut Connection, bytes: &[u8]) -> Option<(usize, bool)> {
+        for (i, &b) in bytes.iter().enumerate() {
+            conn.receive(&[b]);
+            if let Some(event) = conn.poll_event() {
+                return Some((i + 1, matches!(event, Event::Request(_))));
+            }
+        }
+        None
+    }
+
+    // RFC 9112 §2.2: at least one empty line before the request line is
+    // ignored; a stream of them (which re-parsed the whole buffer at each
+    // one: 2.4 s for 128 KiB fed a byte at a time) fails at once with 400.
+    #[test]
+    fn leading_empty_lines_are_bounded() {
+        let mut wire = b"\r\n".to_vec();
+        wire.extend_from_slice(REQUEST);
+        let mut conn = Connection::server(plain());
+        assert_eq!(first_event(&mut conn, &wire), Some((wire.len(), true)));
+
+        let mut wire: Vec<u8> = b"\r\n".repeat(64 << 10);
+        wire.extend_from_slice(REQUEST);
+        let mut conn = Connection::server(plain());
+        let (at, request) = first_event(&mut conn, &wire).expect("an event");
+        assert!(!request && at <= 12, "failed after {at} bytes");
+        assert!(conn.pending_output().starts_with(b"HTTP/1.1 400 "));
+        assert_eq!(conn.ready_state(), ReadyState::Closed);
+    }
+
+    // A request with CR/LF in an application string is never sent: the
+    // connection fails at once, with the offending header named.
+    #[test]
+    fn a_request_that_would_inject_a_header_fails_before_sending() {
+        let request = ClientRequest::new("h", "/").header("X-Token", "a\r\nEvil: 1");
+        let mut conn = Connection::client(request, plain());
+        assert!(conn.pending_output().is_empty(), "the request was sent");
+        match conn.poll_event() {
+            Some(Event::Failed(Error::Handshake(HandshakeError::InvalidHeader(name)))) => assert_eq!(name, "X-Token"),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(conn.ready_state(), ReadyState::Closed);
+    }
+
+    // The same for the 101: an Accept that would add a line (or a second
+    // response) is refused, and the request still awaits a decision.
+    #[test]
+    fn an_accept_that_would_inject_a_header_is_refused() {
+        let mut conn = Connection::server(plain());
+        conn.receive(REQUEST);
+        assert!(matches!(conn.poll_event(), Some(Event::Request(_))));
+        let bad = Accept::new().header("Set-Cookie", "a=1\r\n\r\nHTTP/1.1 200 OK");
+        assert!(matches!(
+            conn.accept(bad),
+            Err(Error::Handshake(HandshakeError::InvalidHeader(_)))
+        ));
+        assert!(conn.pending_output().is_empty());
+        conn.accept(Accept::new()).unwrap();
+        assert!(matches!(conn.poll_event(), Some(Event::Open)));
+    }
+
+    // max_frame_size = usize::MAX with frames pipelined behind the request
+    // and a poll before the decision: no overflow, no spurious 431.
+    #[test]
+    fn a_huge_frame_limit_does_not_overflow_while_the_request_awaits() {
+        let config = Config {
+            max_frame_size: usize::MAX,
+            max_message_size: usize::MAX,
+            ..plain()
+        };
+        let mut conn = Connection::server(config);
+        let mut wire = REQUEST.to_vec();
+        wire.extend_from_slice(&[0x81, 0x80, 1, 2, 3, 4]);
+        conn.receive(&wire);
+        assert!(matches!(conn.poll_event(), Some(Event::Request(_))));
+        assert!(conn.poll_event().is_none());
+        assert!(conn.pending_output().is_empty());
     }
 }

@@ -36,7 +36,8 @@ impl Timers {
     /// Arms `timer` to fire `after` past `now`; a timeout the configuration
     /// leaves out (`None`) stops it instead.
     pub(super) fn arm(&mut self, timer: Timer, now: Duration, after: Option<Duration>) {
-        self.deadlines[timer as usize] = after.map(|after| now + after);
+        // A timeout near Duration::MAX means "never": saturate, not panic.
+        self.deadlines[timer as usize] = after.map(|after| now.saturating_add(after));
     }
 
     pub(super) fn stop(&mut self, timer: Timer) {
@@ -52,6 +53,7 @@ impl Timers {
     }
 
     /// The earliest deadline of the armed timers.
+    #[inline]
     pub(super) fn next_deadline(&self) -> Option<Duration> {
         self.deadlines.iter().flatten().min().copied()
     }
@@ -104,6 +106,7 @@ impl Connection {
     }
 
     /// The next time [`Connection::handle_timeout`] must be called, if any.
+    #[inline]
     pub fn poll_timeout(&self) -> Option<Duration> {
         self.timers.next_deadline()
     }
@@ -161,5 +164,29 @@ mod tests {
         timers.arm(Timer::Handshake, secs(0), Some(secs(30)));
         timers.arm(Timer::Handshake, secs(1), None);
         assert!(!timers.is_armed(Timer::Handshake));
+    }
+
+    // Timeouts near Duration::MAX mean "never": arming one, and telling
+    // the time up to Duration::MAX, must not overflow.
+    #[test]
+    fn extreme_timeouts_and_times_saturate() {
+        let config = crate::config::Config {
+            close_timeout: Some(Duration::MAX),
+            keepalive_interval: Some(Duration::MAX - secs(1)),
+            handshake_timeout: Some(Duration::MAX),
+            ..crate::config::Config::default()
+        };
+        let mut conn = Connection::established(crate::connection::Role::Client, config.clone(), &[]);
+        conn.handle_timeout(secs(5));
+        conn.handle_timeout(Duration::MAX);
+        conn.handle_timeout(Duration::MAX);
+        let _ = conn.poll_timeout();
+        conn.close(crate::close::CloseCode::NORMAL, "").unwrap();
+        conn.handle_timeout(Duration::MAX);
+        assert!(conn.poll_event().is_some());
+
+        let mut server = Connection::server(config);
+        server.handle_timeout(Duration::MAX);
+        assert!(server.poll_event().is_some(), "the handshake timed out");
     }
 }

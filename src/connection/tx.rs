@@ -214,6 +214,7 @@ impl Connection {
     }
 
     /// Bytes waiting to be written to the transport.
+    #[inline]
     pub fn pending_output(&self) -> &[u8] {
         self.tx.pending()
     }
