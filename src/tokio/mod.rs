@@ -156,6 +156,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Io for Async<'_, '_, S> {
     fn writes_wait(&self) -> bool {
         false
     }
+
+    #[inline]
+    fn has_timer(&self) -> bool {
+        self.sleep.is_some()
+    }
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {

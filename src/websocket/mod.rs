@@ -179,6 +179,11 @@ impl<S: Transport> Io for Blocking<'_, S> {
     fn writes_wait(&self) -> bool {
         self.wait
     }
+
+    #[inline]
+    fn has_timer(&self) -> bool {
+        self.timeout_set.is_some()
+    }
 }
 
 /// The shortest timeout given to the transport (zero would mean none).
