@@ -113,6 +113,35 @@ fn blocking_server_drops_a_client_that_stopped_reading() {
     drop(client);
 }
 
+// Keepalive in the client role: a server that flooded pings and went
+// silent, reading nothing, is dropped by the blocking client.
+#[test]
+fn blocking_client_drops_a_server_that_stopped_reading() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = thread::spawn(move || {
+        let mut stream = raw_server(&listener);
+        flood_pings(&mut stream, Role::Client);
+        stream
+    });
+    let (failure, took) = bounded("blocking client", move || {
+        let stream = TcpStream::connect(addr).unwrap();
+        let mut ws = WebSocket::client(stream, ClientRequest::new("localhost", "/"), timers()).unwrap();
+        let started = Instant::now();
+        let failure = loop {
+            match ws.read() {
+                Ok(Some(_)) => {}
+                Ok(None) => break None,
+                Err(e) => break Some(e),
+            }
+        };
+        (failure, started.elapsed())
+    });
+    assert!(matches!(failure, Some(Error::KeepaliveTimeout)), "{failure:?}");
+    assert!(took < Duration::from_secs(8), "dropped after {took:?}");
+    drop(server.join());
+}
+
 /// A blocking client with `queued` bytes it cannot write to a server that
 /// never reads.
 fn stuck_blocking_client(queued: usize) -> (WebSocket<TcpStream>, TcpStream) {
@@ -306,6 +335,49 @@ mod tokio_driver {
         assert!(matches!(result, Err(Error::HandshakeTimeout)), "{result:?}");
         assert!(took < Duration::from_secs(3), "took {took:?}");
         drop(server.join());
+    }
+
+    // The close timeout in the server role: close() with 16 MiB queued
+    // for a client that never reads ends by the close timeout.
+    #[test]
+    fn tokio_server_close_ends_by_the_close_timeout_when_the_client_never_reads() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = thread::spawn(move || {
+            let runtime = ::tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async move {
+                listener.set_nonblocking(true).unwrap();
+                let listener = ::tokio::net::TcpListener::from_std(listener).unwrap();
+                let (stream, _) = listener.accept().await.unwrap();
+                let config = Config {
+                    keepalive_interval: None,
+                    ..timers()
+                };
+                let mut ws = WebSocket::accept_with(stream, config, |_| Ok(rfc6455::Accept::new()))
+                    .await
+                    .unwrap();
+                ws.set_high_water_mark(usize::MAX);
+                ws.send(vec![1u8; 16 << 20]).await.unwrap();
+                let started = Instant::now();
+                ws.close(Some(1000), None).await.unwrap();
+                let mut last = None;
+                while let Some(event) = ws.next_event().await {
+                    last = Some(event);
+                }
+                assert!(
+                    matches!(last, Some(rfc6455::websocket::Event::Close(ref c)) if c.code == 1006),
+                    "{last:?}"
+                );
+                started.elapsed()
+            })
+        });
+        let client = raw_client(addr);
+        let took = bounded("tokio server close", move || server.join().unwrap());
+        assert!(took < Duration::from_secs(3), "took {took:?}");
+        drop(client);
     }
 
     // A client whose server floods pings and never reads: close() and the
