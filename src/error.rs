@@ -85,8 +85,9 @@ pub enum Error {
     TlsNotEnabled,
 
     // --- The caller misused the API: no close code ---
-    /// The operation needs a state the connection is not in.
-    InvalidState(&'static str),
+    /// The operation needs a state the connection is not in, or is not
+    /// one this call does; which, is the [`Misuse`].
+    InvalidState(Misuse),
     /// A close code that may not be sent (see [`CloseCode::is_sendable`]).
     InvalidCloseCodeToSend(u16),
     /// A close reason longer than 123 bytes.
@@ -103,6 +104,49 @@ pub enum Error {
     WouldBlock,
     /// `close()` was called before the opening handshake completed.
     ClosedBeforeOpen,
+}
+
+/// How a call misused the API. The connection is left as it was; no close
+/// code applies. One variant per situation, so a caller can match on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Misuse {
+    /// A message or control frame before the opening handshake completed.
+    NotOpen,
+    /// A message or control frame while closing or closed.
+    Closing,
+    /// `accept` or `reject` with no request awaiting a decision.
+    NoRequestPending,
+    /// `accept` chose a subprotocol the client did not offer.
+    UnofferedProtocol,
+    /// `send_frame` with a control opcode (`ping`, `pong` and `close` send
+    /// those).
+    ControlOpcode,
+    /// `send_message` with an opcode that is neither text nor binary.
+    NotAMessage,
+    /// The DOM's `send()` while connecting (WHATWG `InvalidStateError`).
+    SendWhileConnecting,
+    /// An `http` conversion found no complete HTTP message queued (a
+    /// request refused by its own check, or one already written).
+    NoHttpMessage,
+    /// The queued HTTP message cannot be expressed in `http` crate types.
+    NotHttpTypes,
+}
+
+impl fmt::Display for Misuse {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Misuse::NotOpen => "the opening handshake is not complete",
+            Misuse::Closing => "the connection is closing or closed",
+            Misuse::NoRequestPending => "no request awaits a decision",
+            Misuse::UnofferedProtocol => "the chosen subprotocol was not offered",
+            Misuse::ControlOpcode => "use ping, pong or close for control frames",
+            Misuse::NotAMessage => "a message is text or binary",
+            Misuse::SendWhileConnecting => "send() before the connection is open",
+            Misuse::NoHttpMessage => "no complete HTTP message is queued",
+            Misuse::NotHttpTypes => "the HTTP message is not valid in http crate types",
+        })
+    }
 }
 
 impl Error {
@@ -227,7 +271,7 @@ impl fmt::Display for Error {
             Io(e) => write!(f, "transport error: {e}"),
             Url(e) => write!(f, "bad URL: {e}"),
             TlsNotEnabled => f.write_str("wss:// needs TLS, which this build does not include"),
-            InvalidState(what) => write!(f, "invalid state: {what}"),
+            InvalidState(misuse) => write!(f, "invalid state: {misuse}"),
             InvalidCloseCodeToSend(code) => write!(
                 f,
                 "close code {code} may not be sent; use 1000, 1001-1003, 1007-1014 or 3000-4999"

@@ -3,7 +3,7 @@
 mod common;
 
 use common::*;
-use rfc6455::{Accept, ClientRequest, Config, ReadyState, Role};
+use rfc6455::{Accept, ClientRequest, Config, Misuse, ReadyState, Role};
 
 const REJECT_403: &[u8] = b"HTTP/1.1 403 Forbidden\r\nConnection: close\r\nContent-Length: 0\r\n\r\n";
 const REJECT_426: &[u8] =
@@ -188,7 +188,10 @@ fn accepting_an_unoffered_subprotocol_is_refused_by_the_api() {
     p.server.decision = Decision::Manual;
     p.drive();
     let err = p.server.conn.accept(Accept::new().protocol("other")).unwrap_err();
-    assert!(matches!(err, rfc6455::Error::InvalidState(_)), "{err:?}");
+    assert!(
+        matches!(err, rfc6455::Error::InvalidState(Misuse::UnofferedProtocol)),
+        "{err:?}"
+    );
     assert_eq!(p.server.conn.ready_state(), ReadyState::Connecting);
     assert!(p.server.conn.pending_output().is_empty());
     p.server.conn.accept(Accept::new().protocol("chat")).unwrap();
@@ -273,16 +276,16 @@ fn reject_and_accept_need_a_pending_request() {
     let mut p = Pair::new();
     assert!(matches!(
         p.server.conn.reject(403),
-        Err(rfc6455::Error::InvalidState(_))
+        Err(rfc6455::Error::InvalidState(Misuse::NoRequestPending))
     ));
     assert!(matches!(
         p.server.conn.accept(Accept::new()),
-        Err(rfc6455::Error::InvalidState(_))
+        Err(rfc6455::Error::InvalidState(Misuse::NoRequestPending))
     ));
     p.drive();
     assert!(matches!(
         p.server.conn.reject(403),
-        Err(rfc6455::Error::InvalidState(_))
+        Err(rfc6455::Error::InvalidState(Misuse::NoRequestPending))
     ));
     assert!(p.server.conn.pending_output().is_empty());
 }
@@ -410,7 +413,7 @@ fn server_does_not_open_before_accept() {
     );
     assert!(matches!(
         p.server.conn.send_text("too soon"),
-        Err(rfc6455::Error::InvalidState(_))
+        Err(rfc6455::Error::InvalidState(Misuse::NotOpen))
     ));
     assert!(p.server.sent.is_empty() && p.server.conn.pending_output().is_empty());
     assert_eq!(p.client.take_events(), []);
@@ -428,9 +431,12 @@ fn client_cannot_send_before_open() {
     let mut p = Pair::new();
     assert!(matches!(
         p.client.conn.send_text("x"),
-        Err(rfc6455::Error::InvalidState(_))
+        Err(rfc6455::Error::InvalidState(Misuse::NotOpen))
     ));
-    assert!(matches!(p.client.conn.ping(b""), Err(rfc6455::Error::InvalidState(_))));
+    assert!(matches!(
+        p.client.conn.ping(b""),
+        Err(rfc6455::Error::InvalidState(Misuse::NotOpen))
+    ));
     let request = p.client.take_output();
     assert!(request.ends_with(b"\r\n\r\n"), "only the request is queued");
 }

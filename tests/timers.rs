@@ -75,7 +75,7 @@ fn handshake_timeout_covers_a_request_awaiting_the_decision() {
     assert_eq!(assert_fails_with(&p.client.take_events(), 1006), "HandshakeTimeout");
     assert!(matches!(
         p.server.conn.accept(rfc6455::Accept::new()),
-        Err(rfc6455::Error::InvalidState(_))
+        Err(rfc6455::Error::InvalidState(rfc6455::Misuse::NoRequestPending))
     ));
 }
 

@@ -3,7 +3,7 @@
 //! decision on it, and the extensions both agree on.
 
 use super::{Connection, Event, Queued, State};
-use crate::error::{Error, HandshakeError};
+use crate::error::{Error, HandshakeError, Misuse};
 use crate::frame;
 use crate::handshake::{self, Accept, Limits};
 use alloc::boxed::Box;
@@ -114,12 +114,12 @@ impl Connection {
     /// (see [`Accept::check`]) is refused and the request still awaits.
     pub fn accept(&mut self, accept: Accept) -> Result<(), Error> {
         let State::AwaitingDecision { request } = &self.state else {
-            return Err(Error::InvalidState("no request awaits a decision"));
+            return Err(Error::InvalidState(Misuse::NoRequestPending));
         };
         accept.check()?;
         if let Some(chosen) = accept.selected_protocol() {
             if !request.protocols().iter().any(|p| p == chosen) {
-                return Err(Error::InvalidState("the chosen subprotocol was not offered"));
+                return Err(Error::InvalidState(Misuse::UnofferedProtocol));
             }
         }
         #[cfg(feature = "deflate")]
@@ -144,7 +144,7 @@ impl Connection {
     /// response is queued and the connection is closed.
     pub fn reject(&mut self, status: u16) -> Result<(), Error> {
         if !matches!(self.state, State::AwaitingDecision { .. }) {
-            return Err(Error::InvalidState("no request awaits a decision"));
+            return Err(Error::InvalidState(Misuse::NoRequestPending));
         }
         self.tx.push_raw(&handshake::encode_reject(status));
         self.enter_closed(false);

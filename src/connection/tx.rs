@@ -4,7 +4,7 @@
 use super::{Connection, State};
 use crate::close::{CloseCode, MAX_REASON_LEN};
 use crate::copy;
-use crate::error::Error;
+use crate::error::{Error, Misuse};
 use crate::frame::{self, FrameHeader, MAX_CONTROL_PAYLOAD, MAX_HEADER_LEN, OpCode};
 use crate::mask::{MaskSource, apply_mask};
 use alloc::boxed::Box;
@@ -118,9 +118,9 @@ impl Connection {
         match self.state {
             State::Open => Ok(()),
             State::AwaitingResponse { .. } | State::AwaitingRequest | State::AwaitingDecision { .. } => {
-                Err(Error::InvalidState("the opening handshake is not complete"))
+                Err(Error::InvalidState(Misuse::NotOpen))
             }
-            State::CloseSent | State::Closed { .. } => Err(Error::InvalidState("the connection is closing or closed")),
+            State::CloseSent | State::Closed { .. } => Err(Error::InvalidState(Misuse::Closing)),
         }
     }
 
@@ -139,7 +139,7 @@ impl Connection {
     /// on the last. The caller keeps the sequence valid (§5.4).
     pub fn send_frame(&mut self, opcode: OpCode, data: &[u8], fin: bool) -> Result<(), Error> {
         if opcode.is_control() {
-            return Err(Error::InvalidState("use ping, pong or close for control frames"));
+            return Err(Error::InvalidState(Misuse::ControlOpcode));
         }
         self.send(opcode, data, fin)
     }
@@ -155,7 +155,7 @@ impl Connection {
     /// threshold.
     pub fn send_message(&mut self, opcode: OpCode, data: &[u8], compress: bool) -> Result<(), Error> {
         if !matches!(opcode, OpCode::Text | OpCode::Binary) {
-            return Err(Error::InvalidState("a message is text or binary"));
+            return Err(Error::InvalidState(Misuse::NotAMessage));
         }
         self.check_open()?;
         #[cfg(feature = "deflate")]

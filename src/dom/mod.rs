@@ -21,8 +21,7 @@ pub use event::{
 use crate::close::{CloseCode, OwnedCloseFrame};
 use crate::connection::{self, Connection, ReadyState};
 use crate::copy;
-use crate::error::Error;
-use crate::error::HandshakeError;
+use crate::error::{Error, HandshakeError, Misuse};
 use crate::handshake::{self, Accept, ClientRequest, Request};
 use std::collections::VecDeque;
 use std::string::String;
@@ -248,7 +247,7 @@ impl Dom {
     /// while connecting.
     pub(crate) fn send(&mut self, data: &Data<'_>) -> Result<bool, Error> {
         match self.ready_state() {
-            ReadyState::Connecting => Err(Error::InvalidState("send() before the connection is open")),
+            ReadyState::Connecting => Err(Error::InvalidState(Misuse::SendWhileConnecting)),
             ReadyState::Open if self.conn.ready_state() == ReadyState::Open => {
                 let before = self.conn.pending_output().len() as u64;
                 match data {
