@@ -12,6 +12,7 @@
 //! done in 2 KiB pieces, which cost about what one call costs elsewhere
 //! (0.33 µs for 16 KiB at distances 0, 4, 8 and 64).
 
+#[cfg(feature = "std")]
 use alloc::string::String;
 use alloc::vec::Vec;
 
@@ -67,6 +68,7 @@ fn large_extend(dst: &mut Vec<u8>, src: &[u8]) {
 // Inlined, with the large path out of line: the drivers' 16-byte receive
 // costs 598 instructions against 594 for a bare `to_vec` (callgrind); the
 // other arrangements tried cost 612-628.
+#[cfg(feature = "std")] // Only the drivers make owned messages.
 #[inline(always)]
 pub(crate) fn to_vec(src: &[u8]) -> Vec<u8> {
     if src.len() <= PIECE {
@@ -76,6 +78,7 @@ pub(crate) fn to_vec(src: &[u8]) -> Vec<u8> {
     }
 }
 
+#[cfg(feature = "std")] // Only the drivers make owned messages.
 #[cold]
 #[inline(never)]
 fn large_to_vec(src: &[u8]) -> Vec<u8> {
@@ -93,6 +96,7 @@ fn large_to_vec(src: &[u8]) -> Vec<u8> {
 /// `String::from(src)`, avoiding the slow case.
 // Out of line: inlined beside `to_vec`, it pushed the drivers' message
 // closure past LLVM's inlining threshold (+20 instructions a message).
+#[cfg(feature = "std")] // Only the drivers make owned messages.
 #[inline(never)]
 pub(crate) fn to_string(src: &str) -> String {
     if src.len() <= PIECE {
@@ -102,6 +106,7 @@ pub(crate) fn to_string(src: &str) -> String {
     }
 }
 
+#[cfg(feature = "std")] // Only the drivers make owned messages.
 #[cold]
 #[inline(never)]
 fn large_to_string(src: &str) -> String {
@@ -114,6 +119,7 @@ fn large_to_string(src: &str) -> String {
     out
 }
 
+#[cfg(feature = "std")] // Only the drivers make owned messages.
 /// Appends `text` at most [`PIECE`] bytes at a time, each piece ending on a
 /// character boundary.
 fn push_in_pieces(out: &mut String, mut text: &str) {

@@ -314,6 +314,11 @@ impl Codec {
         }
     }
 
+    /// Messages shorter than this are sent uncompressed.
+    pub(crate) fn threshold(&self) -> usize {
+        self.threshold
+    }
+
     /// Compresses one whole message into `out` (RFC 7692 §7.2.1): deflate,
     /// sync flush, drop the trailing `00 00 ff ff`.
     pub(crate) fn compress(&mut self, data: &[u8], out: &mut Vec<u8>) {

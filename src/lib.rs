@@ -52,6 +52,7 @@ pub mod deflate;
 #[cfg(feature = "std")]
 mod dom;
 pub mod error;
+mod extension;
 pub mod frame;
 pub mod handshake;
 #[cfg(feature = "http")]

@@ -20,6 +20,7 @@
 use crate::close::CloseFrame;
 use crate::config::Config;
 use crate::error::Error;
+use crate::extension::{self, Codec};
 use crate::frame::OpCode;
 use crate::handshake::{ClientRequest, Negotiated, Request};
 use crate::mask::MaskSource;
@@ -160,12 +161,10 @@ pub struct Connection {
     negotiated: Negotiated,
     now: Duration,
     timers: Timers,
-    /// permessage-deflate, once negotiated. Not part of the reader: the
-    /// same codec compresses what is sent.
-    #[cfg(feature = "deflate")]
-    codec: Option<Box<crate::deflate::Codec>>,
+    /// The extension codec, once negotiated (see `extension`). Not part
+    /// of the reader: the same codec compresses what is sent.
+    codec: Option<Box<Codec>>,
     /// Compressed output of the message being sent.
-    #[cfg(feature = "deflate")]
     scratch: Vec<u8>,
 }
 
@@ -200,9 +199,7 @@ impl Connection {
             negotiated: Negotiated::default(),
             now: Duration::ZERO,
             timers,
-            #[cfg(feature = "deflate")]
             codec: None,
-            #[cfg(feature = "deflate")]
             scratch: Vec::new(),
         }
     }
@@ -220,15 +217,7 @@ impl Connection {
     /// The request bytes are queued at once: write [`Connection::pending_output`].
     /// The handshake timeout counts from time zero on the caller's clock.
     pub fn client_with_masks(request: ClientRequest, config: Config, mut masks: Box<dyn MaskSource>) -> Self {
-        #[cfg(feature = "deflate")]
-        let request = match config.deflate.enabled {
-            true => config
-                .deflate
-                .offers
-                .iter()
-                .fold(request, |r, offer| r.extension(offer.to_header())),
-            false => request,
-        };
+        let request = extension::offer(request, &config);
         let mut nonce = [0u8; 16];
         masks.fill(&mut nonce);
         let key = base64::engine::general_purpose::STANDARD.encode(nonce);

@@ -4,6 +4,7 @@
 
 use super::{Connection, Event, Queued, State};
 use crate::error::{Error, HandshakeError, Misuse};
+use crate::extension;
 use crate::frame;
 use crate::handshake::{self, Accept, Limits};
 use alloc::boxed::Box;
@@ -47,27 +48,9 @@ impl Connection {
     }
 
     /// Client: sets up what the server's `Sec-WebSocket-Extensions` agreed
-    /// to (RFC 7692 §7.1: at most one permessage-deflate, within our offers).
-    #[cfg(feature = "deflate")]
+    /// to.
     fn agree_extensions(&mut self, extensions: &str) -> Result<(), HandshakeError> {
-        use crate::deflate;
-        let mut items = extensions
-            .split(',')
-            .map(str::trim)
-            .filter(|i| i.split(';').next().map(str::trim) == Some(deflate::NAME));
-        let Some(item) = items.next() else {
-            return Ok(());
-        };
-        if items.next().is_some() {
-            return Err(HandshakeError::BadExtension(String::from(extensions)));
-        }
-        let agreed = deflate::validate_response(item, &self.config.deflate.offers)?;
-        self.codec = Some(Box::new(deflate::Codec::new(agreed, &self.config.deflate)));
-        Ok(())
-    }
-
-    #[cfg(not(feature = "deflate"))]
-    fn agree_extensions(&mut self, _extensions: &str) -> Result<(), HandshakeError> {
+        self.codec = extension::agree(extensions, &self.config)?;
         Ok(())
     }
 
@@ -122,19 +105,12 @@ impl Connection {
                 return Err(Error::InvalidState(Misuse::UnofferedProtocol));
             }
         }
-        #[cfg(feature = "deflate")]
-        let deflate = crate::deflate::accept_offer(request.extensions(), &self.config.deflate);
-        #[cfg(not(feature = "deflate"))]
-        let deflate: Option<(String, ())> = None;
-        let extensions = deflate.as_ref().map_or("", |(item, _)| item.as_str());
+        let (extensions, codec) = extension::accept(request.extensions(), &self.config);
         self.tx
-            .push_raw(&handshake::encode_accept(request, &accept, extensions));
+            .push_raw(&handshake::encode_accept(request, &accept, &extensions));
         self.negotiated.protocol = accept.selected_protocol().map(String::from);
-        self.negotiated.extensions = String::from(extensions);
-        #[cfg(feature = "deflate")]
-        if let Some((_, agreed)) = deflate {
-            self.codec = Some(Box::new(crate::deflate::Codec::new(agreed, &self.config.deflate)));
-        }
+        self.negotiated.extensions = extensions;
+        self.codec = codec;
         self.enter_open();
         self.queued = Some(Queued::Open);
         Ok(())
@@ -164,13 +140,7 @@ mod tests {
 Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
 
     fn plain() -> Config {
-        #[allow(unused_mut)]
-        let mut config = Config::default();
-        #[cfg(feature = "deflate")]
-        {
-            config.deflate.enabled = false;
-        }
-        config
+        crate::extension::none(Config::default())
     }
 
     /// Feeds `bytes` one at a time; the first event and how many bytes

@@ -8,6 +8,7 @@ use super::rx::Rx;
 use super::{Connection, Event, Role, State};
 use crate::close;
 use crate::error::Error;
+use crate::extension;
 use crate::frame::{self, FrameHeader, HeaderRules, MAX_CONTROL_PAYLOAD, OpCode};
 use crate::mask::apply_mask;
 use crate::utf8::Utf8Validator;
@@ -126,13 +127,9 @@ struct Deferred {
 
 impl Connection {
     fn header_rules(&self) -> HeaderRules {
-        #[cfg(feature = "deflate")]
-        let allowed_rsv = if self.codec.is_some() { 0b100 } else { 0 };
-        #[cfg(not(feature = "deflate"))]
-        let allowed_rsv = 0;
         HeaderRules {
             expect_masked: self.role == Role::Server,
-            allowed_rsv,
+            allowed_rsv: extension::allowed_rsv(self.codec.as_deref()),
         }
     }
 
@@ -217,7 +214,6 @@ impl Connection {
         let take = self.rx.len().min(len - frame.done);
         let complete = frame.done + take == len;
         let text = self.message_is_text(frame.header.opcode);
-        #[cfg(feature = "deflate")]
         if self.reader.compressed {
             if let Some(key) = frame.header.mask {
                 apply_mask(self.rx.get_mut(0..take), key, frame.done);
@@ -245,24 +241,13 @@ impl Connection {
     /// Inflates the first `take` unparsed bytes, compressed payload, onto the message
     /// (RFC 7692 §7.2.2), validating text as it comes out; `last` ends the
     /// message.
-    #[cfg(feature = "deflate")]
     fn inflate(&mut self, take: usize, last: bool, text: bool) -> Result<(), Error> {
-        use crate::deflate::InflateError;
         let max = self.config.max_message_size;
         let before = self.reader.message.len();
         let codec = self.codec.as_mut().ok_or(Error::ReservedBits(0b100))?;
-        let result = codec.decompress(self.rx.get(0..take), last, self.reader.message.as_vec(), max);
+        let result = extension::inflate(codec, self.rx.get(0..take), last, self.reader.message.as_vec(), max);
         self.reader.message.sync_len();
-        match result {
-            Ok(()) => {}
-            Err(InflateError::TooBig) => {
-                return Err(Error::MessageTooLarge {
-                    len: self.reader.message.len() as u64 + 1,
-                    max,
-                });
-            }
-            Err(InflateError::Corrupt) => return Err(Error::InvalidCompressedData),
-        }
+        result?;
         if text
             && self
                 .reader

@@ -61,14 +61,12 @@ impl Reassembly {
     }
 
     /// The message as a vector, for code that appends to one (inflating).
-    #[cfg(feature = "deflate")]
     pub(super) fn as_vec(&mut self) -> &mut Vec<u8> {
         self.buf.truncate(self.len);
         &mut self.buf
     }
 
     /// Takes the length back after [`Reassembly::as_vec`].
-    #[cfg(feature = "deflate")]
     pub(super) fn sync_len(&mut self) {
         self.len = self.buf.len();
     }

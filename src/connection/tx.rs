@@ -34,7 +34,6 @@ impl Tx {
     }
 
     /// Queues a final frame with RSV bits set by an extension.
-    #[cfg(feature = "deflate")]
     pub(super) fn push_frame_rsv(&mut self, opcode: OpCode, rsv: u8, payload: &[u8]) {
         self.push_any_frame(opcode, true, rsv, payload);
     }
@@ -158,13 +157,11 @@ impl Connection {
             return Err(Error::InvalidState(Misuse::NotAMessage));
         }
         self.check_open()?;
-        #[cfg(feature = "deflate")]
-        if let Some(codec) = self.codec.as_mut().filter(|c| compress && data.len() >= c.threshold) {
+        if let Some(codec) = self.codec.as_mut().filter(|c| compress && data.len() >= c.threshold()) {
             codec.compress(data, &mut self.scratch);
             self.tx.push_frame_rsv(opcode, 0b100, &self.scratch);
             return Ok(());
         }
-        let _ = compress;
         self.tx.push_frame(opcode, true, data);
         Ok(())
     }
