@@ -73,6 +73,17 @@ fn flood_pings(stream: &mut TcpStream, to: Role) {
     let _ = stream.write_all(&burst);
 }
 
+/// Reads messages until the connection ends; its failure, if it failed.
+fn read_to_the_end<S: rfc6455::Transport>(ws: &mut WebSocket<S>) -> Option<Error> {
+    loop {
+        match ws.read() {
+            Ok(Some(_)) => {}
+            Ok(None) => return None,
+            Err(e) => return Some(e),
+        }
+    }
+}
+
 /// Runs `f` on a thread; its result, or a failure if it takes past BOUND.
 fn bounded<T: Send + 'static>(what: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
     let (tx, rx) = mpsc::channel();
@@ -96,13 +107,7 @@ fn blocking_server_drops_a_client_that_stopped_reading() {
         let (stream, _) = listener.accept().unwrap();
         let mut ws = WebSocket::accept_with(stream, timers(), |_| Ok(rfc6455::Accept::new())).unwrap();
         let started = Instant::now();
-        let failure = loop {
-            match ws.read() {
-                Ok(Some(_)) => {}
-                Ok(None) => break None,
-                Err(e) => break Some(e),
-            }
-        };
+        let failure = read_to_the_end(&mut ws);
         (failure, started.elapsed())
     });
     let mut client = raw_client(addr);
@@ -128,13 +133,7 @@ fn blocking_client_drops_a_server_that_stopped_reading() {
         let stream = TcpStream::connect(addr).unwrap();
         let mut ws = WebSocket::client(stream, ClientRequest::new("localhost", "/"), timers()).unwrap();
         let started = Instant::now();
-        let failure = loop {
-            match ws.read() {
-                Ok(Some(_)) => {}
-                Ok(None) => break None,
-                Err(e) => break Some(e),
-            }
-        };
+        let failure = read_to_the_end(&mut ws);
         (failure, started.elapsed())
     });
     assert!(matches!(failure, Some(Error::KeepaliveTimeout)), "{failure:?}");
@@ -276,6 +275,7 @@ fn blocking_handshake_timeout_covers_a_tls_handshake_that_never_ends() {
 #[cfg(feature = "tokio")]
 mod tokio_driver {
     use super::*;
+    use futures_util::TryStreamExt;
     use rfc6455::Message;
     use rfc6455::tokio::WebSocket;
 
@@ -297,13 +297,7 @@ mod tokio_driver {
                     .await
                     .unwrap();
                 let started = Instant::now();
-                let failure = loop {
-                    match ws.read().await {
-                        Ok(Some(_)) => {}
-                        Ok(None) => break None,
-                        Err(e) => break Some(e),
-                    }
-                };
+                let failure = ws.try_for_each(|_| async { Ok(()) }).await.err();
                 (failure, started.elapsed())
             })
         });
