@@ -293,7 +293,7 @@ mod tokio_driver {
                 listener.set_nonblocking(true).unwrap();
                 let listener = ::tokio::net::TcpListener::from_std(listener).unwrap();
                 let (stream, _) = listener.accept().await.unwrap();
-                let mut ws = WebSocket::accept_with(stream, timers(), |_| Ok(rfc6455::Accept::new()))
+                let ws = WebSocket::accept_with(stream, timers(), |_| Ok(rfc6455::Accept::new()))
                     .await
                     .unwrap();
                 let started = Instant::now();
