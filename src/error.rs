@@ -124,6 +124,11 @@ pub enum Misuse {
     ControlOpcode,
     /// `send_message` with an opcode that is neither text nor binary.
     NotAMessage,
+    /// A message (or the first frame of one) while the fragments of
+    /// another are being sent (RFC 6455 §5.4 forbids interleaving).
+    MessageInProgress,
+    /// A continuation frame with no fragmented message under way.
+    NoMessageInProgress,
     /// The DOM's `send()` while connecting (WHATWG `InvalidStateError`).
     SendWhileConnecting,
     /// An `http` conversion found no complete HTTP message queued (a
@@ -142,6 +147,8 @@ impl fmt::Display for Misuse {
             Misuse::UnofferedProtocol => "the chosen subprotocol was not offered",
             Misuse::ControlOpcode => "use ping, pong or close for control frames",
             Misuse::NotAMessage => "a message is text or binary",
+            Misuse::MessageInProgress => "a fragmented message is being sent: continue or finish it first",
+            Misuse::NoMessageInProgress => "a continuation frame needs a fragmented message under way",
             Misuse::SendWhileConnecting => "send() before the connection is open",
             Misuse::NoHttpMessage => "no complete HTTP message is queued",
             Misuse::NotHttpTypes => "the HTTP message is not valid in http crate types",

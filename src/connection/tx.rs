@@ -16,6 +16,9 @@ pub(super) struct Tx {
     buf: Vec<u8>,
     start: usize,
     masks: Option<Box<dyn MaskSource>>,
+    /// A fragmented message is being sent: its first frame went out, its
+    /// last not yet (RFC 6455 §5.4).
+    fragmenting: bool,
 }
 
 impl Tx {
@@ -25,6 +28,7 @@ impl Tx {
             buf: queued,
             start: 0,
             masks,
+            fragmenting: false,
         }
     }
 
@@ -135,16 +139,21 @@ impl Connection {
 
     /// Queues one frame of a fragmented message: `OpCode::Text` or
     /// `OpCode::Binary` for the first, `OpCode::Continuation` after, `fin`
-    /// on the last. The caller keeps the sequence valid (§5.4).
+    /// on the last. The order is checked as the peer checks it (§5.4): a
+    /// message started while another is under way, or a continuation with
+    /// none under way, is refused and nothing is queued. Control frames may
+    /// go between the fragments.
     pub fn send_frame(&mut self, opcode: OpCode, data: &[u8], fin: bool) -> Result<(), Error> {
         if opcode.is_control() {
             return Err(Error::InvalidState(Misuse::ControlOpcode));
         }
-        self.send(opcode, data, fin)
-    }
-
-    fn send(&mut self, opcode: OpCode, data: &[u8], fin: bool) -> Result<(), Error> {
         self.check_open()?;
+        match (opcode == OpCode::Continuation, self.tx.fragmenting) {
+            (false, true) => return Err(Error::InvalidState(Misuse::MessageInProgress)),
+            (true, false) => return Err(Error::InvalidState(Misuse::NoMessageInProgress)),
+            _ => {}
+        }
+        self.tx.fragmenting = !fin;
         self.tx.push_frame(opcode, fin, data);
         Ok(())
     }
@@ -157,6 +166,10 @@ impl Connection {
             return Err(Error::InvalidState(Misuse::NotAMessage));
         }
         self.check_open()?;
+        // RFC 6455 §5.4: no message between the fragments of another.
+        if self.tx.fragmenting {
+            return Err(Error::InvalidState(Misuse::MessageInProgress));
+        }
         if let Some(codec) = self.codec.as_mut().filter(|c| compress && data.len() >= c.threshold()) {
             codec.compress(data, &mut self.scratch);
             self.tx.push_frame_rsv(opcode, 0b100, &self.scratch);
@@ -180,7 +193,9 @@ impl Connection {
         if data.len() > MAX_CONTROL_PAYLOAD {
             return Err(Error::ControlPayloadTooLong(data.len()));
         }
-        self.send(opcode, data, true)
+        self.check_open()?;
+        self.tx.push_frame(opcode, true, data);
+        Ok(())
     }
 
     /// Starts the close handshake (§7.1.2): queues a close frame with `code`
@@ -312,5 +327,42 @@ mod tests {
         conn.send_binary(b"xyz").unwrap();
         conn.advance_output(usize::MAX);
         assert!(conn.pending_output().is_empty());
+    }
+
+    // RFC 6455 §5.4: "The fragments of one message MUST NOT be interleaved
+    // between the fragments of another message unless an extension has been
+    // negotiated that can interpret the interleaving", and a continuation
+    // belongs to a message under way. What we send is checked as what we
+    // receive is; control frames may go between the fragments.
+    #[test]
+    fn outgoing_fragments_keep_their_order() {
+        for role in [crate::connection::Role::Client, crate::connection::Role::Server] {
+            let mut conn = Connection::established(role, crate::config::Config::default(), &[]);
+            let misuse = |r: Result<(), Error>| match r {
+                Err(Error::InvalidState(m)) => Some(m),
+                _ => None,
+            };
+            assert_eq!(
+                misuse(conn.send_frame(OpCode::Continuation, b"x", true)),
+                Some(Misuse::NoMessageInProgress)
+            );
+            assert!(conn.pending_output().is_empty());
+            conn.send_frame(OpCode::Text, b"He", false).unwrap();
+            let queued = conn.pending_output().len();
+            assert_eq!(misuse(conn.send_text("between")), Some(Misuse::MessageInProgress));
+            assert_eq!(
+                misuse(conn.send_frame(OpCode::Binary, b"b", true)),
+                Some(Misuse::MessageInProgress)
+            );
+            assert_eq!(conn.pending_output().len(), queued, "a refused frame was queued");
+            conn.ping(b"p").unwrap();
+            conn.send_frame(OpCode::Continuation, b"ll", false).unwrap();
+            conn.send_frame(OpCode::Continuation, b"o", true).unwrap();
+            conn.send_text("next").unwrap();
+            assert_eq!(
+                misuse(conn.send_frame(OpCode::Continuation, b"x", true)),
+                Some(Misuse::NoMessageInProgress)
+            );
+        }
     }
 }
