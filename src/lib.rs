@@ -36,6 +36,8 @@
 //! reader, output queue, timers).
 
 #![no_std]
+// docs.rs builds with `--cfg docsrs`: items show the feature they need.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(missing_docs)]
 #![deny(unsafe_code)]
 
