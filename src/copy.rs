@@ -65,9 +65,9 @@ fn large_extend(dst: &mut Vec<u8>, src: &[u8]) {
 }
 
 /// `src.to_vec()`, avoiding the slow case.
-// Inlined, with the large path out of line: the drivers' 16-byte receive
-// costs 598 instructions against 594 for a bare `to_vec` (callgrind); the
-// other arrangements tried cost 612-628.
+// Inlined, with the large path out of line: within a few instructions of a
+// bare `to_vec` on the drivers' small receive, which the other
+// arrangements tried were not (benches/compare callgrind, recv_binary_16_b).
 #[cfg(feature = "std")] // Only the drivers make owned messages.
 #[inline(always)]
 pub(crate) fn to_vec(src: &[u8]) -> Vec<u8> {
@@ -95,7 +95,8 @@ fn large_to_vec(src: &[u8]) -> Vec<u8> {
 
 /// `String::from(src)`, avoiding the slow case.
 // Out of line: inlined beside `to_vec`, it pushed the drivers' message
-// closure past LLVM's inlining threshold (+20 instructions a message).
+// closure past LLVM's inlining threshold (benches/compare callgrind,
+// recv_text_16_b).
 #[cfg(feature = "std")] // Only the drivers make owned messages.
 #[inline(never)]
 pub(crate) fn to_string(src: &str) -> String {

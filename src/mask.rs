@@ -60,8 +60,8 @@ const SHORT: usize = 32;
 /// unmasking a payload in several pieces gives the same bytes as unmasking
 /// it whole.
 // Always inlined: the compiler otherwise outlines it once the receive path
-// has a second caller, which cost a 16-byte message about 20 instructions
-// (callgrind, benches/compare). Only the short path is inlined.
+// has a second caller (benches/compare callgrind, recv_binary_16_b). Only
+// the short path is inlined.
 #[inline(always)]
 pub fn apply_mask(buf: &mut [u8], key: [u8; 4], offset: usize) {
     if buf.len() < SHORT {
@@ -82,9 +82,8 @@ pub fn apply_mask(buf: &mut [u8], key: [u8; 4], offset: usize) {
 fn apply_mask_long(buf: &mut [u8], key: [u8; 4], offset: usize) {
     // The vector loop starts on a cache line: a payload behind a 2- to
     // 14-byte header otherwise makes every 32-byte store straddle two
-    // lines. 64 KiB frames through the core: 0.89-0.90 -> 0.79-0.82 s for 400,000
-    // (benches/compare callgrind runner, timed), level with
-    // tokio-websockets' AVX-512 path (0.79-0.80 s in the same runs).
+    // lines (benches/compare callgrind runner timed on recv_binary_64_kib;
+    // the figures are in the README's Performance section).
     let head = buf.as_ptr().align_offset(64).min(buf.len());
     let (first, buf) = buf.split_at_mut(head);
     words::apply_mask(first, key, offset);
@@ -104,7 +103,7 @@ fn apply_mask_long(buf: &mut [u8], key: [u8; 4], offset: usize) {
 /// for payload that moves from the read buffer onto a message.
 ///
 /// No AVX2 path: it made kernels/`mask_copy` faster alone but left 1 MiB
-/// received in 64 KiB frames unchanged (48.4 µs both), where the copy onto
+/// received in 64 KiB frames unchanged (bench `receive`), where the copy onto
 /// a growing message is bound by memory, not by the XOR.
 #[inline]
 pub(crate) fn mask_copy(dst: &mut [u8], src: &[u8], key: [u8; 4], offset: usize) {

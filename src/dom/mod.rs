@@ -80,7 +80,8 @@ impl Received<'_> {
     /// As a `read`-style [`Message`].
     // `#[inline]`: the drivers are generic over the transport, so their
     // message loop is compiled in the user's crate, where a non-generic
-    // function is otherwise an opaque call (~20 instructions a message).
+    // function is otherwise an opaque call (benches/compare callgrind,
+    // recv_binary_16_b).
     #[inline]
     pub(crate) fn into_message(self) -> Message {
         match self {
@@ -319,7 +320,8 @@ impl Dom {
     /// makes the caller's owned form of it (an event or a `read` result)
     /// while the core still lends the bytes.
     // `#[inline]`: inlined into the driver's loop, the per-message path
-    // builds no `Next` to match again (~50 instructions a message).
+    // builds no `Next` to match again (benches/compare callgrind,
+    // recv_binary_16_b).
     #[inline]
     pub(crate) fn next<M>(&mut self, message: impl FnOnce(Received<'_>) -> M) -> Next<M> {
         loop {
