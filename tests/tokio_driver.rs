@@ -2066,3 +2066,29 @@ async fn dropping_both_halves_sends_the_close() {
     })
     .await;
 }
+
+/// Split halves under a high-water mark: a send that stays queued below the
+/// mark is written by the read half, which waits in a read (the write half
+/// returned at once). It used to stay queued until the next read of data.
+#[tokio::test]
+async fn a_send_queued_below_the_mark_is_written_while_the_read_half_waits() {
+    run(async {
+        let (ws, mut raw) = server_pair(1 << 20, plain_config()).await;
+        let (mut read, mut write) = ws.split();
+        write.set_high_water_mark(64 << 10);
+        let reader = tokio::spawn(async move { read.next_event().await.map(seen) });
+        // Let the read half park in its read.
+        for _ in 0..4 {
+            tokio::task::yield_now().await;
+        }
+        write.send("hello").await.unwrap();
+        let got = timeout(Duration::from_secs(2), raw.next()).await;
+        assert_eq!(
+            got.ok().flatten(),
+            Some(Ev::text("hello")),
+            "the queued send never went out"
+        );
+        reader.abort();
+    })
+    .await;
+}

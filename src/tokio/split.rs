@@ -68,6 +68,19 @@ impl<S> Shared<S> {
     }
 }
 
+impl<S: AsyncRead + AsyncWrite + Unpin> Shared<S> {
+    /// Output a send left queued (below the high-water mark) is written by
+    /// whichever half runs next: a read half waiting in a read is woken,
+    /// and its poll writes the output before reading on.
+    fn hand_output_to_reader(&self) {
+        if lock(&self.inner).driver.has_output() {
+            if let Some(waker) = lock(&self.wakers.read).take() {
+                waker.wake();
+            }
+        }
+    }
+}
+
 pub(super) fn split<S>(inner: Inner<S>) -> (ReadHalf<S>, WriteHalf<S>) {
     let shared = Arc::new(Shared {
         inner: Mutex::new(inner),
@@ -144,6 +157,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WriteHalf<S> {
         let queued = lock(&self.shared.inner).driver.send(&data.into())?;
         if queued {
             poll_fn(|cx| self.shared.poll(cx, false, |inner, cx| inner.poll_ready(cx))).await;
+            self.shared.hand_output_to_reader();
         }
         Ok(())
     }
@@ -201,7 +215,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> futures_sink::Sink<Message> for WriteHal
     }
 
     fn start_send(self: Pin<&mut Self>, message: Message) -> Result<(), Error> {
-        lock(&self.shared.inner).driver.start_send(message)
+        lock(&self.shared.inner).driver.start_send(message)?;
+        self.shared.hand_output_to_reader();
+        Ok(())
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
