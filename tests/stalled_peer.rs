@@ -84,6 +84,19 @@ fn read_to_the_end<S: rfc6455::Transport>(ws: &mut WebSocket<S>) -> Option<Error
     }
 }
 
+/// A server that answers the handshake, floods the client with pings as
+/// far as it reads them, then neither reads nor writes.
+fn flooding_server() -> (std::net::SocketAddr, thread::JoinHandle<TcpStream>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = thread::spawn(move || {
+        let mut stream = raw_server(&listener);
+        flood_pings(&mut stream, Role::Client);
+        stream
+    });
+    (addr, server)
+}
+
 /// Runs `f` on a thread; its result, or a failure if it takes past BOUND.
 fn bounded<T: Send + 'static>(what: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
     let (tx, rx) = mpsc::channel();
@@ -122,13 +135,7 @@ fn blocking_server_drops_a_client_that_stopped_reading() {
 // silent, reading nothing, is dropped by the blocking client.
 #[test]
 fn blocking_client_drops_a_server_that_stopped_reading() {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    let server = thread::spawn(move || {
-        let mut stream = raw_server(&listener);
-        flood_pings(&mut stream, Role::Client);
-        stream
-    });
+    let (addr, server) = flooding_server();
     let (failure, took) = bounded("blocking client", move || {
         let stream = TcpStream::connect(addr).unwrap();
         let mut ws = WebSocket::client(stream, ClientRequest::new("localhost", "/"), timers()).unwrap();
@@ -378,13 +385,7 @@ mod tokio_driver {
     // events after it end by the close timeout.
     #[test]
     fn tokio_client_close_ends_by_the_close_timeout_when_the_server_never_reads() {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = listener.local_addr().unwrap();
-        let server = thread::spawn(move || {
-            let mut stream = raw_server(&listener);
-            flood_pings(&mut stream, Role::Client);
-            stream
-        });
+        let (addr, server) = flooding_server();
         let took = bounded("tokio close", move || {
             let runtime = ::tokio::runtime::Builder::new_current_thread()
                 .enable_all()

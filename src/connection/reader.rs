@@ -346,8 +346,7 @@ impl Connection {
                     core::str::from_utf8(payload).is_ok(),
                     "validator accepted invalid UTF-8"
                 );
-                #[allow(unsafe_code)]
-                // SAFETY: every byte of `payload` went through
+                // Every byte of `payload` went through
                 // `self.reader.utf8`, in order, as it arrived, and no other
                 // byte did: `poll_frame` feeds each unmasked piece of a
                 // single-frame text message, `stream_payload` each piece of
@@ -360,6 +359,8 @@ impl Connection {
                 // it is handed out. `Utf8Validator` accepts exactly what
                 // `core::str::from_utf8` accepts (utf8.rs compares them at
                 // every split point).
+                #[allow(unsafe_code)]
+                // SAFETY: `payload` is valid UTF-8, by the argument just above.
                 let text = unsafe { core::str::from_utf8_unchecked(payload) };
                 Event::Text(text)
             }
