@@ -80,7 +80,7 @@ pub enum Error {
     #[cfg(feature = "std")]
     Io(std::io::Error),
     /// The URL cannot be connected to.
-    Url(crate::handshake::UrlError),
+    Url(UrlError),
     /// A `wss://` URL, but this build has no TLS.
     TlsNotEnabled,
 
@@ -225,8 +225,8 @@ impl From<HandshakeError> for Error {
     }
 }
 
-impl From<crate::handshake::UrlError> for Error {
-    fn from(e: crate::handshake::UrlError) -> Self {
+impl From<UrlError> for Error {
+    fn from(e: UrlError) -> Self {
         Error::Url(e)
     }
 }
@@ -390,3 +390,26 @@ impl fmt::Display for HandshakeError {
 }
 
 impl core::error::Error for HandshakeError {}
+
+/// Why a URL cannot be connected to (WHATWG `SyntaxError` cases).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UrlError {
+    /// Not a URL, or one without a host.
+    Invalid,
+    /// The scheme is not ws, wss, http or https.
+    Scheme,
+    /// The URL has a `#fragment`.
+    Fragment,
+}
+
+impl fmt::Display for UrlError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            UrlError::Invalid => "not a valid URL with a host",
+            UrlError::Scheme => "URL scheme must be ws, wss, http or https",
+            UrlError::Fragment => "a WebSocket URL may not have a fragment",
+        })
+    }
+}
+
+impl core::error::Error for UrlError {}

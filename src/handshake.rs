@@ -4,6 +4,7 @@
 //! that parsed the request itself can call them directly.
 
 use crate::error::HandshakeError;
+pub use crate::error::UrlError;
 use alloc::borrow::ToOwned;
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -352,29 +353,6 @@ impl ClientRequest {
         bytes
     }
 }
-
-/// Why a URL cannot be connected to (WHATWG `SyntaxError` cases).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum UrlError {
-    /// Not a URL, or one without a host.
-    Invalid,
-    /// The scheme is not ws, wss, http or https.
-    Scheme,
-    /// The URL has a `#fragment`.
-    Fragment,
-}
-
-impl core::fmt::Display for UrlError {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.write_str(match self {
-            UrlError::Invalid => "not a valid URL with a host",
-            UrlError::Scheme => "URL scheme must be ws, wss, http or https",
-            UrlError::Fragment => "a WebSocket URL may not have a fragment",
-        })
-    }
-}
-
-impl core::error::Error for UrlError {}
 
 /// What a successful handshake agreed on.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
