@@ -1,19 +1,75 @@
 //! The one error type, and the close code each failure maps to.
+//!
+//! [`Error`] groups failures by whose fault they are, so a caller matches
+//! one variant per fault and the close code follows from it:
+//!
+//! | fault | variant | close code |
+//! |---|---|---|
+//! | the peer broke the protocol | [`Error::Protocol`] ([`ProtocolError`]) | 1002, or 1007 for bad data |
+//! | the peer exceeded a limit | [`Error::LimitExceeded`] ([`Limit`], `len`, `max`) | 1009 |
+//! | the opening handshake failed | [`Error::Handshake`] ([`HandshakeError`]) | 1006 |
+//! | a timer ran out | [`Error::Timeout`] ([`Timeout`]) | 1006 |
+//! | the transport ended or failed | [`Error::UnexpectedEof`], `Error::Io` | 1006 |
+//! | the caller misused the API | [`Error::Misuse`] ([`Misuse`]) | none |
+//!
+//! This module depends only on the protocol concepts (`close`); the rest
+//! of the crate depends on it, never the other way round.
 
 use crate::close::{BadClose, CloseCode};
 use alloc::string::String;
 use core::fmt;
 
-/// Everything that can go wrong, from a malformed frame to a misused API.
+/// Everything that can go wrong, grouped by whose fault it is.
 ///
 /// Failures caused by the peer or the transport end the connection; each
 /// knows the close code it is reported (and, where a close frame can still
 /// be sent, sent) with: see [`Error::close_code`]. Misuse of the API by the
-/// caller leaves the connection as it was and has no close code.
+/// caller ([`Error::Misuse`]) leaves the connection as it was and has no
+/// close code.
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum Error {
-    // --- The peer broke RFC 6455 framing: 1002 ---
+    /// The peer broke RFC 6455 (or RFC 7692): 1002, or 1007 for data
+    /// inconsistent with its type.
+    Protocol(ProtocolError),
+    /// The peer exceeded a configured limit: 1009.
+    LimitExceeded {
+        /// Which limit.
+        kind: Limit,
+        /// The size declared, or the size the message would have reached.
+        len: u64,
+        /// The configured limit.
+        max: usize,
+    },
+    /// The opening handshake failed: 1006.
+    Handshake(HandshakeError),
+    /// A timer ran out: 1006.
+    Timeout(Timeout),
+    /// The transport ended before the close handshake completed: 1006.
+    UnexpectedEof,
+    /// The transport failed: 1006.
+    #[cfg(feature = "std")]
+    Io(std::io::Error),
+    /// The URL cannot be connected to (no close code: nothing was opened).
+    Url(UrlError),
+    /// A `wss://` URL, but this build has no TLS: 1006.
+    TlsNotEnabled,
+    /// The WHATWG `close()` before the opening handshake completed: the
+    /// connection fails (1006), as the standard's step says.
+    ClosedBeforeOpen,
+    /// The caller misused the API: no close code, nothing changed.
+    Misuse(Misuse),
+    /// The outgoing queue is above its high-water mark (non-blocking mode):
+    /// write pending output first. Not a failure; no close code.
+    WouldBlock,
+}
+
+/// How the peer broke the protocol. Each variant knows its close code
+/// ([`ProtocolError::close_code`]): 1002, or 1007 for data inconsistent
+/// with its type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ProtocolError {
     /// RSV1–3 set while no extension that defines them is negotiated (§5.2).
     ReservedBits(u8),
     /// An opcode that RFC 6455 reserves (§5.2).
@@ -40,75 +96,51 @@ pub enum Error {
     TruncatedClose,
     /// A close code that no endpoint may send (§7.4).
     InvalidCloseCode(u16),
-
-    // --- The peer sent data inconsistent with its type: 1007 ---
-    /// Invalid UTF-8 in a text message or close reason (§8.1).
+    /// Invalid UTF-8 in a text message or close reason (§8.1): 1007.
     InvalidUtf8,
-    /// A compressed message that does not inflate (RFC 7692 §7.2.2).
+    /// A compressed message that does not inflate (RFC 7692 §7.2.2): 1007.
     InvalidCompressedData,
+}
 
-    // --- A configured limit was exceeded: 1009 ---
-    /// A frame declared a payload larger than [`Config::max_frame_size`](crate::Config::max_frame_size).
-    FrameTooLarge {
-        /// The declared payload length.
-        len: u64,
-        /// The configured limit.
-        max: usize,
-    },
-    /// A message grew past [`Config::max_message_size`](crate::Config::max_message_size).
-    MessageTooLarge {
-        /// The size the message would have reached.
-        len: u64,
-        /// The configured limit.
-        max: usize,
-    },
+impl ProtocolError {
+    /// 1007 for data inconsistent with its type, 1002 for the rest.
+    pub fn close_code(self) -> CloseCode {
+        match self {
+            ProtocolError::InvalidUtf8 | ProtocolError::InvalidCompressedData => CloseCode::INVALID_PAYLOAD,
+            _ => CloseCode::PROTOCOL_ERROR,
+        }
+    }
+}
 
-    // --- The connection ended without a close handshake: 1006 ---
-    /// The opening handshake failed.
-    Handshake(HandshakeError),
-    /// The transport ended before the close handshake completed.
-    UnexpectedEof,
+/// Which configured limit a peer exceeded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Limit {
+    /// A frame declared a payload larger than
+    /// [`Config::max_frame_size`](crate::Config::max_frame_size).
+    FrameSize,
+    /// A message grew past
+    /// [`Config::max_message_size`](crate::Config::max_message_size).
+    MessageSize,
+}
+
+/// Which timer ran out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Timeout {
     /// The opening handshake did not finish within
     /// [`Config::handshake_timeout`](crate::Config::handshake_timeout).
-    HandshakeTimeout,
+    Handshake,
     /// The peer did not answer our close frame within
     /// [`Config::close_timeout`](crate::Config::close_timeout).
-    CloseTimeout,
+    Close,
     /// The peer sent nothing for a whole keepalive interval after our ping.
-    KeepaliveTimeout,
-    /// The transport failed.
-    #[cfg(feature = "std")]
-    Io(std::io::Error),
-    /// The URL cannot be connected to.
-    Url(UrlError),
-    /// A `wss://` URL, but this build has no TLS.
-    TlsNotEnabled,
-
-    // --- The caller misused the API: no close code ---
-    /// The operation needs a state the connection is not in, or is not
-    /// one this call does; which, is the [`Misuse`].
-    InvalidState(Misuse),
-    /// A close code that may not be sent (see [`CloseCode::is_sendable`]).
-    InvalidCloseCodeToSend(u16),
-    /// A close reason longer than 123 bytes.
-    ReasonTooLong(usize),
-    /// A ping or pong payload longer than 125 bytes.
-    ControlPayloadTooLong(usize),
-    /// A subprotocol that is not an HTTP token, or one offered twice.
-    InvalidProtocol(String),
-    /// A close code the DOM API does not let applications send (only 1000
-    /// and 3000–4999).
-    InvalidAccessCloseCode(u16),
-    /// The outgoing queue is above its high-water mark (non-blocking mode):
-    /// write pending output first.
-    WouldBlock,
-    /// `close()` was called before the opening handshake completed.
-    ClosedBeforeOpen,
+    Keepalive,
 }
 
 /// How a call misused the API. The connection is left as it was; no close
 /// code applies. One variant per situation, so a caller can match on it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Misuse {
     /// A message or control frame before the opening handshake completed.
@@ -129,31 +161,24 @@ pub enum Misuse {
     MessageInProgress,
     /// A continuation frame with no fragmented message under way.
     NoMessageInProgress,
-    /// The DOM's `send()` while connecting (WHATWG `InvalidStateError`).
-    SendWhileConnecting,
+    /// A close code that may not be sent (see [`CloseCode::is_sendable`]).
+    CloseCodeNotSendable(u16),
+    /// A close reason longer than 123 bytes.
+    ReasonTooLong(usize),
+    /// A ping or pong payload longer than 125 bytes.
+    ControlPayloadTooLong(usize),
+    /// A subprotocol that is not an HTTP token, or one offered twice.
+    InvalidProtocol(String),
     /// An `http` conversion found no complete HTTP message queued (a
     /// request refused by its own check, or one already written).
     NoHttpMessage,
     /// The queued HTTP message cannot be expressed in `http` crate types.
     NotHttpTypes,
-}
-
-impl fmt::Display for Misuse {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Misuse::NotOpen => "the opening handshake is not complete",
-            Misuse::Closing => "the connection is closing or closed",
-            Misuse::NoRequestPending => "no request awaits a decision",
-            Misuse::UnofferedProtocol => "the chosen subprotocol was not offered",
-            Misuse::ControlOpcode => "use ping, pong or close for control frames",
-            Misuse::NotAMessage => "a message is text or binary",
-            Misuse::MessageInProgress => "a fragmented message is being sent: continue or finish it first",
-            Misuse::NoMessageInProgress => "a continuation frame needs a fragmented message under way",
-            Misuse::SendWhileConnecting => "send() before the connection is open",
-            Misuse::NoHttpMessage => "no complete HTTP message is queued",
-            Misuse::NotHttpTypes => "the HTTP message is not valid in http crate types",
-        })
-    }
+    /// The DOM's `send()` while connecting (WHATWG `InvalidStateError`).
+    SendWhileConnecting,
+    /// A close code the DOM API does not let applications send (only 1000
+    /// and 3000–4999; WHATWG `InvalidAccessError`).
+    DomCloseCode(u16),
 }
 
 impl Error {
@@ -165,57 +190,49 @@ impl Error {
     pub fn close_code(&self) -> Option<CloseCode> {
         use Error::*;
         Some(match self {
-            ReservedBits(_)
-            | ReservedOpcode(_)
-            | UnmaskedFrame
-            | MaskedFrame
-            | NonMinimalLength
-            | LengthOverflow
-            | ControlFrameTooLong(_)
-            | FragmentedControlFrame
-            | UnexpectedContinuation
-            | ExpectedContinuation
-            | TruncatedClose
-            | InvalidCloseCode(_) => CloseCode::PROTOCOL_ERROR,
-            InvalidUtf8 | InvalidCompressedData => CloseCode::INVALID_PAYLOAD,
-            FrameTooLarge { .. } | MessageTooLarge { .. } => CloseCode::TOO_BIG,
-            Handshake(_) | UnexpectedEof | HandshakeTimeout | CloseTimeout | KeepaliveTimeout => CloseCode::ABNORMAL,
+            Protocol(e) => e.close_code(),
+            LimitExceeded { .. } => CloseCode::TOO_BIG,
+            Handshake(_) | Timeout(_) | UnexpectedEof | TlsNotEnabled | ClosedBeforeOpen => CloseCode::ABNORMAL,
             #[cfg(feature = "std")]
             Io(_) => CloseCode::ABNORMAL,
-            TlsNotEnabled | ClosedBeforeOpen => CloseCode::ABNORMAL,
-            Url(_)
-            | InvalidState(_)
-            | InvalidCloseCodeToSend(_)
-            | ReasonTooLong(_)
-            | ControlPayloadTooLong(_)
-            | InvalidProtocol(_)
-            | InvalidAccessCloseCode(_)
-            | WouldBlock => return None,
+            Url(_) | Misuse(_) | WouldBlock => return None,
         })
     }
 }
 
-impl Error {
-    /// The `DOMException` name the WHATWG WebSocket standard throws for
-    /// this misuse, if it is one (`SyntaxError`, `InvalidStateError`,
-    /// `InvalidAccessError`).
-    pub fn dom_exception(&self) -> Option<&'static str> {
-        match self {
-            Error::Url(_) | Error::InvalidProtocol(_) | Error::ReasonTooLong(_) => Some("SyntaxError"),
-            Error::InvalidState(_) => Some("InvalidStateError"),
-            Error::InvalidAccessCloseCode(_) | Error::InvalidCloseCodeToSend(_) => Some("InvalidAccessError"),
-            _ => None,
+// Every conversion into `Error` is here, so `?` means the same everywhere.
+
+impl From<ProtocolError> for Error {
+    fn from(e: ProtocolError) -> Self {
+        Error::Protocol(e)
+    }
+}
+
+impl From<Misuse> for Error {
+    fn from(e: Misuse) -> Self {
+        Error::Misuse(e)
+    }
+}
+
+impl From<Timeout> for Error {
+    fn from(e: Timeout) -> Self {
+        Error::Timeout(e)
+    }
+}
+
+impl From<BadClose> for ProtocolError {
+    fn from(bad: BadClose) -> Self {
+        match bad {
+            BadClose::Truncated => ProtocolError::TruncatedClose,
+            BadClose::Code(code) => ProtocolError::InvalidCloseCode(code),
+            BadClose::Reason => ProtocolError::InvalidUtf8,
         }
     }
 }
 
 impl From<BadClose> for Error {
     fn from(bad: BadClose) -> Self {
-        match bad {
-            BadClose::Truncated => Error::TruncatedClose,
-            BadClose::Code(code) => Error::InvalidCloseCode(code),
-            BadClose::Reason => Error::InvalidUtf8,
-        }
+        Error::Protocol(bad.into())
     }
 }
 
@@ -242,6 +259,41 @@ impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         use Error::*;
         match self {
+            Protocol(e) => e.fmt(f),
+            LimitExceeded {
+                kind: Limit::FrameSize,
+                len,
+                max,
+            } => write!(
+                f,
+                "frame of {len} bytes exceeds max_frame_size ({max}); raise Config::max_frame_size to accept it"
+            ),
+            LimitExceeded {
+                kind: Limit::MessageSize,
+                len,
+                max,
+            } => write!(
+                f,
+                "message of at least {len} bytes exceeds max_message_size ({max}); raise Config::max_message_size to accept it"
+            ),
+            Handshake(e) => write!(f, "opening handshake failed: {e}"),
+            Timeout(e) => e.fmt(f),
+            UnexpectedEof => f.write_str("connection closed without a close handshake"),
+            #[cfg(feature = "std")]
+            Io(e) => write!(f, "transport error: {e}"),
+            Url(e) => write!(f, "bad URL: {e}"),
+            TlsNotEnabled => f.write_str("wss:// needs TLS, which this build does not include"),
+            ClosedBeforeOpen => f.write_str("closed before the connection was established"),
+            Misuse(e) => e.fmt(f),
+            WouldBlock => f.write_str("outgoing queue is above its high-water mark; flush first"),
+        }
+    }
+}
+
+impl fmt::Display for ProtocolError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use ProtocolError::*;
+        match self {
             ReservedBits(bits) => write!(
                 f,
                 "peer set reserved bits {bits:#05b} (RSV1-3) without a negotiated extension"
@@ -251,9 +303,7 @@ impl fmt::Display for Error {
             MaskedFrame => f.write_str("server sent a masked frame"),
             NonMinimalLength => f.write_str("frame length not encoded in the minimal number of bytes"),
             LengthOverflow => f.write_str("64-bit frame length has its most significant bit set"),
-            ControlFrameTooLong(len) => {
-                write!(f, "control frame payload of {len} bytes exceeds 125")
-            }
+            ControlFrameTooLong(len) => write!(f, "control frame payload of {len} bytes exceeds 125"),
             FragmentedControlFrame => f.write_str("control frame without FIN"),
             UnexpectedContinuation => f.write_str("continuation frame without a message to continue"),
             ExpectedContinuation => f.write_str("new data frame while a fragmented message is unfinished"),
@@ -261,36 +311,43 @@ impl fmt::Display for Error {
             InvalidCloseCode(code) => write!(f, "peer sent close code {code}, which is not allowed"),
             InvalidUtf8 => f.write_str("invalid UTF-8 in a text message or close reason"),
             InvalidCompressedData => f.write_str("a compressed message does not inflate"),
-            FrameTooLarge { len, max } => write!(
-                f,
-                "frame of {len} bytes exceeds max_frame_size ({max}); raise Config::max_frame_size to accept it"
-            ),
-            MessageTooLarge { len, max } => write!(
-                f,
-                "message of at least {len} bytes exceeds max_message_size ({max}); raise Config::max_message_size to accept it"
-            ),
-            Handshake(e) => write!(f, "opening handshake failed: {e}"),
-            UnexpectedEof => f.write_str("connection closed without a close handshake"),
-            HandshakeTimeout => f.write_str("opening handshake timed out"),
-            CloseTimeout => f.write_str("peer did not answer the close frame in time"),
-            KeepaliveTimeout => f.write_str("peer did not answer a keepalive ping in time"),
-            #[cfg(feature = "std")]
-            Io(e) => write!(f, "transport error: {e}"),
-            Url(e) => write!(f, "bad URL: {e}"),
-            TlsNotEnabled => f.write_str("wss:// needs TLS, which this build does not include"),
-            InvalidState(misuse) => write!(f, "invalid state: {misuse}"),
-            InvalidCloseCodeToSend(code) => write!(
+        }
+    }
+}
+
+impl fmt::Display for Timeout {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Timeout::Handshake => "opening handshake timed out",
+            Timeout::Close => "peer did not answer the close frame in time",
+            Timeout::Keepalive => "peer did not answer a keepalive ping in time",
+        })
+    }
+}
+
+impl fmt::Display for Misuse {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use Misuse::*;
+        match self {
+            NotOpen => f.write_str("the opening handshake is not complete"),
+            Closing => f.write_str("the connection is closing or closed"),
+            NoRequestPending => f.write_str("no request awaits a decision"),
+            UnofferedProtocol => f.write_str("the chosen subprotocol was not offered"),
+            ControlOpcode => f.write_str("use ping, pong or close for control frames"),
+            NotAMessage => f.write_str("a message is text or binary"),
+            MessageInProgress => f.write_str("a fragmented message is being sent: continue or finish it first"),
+            NoMessageInProgress => f.write_str("a continuation frame needs a fragmented message under way"),
+            CloseCodeNotSendable(code) => write!(
                 f,
                 "close code {code} may not be sent; use 1000, 1001-1003, 1007-1014 or 3000-4999"
             ),
             ReasonTooLong(len) => write!(f, "close reason of {len} bytes exceeds 123"),
-            ControlPayloadTooLong(len) => {
-                write!(f, "ping/pong payload of {len} bytes exceeds 125")
-            }
+            ControlPayloadTooLong(len) => write!(f, "ping/pong payload of {len} bytes exceeds 125"),
             InvalidProtocol(p) => write!(f, "subprotocol {p:?} is not a token or is offered twice"),
-            InvalidAccessCloseCode(code) => write!(f, "close code {code} is neither 1000 nor in 3000-4999"),
-            WouldBlock => f.write_str("outgoing queue is above its high-water mark; flush first"),
-            ClosedBeforeOpen => f.write_str("closed before the connection was established"),
+            NoHttpMessage => f.write_str("no complete HTTP message is queued"),
+            NotHttpTypes => f.write_str("the HTTP message is not valid in http crate types"),
+            SendWhileConnecting => f.write_str("send() before the connection is open"),
+            DomCloseCode(code) => write!(f, "close code {code} is neither 1000 nor in 3000-4999"),
         }
     }
 }
@@ -306,6 +363,10 @@ impl core::error::Error for Error {
         }
     }
 }
+
+impl core::error::Error for ProtocolError {}
+impl core::error::Error for Timeout {}
+impl core::error::Error for Misuse {}
 
 /// Why an opening handshake failed (RFC 6455 §4).
 #[derive(Debug, Clone, PartialEq, Eq)]

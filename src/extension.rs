@@ -98,12 +98,14 @@ pub(crate) fn inflate(codec: &mut Codec, input: &[u8], last: bool, out: &mut Vec
     #[cfg(feature = "deflate")]
     {
         use crate::deflate::InflateError;
+        use crate::error::{Limit, ProtocolError};
         codec.decompress(input, last, out, max).map_err(|e| match e {
-            InflateError::TooBig => Error::MessageTooLarge {
+            InflateError::TooBig => Error::LimitExceeded {
+                kind: Limit::MessageSize,
                 len: out.len() as u64 + 1,
                 max,
             },
-            InflateError::Corrupt => Error::InvalidCompressedData,
+            InflateError::Corrupt => Error::Protocol(ProtocolError::InvalidCompressedData),
         })
     }
     #[cfg(not(feature = "deflate"))]

@@ -12,7 +12,7 @@
 //! +-+-+-+-+-------+-+-------------+ - - - - - - - - - - - - - - - +
 //! ```
 
-use crate::error::Error;
+use crate::error::{Error, ProtocolError};
 
 /// A frame's opcode (RFC 6455 §5.2, §11.8).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -107,14 +107,14 @@ impl From<FrameError> for Error {
     #[cold]
     fn from(e: FrameError) -> Self {
         match e {
-            FrameError::ReservedBits(bits) => Error::ReservedBits(bits),
-            FrameError::ReservedOpcode(op) => Error::ReservedOpcode(op),
-            FrameError::FragmentedControlFrame => Error::FragmentedControlFrame,
-            FrameError::MaskedFrame => Error::MaskedFrame,
-            FrameError::UnmaskedFrame => Error::UnmaskedFrame,
-            FrameError::NonMinimalLength => Error::NonMinimalLength,
-            FrameError::LengthOverflow => Error::LengthOverflow,
-            FrameError::ControlFrameTooLong(len) => Error::ControlFrameTooLong(len),
+            FrameError::ReservedBits(bits) => Error::Protocol(ProtocolError::ReservedBits(bits)),
+            FrameError::ReservedOpcode(op) => Error::Protocol(ProtocolError::ReservedOpcode(op)),
+            FrameError::FragmentedControlFrame => Error::Protocol(ProtocolError::FragmentedControlFrame),
+            FrameError::MaskedFrame => Error::Protocol(ProtocolError::MaskedFrame),
+            FrameError::UnmaskedFrame => Error::Protocol(ProtocolError::UnmaskedFrame),
+            FrameError::NonMinimalLength => Error::Protocol(ProtocolError::NonMinimalLength),
+            FrameError::LengthOverflow => Error::Protocol(ProtocolError::LengthOverflow),
+            FrameError::ControlFrameTooLong(len) => Error::Protocol(ProtocolError::ControlFrameTooLong(len)),
         }
     }
 }

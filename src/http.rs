@@ -134,13 +134,13 @@ impl ClientHandshake {
         let bytes = self.conn.pending_output();
         match parsed.parse(bytes) {
             Ok(httparse::Status::Complete(_)) => {}
-            _ => return Err(Error::InvalidState(Misuse::NoHttpMessage)),
+            _ => return Err(Error::Misuse(Misuse::NoHttpMessage)),
         }
         let mut builder = ::http::Request::get(parsed.path.unwrap_or("/"));
         for header in parsed.headers.iter() {
             builder = builder.header(header.name, header.value);
         }
-        builder.body(()).map_err(|_| Error::InvalidState(Misuse::NotHttpTypes))
+        builder.body(()).map_err(|_| Error::Misuse(Misuse::NotHttpTypes))
     }
 
     /// Judges the server's response (RFC 6455 §4.1: status 101, `Upgrade`,
@@ -200,7 +200,7 @@ fn push_headers(bytes: &mut Vec<u8>, headers: &::http::HeaderMap) {
 
 /// The response the core queued, as an `http::Response`.
 fn response_of(conn: &mut Connection) -> Result<::http::Response<()>, Error> {
-    let invalid = || Error::InvalidState(Misuse::NoHttpMessage);
+    let invalid = || Error::Misuse(Misuse::NoHttpMessage);
     let mut storage = [httparse::EMPTY_HEADER; 64];
     let mut parsed = httparse::Response::new(&mut storage);
     let consumed = match parsed.parse(conn.pending_output()) {

@@ -20,7 +20,7 @@
 mod common;
 mod counting;
 
-use common::{Ev, KEY, LenForm, binary, cont, decode_frames, frame, masks, own};
+use common::{Ev, Fault, HandshakeError, KEY, LenForm, Limit, Timeout, binary, cont, decode_frames, frame, masks, own};
 use counting::{peak_of, serial};
 use rfc6455::websocket::{Event as DomEvent, WebSocket};
 use rfc6455::{Accept, ClientRequest, Config, Connection, ReadyState, Role};
@@ -82,14 +82,14 @@ fn established(role: Role, config: Config) -> Connection {
     Connection::established_with_masks(role, config, &[], masks(7))
 }
 
-/// Checks a 1009 failure: one `Failed` with code 1009 matching `error`, a
+/// Checks a 1009 failure: one `Failed` with code 1009 for the `limit`, a
 /// close frame with 1009 queued (masked iff a client sends it), the
 /// transport to be closed.
 #[track_caller]
-fn assert_refused_with_1009(conn: &mut Connection, role: Role, events: &[Ev], error: &str) {
+fn assert_refused_with_1009(conn: &mut Connection, role: Role, events: &[Ev], limit: Limit) {
     match events {
-        [Ev::Failed(Some(1009), e)] => assert!(e.starts_with(error), "{role:?}: {e} is not {error}"),
-        _ => panic!("{role:?}: expected one 1009 failure ({error}), got {events:?}"),
+        [Ev::Failed(Some(1009), Fault::Limit(kind, ..))] => assert_eq!(*kind, limit, "{role:?}"),
+        _ => panic!("{role:?}: expected one 1009 failure ({limit:?}), got {events:?}"),
     }
     let frames = decode_frames(conn.pending_output());
     assert_eq!(frames.len(), 1, "{role:?}: {frames:?}");
@@ -117,8 +117,8 @@ fn a_frame_declaring_2_pow_62_bytes_is_refused_with_bounded_heap() {
         ..Config::default()
     };
     for (config, error) in [
-        (Config::default(), "FrameTooLarge"),
-        (unlimited_frames, "MessageTooLarge"),
+        (Config::default(), Limit::FrameSize),
+        (unlimited_frames, Limit::MessageSize),
     ] {
         for role in ROLES {
             for how in FEEDS {
@@ -141,7 +141,7 @@ fn a_frame_declaring_2_pow_62_bytes_is_refused_with_bounded_heap() {
                     assert!(poll_all(&mut conn).is_empty());
                     drop(conn);
                 });
-                println!("2^62-byte frame to a {role:?} ({how:?}, {error}): refused, peak heap {peak} bytes");
+                println!("2^62-byte frame to a {role:?} ({how:?}, {error:?}): refused, peak heap {peak} bytes");
                 assert!(peak <= BOUND, "{role:?} {how:?}: peak heap {peak} > {BOUND}");
             }
         }
@@ -203,7 +203,7 @@ fn an_endless_fragmented_message_is_refused_at_the_message_limit() {
                         events = feed_and_poll(&mut conn, &next, how);
                         frames += 1;
                     }
-                    assert_refused_with_1009(&mut conn, role, &events, "MessageTooLarge");
+                    assert_refused_with_1009(&mut conn, role, &events, Limit::MessageSize);
                     frames
                 });
                 // Refused on the header of the first frame that would pass
@@ -345,7 +345,7 @@ fn an_endless_header_block_is_refused_at_the_handshake_limit() {
             });
             assert_eq!(
                 events,
-                [Ev::Failed(Some(1006), "Handshake(TooLarge)".into())],
+                [Ev::Failed(Some(1006), Fault::Handshake(HandshakeError::TooLarge))],
                 "{role:?} chunk {chunk}"
             );
             // Refused as soon as the limit is reached.
@@ -383,7 +383,10 @@ fn an_endless_header_block_is_refused_at_the_handshake_limit() {
             break;
         }
     }
-    assert_eq!(events, [Ev::Failed(Some(1006), "Handshake(TooLarge)".into())]);
+    assert_eq!(
+        events,
+        [Ev::Failed(Some(1006), Fault::Handshake(HandshakeError::TooLarge))]
+    );
     assert!(delivered <= LIMIT, "refused after {delivered} bytes");
     assert!(String::from_utf8_lossy(conn.pending_output()).starts_with("HTTP/1.1 431 "));
 
@@ -407,7 +410,7 @@ Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
     conn.receive(&request);
     assert_eq!(
         poll_all(&mut conn),
-        [Ev::Failed(Some(1006), "Handshake(TooLarge)".into())]
+        [Ev::Failed(Some(1006), Fault::Handshake(HandshakeError::TooLarge))]
     );
     assert!(String::from_utf8_lossy(conn.pending_output()).starts_with("HTTP/1.1 431 "));
 }
@@ -421,7 +424,7 @@ const NANO: Duration = Duration::from_nanos(1);
 /// Slowloris: the handshake trickles in one byte every 50 ms, never
 /// complete in time (a header that never ends). Nothing happens before the
 /// handshake timeout; at exactly the timeout the connection fails with
-/// `HandshakeTimeout` and the transport is to be closed.
+/// `Timeout(Handshake)` and the transport is to be closed.
 #[test]
 fn a_trickled_handshake_is_dropped_at_exactly_the_handshake_timeout() {
     let _serial = serial();
@@ -464,7 +467,7 @@ fn a_trickled_handshake_is_dropped_at_exactly_the_handshake_timeout() {
         conn.handle_timeout(HANDSHAKE_TIMEOUT);
         assert_eq!(
             poll_all(&mut conn),
-            [Ev::Failed(Some(1006), "HandshakeTimeout".into())],
+            [Ev::Failed(Some(1006), Fault::Timeout(Timeout::Handshake))],
             "{role:?}"
         );
         assert_eq!(conn.ready_state(), ReadyState::Closed);
@@ -476,14 +479,14 @@ fn a_trickled_handshake_is_dropped_at_exactly_the_handshake_timeout() {
         assert!(poll_all(&mut conn).is_empty());
         println!(
             "{role:?}: handshake trickled at 1 byte / 50 ms dropped at exactly {HANDSHAKE_TIMEOUT:?} with \
-             HandshakeTimeout"
+             Timeout(Handshake)"
         );
     }
 }
 
 /// A peer that never answers our close, though it keeps sending data
 /// (which is delivered) and pings (which are answered): dropped at exactly
-/// the close timeout after our close, with `CloseTimeout`.
+/// the close timeout after our close, with `Timeout(Close)`.
 #[test]
 fn a_peer_that_never_answers_our_close_is_dropped_at_exactly_the_close_timeout() {
     let _serial = serial();
@@ -533,14 +536,14 @@ fn a_peer_that_never_answers_our_close_is_dropped_at_exactly_the_close_timeout()
         conn.handle_timeout(deadline);
         assert_eq!(
             poll_all(&mut conn),
-            [Ev::Failed(Some(1006), "CloseTimeout".into())],
+            [Ev::Failed(Some(1006), Fault::Timeout(Timeout::Close))],
             "{role:?}"
         );
         assert_eq!(conn.ready_state(), ReadyState::Closed);
         assert!(!conn.is_closed_cleanly());
         assert!(conn.should_close_transport(), "{role:?}");
         assert_eq!(conn.poll_timeout(), None);
-        println!("{role:?}: close never answered, dropped at exactly {CLOSE_TIMEOUT:?} after it with CloseTimeout");
+        println!("{role:?}: close never answered, dropped at exactly {CLOSE_TIMEOUT:?} after it with Timeout(Close)");
     }
 
     // §7.1.1: after a clean close the client waits for the server to close

@@ -3,6 +3,7 @@
 mod common;
 
 use common::*;
+use rfc6455::error::Misuse;
 use rfc6455::{CloseCode, Config, Error, OpCode, ReadyState, Role};
 
 fn close_frames(bytes: &[u8]) -> Vec<Decoded> {
@@ -13,7 +14,7 @@ fn close_frames(bytes: &[u8]) -> Vec<Decoded> {
 }
 
 fn assert_invalid_state(result: Result<(), Error>) {
-    assert!(matches!(result, Err(Error::InvalidState(_))), "{result:?}");
+    assert!(matches!(result, Err(Error::Misuse(_))), "{result:?}");
 }
 
 // §5.5.1: "If an endpoint receives a Close frame and did not previously send
@@ -126,7 +127,11 @@ fn invalid_received_close_codes_fail_with_1002() {
         for code in [0, 999, 1004, 1005, 1006, 1015, 1016, 2999, 5000, 65535] {
             let mut p = Pair::connected();
             let error = p.fails_with(role, &close_frame(code, b"").to(role).bytes(), 1002);
-            assert_eq!(error, format!("InvalidCloseCode({code})"), "{role:?}");
+            assert_eq!(
+                error,
+                Fault::Protocol(ProtocolError::InvalidCloseCode(code)),
+                "{role:?}"
+            );
         }
     }
 }
@@ -138,7 +143,7 @@ fn one_byte_close_payload_fails_with_1002() {
         let mut p = Pair::connected();
         assert_eq!(
             p.fails_with(role, &frame(OP_CLOSE, &[0x03]).to(role).bytes(), 1002),
-            "TruncatedClose"
+            Fault::Protocol(ProtocolError::TruncatedClose)
         );
     }
 }
@@ -150,7 +155,7 @@ fn invalid_utf8_close_reason_fails_with_1007() {
         for reason in [&b"\xff"[..], b"ok\xe2\x82", b"\xed\xa0\x80"] {
             let mut p = Pair::connected();
             let error = p.fails_with(role, &close_frame(1000, reason).to(role).bytes(), 1007);
-            assert_eq!(error, "InvalidUtf8");
+            assert_eq!(error, Fault::Protocol(ProtocolError::InvalidUtf8));
         }
     }
 }
@@ -304,7 +309,7 @@ fn eof_without_a_close_frame_fails_with_1006() {
     for role in ROLES {
         let mut p = Pair::connected();
         let events = p.close_transport(peer_of(role));
-        assert_eq!(assert_fails_with(&events, 1006), "UnexpectedEof");
+        assert_eq!(assert_fails_with(&events, 1006), Fault::UnexpectedEof);
         p.assert_failed_state(role, 1006);
     }
 }
@@ -335,7 +340,7 @@ fn close_arguments_are_validated_before_the_state() {
             let pending = p.peer(role).conn.pending_output().len();
             let result = p.conn(role).close(CloseCode(code), "");
             assert!(
-                matches!(result, Err(Error::InvalidCloseCodeToSend(c)) if c == code),
+                matches!(result, Err(Error::Misuse(Misuse::CloseCodeNotSendable(c))) if c == code),
                 "{code} in {state:?}: {result:?}"
             );
             assert_eq!(p.conn(role).ready_state(), state, "state unchanged");
@@ -345,13 +350,13 @@ fn close_arguments_are_validated_before_the_state() {
         let state = p.conn(role).ready_state();
         let result = p.conn(role).close(CloseCode::NORMAL, &"x".repeat(124));
         assert!(
-            matches!(result, Err(Error::ReasonTooLong(124))),
+            matches!(result, Err(Error::Misuse(Misuse::ReasonTooLong(124)))),
             "{state:?}: {result:?}"
         );
         assert_eq!(p.conn(role).ready_state(), state);
         let result = p.conn(role).close(CloseCode::NORMAL, "é".repeat(62).as_str());
         assert!(
-            matches!(result, Err(Error::ReasonTooLong(124))),
+            matches!(result, Err(Error::Misuse(Misuse::ReasonTooLong(124)))),
             "bytes, not chars: {result:?}"
         );
     }
@@ -403,7 +408,7 @@ fn close_while_connecting_abandons_without_a_frame() {
     assert!(p.server.conn.pending_output().is_empty());
     assert!(matches!(
         p.server.conn.accept(rfc6455::Accept::new()),
-        Err(Error::InvalidState(_))
+        Err(Error::Misuse(_))
     ));
 }
 
@@ -415,7 +420,10 @@ fn failure_while_closing_sends_no_second_close_frame() {
         p.conn(role).close(CloseCode::NORMAL, "").unwrap();
         p.output(role);
         let events = p.inject(role, &close_frame(1005, b"").to(role).bytes());
-        assert_eq!(assert_fails_with(&events, 1002), "InvalidCloseCode(1005)");
+        assert_eq!(
+            assert_fails_with(&events, 1002),
+            Fault::Protocol(ProtocolError::InvalidCloseCode(1005))
+        );
         assert!(p.output(role).is_empty());
         assert!(p.conn(role).should_close_transport());
         assert!(!p.conn(role).is_closed_cleanly());

@@ -11,7 +11,11 @@
 //! instead of hanging. A few tests use real TCP on 127.0.0.1 to cover
 //! `WebSocket::connect`.
 
+mod common;
+
+use common::{Fault, ProtocolError};
 use rfc6455::connection::Event as PeerEvent;
+use rfc6455::error::Misuse;
 use rfc6455::handshake::UrlError;
 use rfc6455::websocket::{BinaryType, CloseEvent, ErrorEvent, Event, EventType, ListenerId, MessageData, MessageEvent};
 use rfc6455::{Accept, CloseCode, Config, Connection, Error, HandshakeError, ReadyState, Transport, WebSocket};
@@ -51,7 +55,7 @@ enum Seen {
     Pong,
     /// The close frame's code (`None`: no body) and reason.
     Close(Option<u16>, String),
-    Failed(String),
+    Failed(Fault),
 }
 
 /// Both directions of the in-memory connection and the server's state.
@@ -125,7 +129,7 @@ impl Wire {
                     Then::Nothing
                 }
                 Some(PeerEvent::Failed(e)) => {
-                    self.seen.push(Seen::Failed(format!("{e:?}")));
+                    self.seen.push(Seen::Failed(Fault::from(&e)));
                     Then::Nothing
                 }
             };
@@ -365,8 +369,8 @@ enum Ev {
     Text(String),
     Blob(Vec<u8>),
     ArrayBuffer(Vec<u8>),
-    /// The error's `Debug` form.
-    Error(String),
+    /// Which failure the error event reported.
+    Error(Fault),
     Close {
         clean: bool,
         code: u16,
@@ -382,7 +386,7 @@ fn ev(event: &Event) -> Ev {
             MessageData::Blob(b) => Ev::Blob(b.to_vec()),
             MessageData::ArrayBuffer(b) => Ev::ArrayBuffer(b.clone()),
         },
-        Event::Error(e) => Ev::Error(format!("{:?}", e.error)),
+        Event::Error(e) => Ev::Error(Fault::from(&e.error)),
         Event::Close(c) => Ev::Close {
             clean: c.was_clean,
             code: c.code,
@@ -415,10 +419,22 @@ fn rest(ws: &mut WebSocket<impl Transport>) -> Vec<Ev> {
     panic!("more than 100 events: {out:?}");
 }
 
-/// Asserts `events` are exactly an error event whose `Debug` form starts
-/// with `error`, then a close event with 1006, not clean, no reason.
+/// Asserts `events` are exactly an error event reporting `error`, then a
+/// close event with 1006, not clean, no reason.
 #[track_caller]
-fn assert_failed(events: &[Ev], error: &str) {
+fn assert_failed(events: &[Ev], error: Fault) {
+    assert_failed_with(events, |e| *e == error);
+}
+
+/// Asserts `events` are exactly an error event from a transport failure,
+/// then a close event with 1006 (the I/O error's kind depends on the OS).
+#[track_caller]
+fn assert_failed_io(events: &[Ev]) {
+    assert_failed_with(events, |e| matches!(e, Fault::Io(_)));
+}
+
+#[track_caller]
+fn assert_failed_with(events: &[Ev], error: impl Fn(&Fault) -> bool) {
     match events {
         [
             Ev::Error(e),
@@ -427,8 +443,8 @@ fn assert_failed(events: &[Ev], error: &str) {
                 code: 1006,
                 reason,
             },
-        ] if e.starts_with(error) && reason.is_empty() => {}
-        _ => panic!("expected an error event ({error}…) then close 1006 (not clean), got {events:?}"),
+        ] if error(e) && reason.is_empty() => {}
+        _ => panic!("expected an error event then close 1006 (not clean), got {events:?}"),
     }
 }
 
@@ -577,7 +593,7 @@ fn constructor_step_9_bad_or_repeated_protocols_are_a_syntax_error() {
             WebSocket::with_stream(idle_pipe(), URL, protocols, Config::default()).map(drop),
         ] {
             match result {
-                Err(e @ Error::InvalidProtocol(_)) => {
+                Err(e @ Error::Misuse(Misuse::InvalidProtocol(_))) => {
                     assert_eq!(e.dom_exception(), Some("SyntaxError"), "{protocols:?}")
                 }
                 other => panic!("{protocols:?}: expected InvalidProtocol, got {other:?}"),
@@ -770,7 +786,7 @@ fn protocol_and_extensions_are_empty_until_open_then_negotiated() {
 fn establish_step_2_server_choosing_no_protocol_fails_the_connection() {
     let (mut ws, _peer) = pair(&["chat"], Answer::Accept(None));
     let events = rest(&mut ws);
-    assert_failed(&events, "Handshake(NoProtocol)");
+    assert_failed(&events, Fault::Handshake(HandshakeError::NoProtocol));
     assert_eq!(ws.protocol(), "");
     assert_eq!(ws.ready_state(), ReadyState::Closed);
 }
@@ -784,8 +800,8 @@ fn send_while_connecting_is_an_invalid_state_error() {
     let (mut ws, peer) = pair(&[], Answer::Silent);
     for result in [ws.send("hello"), ws.send(&b"bytes"[..]), ws.send(Vec::new())] {
         match result {
-            Err(e @ Error::InvalidState(_)) => assert_eq!(e.dom_exception(), Some("InvalidStateError")),
-            other => panic!("expected InvalidState, got {other:?}"),
+            Err(e @ Error::Misuse(_)) => assert_eq!(e.dom_exception(), Some("InvalidStateError")),
+            other => panic!("expected Misuse, got {other:?}"),
         }
     }
     assert_eq!(ws.buffered_amount(), 0);
@@ -890,10 +906,10 @@ fn close_step_1_invalid_code_is_an_invalid_access_error_in_every_state() {
         let closes_before = peer.closes();
         for code in INVALID_CODES {
             match ws.close(Some(code), None) {
-                Err(e @ Error::InvalidAccessCloseCode(_)) => {
+                Err(e @ Error::Misuse(Misuse::DomCloseCode(_))) => {
                     assert_eq!(e.dom_exception(), Some("InvalidAccessError"), "{code} in {state:?}")
                 }
-                other => panic!("close({code}) in {state:?}: expected InvalidAccessCloseCode, got {other:?}"),
+                other => panic!("close({code}) in {state:?}: expected Misuse::DomCloseCode, got {other:?}"),
             }
             assert_eq!(ws.ready_state(), state, "close({code}) changed the state");
         }
@@ -930,14 +946,16 @@ fn close_step_2_reason_over_123_utf8_bytes_is_a_syntax_error() {
         for reason in [ascii_124.as_str(), two_byte_124.as_str()] {
             for code in [Some(1000), None] {
                 match ws.close(code, Some(reason)) {
-                    Err(e @ Error::ReasonTooLong(124)) => assert_eq!(e.dom_exception(), Some("SyntaxError")),
+                    Err(e @ Error::Misuse(Misuse::ReasonTooLong(124))) => {
+                        assert_eq!(e.dom_exception(), Some("SyntaxError"))
+                    }
                     other => panic!("{state:?}, code {code:?}: expected ReasonTooLong(124), got {other:?}"),
                 }
             }
             // Step 1 before step 2.
             assert!(matches!(
                 ws.close(Some(2999), Some(reason)),
-                Err(Error::InvalidAccessCloseCode(2999))
+                Err(Error::Misuse(Misuse::DomCloseCode(2999)))
             ));
             assert_eq!(ws.ready_state(), state);
         }
@@ -997,7 +1015,7 @@ fn close_step_3_while_connecting_fails_the_connection() {
     let (mut ws, peer) = pair(&[], Answer::Accept(None));
     ws.close(Some(1000), Some("never mind")).unwrap();
     let events = rest(&mut ws);
-    assert_failed(&events, "ClosedBeforeOpen");
+    assert_failed(&events, Fault::ClosedBeforeOpen);
     assert_eq!(ws.ready_state(), ReadyState::Closed);
     assert!(ws.next_event().is_none());
     assert!(
@@ -1028,7 +1046,7 @@ fn close_step_3_while_connecting_sets_ready_state_closing() {
     ws.close(None, None).unwrap();
     let after_close = ws.ready_state();
     let events = rest(&mut ws);
-    assert_failed(&events, "ClosedBeforeOpen");
+    assert_failed(&events, Fault::ClosedBeforeOpen);
     assert_eq!(ws.ready_state(), ReadyState::Closed);
     assert_eq!(
         after_close,
@@ -1103,7 +1121,7 @@ fn abnormal_close_fires_error_then_close_1006() {
     peer.hang_up();
     let events = rest(&mut ws);
     assert_eq!(events[0], text("before"));
-    assert_failed(&events[1..], "UnexpectedEof");
+    assert_failed(&events[1..], Fault::UnexpectedEof);
     assert_eq!(ws.ready_state(), ReadyState::Closed);
     assert!(ws.next_event().is_none());
 }
@@ -1115,7 +1133,7 @@ fn abnormal_close_fires_error_then_close_1006() {
 fn protocol_violation_fails_the_connection() {
     let (mut ws, peer) = open_pair();
     peer.send_raw(&[0x81, 0x02, 0xff, 0xfe]); // a text frame with invalid UTF-8
-    assert_failed(&rest(&mut ws), "InvalidUtf8");
+    assert_failed(&rest(&mut ws), Fault::Protocol(ProtocolError::InvalidUtf8));
     assert_eq!(peer.closes(), vec![(Some(1007), String::new())]);
 }
 
@@ -1125,12 +1143,18 @@ fn protocol_violation_fails_the_connection() {
 #[test]
 fn failed_handshake_fires_error_then_close_without_open() {
     let (mut ws, _peer) = pair(&[], Answer::Reject(403));
-    assert_failed(&rest(&mut ws), "Handshake(Status { code: 403");
+    assert_failed(
+        &rest(&mut ws),
+        Fault::Handshake(HandshakeError::Status {
+            code: 403,
+            reason: "Forbidden".into(),
+        }),
+    );
     assert_eq!(ws.ready_state(), ReadyState::Closed);
 
     // A server that hangs up instead of answering.
     let (mut ws, _peer) = pair(&[], Answer::Hangup);
-    assert_failed(&rest(&mut ws), "Handshake(Eof)");
+    assert_failed(&rest(&mut ws), Fault::Handshake(HandshakeError::Eof));
 
     // Through the handlers: no open, error before close.
     let (mut ws, _peer) = pair(&[], Answer::Reject(404));
@@ -1200,7 +1224,7 @@ fn nothing_follows_the_close_event() {
     // The same after a failure.
     let (mut ws, peer) = open_pair();
     peer.hang_up();
-    assert_failed(&rest(&mut ws), "UnexpectedEof");
+    assert_failed(&rest(&mut ws), Fault::UnexpectedEof);
     assert!(ws.next_event().is_none());
     assert_eq!(ws.events().count(), 0);
 }
@@ -1566,7 +1590,7 @@ fn transport_failure_fires_error_then_close() {
     // Whether `send` returns the I/O error is this crate's choice; the
     // events must report the failure either way.
     let _ = ws.send("into the void");
-    assert_failed(&rest(&mut ws), "Io(");
+    assert_failed_io(&rest(&mut ws));
     assert_eq!(ws.ready_state(), ReadyState::Closed);
 }
 
@@ -1627,7 +1651,13 @@ fn connect_over_tcp_refused_handshake_fires_error_then_close() {
     });
     let mut ws = WebSocket::connect(&format!("ws://{addr}/"), &[]).unwrap();
     assert_eq!(ws.ready_state(), ReadyState::Connecting);
-    assert_failed(&rest(&mut ws), "Handshake(Status { code: 403");
+    assert_failed(
+        &rest(&mut ws),
+        Fault::Handshake(HandshakeError::Status {
+            code: 403,
+            reason: "Forbidden".into(),
+        }),
+    );
     assert!(matches!(
         server.join().unwrap(),
         Err(Error::Handshake(HandshakeError::Rejected(403)))
@@ -1640,7 +1670,7 @@ fn connect_over_tcp_refused_handshake_fires_error_then_close() {
 #[test]
 fn connect_to_an_unreachable_server_fires_error_then_close() {
     let mut ws = WebSocket::connect(&refused_url(), &[]).unwrap();
-    assert_failed(&rest(&mut ws), "Io(");
+    assert_failed_io(&rest(&mut ws));
     assert_eq!(ws.ready_state(), ReadyState::Closed);
 }
 
@@ -1652,7 +1682,7 @@ fn connect_to_an_unreachable_server_fires_error_then_close() {
 fn connect_to_an_unreachable_server_returns_connecting() {
     let mut ws = WebSocket::connect(&refused_url(), &[]).unwrap();
     let after_constructor = ws.ready_state();
-    assert_failed(&rest(&mut ws), "Io(");
+    assert_failed_io(&rest(&mut ws));
     assert_eq!(
         after_constructor,
         ReadyState::Connecting,

@@ -11,7 +11,7 @@
 //!   (only auto-pongs, §5.5.2) is not delivered, since the peer stops reading
 //!   at the close.
 //! - A side that sent or received a close sends no data: `send_*`, `ping`
-//!   and `pong` return `Err(InvalidState)` and queue nothing; `close` again
+//!   and `pong` return `Err(Misuse(_))` and queue nothing; `close` again
 //!   is a no-op.
 //! - The close code and reason arrive; the reply echoes the code (and the
 //!   reason with `echo_close_reason`).
@@ -214,7 +214,7 @@ impl End {
         }
     }
 
-    /// Checks a send's result: `Ok` while open, else `InvalidState` with
+    /// Checks a send's result: `Ok` while open, else `Misuse` with
     /// nothing queued. Returns whether it was sent.
     fn check_send(&self, result: Result<(), Error>, pending_before: usize, what: &str) -> Result<bool, TestCaseError> {
         if self.state == St::Open {
@@ -222,8 +222,8 @@ impl End {
             Ok(true)
         } else {
             prop_assert!(
-                matches!(result, Err(Error::InvalidState(_))),
-                "{:?}: {what} in {:?} must be InvalidState, got {result:?}",
+                matches!(result, Err(Error::Misuse(_))),
+                "{:?}: {what} in {:?} must be Misuse, got {result:?}",
                 self.side,
                 self.state
             );

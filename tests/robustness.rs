@@ -10,6 +10,7 @@
 //! The PRNG is seeded, so every run sees the same inputs; a failure names
 //! the seed that reproduces it. `RFC6455_FUZZ_CASES=100000` runs longer.
 
+use rfc6455::error::{Limit, ProtocolError};
 use rfc6455::handshake::accept_key;
 use rfc6455::{Accept, ClientRequest, Config, Connection, Error, Event, HandshakeError, MaskSource, ReadyState, Role};
 
@@ -222,21 +223,29 @@ enum Got {
 
 fn kind(e: &Error) -> (&'static str, u64) {
     match e {
-        Error::ReservedBits(b) => ("ReservedBits", u64::from(*b)),
-        Error::ReservedOpcode(o) => ("ReservedOpcode", u64::from(*o)),
-        Error::UnmaskedFrame => ("UnmaskedFrame", 0),
-        Error::MaskedFrame => ("MaskedFrame", 0),
-        Error::NonMinimalLength => ("NonMinimalLength", 0),
-        Error::LengthOverflow => ("LengthOverflow", 0),
-        Error::ControlFrameTooLong(len) => ("ControlFrameTooLong", *len),
-        Error::FragmentedControlFrame => ("FragmentedControlFrame", 0),
-        Error::UnexpectedContinuation => ("UnexpectedContinuation", 0),
-        Error::ExpectedContinuation => ("ExpectedContinuation", 0),
-        Error::TruncatedClose => ("TruncatedClose", 0),
-        Error::InvalidCloseCode(code) => ("InvalidCloseCode", u64::from(*code)),
-        Error::InvalidUtf8 => ("InvalidUtf8", 0),
-        Error::FrameTooLarge { len, .. } => ("FrameTooLarge", *len),
-        Error::MessageTooLarge { len, .. } => ("MessageTooLarge", *len),
+        Error::Protocol(ProtocolError::ReservedBits(b)) => ("ReservedBits", u64::from(*b)),
+        Error::Protocol(ProtocolError::ReservedOpcode(o)) => ("ReservedOpcode", u64::from(*o)),
+        Error::Protocol(ProtocolError::UnmaskedFrame) => ("UnmaskedFrame", 0),
+        Error::Protocol(ProtocolError::MaskedFrame) => ("MaskedFrame", 0),
+        Error::Protocol(ProtocolError::NonMinimalLength) => ("NonMinimalLength", 0),
+        Error::Protocol(ProtocolError::LengthOverflow) => ("LengthOverflow", 0),
+        Error::Protocol(ProtocolError::ControlFrameTooLong(len)) => ("ControlFrameTooLong", *len),
+        Error::Protocol(ProtocolError::FragmentedControlFrame) => ("FragmentedControlFrame", 0),
+        Error::Protocol(ProtocolError::UnexpectedContinuation) => ("UnexpectedContinuation", 0),
+        Error::Protocol(ProtocolError::ExpectedContinuation) => ("ExpectedContinuation", 0),
+        Error::Protocol(ProtocolError::TruncatedClose) => ("TruncatedClose", 0),
+        Error::Protocol(ProtocolError::InvalidCloseCode(code)) => ("InvalidCloseCode", u64::from(*code)),
+        Error::Protocol(ProtocolError::InvalidUtf8) => ("InvalidUtf8", 0),
+        Error::LimitExceeded {
+            kind: Limit::FrameSize,
+            len,
+            ..
+        } => ("FrameTooLarge", *len),
+        Error::LimitExceeded {
+            kind: Limit::MessageSize,
+            len,
+            ..
+        } => ("MessageTooLarge", *len),
         Error::Handshake(_) => ("Handshake", 0),
         Error::UnexpectedEof => ("UnexpectedEof", 0),
         other => panic!("unexpected failure from received bytes: {other:?}"),
@@ -278,18 +287,32 @@ fn to_got(event: Event<'_>, config: &Config) -> Got {
                 "failure {error:?} has close code {code:?}"
             );
             let expected_code = match &error {
-                Error::InvalidUtf8 => 1007,
-                Error::FrameTooLarge { .. } | Error::MessageTooLarge { .. } => 1009,
+                Error::Protocol(ProtocolError::InvalidUtf8) => 1007,
+                Error::LimitExceeded {
+                    kind: Limit::FrameSize, ..
+                }
+                | Error::LimitExceeded {
+                    kind: Limit::MessageSize,
+                    ..
+                } => 1009,
                 Error::Handshake(_) | Error::UnexpectedEof => 1006,
                 _ => 1002,
             };
             assert_eq!(code, Some(expected_code), "{error:?}");
             match &error {
-                Error::FrameTooLarge { len, max } => {
+                Error::LimitExceeded {
+                    kind: Limit::FrameSize,
+                    len,
+                    max,
+                } => {
                     assert_eq!(*max, config.max_frame_size);
                     assert!(*len > *max as u64);
                 }
-                Error::MessageTooLarge { len, max } => {
+                Error::LimitExceeded {
+                    kind: Limit::MessageSize,
+                    len,
+                    max,
+                } => {
                     assert_eq!(*max, config.max_message_size);
                     assert!(*len > *max as u64);
                 }
@@ -1362,7 +1385,11 @@ fn huge_declared_frame_is_refused_on_its_header() {
         let (error, fed) = feed_until_failure(&mut conn, &header, 1);
         assert_eq!(fed, header.len(), "{role:?}: refused once the header is whole");
         match error {
-            Error::FrameTooLarge { len, max } => {
+            Error::LimitExceeded {
+                kind: Limit::FrameSize,
+                len,
+                max,
+            } => {
                 assert_eq!(len, 1 << 62);
                 assert_eq!(max, config.max_frame_size);
             }
@@ -1430,7 +1457,11 @@ fn endless_fragmented_message_is_refused_at_max_message_size() {
         let mut conn = Connection::established_with_masks(role, config.clone(), &[], masks(3));
         let (error, fed) = feed_until_failure(&mut conn, &stream, 997);
         match error {
-            Error::MessageTooLarge { len, max: m } => {
+            Error::LimitExceeded {
+                kind: Limit::MessageSize,
+                len,
+                max: m,
+            } => {
                 assert_eq!(m, max);
                 assert_eq!(len, 66_000, "{role:?}: the 66th fragment crosses 64 KiB");
             }
@@ -1476,7 +1507,11 @@ fn frame_over_max_frame_size_is_refused() {
     assert!(matches!(conn.poll_event(), Some(Event::Binary(b)) if b.len() == 1000));
     assert!(matches!(
         conn.poll_event(),
-        Some(Event::Failed(Error::FrameTooLarge { len: 1001, max: 1000 }))
+        Some(Event::Failed(Error::LimitExceeded {
+            kind: Limit::FrameSize,
+            len: 1001,
+            max: 1000
+        }))
     ));
     assert_close_frame_queued(&conn, 1009);
 }

@@ -7,6 +7,7 @@
 
 use proptest::collection::vec;
 use proptest::prelude::*;
+use rfc6455::error::Misuse;
 use rfc6455::{
     Accept, ClientRequest, CloseCode, Config, Connection, Error, Event, MaskSource, OpCode, ReadyState, Role,
 };
@@ -416,7 +417,7 @@ fn every_close_code_is_sent_or_refused() {
         if !sendable {
             let mut conn = Connection::established_with_masks(Role::Server, Config::default(), &[], masks(1));
             match conn.close(CloseCode(code), "") {
-                Err(Error::InvalidCloseCodeToSend(c)) => assert_eq!(c, code),
+                Err(Error::Misuse(Misuse::CloseCodeNotSendable(c))) => assert_eq!(c, code),
                 other => panic!("code {code}: {other:?}"),
             }
             assert_eq!(conn.ready_state(), ReadyState::Open);
@@ -451,7 +452,7 @@ fn over_long_reason_is_refused() {
     let reason = "é".repeat(62); // 124 bytes
     assert!(matches!(
         conn.close(CloseCode::NORMAL, &reason),
-        Err(Error::ReasonTooLong(124))
+        Err(Error::Misuse(Misuse::ReasonTooLong(124)))
     ));
     assert!(conn.pending_output().is_empty());
     assert_eq!(conn.ready_state(), ReadyState::Open);

@@ -8,6 +8,7 @@ mod common;
 
 use common::{accept_for, plain_config, wire};
 use rfc6455::Role;
+use rfc6455::error::Timeout;
 use rfc6455::websocket::{Event, WebSocket};
 use rfc6455::{ClientRequest, Config, Error};
 use std::io::{Read, Write};
@@ -126,7 +127,10 @@ fn blocking_server_drops_a_client_that_stopped_reading() {
     let mut client = raw_client(addr);
     flood_pings(&mut client, Role::Server);
     let (failure, took) = bounded("blocking server", move || server.join().unwrap());
-    assert!(matches!(failure, Some(Error::KeepaliveTimeout)), "{failure:?}");
+    assert!(
+        matches!(failure, Some(Error::Timeout(Timeout::Keepalive))),
+        "{failure:?}"
+    );
     assert!(took < Duration::from_secs(6), "dropped after {took:?}");
     drop(client);
 }
@@ -143,7 +147,10 @@ fn blocking_client_drops_a_server_that_stopped_reading() {
         let failure = read_to_the_end(&mut ws);
         (failure, started.elapsed())
     });
-    assert!(matches!(failure, Some(Error::KeepaliveTimeout)), "{failure:?}");
+    assert!(
+        matches!(failure, Some(Error::Timeout(Timeout::Keepalive))),
+        "{failure:?}"
+    );
     assert!(took < Duration::from_secs(8), "dropped after {took:?}");
     drop(server.join());
 }
@@ -176,7 +183,7 @@ fn blocking_close_returns_by_the_close_timeout_when_the_server_never_reads() {
         let took = started.elapsed();
         match events.as_slice() {
             [Event::Error(e), Event::Close(c)] => {
-                assert!(matches!(e.error, Error::CloseTimeout), "{:?}", e.error);
+                assert!(matches!(e.error, Error::Timeout(Timeout::Close)), "{:?}", e.error);
                 assert_eq!(c.code, 1006);
             }
             other => panic!("{other:?}"),
@@ -220,7 +227,7 @@ fn nonblocking_transport_reports_the_close_timeout_when_due() {
     let took = started.elapsed();
     match events.as_slice() {
         [Event::Error(e), Event::Close(c)] => {
-            assert!(matches!(e.error, Error::CloseTimeout), "{:?}", e.error);
+            assert!(matches!(e.error, Error::Timeout(Timeout::Close)), "{:?}", e.error);
             assert_eq!(c.code, 1006);
         }
         other => panic!("after {took:?}: {other:?}"),
@@ -272,7 +279,10 @@ fn blocking_handshake_timeout_covers_a_tls_handshake_that_never_ends() {
         };
         (failure, started.elapsed())
     });
-    assert!(matches!(failure, Some(Error::HandshakeTimeout)), "{failure:?}");
+    assert!(
+        matches!(failure, Some(Error::Timeout(Timeout::Handshake))),
+        "{failure:?}"
+    );
     assert!(took < Duration::from_secs(3), "took {took:?}");
     drop(server.join());
 }
@@ -311,7 +321,10 @@ mod tokio_driver {
         let mut client = raw_client(addr);
         flood_pings(&mut client, Role::Server);
         let (failure, took) = bounded("tokio server", move || server.join().unwrap());
-        assert!(matches!(failure, Some(Error::KeepaliveTimeout)), "{failure:?}");
+        assert!(
+            matches!(failure, Some(Error::Timeout(Timeout::Keepalive))),
+            "{failure:?}"
+        );
         assert!(took < Duration::from_secs(6), "dropped after {took:?}");
         drop(client);
     }
@@ -333,7 +346,7 @@ mod tokio_driver {
                 (result.map(drop), started.elapsed())
             })
         });
-        assert!(matches!(result, Err(Error::HandshakeTimeout)), "{result:?}");
+        assert!(matches!(result, Err(Error::Timeout(Timeout::Handshake))), "{result:?}");
         assert!(took < Duration::from_secs(3), "took {took:?}");
         drop(server.join());
     }

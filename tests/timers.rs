@@ -51,7 +51,11 @@ fn handshake_timeout_fires_exactly_at_the_deadline_for_both_roles() {
     p.advance(NANO);
     for role in ROLES {
         let events = p.peer_mut(role).take_events();
-        assert_eq!(assert_fails_with(&events, 1006), "HandshakeTimeout", "{role:?}");
+        assert_eq!(
+            assert_fails_with(&events, 1006),
+            Fault::Timeout(Timeout::Handshake),
+            "{role:?}"
+        );
         p.assert_failed_state(role, 1006);
         assert_eq!(p.conn(role).poll_timeout(), None);
     }
@@ -71,11 +75,17 @@ fn handshake_timeout_covers_a_request_awaiting_the_decision() {
     p.advance_to(secs(3) - NANO);
     assert_eq!(p.server.take_events(), []);
     p.advance(NANO);
-    assert_eq!(assert_fails_with(&p.server.take_events(), 1006), "HandshakeTimeout");
-    assert_eq!(assert_fails_with(&p.client.take_events(), 1006), "HandshakeTimeout");
+    assert_eq!(
+        assert_fails_with(&p.server.take_events(), 1006),
+        Fault::Timeout(Timeout::Handshake)
+    );
+    assert_eq!(
+        assert_fails_with(&p.client.take_events(), 1006),
+        Fault::Timeout(Timeout::Handshake)
+    );
     assert!(matches!(
         p.server.conn.accept(rfc6455::Accept::new()),
-        Err(rfc6455::Error::InvalidState(rfc6455::Misuse::NoRequestPending))
+        Err(rfc6455::Error::Misuse(rfc6455::Misuse::NoRequestPending))
     ));
 }
 
@@ -84,8 +94,14 @@ fn handshake_timeout_covers_a_request_awaiting_the_decision() {
 fn handshake_timeout_counts_from_time_zero() {
     let mut p = Pair::new();
     p.advance(secs(60));
-    assert_eq!(assert_fails_with(&p.client.take_events(), 1006), "HandshakeTimeout");
-    assert_eq!(assert_fails_with(&p.server.take_events(), 1006), "HandshakeTimeout");
+    assert_eq!(
+        assert_fails_with(&p.client.take_events(), 1006),
+        Fault::Timeout(Timeout::Handshake)
+    );
+    assert_eq!(
+        assert_fails_with(&p.server.take_events(), 1006),
+        Fault::Timeout(Timeout::Handshake)
+    );
 }
 
 #[test]
@@ -135,7 +151,11 @@ fn close_timeout_drops_a_peer_that_never_answers() {
         assert!(!p.conn(role).should_close_transport());
         p.advance(NANO);
         let events = p.peer_mut(role).take_events();
-        assert_eq!(assert_fails_with(&events, 1006), "CloseTimeout", "{role:?}");
+        assert_eq!(
+            assert_fails_with(&events, 1006),
+            Fault::Timeout(Timeout::Close),
+            "{role:?}"
+        );
         p.assert_failed_state(role, 1006);
         assert_eq!(p.conn(role).poll_timeout(), None);
     }
@@ -179,7 +199,11 @@ fn keepalive_pings_after_silence_then_fails_after_a_second_silent_interval() {
         assert_eq!(p.peer_mut(role).take_events(), []);
         p.advance(NANO);
         let events = p.peer_mut(role).take_events();
-        assert_eq!(assert_fails_with(&events, 1006), "KeepaliveTimeout", "{role:?}");
+        assert_eq!(
+            assert_fails_with(&events, 1006),
+            Fault::Timeout(Timeout::Keepalive),
+            "{role:?}"
+        );
         p.assert_failed_state(role, 1006);
     }
 }

@@ -16,8 +16,11 @@
 
 mod common;
 
-use common::{Ev, SEED, binary, close_frame, cont, masks, own, pattern, ping, plain_config, text, text_bytes, wire};
+use common::{
+    Ev, Fault, SEED, binary, close_frame, cont, masks, own, pattern, ping, plain_config, text, text_bytes, wire,
+};
 use futures_util::{FutureExt, Sink, SinkExt, StreamExt, TryStreamExt};
+use rfc6455::error::{Misuse, ProtocolError, Timeout};
 use rfc6455::tokio::WebSocket;
 use rfc6455::websocket::{BinaryType, Event, MessageData};
 use rfc6455::{
@@ -66,8 +69,8 @@ enum Seen {
     Open,
     Text(String),
     Binary(Vec<u8>),
-    /// The error's `Debug` form.
-    Error(String),
+    /// Which failure the error event reported.
+    Error(Fault),
     Close {
         clean: bool,
         code: u16,
@@ -86,7 +89,7 @@ impl std::fmt::Debug for Seen {
             Seen::Text(t) => write!(f, "Text({t:?})"),
             Seen::Binary(b) if b.len() > 64 => write!(f, "Binary({} bytes, {:?}…)", b.len(), &b[..16]),
             Seen::Binary(b) => write!(f, "Binary({b:?})"),
-            Seen::Error(e) => write!(f, "Error({e})"),
+            Seen::Error(e) => write!(f, "Error({e:?})"),
             Seen::Close { clean, code, reason } => write!(f, "Close(clean {clean}, {code}, {reason:?})"),
         }
     }
@@ -100,7 +103,7 @@ fn seen(event: Event) -> Seen {
             MessageData::Blob(b) => Seen::Binary(b.to_vec()),
             MessageData::ArrayBuffer(b) => Seen::Binary(b),
         },
-        Event::Error(e) => Seen::Error(format!("{:?}", e.error)),
+        Event::Error(e) => Seen::Error(Fault::from(&e.error)),
         Event::Close(c) => Seen::Close {
             clean: c.was_clean,
             code: c.code,
@@ -164,10 +167,10 @@ async fn rest<S: AsyncRead + AsyncWrite + Unpin>(ws: &mut WebSocket<S>) -> Vec<S
 /// RFC 6455 §7.1.7; WHATWG "the WebSocket connection is closed" step 2):
 /// one error event, then close with 1006, not clean, no reason.
 #[track_caller]
-fn assert_failed(events: &[Seen], error: &str) {
+fn assert_failed(events: &[Seen], error: Fault) {
     assert_eq!(events.len(), 2, "error then close: {events:?}");
     match &events[0] {
-        Seen::Error(e) => assert!(e.contains(error), "expected {error}, got {e}"),
+        Seen::Error(e) => assert_eq!(*e, error),
         other => panic!("expected an error event first, got {other:?} in {events:?}"),
     }
     assert_eq!(events[1], closed(false, 1006, ""), "{events:?}");
@@ -1517,7 +1520,10 @@ async fn server_handshake_timeout_drops_a_silent_client() {
         let start = Instant::now();
         let outcome = WebSocket::accept_with(a, config, |_| Ok(Accept::new())).await;
         assert_eq!(start.elapsed(), Duration::from_secs(3));
-        assert!(matches!(outcome, Err(Error::HandshakeTimeout)), "{outcome:?}");
+        assert!(
+            matches!(outcome, Err(Error::Timeout(Timeout::Handshake))),
+            "{outcome:?}"
+        );
         let mut left = Vec::new();
         b.read_to_end(&mut left).await.unwrap();
         assert_eq!(left, b"", "nothing written to a client that sent nothing");
@@ -1545,7 +1551,10 @@ async fn client_handshake_timeout_drops_a_silent_server() {
         let start = Instant::now();
         let outcome = WebSocket::client(a, request(), config).await;
         assert_eq!(start.elapsed(), Duration::from_secs(4));
-        assert!(matches!(outcome, Err(Error::HandshakeTimeout)), "{outcome:?}");
+        assert!(
+            matches!(outcome, Err(Error::Timeout(Timeout::Handshake))),
+            "{outcome:?}"
+        );
         let request = silent.await.unwrap();
         assert!(request.starts_with(b"GET /chat HTTP/1.1\r\n"), "the request was sent");
 
@@ -1559,7 +1568,7 @@ async fn client_handshake_timeout_drops_a_silent_server() {
         assert_eq!(ws.ready_state(), ReadyState::Connecting);
         let events = rest(&mut ws).await;
         assert_eq!(start.elapsed(), Duration::from_secs(10));
-        assert_failed(&events, "HandshakeTimeout");
+        assert_failed(&events, Fault::Timeout(Timeout::Handshake));
         assert_eq!(ws.ready_state(), ReadyState::Closed);
         silent.await.unwrap();
     })
@@ -1584,7 +1593,7 @@ async fn close_unanswered(role: Role, idle: Duration) -> Duration {
     assert_eq!(ws.ready_state(), ReadyState::Closing);
     let events = rest(&mut ws).await;
     let elapsed = start.elapsed();
-    assert_failed(&events, "CloseTimeout");
+    assert_failed(&events, Fault::Timeout(Timeout::Close));
     assert_eq!(ws.ready_state(), ReadyState::Closed);
     // The peer got our close frame, then the end of the stream.
     assert_eq!(raw.rest().await, [Ev::close(1000, "")], "{role:?}");
@@ -1629,7 +1638,7 @@ async fn close_timeout_counts_from_the_close_not_from_the_last_read() {
 /// The realistic face of the same rule: a connection quiet for longer than
 /// the close timeout (default 5 s) closes, the peer answers at once, and
 /// the close is clean (RFC 6455 §7.1.2 — WHATWG close event wasClean true,
-/// the peer's code), not a CloseTimeout failure.
+/// the peer's code), not a Timeout(Close) failure.
 #[tokio::test(start_paused = true)]
 async fn close_after_a_quiet_period_completes_cleanly() {
     run_paused(async {
@@ -1681,7 +1690,7 @@ async fn client_waits_at_most_the_close_timeout_for_the_server_to_hang_up() {
 }
 
 /// `Config::keepalive_interval` on tokio's clock: a silent peer gets a ping
-/// after one interval and is dropped after another (KeepaliveTimeout, then
+/// after one interval and is dropped after another (Timeout(Keepalive), then
 /// close 1006); a peer that answers keeps the connection open.
 #[tokio::test(start_paused = true)]
 async fn keepalive_pings_a_silent_peer_and_drops_it() {
@@ -1694,11 +1703,11 @@ async fn keepalive_pings_a_silent_peer_and_drops_it() {
         let start = Instant::now();
         let events = rest(&mut ws).await;
         assert_eq!(start.elapsed(), Duration::from_secs(10));
-        assert_failed(&events, "KeepaliveTimeout");
+        assert_failed(&events, Fault::Timeout(Timeout::Keepalive));
         // One ping, then the end of the stream without a close frame.
         assert_eq!(
             raw.rest().await,
-            [Ev::Ping(Vec::new()), Ev::Failed(Some(1006), "UnexpectedEof".into())]
+            [Ev::Ping(Vec::new()), Ev::Failed(Some(1006), Fault::UnexpectedEof)]
         );
 
         // A peer that answers (its core pongs automatically).
@@ -1778,7 +1787,7 @@ async fn invalid_utf8_from_the_server_fails_the_client() {
         raw.write_raw(&text_bytes(&[0xff, 0xfe]).bytes()).await;
         let events = rest(&mut ws).await;
         assert_eq!(events[0], seen_text("valid first"));
-        assert_failed(&events[1..], "InvalidUtf8");
+        assert_failed(&events[1..], Fault::Protocol(ProtocolError::InvalidUtf8));
         assert_eq!(ws.ready_state(), ReadyState::Closed);
         assert!(!ws.connection().is_closed_cleanly());
         assert_eq!(raw.rest().await, [Ev::close(1007, "")]);
@@ -1795,7 +1804,10 @@ async fn invalid_utf8_from_the_client_fails_the_server() {
         raw.write_raw(&text_bytes(&[0xce]).fin(false).to(Role::Server).bytes())
             .await;
         raw.write_raw(&cont(&[0x41]).to(Role::Server).bytes()).await;
-        assert!(matches!(ws.read().await, Err(Error::InvalidUtf8)));
+        assert!(matches!(
+            ws.read().await,
+            Err(Error::Protocol(ProtocolError::InvalidUtf8))
+        ));
         assert!(matches!(ws.read().await, Ok(None)));
         assert_eq!(ws.ready_state(), ReadyState::Closed);
         assert_eq!(raw.rest().await, [Ev::close(1007, "")]);
@@ -1824,7 +1836,7 @@ async fn a_reset_by_the_peer_fails_the_connection() {
         raw.io.set_zero_linger().unwrap();
         drop(raw);
         let events = rest(&mut ws).await;
-        assert_failed(&events, "ConnectionReset");
+        assert_failed(&events, Fault::Io(std::io::ErrorKind::ConnectionReset));
         assert_eq!(ws.ready_state(), ReadyState::Closed);
     })
     .await;
@@ -1840,7 +1852,7 @@ async fn a_hang_up_without_a_close_frame_fails_the_connection() {
         raw.hang_up().await;
         let events = rest(&mut ws).await;
         assert_eq!(events[0], seen_text("before"));
-        assert_failed(&events[1..], "UnexpectedEof");
+        assert_failed(&events[1..], Fault::UnexpectedEof);
     })
     .await;
 }
@@ -1862,8 +1874,8 @@ async fn send_while_connecting_is_an_invalid_state_error() {
             Pin::new(&mut ws).start_send(Message::Binary(vec![1])),
         ] {
             match result {
-                Err(e @ Error::InvalidState(_)) => assert_eq!(e.dom_exception(), Some("InvalidStateError")),
-                other => panic!("expected InvalidState, got {other:?}"),
+                Err(e @ Error::Misuse(_)) => assert_eq!(e.dom_exception(), Some("InvalidStateError")),
+                other => panic!("expected Misuse, got {other:?}"),
             }
         }
         assert_eq!(ws.buffered_amount(), 0);
@@ -1887,7 +1899,7 @@ async fn close_argument_errors() {
         let (mut ws, mut raw) = client_pair(4096, Config::default()).await;
         for code in [1001, 0, 999, 1002, 1005, 1006, 1011, 1015, 2999, 5000, 65535] {
             match ws.close(Some(code), None).await {
-                Err(e @ Error::InvalidAccessCloseCode(c)) => {
+                Err(e @ Error::Misuse(Misuse::DomCloseCode(c))) => {
                     assert_eq!(c, code);
                     assert_eq!(e.dom_exception(), Some("InvalidAccessError"));
                 }
@@ -1896,7 +1908,7 @@ async fn close_argument_errors() {
         }
         let long = "é".repeat(62); // 124 bytes
         match ws.close(Some(1000), Some(&long)).await {
-            Err(e @ Error::ReasonTooLong(124)) => assert_eq!(e.dom_exception(), Some("SyntaxError")),
+            Err(e @ Error::Misuse(Misuse::ReasonTooLong(124))) => assert_eq!(e.dom_exception(), Some("SyntaxError")),
             other => panic!("{other:?}"),
         }
         assert_eq!(ws.ready_state(), ReadyState::Open);
@@ -1920,7 +1932,7 @@ async fn close_while_connecting_fails_the_connection() {
         let mut ws = WebSocket::with_stream(a, "ws://example.com/", &[], Config::default()).unwrap();
         ws.close(None, None).await.unwrap();
         assert_eq!(ws.ready_state(), ReadyState::Closing);
-        assert_failed(&rest(&mut ws).await, "ClosedBeforeOpen");
+        assert_failed(&rest(&mut ws).await, Fault::ClosedBeforeOpen);
         assert_eq!(ws.ready_state(), ReadyState::Closed);
     })
     .await;
@@ -1949,7 +1961,13 @@ async fn a_refused_handshake_fails_both_ends() {
             if dom {
                 let stream = TcpStream::connect(addr).await.unwrap();
                 let mut ws = WebSocket::with_stream(stream, &url, &[], Config::default()).unwrap();
-                assert_failed(&rest(&mut ws).await, "Status { code: 403, reason: \"Forbidden\" }");
+                assert_failed(
+                    &rest(&mut ws).await,
+                    Fault::Handshake(HandshakeError::Status {
+                        code: 403,
+                        reason: "Forbidden".into(),
+                    }),
+                );
             } else {
                 match WebSocket::connect(&url, &[]).await {
                     Err(Error::Handshake(HandshakeError::Status { code, reason })) => {
@@ -1987,7 +2005,7 @@ async fn connect_refuses_what_the_dom_constructor_refuses() {
         ));
         assert!(matches!(
             WebSocket::connect(&format!("ws://{addr}/"), &["chat", "chat"]).await,
-            Err(Error::InvalidProtocol(_))
+            Err(Error::Misuse(Misuse::InvalidProtocol(_)))
         ));
         assert!(
             timeout(Duration::from_millis(50), listener.accept()).await.is_err(),

@@ -97,12 +97,12 @@ impl Connection {
     /// (see [`Accept::check`]) is refused and the request still awaits.
     pub fn accept(&mut self, accept: Accept) -> Result<(), Error> {
         let State::AwaitingDecision { request } = &self.state else {
-            return Err(Error::InvalidState(Misuse::NoRequestPending));
+            return Err(Error::Misuse(Misuse::NoRequestPending));
         };
         accept.check()?;
         if let Some(chosen) = accept.selected_protocol() {
             if !request.protocols().iter().any(|p| p == chosen) {
-                return Err(Error::InvalidState(Misuse::UnofferedProtocol));
+                return Err(Error::Misuse(Misuse::UnofferedProtocol));
             }
         }
         let (extensions, codec) = extension::accept(request.extensions(), &self.config);
@@ -120,7 +120,7 @@ impl Connection {
     /// response is queued and the connection is closed.
     pub fn reject(&mut self, status: u16) -> Result<(), Error> {
         if !matches!(self.state, State::AwaitingDecision { .. }) {
-            return Err(Error::InvalidState(Misuse::NoRequestPending));
+            return Err(Error::Misuse(Misuse::NoRequestPending));
         }
         self.tx.push_raw(&handshake::encode_reject(status));
         self.enter_closed(false);

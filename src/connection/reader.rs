@@ -7,7 +7,7 @@ use super::reassembly::Reassembly;
 use super::rx::Rx;
 use super::{Connection, Event, Role, State};
 use crate::close;
-use crate::error::Error;
+use crate::error::{Error, Limit, ProtocolError};
 use crate::extension;
 use crate::frame::{self, FrameHeader, HeaderRules, MAX_CONTROL_PAYLOAD, OpCode};
 use crate::mask::apply_mask;
@@ -178,7 +178,7 @@ impl Connection {
                     apply_mask(fresh, key, frame.done);
                 }
                 if is_text && self.reader.utf8.feed(fresh).is_err() {
-                    return Some(self.fail(Error::InvalidUtf8));
+                    return Some(self.fail(Error::Protocol(ProtocolError::InvalidUtf8)));
                 }
                 frame.done = arrived;
             }
@@ -230,7 +230,7 @@ impl Connection {
                 .message
                 .append_unmasked(self.rx.get(0..take), frame.header.mask, frame.done, max);
             if text && self.reader.utf8.feed(fresh).is_err() {
-                return Err(Error::InvalidUtf8);
+                return Err(Error::Protocol(ProtocolError::InvalidUtf8));
             }
         }
         self.rx.consume(take);
@@ -244,7 +244,10 @@ impl Connection {
     fn inflate(&mut self, take: usize, last: bool, text: bool) -> Result<(), Error> {
         let max = self.config.max_message_size;
         let before = self.reader.message.len();
-        let codec = self.codec.as_mut().ok_or(Error::ReservedBits(0b100))?;
+        let codec = self
+            .codec
+            .as_mut()
+            .ok_or(Error::Protocol(ProtocolError::ReservedBits(0b100)))?;
         let result = extension::inflate(codec, self.rx.get(0..take), last, self.reader.message.as_vec(), max);
         self.reader.message.sync_len();
         result?;
@@ -255,7 +258,7 @@ impl Connection {
                 .feed(&self.reader.message.as_slice()[before..])
                 .is_err()
         {
-            return Err(Error::InvalidUtf8);
+            return Err(Error::Protocol(ProtocolError::InvalidUtf8));
         }
         Ok(())
     }
@@ -275,7 +278,7 @@ impl Connection {
         if header.rsv != 0 && (header.opcode.is_control() || header.opcode == OpCode::Continuation) {
             // RFC 7692 §6.1: RSV1 marks only a message's first frame, and
             // never a control frame.
-            return Err(Error::ReservedBits(header.rsv));
+            return Err(Error::Protocol(ProtocolError::ReservedBits(header.rsv)));
         }
         // Control frames are read in place.
         let mut streamed = false;
@@ -285,15 +288,21 @@ impl Connection {
             }
             // §5.4: a message is one start frame and its continuations.
             match (header.opcode, self.reader.fragmented) {
-                (OpCode::Continuation, Fragmented::None) => return Err(Error::UnexpectedContinuation),
+                (OpCode::Continuation, Fragmented::None) => {
+                    return Err(Error::Protocol(ProtocolError::UnexpectedContinuation));
+                }
                 (OpCode::Text | OpCode::Binary, Fragmented::Text | Fragmented::Binary) => {
-                    return Err(Error::ExpectedContinuation);
+                    return Err(Error::Protocol(ProtocolError::ExpectedContinuation));
                 }
                 _ => {}
             }
             let max = self.config.max_frame_size;
             if header.len > max as u64 {
-                return Err(Error::FrameTooLarge { len: header.len, max });
+                return Err(Error::LimitExceeded {
+                    kind: Limit::FrameSize,
+                    len: header.len,
+                    max,
+                });
             }
             if header.opcode != OpCode::Continuation {
                 self.reader.message_len = 0;
@@ -301,7 +310,8 @@ impl Connection {
             self.reader.message_len += header.len;
             let max = self.config.max_message_size;
             if self.reader.message_len > max as u64 {
-                return Err(Error::MessageTooLarge {
+                return Err(Error::LimitExceeded {
+                    kind: Limit::MessageSize,
                     len: self.reader.message_len,
                     max,
                 });
@@ -330,7 +340,7 @@ impl Connection {
     /// unparsed bytes) or in `message`.
     fn deliver(&mut self, opcode: OpCode, start: usize, end: usize, from_message: bool) -> Option<Event<'_>> {
         if opcode == OpCode::Text && self.reader.utf8.finish().is_err() {
-            return Some(self.fail(Error::InvalidUtf8));
+            return Some(self.fail(Error::Protocol(ProtocolError::InvalidUtf8)));
         }
         let payload = if from_message {
             &self.reader.message.as_slice()[start..end]
@@ -495,7 +505,11 @@ mod tests {
             assert!(conn.rx.capacity() <= rx_capacity, "the read buffer grew");
             assert!(conn.reader.message.capacity() <= 1000, "the message grew");
             let failed = conn.poll_event().map(|e| match e {
-                Event::Failed(Error::MessageTooLarge { len, max }) => Some((len, max)),
+                Event::Failed(Error::LimitExceeded {
+                    kind: Limit::MessageSize,
+                    len,
+                    max,
+                }) => Some((len, max)),
                 _ => None,
             });
             assert_eq!(failed, Some(Some((600 + declared, 1000))), "declared {declared}");

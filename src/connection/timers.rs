@@ -2,7 +2,7 @@
 //! and the calls that tell the connection the time.
 
 use super::{Connection, State};
-use crate::error::Error;
+use crate::error::{Error, Timeout};
 use crate::frame::OpCode;
 use core::time::Duration;
 
@@ -89,13 +89,13 @@ impl Connection {
                 continue;
             }
             match timer {
-                Timer::Handshake => self.fail_later(Error::HandshakeTimeout),
+                Timer::Handshake => self.fail_later(Error::Timeout(Timeout::Handshake)),
                 Timer::Close => {
                     if !matches!(self.state, State::Closed { .. }) {
-                        self.fail_later(Error::CloseTimeout);
+                        self.fail_later(Error::Timeout(Timeout::Close));
                     }
                 }
-                Timer::KeepaliveDead => self.fail_later(Error::KeepaliveTimeout),
+                Timer::KeepaliveDead => self.fail_later(Error::Timeout(Timeout::Keepalive)),
                 Timer::Ping => {
                     self.tx.push_frame(OpCode::Ping, true, b"");
                     self.timers

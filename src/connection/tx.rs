@@ -121,9 +121,9 @@ impl Connection {
         match self.state {
             State::Open => Ok(()),
             State::AwaitingResponse { .. } | State::AwaitingRequest | State::AwaitingDecision { .. } => {
-                Err(Error::InvalidState(Misuse::NotOpen))
+                Err(Error::Misuse(Misuse::NotOpen))
             }
-            State::CloseSent | State::Closed { .. } => Err(Error::InvalidState(Misuse::Closing)),
+            State::CloseSent | State::Closed { .. } => Err(Error::Misuse(Misuse::Closing)),
         }
     }
 
@@ -145,12 +145,12 @@ impl Connection {
     /// go between the fragments.
     pub fn send_frame(&mut self, opcode: OpCode, data: &[u8], fin: bool) -> Result<(), Error> {
         if opcode.is_control() {
-            return Err(Error::InvalidState(Misuse::ControlOpcode));
+            return Err(Error::Misuse(Misuse::ControlOpcode));
         }
         self.check_open()?;
         match (opcode == OpCode::Continuation, self.tx.fragmenting) {
-            (false, true) => return Err(Error::InvalidState(Misuse::MessageInProgress)),
-            (true, false) => return Err(Error::InvalidState(Misuse::NoMessageInProgress)),
+            (false, true) => return Err(Error::Misuse(Misuse::MessageInProgress)),
+            (true, false) => return Err(Error::Misuse(Misuse::NoMessageInProgress)),
             _ => {}
         }
         self.tx.fragmenting = !fin;
@@ -163,12 +163,12 @@ impl Connection {
     /// threshold.
     pub fn send_message(&mut self, opcode: OpCode, data: &[u8], compress: bool) -> Result<(), Error> {
         if !matches!(opcode, OpCode::Text | OpCode::Binary) {
-            return Err(Error::InvalidState(Misuse::NotAMessage));
+            return Err(Error::Misuse(Misuse::NotAMessage));
         }
         self.check_open()?;
         // RFC 6455 §5.4: no message between the fragments of another.
         if self.tx.fragmenting {
-            return Err(Error::InvalidState(Misuse::MessageInProgress));
+            return Err(Error::Misuse(Misuse::MessageInProgress));
         }
         if let Some(codec) = self.codec.as_mut().filter(|c| compress && data.len() >= c.threshold()) {
             codec.compress(data, &mut self.scratch);
@@ -191,7 +191,7 @@ impl Connection {
 
     fn control(&mut self, opcode: OpCode, data: &[u8]) -> Result<(), Error> {
         if data.len() > MAX_CONTROL_PAYLOAD {
-            return Err(Error::ControlPayloadTooLong(data.len()));
+            return Err(Error::Misuse(Misuse::ControlPayloadTooLong(data.len())));
         }
         self.check_open()?;
         self.tx.push_frame(opcode, true, data);
@@ -207,10 +207,10 @@ impl Connection {
     /// when already closing or closed, nothing happens.
     pub fn close(&mut self, code: CloseCode, reason: &str) -> Result<(), Error> {
         if !code.is_sendable() {
-            return Err(Error::InvalidCloseCodeToSend(code.0));
+            return Err(Error::Misuse(Misuse::CloseCodeNotSendable(code.0)));
         }
         if reason.len() > MAX_REASON_LEN {
-            return Err(Error::ReasonTooLong(reason.len()));
+            return Err(Error::Misuse(Misuse::ReasonTooLong(reason.len())));
         }
         let mut payload = [0u8; MAX_CONTROL_PAYLOAD];
         payload[..2].copy_from_slice(&code.0.to_be_bytes());
@@ -339,7 +339,7 @@ mod tests {
         for role in [crate::connection::Role::Client, crate::connection::Role::Server] {
             let mut conn = Connection::established(role, crate::config::Config::default(), &[]);
             let misuse = |r: Result<(), Error>| match r {
-                Err(Error::InvalidState(m)) => Some(m),
+                Err(Error::Misuse(m)) => Some(m),
                 _ => None,
             };
             assert_eq!(

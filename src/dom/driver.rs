@@ -604,6 +604,7 @@ mod tests {
     use super::*;
     use crate::config::Config;
     use crate::connection::Role;
+    use crate::error::{ProtocolError, Timeout};
     use std::collections::VecDeque;
     use std::string::String;
     use std::vec;
@@ -741,7 +742,7 @@ mod tests {
         assert_eq!(io.deadline, Some(Duration::from_secs(10)));
         io.now = Duration::from_secs(10);
         match driver.poll_event(&mut io) {
-            Poll::Ready(Some(Event::Error(e))) => assert!(matches!(e.error, Error::HandshakeTimeout)),
+            Poll::Ready(Some(Event::Error(e))) => assert!(matches!(e.error, Error::Timeout(Timeout::Handshake))),
             _ => panic!("no error event"),
         }
         match driver.poll_event(&mut io) {
@@ -808,7 +809,7 @@ mod tests {
         // Reserved opcode 0x3: protocol error (§5.2), close code 1002.
         io.input.push_back(client_frame(0x3, b""));
         match driver.poll_message(&mut io) {
-            Poll::Ready(Some(Err(Error::ReservedOpcode(3)))) => {}
+            Poll::Ready(Some(Err(Error::Protocol(ProtocolError::ReservedOpcode(3))))) => {}
             _ => panic!("no protocol error"),
         }
         assert_eq!(io.output, [0x88, 0x02, 0x03, 0xea]);
@@ -853,7 +854,7 @@ mod tests {
         assert_eq!(io.deadline, Some(Duration::from_secs(2)));
         io.now = Duration::from_secs(2);
         match driver.poll_message(&mut io) {
-            Poll::Ready(Some(Err(Error::KeepaliveTimeout))) => {}
+            Poll::Ready(Some(Err(Error::Timeout(Timeout::Keepalive)))) => {}
             other => panic!("not dropped: {:?}", other.map(|m| m.map(|m| m.map(drop)))),
         }
         assert!(io.shut);
@@ -874,7 +875,7 @@ mod tests {
         io.now = Duration::from_secs(6);
         assert!(matches!(driver.poll_settle(&mut io), Poll::Ready(Ok(()))));
         match driver.poll_event(&mut io) {
-            Poll::Ready(Some(Event::Error(e))) => assert!(matches!(e.error, Error::CloseTimeout)),
+            Poll::Ready(Some(Event::Error(e))) => assert!(matches!(e.error, Error::Timeout(Timeout::Close))),
             _ => panic!("no close timeout"),
         }
         assert!(matches!(driver.poll_event(&mut io), Poll::Ready(Some(Event::Close(_)))));
@@ -898,7 +899,7 @@ mod tests {
         assert!(io.writes < 10, "{} writes", io.writes);
         assert_eq!(io.now, Duration::from_secs(5), "waited past the close timeout");
         match driver.poll_event(&mut io) {
-            Poll::Ready(Some(Event::Error(e))) => assert!(matches!(e.error, Error::CloseTimeout)),
+            Poll::Ready(Some(Event::Error(e))) => assert!(matches!(e.error, Error::Timeout(Timeout::Close))),
             _ => panic!("no close timeout"),
         }
         assert!(

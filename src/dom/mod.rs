@@ -248,7 +248,7 @@ impl Dom {
     /// while connecting.
     pub(crate) fn send(&mut self, data: &Data<'_>) -> Result<bool, Error> {
         match self.ready_state() {
-            ReadyState::Connecting => Err(Error::InvalidState(Misuse::SendWhileConnecting)),
+            ReadyState::Connecting => Err(Error::Misuse(Misuse::SendWhileConnecting)),
             ReadyState::Open if self.conn.ready_state() == ReadyState::Open => {
                 let before = self.conn.pending_output().len() as u64;
                 match data {
@@ -279,12 +279,12 @@ impl Dom {
     pub(crate) fn close(&mut self, code: Option<u16>, reason: Option<&str>) -> Result<(), Error> {
         if let Some(code) = code {
             if code != 1000 && !(3000..=4999).contains(&code) {
-                return Err(Error::InvalidAccessCloseCode(code));
+                return Err(Error::Misuse(Misuse::DomCloseCode(code)));
             }
         }
         let reason = reason.unwrap_or("");
         if reason.len() > crate::close::MAX_REASON_LEN {
-            return Err(Error::ReasonTooLong(reason.len()));
+            return Err(Error::Misuse(Misuse::ReasonTooLong(reason.len())));
         }
         match code {
             Some(code) => self.close_with(CloseCode(code), reason),
@@ -507,7 +507,7 @@ pub(crate) fn dom_request(url: &str, protocols: &[&str]) -> Result<(ClientReques
     let (mut request, secure) = ClientRequest::from_url(url).map_err(Error::Url)?;
     for (i, protocol) in protocols.iter().enumerate() {
         if !handshake::is_token(protocol) || protocols[..i].contains(protocol) {
-            return Err(Error::InvalidProtocol(String::from(*protocol)));
+            return Err(Error::Misuse(Misuse::InvalidProtocol(String::from(*protocol))));
         }
         request = request.protocol(*protocol);
     }
@@ -534,5 +534,22 @@ pub(crate) fn with_default_port(host: &str, port: u16) -> String {
         String::from(host)
     } else {
         std::format!("{host}:{port}")
+    }
+}
+
+// The WHATWG exception names belong to the DOM layer; the method sits on
+// `Error` so a caller holding one can ask without importing anything.
+impl Error {
+    /// The `DOMException` name the WHATWG WebSocket standard throws for
+    /// this misuse, if it is one (`SyntaxError`, `InvalidStateError`,
+    /// `InvalidAccessError`).
+    pub fn dom_exception(&self) -> Option<&'static str> {
+        match self {
+            Error::Url(_) | Error::Misuse(Misuse::InvalidProtocol(_) | Misuse::ReasonTooLong(_)) => Some("SyntaxError"),
+            Error::Misuse(Misuse::DomCloseCode(_) | Misuse::CloseCodeNotSendable(_)) => Some("InvalidAccessError"),
+            Error::Misuse(Misuse::ControlPayloadTooLong(_)) => None,
+            Error::Misuse(_) => Some("InvalidStateError"),
+            _ => None,
+        }
     }
 }

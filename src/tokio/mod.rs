@@ -49,7 +49,7 @@ use crate::config::Config;
 use crate::connection::Connection;
 use crate::dom::driver::{Driver, Io, TlsConfig, dom_attributes};
 use crate::dom::{Data, Event, Message, client_url, dom_request, with_default_port};
-use crate::error::Error;
+use crate::error::{Error, Timeout};
 use crate::handshake::{Accept, ClientRequest, Request};
 use ::tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use ::tokio::net::TcpStream;
@@ -286,7 +286,7 @@ impl WebSocket<MaybeTlsStream> {
         match deadline {
             Some(deadline) => ::tokio::time::timeout_at(deadline, open)
                 .await
-                .unwrap_or(Err(Error::HandshakeTimeout)),
+                .unwrap_or(Err(Error::Timeout(Timeout::Handshake))),
             None => open.await,
         }
     }
@@ -383,7 +383,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     // ------------------------------------------------------------ methods
 
     /// The DOM's `send(data)`: `&str`/`String` as text, `&[u8]`/`Vec<u8>` as
-    /// binary. While connecting: [`Error::InvalidState`]. While closing or
+    /// binary. While connecting: [`Error::Misuse`]. While closing or
     /// closed: discarded, counted in `bufferedAmount`. While open: queued,
     /// then written until at most the high-water mark stays queued.
     ///

@@ -27,7 +27,7 @@ use crate::config::Config;
 use crate::connection::Connection;
 use crate::dom::driver::{Driver, Io, TlsConfig, dom_attributes};
 use crate::dom::{client_url, dom_request, with_default_port};
-use crate::error::Error;
+use crate::error::{Error, Timeout};
 use crate::handshake::{Accept, ClientRequest, Request};
 use core::task::Poll;
 use std::boxed::Box;
@@ -240,7 +240,7 @@ fn handshake_deadline(config: &Config, start: Instant) -> Option<Instant> {
 /// time is the handshake timeout.
 fn connect_error(e: io::Error) -> Error {
     if e.kind() == ErrorKind::TimedOut {
-        Error::HandshakeTimeout
+        Error::Timeout(Timeout::Handshake)
     } else {
         Error::Io(e)
     }
@@ -447,7 +447,7 @@ impl<S: Transport> WebSocket<S> {
     /// The DOM's `send(data)`: `&str`/`String` as text, `&[u8]`/`Vec<u8>` as
     /// binary.
     ///
-    /// While connecting: [`Error::InvalidState`] (`InvalidStateError`).
+    /// While connecting: [`Error::Misuse`] (`InvalidStateError`).
     /// While closing or closed: the data is discarded and
     /// [`WebSocket::buffered_amount`] grows. While open: the message is
     /// queued and written until at most [`WebSocket::high_water_mark`]

@@ -8,7 +8,8 @@
 
 #![allow(dead_code)]
 
-use rfc6455::{Accept, ClientRequest, Config, Connection, Event, MaskSource, ReadyState, Role};
+pub use rfc6455::error::{HandshakeError, Limit, ProtocolError, Timeout};
+use rfc6455::{Accept, ClientRequest, Config, Connection, Error, Event, MaskSource, ReadyState, Role};
 use std::time::Duration;
 
 // ---------------------------------------------------------------- opcodes
@@ -91,8 +92,8 @@ pub enum Ev {
     Pong(Vec<u8>),
     /// The received code (`None`: empty close payload) and reason.
     Close(Option<u16>, String),
-    /// The error's close code and its `Debug` form (e.g. `ReservedOpcode(3)`).
-    Failed(Option<u16>, String),
+    /// The error's close code and which failure it was.
+    Failed(Option<u16>, Fault),
 }
 
 impl Ev {
@@ -128,14 +129,44 @@ pub fn own(event: Event<'_>) -> Ev {
         Event::Ping(p) => Ev::Ping(p.to_vec()),
         Event::Pong(p) => Ev::Pong(p.to_vec()),
         Event::Close(frame) => Ev::Close(frame.code.map(|c| c.0), frame.reason.to_owned()),
-        Event::Failed(e) => Ev::Failed(e.close_code().map(|c| c.0), format!("{e:?}")),
+        Event::Failed(e) => Ev::Failed(e.close_code().map(|c| c.0), Fault::from(&e)),
+    }
+}
+
+/// An [`Error`] as a value tests can compare: the variant and its data
+/// (I/O errors by kind; misuse and anything else by its `Debug` form,
+/// since no test here expects one from a peer).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fault {
+    Protocol(ProtocolError),
+    Limit(Limit, u64, usize),
+    Handshake(HandshakeError),
+    Timeout(Timeout),
+    UnexpectedEof,
+    ClosedBeforeOpen,
+    Io(std::io::ErrorKind),
+    Other(String),
+}
+
+impl From<&Error> for Fault {
+    fn from(e: &Error) -> Self {
+        match e {
+            Error::Protocol(p) => Fault::Protocol(*p),
+            Error::LimitExceeded { kind, len, max } => Fault::Limit(*kind, *len, *max),
+            Error::Handshake(h) => Fault::Handshake(h.clone()),
+            Error::Timeout(t) => Fault::Timeout(*t),
+            Error::UnexpectedEof => Fault::UnexpectedEof,
+            Error::ClosedBeforeOpen => Fault::ClosedBeforeOpen,
+            Error::Io(io) => Fault::Io(io.kind()),
+            other => Fault::Other(format!("{other:?}")),
+        }
     }
 }
 
 /// Asserts that `events` end with exactly one failure, reported with close
-/// code `code`; returns the error's `Debug` form.
+/// code `code`; returns which failure it was.
 #[track_caller]
-pub fn assert_fails_with(events: &[Ev], code: u16) -> String {
+pub fn assert_fails_with(events: &[Ev], code: u16) -> Fault {
     let failures: Vec<&Ev> = events.iter().filter(|e| e.is_failure()).collect();
     assert_eq!(failures.len(), 1, "expected exactly one failure in {events:?}");
     match events.last() {
@@ -478,10 +509,10 @@ impl Pair {
     /// Injects `bytes` into `to` and checks the failure: the events end with
     /// `Failed` reported as `code`, a close frame carrying `code` is queued
     /// when the code may be sent (masked iff `to` is the client), nothing
-    /// else is queued, and the transport is to be closed. Returns the
-    /// error's `Debug` form.
+    /// else is queued, and the transport is to be closed. Returns which
+    /// failure it was.
     #[track_caller]
-    pub fn fails_with(&mut self, to: Role, bytes: &[u8], code: u16) -> String {
+    pub fn fails_with(&mut self, to: Role, bytes: &[u8], code: u16) -> Fault {
         let events = self.inject(to, bytes);
         let error = assert_fails_with(&events, code);
         self.assert_failed_state(to, code);
