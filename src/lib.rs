@@ -31,9 +31,12 @@
 //!
 //! Modules are named after the protocol concepts they implement:
 //! [`frame`] (§5.2), [`mask`] (§5.3), `utf8` (§8.1), [`close`] (§7.4),
-//! [`handshake`] (§4) and [`connection`] (the state machine, one private
-//! submodule per part of its state: opening handshake, read buffer, frame
-//! reader, output queue, timers).
+//! [`handshake`] (§4, one private submodule per part: header-field syntax,
+//! parsing within limits, the client's request and its check of the
+//! response, the server's reading of the request and its answer) and
+//! [`connection`] (the state machine, one private submodule per part of its
+//! state: opening handshake, read buffer, frame reader, output queue,
+//! timers).
 
 #![no_std]
 // docs.rs builds with `--cfg docsrs`: items show the feature they need.
