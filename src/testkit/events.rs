@@ -1,0 +1,75 @@
+//! Owned copies of the core's events, comparable in assertions.
+
+use crate::connection::Event;
+use alloc::borrow::ToOwned;
+use alloc::format;
+use alloc::string::String;
+use alloc::vec::Vec;
+
+/// An owned mirror of [`Event`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ev {
+    Request {
+        target: String,
+        protocols: Vec<String>,
+    },
+    Open,
+    Text(String),
+    Binary(Vec<u8>),
+    Ping(Vec<u8>),
+    Pong(Vec<u8>),
+    /// The received code (`None`: empty close payload) and reason.
+    Close(Option<u16>, String),
+    /// The error's close code and its `Debug` form (e.g. `ReservedOpcode(3)`).
+    Failed(Option<u16>, String),
+}
+
+impl Ev {
+    pub fn text(s: &str) -> Self {
+        Ev::Text(s.to_owned())
+    }
+
+    pub fn close(code: u16, reason: &str) -> Self {
+        Ev::Close(Some(code), reason.to_owned())
+    }
+
+    pub fn request(target: &str) -> Self {
+        Ev::Request {
+            target: target.to_owned(),
+            protocols: Vec::new(),
+        }
+    }
+
+    pub fn is_failure(&self) -> bool {
+        matches!(self, Ev::Failed(..))
+    }
+}
+
+/// The owned copy of `event`.
+pub fn own(event: Event<'_>) -> Ev {
+    match event {
+        Event::Request(r) => Ev::Request {
+            target: r.target().to_owned(),
+            protocols: r.protocols().to_vec(),
+        },
+        Event::Open => Ev::Open,
+        Event::Text(t) => Ev::Text(t.to_owned()),
+        Event::Binary(b) => Ev::Binary(b.to_vec()),
+        Event::Ping(p) => Ev::Ping(p.to_vec()),
+        Event::Pong(p) => Ev::Pong(p.to_vec()),
+        Event::Close(frame) => Ev::Close(frame.code.map(|c| c.0), frame.reason.to_owned()),
+        Event::Failed(e) => Ev::Failed(e.close_code().map(|c| c.0), format!("{e:?}")),
+    }
+}
+
+/// Asserts that `events` end with exactly one failure, reported with close
+/// code `code`; returns the error's `Debug` form.
+#[track_caller]
+pub fn assert_fails_with(events: &[Ev], code: u16) -> String {
+    let failures: Vec<&Ev> = events.iter().filter(|e| e.is_failure()).collect();
+    assert_eq!(failures.len(), 1, "expected exactly one failure in {events:?}");
+    match events.last() {
+        Some(Ev::Failed(Some(c), error)) if *c == code => error.clone(),
+        _ => panic!("expected the events to end with a failure with code {code}, got {events:?}"),
+    }
+}
