@@ -1,7 +1,7 @@
 //! The WHATWG WebSockets Standard's steps, each checked once, sans-IO, on
 //! a [`DomPair`] (<https://websockets.spec.whatwg.org/>). Every test names
 //! the section and step it checks. The driver suites
-//! (`tests/dom_parity.rs`, `tests/blocking_driver.rs`,
+//! (`tests/whatwg_api.rs`, `tests/blocking_driver.rs`,
 //! `tests/tokio_driver.rs`) keep what needs a transport.
 
 use super::testing::DomPair;

@@ -1,9 +1,10 @@
-//! The counting global allocator the heap-measuring tests (`deflate`,
-//! `backpressure`, `bounds`) and benches (`memory`, `deflate`) share: live
-//! heap bytes, their peak and live blocks, as requested from the system
-//! allocator (malloc's own per-block overhead is not included), a
-//! `realloc` counted as the change in size (the system may grow in place
-//! or move pages; a growing buffer is one buffer).
+//! The counting global allocator the heap-measuring tests
+//! (`permessage_deflate`, `backpressure`, `implementation_limits`) and
+//! benches (`memory`, `deflate`) share: live heap bytes, their peak and
+//! live blocks, as requested from the system allocator (malloc's own
+//! per-block overhead is not included), a `realloc` counted as the change
+//! in size (the system may grow in place or move pages; a growing buffer
+//! is one buffer).
 //!
 //! Each test or bench binary installs it itself:
 //!
