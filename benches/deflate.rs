@@ -32,14 +32,11 @@
 //!
 //! `cargo bench --bench deflate`, then `python3 benches/summary.py deflate`
 
-mod counting;
-
-use counting::{BLOCKS, LIVE};
 use criterion::{BenchmarkId, Criterion, SamplingMode, Throughput};
 use rfc6455::deflate::DeflateConfig;
+use rfc6455::testkit::{XorShift, counting};
 use rfc6455::{Accept, ClientRequest, Config, Connection, Event};
 use std::hint::black_box;
-use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
 // ------------------------------------------------------------ allocator
@@ -61,21 +58,17 @@ fn batch(size: usize) -> usize {
     (BATCH_BYTES / size).max(1)
 }
 
-/// xorshift64*: deterministic, so every run measures the same bytes.
-struct Rng(u64);
+/// The kit's generator, deterministic so every run measures the same
+/// bytes, drawing from the high half of each output.
+struct Rng(XorShift);
 
 impl Rng {
-    fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.0 = x;
-        x.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    fn new(seed: u64) -> Self {
+        Self(XorShift::new(seed))
     }
 
     fn below(&mut self, n: usize) -> usize {
-        ((self.next() >> 32) as usize) % n
+        ((self.0.next_u64() >> 32) as usize) % n
     }
 
     /// One of the words of `items`, a space-separated list.
@@ -96,7 +89,7 @@ const CHANNELS: &str = "#general #random #dev #ops #design #support";
 
 /// `len` bytes of ASCII chat events as JSON lines.
 fn text(len: usize) -> String {
-    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let mut rng = Rng::new(0x9e37_79b9_7f4a_7c15);
     let mut out = String::with_capacity(len + 512);
     let mut ts: u64 = 1_718_000_000_000;
     while out.len() < len {
@@ -129,7 +122,7 @@ fn text(len: usize) -> String {
 /// `len` bytes of binary: runs of skewed random bytes mixed with copies
 /// of earlier data (LZ-style), about 2:1 under deflate level 1.
 fn binary(len: usize) -> Vec<u8> {
-    let mut rng = Rng(0x2545_f491_4f6c_dd1d);
+    let mut rng = Rng::new(0x2545_f491_4f6c_dd1d);
     let mut out = Vec::with_capacity(len + 64);
     while out.len() < len {
         if out.len() > 256 && rng.below(100) < 40 {
@@ -140,7 +133,7 @@ fn binary(len: usize) -> Vec<u8> {
         } else {
             for _ in 0..1 + rng.below(24) {
                 // Two random bytes ANDed: skewed towards few set bits.
-                let x = rng.next();
+                let x = rng.0.next_u64();
                 out.push((x >> 24) as u8 & (x >> 40) as u8 | (x >> 56) as u8 & 0x11);
             }
         }
@@ -379,9 +372,9 @@ fn recv(c: &mut Criterion) {
 
 /// Heap bytes and blocks `value` holds: what dropping it frees.
 fn held<T>(value: T) -> (usize, usize) {
-    let (bytes, blocks) = (LIVE.load(Relaxed), BLOCKS.load(Relaxed));
+    let (bytes, blocks) = (counting::live(), counting::blocks());
     drop(value);
-    (bytes - LIVE.load(Relaxed), blocks - BLOCKS.load(Relaxed))
+    (bytes - counting::live(), blocks - counting::blocks())
 }
 
 fn memory() {

@@ -60,7 +60,7 @@ fn new_client() -> Connection {
     Connection::client_with_masks(
         ClientRequest::new("example.com:8080", "/chat?room=1").origin("https://example.com"),
         Config::default(),
-        Box::new(XorShift(11)),
+        Box::new(XorShift::new(11)),
     )
 }
 

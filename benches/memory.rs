@@ -5,12 +5,10 @@
 //! `cargo bench --bench memory`
 
 mod common;
-mod counting;
 
 use common::{ClientWire, Replay, XorShift, binary, receive_all};
-use counting::{BLOCKS, LIVE};
+use rfc6455::testkit::counting::{self, blocks, live};
 use rfc6455::{Accept, Config, Connection, Event, Message, OpCode, Plain, Role, WebSocket};
-use std::sync::atomic::Ordering::Relaxed;
 
 #[global_allocator]
 static ALLOCATOR: counting::Counting = counting::Counting;
@@ -18,11 +16,9 @@ static ALLOCATOR: counting::Counting = counting::Counting;
 /// Heap bytes and blocks still live after `build`, minus those held before
 /// it, with what `build` returned kept alive.
 fn held<T>(build: impl FnOnce() -> T) -> (T, usize, usize) {
-    let (bytes, blocks) = (LIVE.load(Relaxed), BLOCKS.load(Relaxed));
+    let (bytes_before, blocks_before) = (live(), blocks());
     let value = build();
-    let bytes = LIVE.load(Relaxed) - bytes;
-    let blocks = BLOCKS.load(Relaxed) - blocks;
-    (value, bytes, blocks)
+    (value, live() - bytes_before, blocks() - blocks_before)
 }
 
 const REQUEST: &[u8] = b"GET /chat HTTP/1.1\r\nHost: example.com\r\nUpgrade: websocket\r\n\
@@ -118,7 +114,7 @@ fn main() {
     row(
         "core, client, fixed mask source (boxed, 8 B state)",
         boxed(held(|| {
-            Connection::established_with_masks(Role::Client, Config::default(), &[], Box::new(XorShift(1)))
+            Connection::established_with_masks(Role::Client, Config::default(), &[], Box::new(XorShift::new(1)))
         })),
     );
 

@@ -55,7 +55,8 @@ fn core(c: &mut Criterion) {
     for size in [16, 125] {
         group.throughput(throughput(size));
         let data = binary(size);
-        let mut conn = Connection::established_with_masks(Role::Client, Config::default(), &[], Box::new(XorShift(3)));
+        let mut conn =
+            Connection::established_with_masks(Role::Client, Config::default(), &[], Box::new(XorShift::new(3)));
         group.bench_function(BenchmarkId::new("binary_fixed_mask", size), |b| {
             b.iter(|| {
                 for _ in 0..batch(size) {

@@ -63,6 +63,9 @@ pub mod handshake;
 #[cfg(feature = "http")]
 pub mod http;
 pub mod mask;
+#[cfg(any(feature = "testkit", test))]
+#[doc(hidden)]
+pub mod testkit;
 #[cfg(feature = "rustls")]
 pub mod tls;
 #[cfg(feature = "tokio")]

@@ -25,7 +25,7 @@
 //! The allocator counts the whole process; the tests take a lock so that
 //! only one runs at a time. Run with `--nocapture` to see the figures.
 
-mod counting;
+use rfc6455::testkit::{counting, random_bytes};
 
 use counting::{Window, serial};
 use rfc6455::connection::Event as PeerEvent;
@@ -150,15 +150,7 @@ fn receive_messages(stream: &mut TcpStream, server: &mut Connection, count: usiz
 
 /// Some payload that does not compress.
 fn payload() -> Vec<u8> {
-    let mut x = 0x2545_f491_u32;
-    (0..MSG)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 17;
-            x ^= x << 5;
-            x as u8
-        })
-        .collect()
+    random_bytes(MSG, 0x2545_f491)
 }
 
 /// Connects a client over TCP and completes its handshake with

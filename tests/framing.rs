@@ -5,10 +5,8 @@
 //! checks that it reports `Failed` with `code`, queues exactly one close
 //! frame carrying `code` (masked iff `role` is the client), and is closed.
 
-mod common;
-
-use common::*;
 use rfc6455::error::Misuse;
+use rfc6455::testkit::*;
 use rfc6455::{Config, OpCode, ReadyState, Role};
 
 /// Sets how bytes going to `role` are cut.

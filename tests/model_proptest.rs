@@ -31,12 +31,10 @@
 //! disabled. Case counts are modest by default; `PROPTEST_CASES` sets them
 //! for long runs.
 
-mod common;
-
-use common::{Ev, masks, own};
 use proptest::collection::vec;
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
+use rfc6455::testkit::{Ev, masks, own, random_bytes};
 use rfc6455::{Accept, ClientRequest, CloseCode, Config, Connection, Error, OpCode, ReadyState};
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -1002,27 +1000,14 @@ fn any_text(max_chars: usize) -> impl Strategy<Value = String> {
     vec(any::<char>(), 0..max_chars).prop_map(|chars| chars.into_iter().collect())
 }
 
-/// Deterministic bytes, for payloads too large to draw byte by byte.
-fn filler(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 56) as u8
-        })
-        .collect()
-}
-
 fn binary_payload() -> impl Strategy<Value = Vec<u8>> {
     prop_oneof![
         1 => Just(Vec::new()),
         8 => vec(any::<u8>(), 0..200),
         // Around the 7/16-bit and 16/64-bit length boundaries, random so
         // they stay that long when compressed.
-        1 => (120usize..=130, any::<u64>()).prop_map(|(n, s)| filler(n, s)),
-        1 => (65_530usize..=65_540, any::<u64>()).prop_map(|(n, s)| filler(n, s)),
+        1 => (120usize..=130, any::<u64>()).prop_map(|(n, s)| random_bytes(n, s)),
+        1 => (65_530usize..=65_540, any::<u64>()).prop_map(|(n, s)| random_bytes(n, s)),
         // Compressible.
         1 => (0usize..3000, any::<u8>()).prop_map(|(n, b)| vec![b; n]),
     ]

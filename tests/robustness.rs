@@ -12,48 +12,31 @@
 
 use rfc6455::error::{Limit, ProtocolError};
 use rfc6455::handshake::accept_key;
+use rfc6455::testkit::XorShift;
 use rfc6455::{Accept, ClientRequest, Config, Connection, Error, Event, HandshakeError, MaskSource, ReadyState, Role};
 
 // ---------------------------------------------------------------- PRNG
 
-/// SplitMix64: tiny, fast and good enough to drive a fuzzer.
+/// The kit's generator (xorshift64*), with the draws this file adds.
 #[derive(Debug, Clone)]
-struct Rng(u64);
+struct Rng(XorShift);
+
+impl std::ops::Deref for Rng {
+    type Target = XorShift;
+    fn deref(&self) -> &XorShift {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Rng {
+    fn deref_mut(&mut self) -> &mut XorShift {
+        &mut self.0
+    }
+}
 
 impl Rng {
     fn new(seed: u64) -> Self {
-        Self(seed ^ 0x5151_7a7a_0f0f_3c3c)
-    }
-
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `0..n` (`n > 0`).
-    fn below(&mut self, n: usize) -> usize {
-        (self.next_u64() % n as u64) as usize
-    }
-
-    /// Uniform in `lo..=hi`.
-    fn range(&mut self, lo: usize, hi: usize) -> usize {
-        lo + self.below(hi - lo + 1)
-    }
-
-    /// True with probability `num / den`.
-    fn chance(&mut self, num: usize, den: usize) -> bool {
-        self.below(den) < num
-    }
-
-    fn byte(&mut self) -> u8 {
-        self.next_u64() as u8
-    }
-
-    fn bytes(&mut self, n: usize) -> Vec<u8> {
-        (0..n).map(|_| self.byte()).collect()
+        Self(XorShift::new(seed ^ 0x5151_7a7a_0f0f_3c3c))
     }
 
     /// Up to `max` random bytes.
@@ -103,18 +86,8 @@ impl Rng {
 }
 
 /// Deterministic masking keys and handshake nonces.
-struct SeededMasks(Rng);
-
-impl MaskSource for SeededMasks {
-    fn fill(&mut self, dest: &mut [u8]) {
-        for b in dest {
-            *b = self.0.byte();
-        }
-    }
-}
-
 fn masks(seed: u64) -> Box<dyn MaskSource> {
-    Box::new(SeededMasks(Rng::new(seed.wrapping_mul(31).wrapping_add(7))))
+    Box::new(Rng::new(seed.wrapping_mul(31).wrapping_add(7)).0)
 }
 
 // ---------------------------------------------------------------- frames

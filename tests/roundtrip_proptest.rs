@@ -8,9 +8,8 @@
 use proptest::collection::vec;
 use proptest::prelude::*;
 use rfc6455::error::Misuse;
-use rfc6455::{
-    Accept, ClientRequest, CloseCode, Config, Connection, Error, Event, MaskSource, OpCode, ReadyState, Role,
-};
+use rfc6455::testkit::masks;
+use rfc6455::{Accept, ClientRequest, CloseCode, Config, Connection, Error, Event, OpCode, ReadyState, Role};
 
 /// `PROPTEST_CASES` if set, else `default`.
 fn cases(default: u32) -> ProptestConfig {
@@ -19,24 +18,6 @@ fn cases(default: u32) -> ProptestConfig {
         config.cases = default;
     }
     config
-}
-
-/// Deterministic masking keys (xorshift64*), so a failing case replays.
-struct SeededMasks(u64);
-
-impl MaskSource for SeededMasks {
-    fn fill(&mut self, dest: &mut [u8]) {
-        for b in dest {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            *b = (self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 56) as u8;
-        }
-    }
-}
-
-fn masks(seed: u64) -> Box<dyn MaskSource> {
-    Box::new(SeededMasks(seed | 1))
 }
 
 // ---------------------------------------------------------------- model

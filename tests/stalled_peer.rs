@@ -4,9 +4,8 @@
 //! still end the connection — blocking and tokio drivers, blocking and
 //! non-blocking transports. Real loopback sockets; every wait is bounded.
 
-mod common;
+use rfc6455::testkit;
 
-use common::{accept_for, plain_config, wire};
 use rfc6455::Role;
 use rfc6455::error::Timeout;
 use rfc6455::websocket::{Event, WebSocket};
@@ -16,6 +15,7 @@ use std::net::{TcpListener, TcpStream};
 use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
+use testkit::{accept_for, plain_config, wire};
 
 /// How long a test waits for what must happen in about two seconds.
 const BOUND: Duration = Duration::from_secs(10);
@@ -68,7 +68,7 @@ fn raw_client(addr: std::net::SocketAddr) -> TcpStream {
 /// Sends ~4.5 MiB of pings to a peer (`to` is its role), as far as it
 /// reads them, and then neither reads nor writes.
 fn flood_pings(stream: &mut TcpStream, to: Role) {
-    let ping = wire(to, &[common::ping(&[7; 125])]);
+    let ping = wire(to, &[testkit::ping(&[7; 125])]);
     let burst: Vec<u8> = ping.iter().copied().cycle().take(ping.len() * 36_000).collect();
     stream.set_write_timeout(Some(Duration::from_millis(500))).unwrap();
     let _ = stream.write_all(&burst);

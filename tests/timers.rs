@@ -1,9 +1,7 @@
 //! Timers on the harness's fake clock: the handshake timeout, the close
 //! timeout and keepalive. No sleeps: time only moves through `advance`.
 
-mod common;
-
-use common::*;
+use rfc6455::testkit::*;
 use rfc6455::{CloseCode, Config, ReadyState, Role};
 use std::time::Duration;
 

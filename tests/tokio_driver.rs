@@ -14,13 +14,12 @@
 //! permessage-deflate, so frames on the wire are exactly as sent and byte
 //! counts are exact.
 
-mod common;
-
-use common::{
-    Ev, Fault, SEED, binary, close_frame, cont, masks, own, pattern, ping, plain_config, text, text_bytes, wire,
-};
 use futures_util::{FutureExt, Sink, SinkExt, StreamExt, TryStreamExt};
 use rfc6455::error::{Misuse, ProtocolError, Timeout};
+use rfc6455::testkit::{
+    Ev, Fault, SEED, XorShift, binary, close_frame, cont, masks, own, pattern, ping, plain_config, text, text_bytes,
+    wire,
+};
 use rfc6455::tokio::WebSocket;
 use rfc6455::websocket::{BinaryType, Event, MessageData};
 use rfc6455::{
@@ -2029,15 +2028,8 @@ async fn buffered_amount_counts_application_bytes_of_a_compressed_message() {
         assert_eq!(client.next_event().await.map(seen), Some(Seen::Open));
         // Four letters at random: about 2 bits a byte once compressed, so
         // the frame is smaller than the text and larger than the pipe.
-        let mut state = 0x2545_f491_4f6c_dd1du64;
-        let text: String = (0..200_000)
-            .map(|_| {
-                state ^= state << 13;
-                state ^= state >> 7;
-                state ^= state << 17;
-                char::from(b"acgt"[(state % 4) as usize])
-            })
-            .collect();
+        let mut rng = XorShift::new(0x2545_f491_4f6c_dd1d);
+        let text: String = (0..200_000).map(|_| char::from(b"acgt"[rng.below(4)])).collect();
         client.set_high_water_mark(1 << 20);
         client.send(text.as_str()).await.unwrap();
         let queued = client.connection().pending_output().len();

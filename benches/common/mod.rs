@@ -4,6 +4,7 @@
 
 #![allow(dead_code)]
 
+pub use rfc6455::testkit::XorShift;
 use rfc6455::{Config, Connection, Event, MaskSource, OpCode, Role};
 use std::io;
 
@@ -22,28 +23,10 @@ pub fn batch(size: usize) -> usize {
     (BATCH_BYTES / size.max(1)).max(1)
 }
 
-/// A deterministic [`MaskSource`] (xorshift64*): not a CSPRNG, which is the
-/// point here, every run encodes the same bytes.
-#[derive(Debug, Clone)]
-pub struct XorShift(pub u64);
-
-impl MaskSource for XorShift {
-    fn fill(&mut self, dest: &mut [u8]) {
-        for byte in dest {
-            let mut x = self.0;
-            x ^= x >> 12;
-            x ^= x << 25;
-            x ^= x >> 27;
-            self.0 = x;
-            *byte = (x.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 56) as u8;
-        }
-    }
-}
-
 /// `len` bytes of pseudo-random binary.
 pub fn binary(len: usize) -> Vec<u8> {
     let mut out = vec![0; len];
-    XorShift(0x9e37_79b9_7f4a_7c15).fill(&mut out);
+    XorShift::new(0x9e37_79b9_7f4a_7c15).fill(&mut out);
     out
 }
 
@@ -84,7 +67,7 @@ impl Default for ClientWire {
 
 impl ClientWire {
     pub fn new() -> Self {
-        let conn = Connection::established_with_masks(Role::Client, Config::default(), &[], Box::new(XorShift(7)));
+        let conn = Connection::established_with_masks(Role::Client, Config::default(), &[], Box::new(XorShift::new(7)));
         Self { conn }
     }
 

@@ -1,5 +1,5 @@
-//! Shared pieces of the fuzz targets: a deterministic mask source, owned
-//! events, an invariant checker, chunking derived from the input, and the
+//! Shared pieces of the fuzz targets: the test kit's deterministic mask
+//! source (`rfc6455::testkit`), owned events, an invariant checker, chunking derived from the input, and the
 //! structured engine harness used by `server_engine` and `client_engine`;
 //! the `inflate` target's harness in [`inflate`], and a metering allocator
 //! in [`heap`].
@@ -15,41 +15,12 @@ pub mod inflate;
 
 // ---------------------------------------------------------------- masks
 
-/// xorshift64*: deterministic masking keys and handshake nonces.
-#[derive(Debug, Clone)]
-pub struct XorShift(u64);
-
-impl XorShift {
-    pub fn new(seed: u64) -> Self {
-        Self(seed.max(1))
-    }
-
-    pub fn next_u64(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.0 = x;
-        x.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    /// A value in `0..n` (n > 0).
-    pub fn below(&mut self, n: usize) -> usize {
-        (self.next_u64() % n as u64) as usize
-    }
-}
-
-impl MaskSource for XorShift {
-    fn fill(&mut self, dest: &mut [u8]) {
-        for byte in dest {
-            *byte = (self.next_u64() >> 56) as u8;
-        }
-    }
-}
+/// The kit's xorshift64*: deterministic masking keys and handshake nonces.
+pub use rfc6455::testkit::XorShift;
 
 /// The seed every target masks with, so a client's handshake key is fixed
 /// (the committed 101 seeds carry the matching `Sec-WebSocket-Accept`).
-pub const MASK_SEED: u64 = 0x5eed_6455;
+pub const MASK_SEED: u64 = rfc6455::testkit::SEED;
 
 pub fn masks() -> Box<dyn MaskSource> {
     Box::new(XorShift::new(MASK_SEED))

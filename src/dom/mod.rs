@@ -13,6 +13,10 @@
 
 pub(crate) mod driver;
 mod event;
+#[cfg(test)]
+mod testing;
+#[cfg(test)]
+mod tests;
 
 pub use event::{
     BinaryType, Blob, CloseEvent, Data, ErrorEvent, Event, EventType, ListenerId, MessageData, MessageEvent,

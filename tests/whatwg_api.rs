@@ -11,12 +11,11 @@
 //! instead of hanging. A few tests use real TCP on 127.0.0.1 to cover
 //! `WebSocket::connect`.
 
-mod common;
-
-use common::{Fault, ProtocolError};
 use rfc6455::connection::Event as PeerEvent;
 use rfc6455::error::Misuse;
+use rfc6455::error::ProtocolError;
 use rfc6455::handshake::UrlError;
+use rfc6455::testkit::{DomEv as Ev, Fault, own_dom};
 use rfc6455::websocket::{BinaryType, CloseEvent, ErrorEvent, Event, EventType, ListenerId, MessageData, MessageEvent};
 use rfc6455::{Accept, CloseCode, Config, Connection, Error, HandshakeError, ReadyState, Transport, WebSocket};
 use std::collections::VecDeque;
@@ -362,45 +361,12 @@ fn open_pair_with(server: Config, echo: bool) -> (WebSocket<Pipe>, Peer) {
 
 // ---------------------------------------------------------------- events
 
-/// An owned, comparable summary of an [`Event`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Ev {
-    Open,
-    Text(String),
-    Blob(Vec<u8>),
-    ArrayBuffer(Vec<u8>),
-    /// Which failure the error event reported.
-    Error(Fault),
-    Close {
-        clean: bool,
-        code: u16,
-        reason: String,
-    },
-}
-
 fn ev(event: &Event) -> Ev {
-    match event {
-        Event::Open => Ev::Open,
-        Event::Message(m) => match &m.data {
-            MessageData::Text(t) => Ev::Text(t.clone()),
-            MessageData::Blob(b) => Ev::Blob(b.to_vec()),
-            MessageData::ArrayBuffer(b) => Ev::ArrayBuffer(b.clone()),
-        },
-        Event::Error(e) => Ev::Error(Fault::from(&e.error)),
-        Event::Close(c) => Ev::Close {
-            clean: c.was_clean,
-            code: c.code,
-            reason: c.reason.clone(),
-        },
-    }
+    own_dom(event)
 }
 
 fn close_ev(clean: bool, code: u16, reason: &str) -> Ev {
-    Ev::Close {
-        clean,
-        code,
-        reason: reason.to_owned(),
-    }
+    Ev::close(clean, code, reason)
 }
 
 fn text(t: &str) -> Ev {

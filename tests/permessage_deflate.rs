@@ -2,14 +2,13 @@
 //! negotiation, the RSV1 rules, context takeover, and bounded inflation.
 #![cfg(feature = "deflate")]
 
-mod common;
-mod counting;
+use rfc6455::testkit::{self, counting};
 
-use common::*;
 use counting::{peak_of, serial};
 use flate2::{Compress, Compression, FlushCompress};
 use rfc6455::deflate::{ClientWindow, DeflateConfig, DeflateOffer};
 use rfc6455::{ClientRequest, Config, Role};
+use testkit::*;
 
 #[global_allocator]
 static ALLOCATOR: counting::Counting = counting::Counting;

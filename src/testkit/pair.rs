@@ -1,28 +1,17 @@
 //! A deterministic two-peer harness, in the spirit of quinn's in-memory
 //! `Pair`: a client [`Connection`] and a server [`Connection`] wired back to
-//! back, a fake clock, configurable chunking of the bytes in flight, owned
-//! copies of every event, and builders for hand-made frames.
+//! back, a fake clock, configurable chunking of the bytes in flight, and
+//! owned copies of every event.
 //!
 //! Nothing here reads a real clock or a real RNG: the client masks with a
-//! seeded xorshift, so every run produces the same bytes.
+//! seeded [`XorShift`](super::XorShift), so every run produces the same bytes.
 
-#![allow(dead_code)]
-
-pub use rfc6455::error::{HandshakeError, Limit, ProtocolError, Timeout};
-use rfc6455::{Accept, ClientRequest, Config, Connection, Error, Event, MaskSource, ReadyState, Role};
-use std::time::Duration;
-
-// ---------------------------------------------------------------- opcodes
-
-pub const OP_CONT: u8 = 0x0;
-pub const OP_TEXT: u8 = 0x1;
-pub const OP_BINARY: u8 = 0x2;
-pub const OP_CLOSE: u8 = 0x8;
-pub const OP_PING: u8 = 0x9;
-pub const OP_PONG: u8 = 0xa;
-
-/// Opcodes RFC 6455 §5.2 reserves.
-pub const RESERVED_OPCODES: [u8; 10] = [0x3, 0x4, 0x5, 0x6, 0x7, 0xb, 0xc, 0xd, 0xe, 0xf];
+use super::{Decoded, Ev, Fault, OP_CLOSE, SEED, assert_fails_with, decode_frames, masks, own};
+use crate::{Accept, ClientRequest, CloseCode, Config, Connection, ReadyState, Role};
+use alloc::string::String;
+use alloc::vec;
+use alloc::vec::Vec;
+use core::time::Duration;
 
 pub const ROLES: [Role; 2] = [Role::Client, Role::Server];
 
@@ -39,141 +28,6 @@ pub fn secs(s: u64) -> Duration {
 }
 
 pub const NANO: Duration = Duration::from_nanos(1);
-
-// ---------------------------------------------------------------- masks
-
-/// A deterministic [`MaskSource`]: xorshift64*. Not a CSPRNG, which is the
-/// point: tests get the same client bytes on every run.
-#[derive(Debug, Clone)]
-pub struct XorShift(u64);
-
-impl XorShift {
-    pub fn new(seed: u64) -> Self {
-        Self(seed.max(1))
-    }
-
-    fn next_u64(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.0 = x;
-        x.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-}
-
-impl MaskSource for XorShift {
-    fn fill(&mut self, dest: &mut [u8]) {
-        for byte in dest {
-            *byte = (self.next_u64() >> 56) as u8;
-        }
-    }
-}
-
-pub const SEED: u64 = 0x5eed_6455;
-
-pub fn masks(seed: u64) -> Box<dyn MaskSource> {
-    Box::new(XorShift::new(seed))
-}
-
-// ---------------------------------------------------------------- events
-
-/// An owned mirror of [`Event`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Ev {
-    Request {
-        target: String,
-        protocols: Vec<String>,
-    },
-    Open,
-    Text(String),
-    Binary(Vec<u8>),
-    Ping(Vec<u8>),
-    Pong(Vec<u8>),
-    /// The received code (`None`: empty close payload) and reason.
-    Close(Option<u16>, String),
-    /// The error's close code and which failure it was.
-    Failed(Option<u16>, Fault),
-}
-
-impl Ev {
-    pub fn text(s: &str) -> Self {
-        Ev::Text(s.to_owned())
-    }
-
-    pub fn close(code: u16, reason: &str) -> Self {
-        Ev::Close(Some(code), reason.to_owned())
-    }
-
-    pub fn request(target: &str) -> Self {
-        Ev::Request {
-            target: target.to_owned(),
-            protocols: Vec::new(),
-        }
-    }
-
-    pub fn is_failure(&self) -> bool {
-        matches!(self, Ev::Failed(..))
-    }
-}
-
-pub fn own(event: Event<'_>) -> Ev {
-    match event {
-        Event::Request(r) => Ev::Request {
-            target: r.target().to_owned(),
-            protocols: r.protocols().to_vec(),
-        },
-        Event::Open => Ev::Open,
-        Event::Text(t) => Ev::Text(t.to_owned()),
-        Event::Binary(b) => Ev::Binary(b.to_vec()),
-        Event::Ping(p) => Ev::Ping(p.to_vec()),
-        Event::Pong(p) => Ev::Pong(p.to_vec()),
-        Event::Close(frame) => Ev::Close(frame.code.map(|c| c.0), frame.reason.to_owned()),
-        Event::Failed(e) => Ev::Failed(e.close_code().map(|c| c.0), Fault::from(&e)),
-    }
-}
-
-/// An [`Error`] as a value tests can compare: the variant and its data
-/// (I/O errors by kind; misuse and anything else by its `Debug` form,
-/// since no test here expects one from a peer).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Fault {
-    Protocol(ProtocolError),
-    Limit(Limit, u64, usize),
-    Handshake(HandshakeError),
-    Timeout(Timeout),
-    UnexpectedEof,
-    ClosedBeforeOpen,
-    Io(std::io::ErrorKind),
-    Other(String),
-}
-
-impl From<&Error> for Fault {
-    fn from(e: &Error) -> Self {
-        match e {
-            Error::Protocol(p) => Fault::Protocol(*p),
-            Error::LimitExceeded { kind, len, max } => Fault::Limit(*kind, *len, *max),
-            Error::Handshake(h) => Fault::Handshake(h.clone()),
-            Error::Timeout(t) => Fault::Timeout(*t),
-            Error::UnexpectedEof => Fault::UnexpectedEof,
-            Error::ClosedBeforeOpen => Fault::ClosedBeforeOpen,
-            Error::Io(io) => Fault::Io(io.kind()),
-            other => Fault::Other(format!("{other:?}")),
-        }
-    }
-}
-
-/// Asserts that `events` end with exactly one failure, reported with close
-/// code `code`; returns which failure it was.
-#[track_caller]
-pub fn assert_fails_with(events: &[Ev], code: u16) -> Fault {
-    let failures: Vec<&Ev> = events.iter().filter(|e| e.is_failure()).collect();
-    assert_eq!(failures.len(), 1, "expected exactly one failure in {events:?}");
-    match events.last() {
-        Some(Ev::Failed(Some(c), error)) if *c == code => error.clone(),
-        _ => panic!("expected the events to end with a failure with code {code}, got {events:?}"),
-    }
-}
 
 // ---------------------------------------------------------------- chunking
 
@@ -309,7 +163,7 @@ impl Peer {
 
     /// Takes the events logged so far.
     pub fn take_events(&mut self) -> Vec<Ev> {
-        std::mem::take(&mut self.events)
+        core::mem::take(&mut self.events)
     }
 }
 
@@ -524,7 +378,7 @@ impl Pair {
     #[track_caller]
     pub fn assert_failed_state(&mut self, role: Role, code: u16) {
         let frames = self.output_frames(role);
-        if rfc6455::CloseCode(code).is_sendable() {
+        if CloseCode(code).is_sendable() {
             assert_eq!(
                 frames.len(),
                 1,
@@ -545,245 +399,14 @@ impl Pair {
     }
 }
 
-// ---------------------------------------------------------------- frames
-
-/// How the payload length is encoded.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LenForm {
-    /// The minimal form, as §5.2 requires.
-    Minimal,
-    /// Always the 7-bit form (the declared length must be ≤ 127).
-    Short,
-    /// Always the 16-bit form (126).
-    Sixteen,
-    /// Always the 64-bit form (127).
-    SixtyFour,
-}
-
-/// The masking key of RFC 6455 §5.7's examples.
-pub const KEY: [u8; 4] = [0x37, 0xfa, 0x21, 0x3d];
-
-/// A hand-made frame: any opcode, RSV bits, FIN, mask and length encoding.
-#[derive(Debug, Clone)]
-pub struct RawFrame {
-    pub fin: bool,
-    /// RSV1-3 as a 3-bit value (RSV1 = 0b100).
-    pub rsv: u8,
-    pub opcode: u8,
-    pub mask: Option<[u8; 4]>,
-    pub payload: Vec<u8>,
-    pub form: LenForm,
-    /// A length to declare instead of the payload's.
-    pub declared: Option<u64>,
-}
-
-/// An unmasked final frame.
-pub fn frame(opcode: u8, payload: &[u8]) -> RawFrame {
-    RawFrame {
-        fin: true,
-        rsv: 0,
-        opcode,
-        mask: None,
-        payload: payload.to_vec(),
-        form: LenForm::Minimal,
-        declared: None,
-    }
-}
-
-pub fn text(s: &str) -> RawFrame {
-    frame(OP_TEXT, s.as_bytes())
-}
-
-pub fn text_bytes(b: &[u8]) -> RawFrame {
-    frame(OP_TEXT, b)
-}
-
-pub fn binary(b: &[u8]) -> RawFrame {
-    frame(OP_BINARY, b)
-}
-
-pub fn cont(b: &[u8]) -> RawFrame {
-    frame(OP_CONT, b)
-}
-
-pub fn ping(b: &[u8]) -> RawFrame {
-    frame(OP_PING, b)
-}
-
-pub fn pong(b: &[u8]) -> RawFrame {
-    frame(OP_PONG, b)
-}
-
-/// A close frame with `code` and `reason` bytes.
-pub fn close_frame(code: u16, reason: &[u8]) -> RawFrame {
-    let mut payload = code.to_be_bytes().to_vec();
-    payload.extend_from_slice(reason);
-    frame(OP_CLOSE, &payload)
-}
-
-impl RawFrame {
-    pub fn fin(mut self, fin: bool) -> Self {
-        self.fin = fin;
-        self
-    }
-
-    pub fn rsv(mut self, rsv: u8) -> Self {
-        self.rsv = rsv;
-        self
-    }
-
-    pub fn mask(mut self, key: [u8; 4]) -> Self {
-        self.mask = Some(key);
-        self
-    }
-
-    pub fn unmasked(mut self) -> Self {
-        self.mask = None;
-        self
-    }
-
-    /// Masked as a client must (when sent to a server), unmasked as a server
-    /// must (when sent to a client).
-    pub fn to(self, receiver: Role) -> Self {
-        match receiver {
-            Role::Server => self.mask(KEY),
-            Role::Client => self.unmasked(),
-        }
-    }
-
-    /// Masked the wrong way for `receiver`.
-    pub fn wrongly_to(self, receiver: Role) -> Self {
-        self.to(peer_of(receiver))
-    }
-
-    pub fn form(mut self, form: LenForm) -> Self {
-        self.form = form;
-        self
-    }
-
-    pub fn declare(mut self, len: u64) -> Self {
-        self.declared = Some(len);
-        self
-    }
-
-    /// The header alone.
-    pub fn header(&self) -> Vec<u8> {
-        let len = self.declared.unwrap_or(self.payload.len() as u64);
-        let mut out = vec![u8::from(self.fin) << 7 | (self.rsv & 7) << 4 | (self.opcode & 0x0f)];
-        let mask_bit = if self.mask.is_some() { 0x80 } else { 0 };
-        let form = match self.form {
-            LenForm::Minimal if len <= 125 => LenForm::Short,
-            LenForm::Minimal if len <= 0xffff => LenForm::Sixteen,
-            LenForm::Minimal => LenForm::SixtyFour,
-            other => other,
-        };
-        match form {
-            LenForm::Short => {
-                assert!(len <= 127, "7-bit form holds at most 127");
-                out.push(mask_bit | len as u8);
-            }
-            LenForm::Sixteen => {
-                out.push(mask_bit | 126);
-                out.extend_from_slice(&(len as u16).to_be_bytes());
-            }
-            _ => {
-                out.push(mask_bit | 127);
-                out.extend_from_slice(&len.to_be_bytes());
-            }
-        }
-        if let Some(key) = self.mask {
-            out.extend_from_slice(&key);
-        }
-        out
-    }
-
-    /// Header and (masked) payload.
-    pub fn bytes(&self) -> Vec<u8> {
-        let mut out = self.header();
-        let start = out.len();
-        out.extend_from_slice(&self.payload);
-        if let Some(key) = self.mask {
-            for (i, b) in out[start..].iter_mut().enumerate() {
-                *b ^= key[i % 4];
-            }
-        }
-        out
-    }
-}
-
-/// Concatenates frames, each masked as `receiver` requires.
-pub fn wire(receiver: Role, frames: &[RawFrame]) -> Vec<u8> {
-    frames.iter().flat_map(|f| f.clone().to(receiver).bytes()).collect()
-}
-
-// ---------------------------------------------------------------- decoding
-
-/// A frame decoded by the harness's own (independent) decoder.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Decoded {
-    pub fin: bool,
-    pub rsv: u8,
-    pub opcode: u8,
-    pub masked: bool,
-    pub mask: Option<[u8; 4]>,
-    /// Header bytes, mask key included.
-    pub header_len: usize,
-    /// Unmasked.
-    pub payload: Vec<u8>,
-}
-
-/// Decodes a sequence of whole frames; panics on trailing garbage.
-pub fn decode_frames(mut bytes: &[u8]) -> Vec<Decoded> {
-    let mut frames = Vec::new();
-    while !bytes.is_empty() {
-        assert!(bytes.len() >= 2, "truncated frame header: {bytes:?}");
-        let (b0, b1) = (bytes[0], bytes[1]);
-        let masked = b1 & 0x80 != 0;
-        let (len, mut pos) = match b1 & 0x7f {
-            126 => (u64::from(u16::from_be_bytes([bytes[2], bytes[3]])), 4),
-            127 => (u64::from_be_bytes(bytes[2..10].try_into().unwrap()), 10),
-            n => (u64::from(n), 2),
-        };
-        let mask = masked.then(|| {
-            let key: [u8; 4] = bytes[pos..pos + 4].try_into().unwrap();
-            pos += 4;
-            key
-        });
-        let len = len as usize;
-        assert!(bytes.len() >= pos + len, "truncated frame payload");
-        let mut payload = bytes[pos..pos + len].to_vec();
-        if let Some(key) = mask {
-            for (i, b) in payload.iter_mut().enumerate() {
-                *b ^= key[i % 4];
-            }
-        }
-        frames.push(Decoded {
-            fin: b0 & 0x80 != 0,
-            rsv: (b0 >> 4) & 7,
-            opcode: b0 & 0x0f,
-            masked,
-            mask,
-            header_len: pos,
-            payload,
-        });
-        bytes = &bytes[pos + len..];
-    }
-    frames
-}
-
-/// Deterministic filler bytes.
-pub fn pattern(len: usize) -> Vec<u8> {
-    (0..len).map(|i| (i * 31 + 7) as u8).collect()
-}
-
 /// The accept key for the `Sec-WebSocket-Key` found in a request's bytes.
 pub fn accept_for(request: &[u8]) -> String {
-    let text = std::str::from_utf8(request).expect("request is ASCII");
+    let text = core::str::from_utf8(request).expect("request is ASCII");
     let key = text
         .lines()
         .find_map(|l| l.strip_prefix("Sec-WebSocket-Key: "))
         .expect("request carries a key");
-    rfc6455::handshake::accept_key(key.trim().as_bytes())
+    crate::handshake::accept_key(key.trim().as_bytes())
 }
 
 /// RFC 6455 alone: no extension negotiated, so RSV bits are reserved and

@@ -1,8 +1,6 @@
 //! The opening handshake (RFC 6455 §4) through the two-peer harness.
 
-mod common;
-
-use common::*;
+use rfc6455::testkit::*;
 use rfc6455::{Accept, ClientRequest, Config, Misuse, ReadyState, Role};
 
 const REJECT_403: &[u8] = b"HTTP/1.1 403 Forbidden\r\nConnection: close\r\nContent-Length: 0\r\n\r\n";

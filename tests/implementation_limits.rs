@@ -17,11 +17,10 @@
 //!
 //! Tests run one at a time (a mutex) so the counters mean something.
 
-mod common;
-mod counting;
+use rfc6455::testkit::{self, counting};
 
-use common::{Ev, Fault, HandshakeError, KEY, LenForm, Limit, Timeout, binary, cont, decode_frames, frame, masks, own};
 use counting::{peak_of, serial};
+use rfc6455::error::{HandshakeError, Limit, Timeout};
 use rfc6455::websocket::{Event as DomEvent, WebSocket};
 use rfc6455::{Accept, ClientRequest, Config, Connection, ReadyState, Role};
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
@@ -29,6 +28,7 @@ use std::net::{TcpListener, TcpStream};
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
+use testkit::{Ev, Fault, KEY, LenForm, binary, cont, decode_frames, frame, masks, own};
 
 #[global_allocator]
 static ALLOCATOR: counting::Counting = counting::Counting;
@@ -93,7 +93,7 @@ fn assert_refused_with_1009(conn: &mut Connection, role: Role, events: &[Ev], li
     }
     let frames = decode_frames(conn.pending_output());
     assert_eq!(frames.len(), 1, "{role:?}: {frames:?}");
-    assert_eq!(frames[0].opcode, common::OP_CLOSE);
+    assert_eq!(frames[0].opcode, testkit::OP_CLOSE);
     assert_eq!(frames[0].payload, 1009u16.to_be_bytes());
     assert_eq!(frames[0].masked, role == Role::Client);
     assert_eq!(conn.ready_state(), ReadyState::Closed);
@@ -129,7 +129,7 @@ fn a_frame_declaring_2_pow_62_bytes_is_refused_with_bounded_heap() {
                 }
                 .header();
                 assert_eq!(header.len(), if role == Role::Server { 14 } else { 10 });
-                let stream = common::pattern(1 << 20);
+                let stream = testkit::pattern(1 << 20);
                 let config = config.clone();
                 let ((), peak) = peak_of(|| {
                     let mut conn = established(role, config);
@@ -183,8 +183,8 @@ fn an_endless_fragmented_message_is_refused_at_the_message_limit() {
     for size in [1_000usize, 10_000, 16 << 10, 40_000, 64 << 10, 256 << 10, LIMIT - 64] {
         for role in ROLES {
             for how in FEEDS {
-                let payload = common::pattern(size);
-                let to = |f: common::RawFrame| match role {
+                let payload = testkit::pattern(size);
+                let to = |f: testkit::RawFrame| match role {
                     Role::Server => f.mask(KEY).bytes(),
                     Role::Client => f.bytes(),
                 };
@@ -240,7 +240,7 @@ fn a_message_at_the_limit_costs_about_the_limit() {
         max_message_size: LIMIT,
         ..Config::default()
     };
-    let payload = common::pattern(LIMIT);
+    let payload = testkit::pattern(LIMIT);
     let mut failures = Vec::new();
     for fragment in [LIMIT, 64 << 10, 1000] {
         for role in ROLES {
@@ -496,7 +496,7 @@ fn a_peer_that_never_answers_our_close_is_dropped_at_exactly_the_close_timeout()
     };
     for role in ROLES {
         let mut conn = established(role, config.clone());
-        let to = |f: common::RawFrame| match role {
+        let to = |f: testkit::RawFrame| match role {
             Role::Server => f.mask(KEY).bytes(),
             Role::Client => f.bytes(),
         };
@@ -517,7 +517,7 @@ fn a_peer_that_never_answers_our_close_is_dropped_at_exactly_the_close_timeout()
                 (to(binary(&i.to_be_bytes())), Ev::Binary(i.to_be_bytes().to_vec()))
             } else {
                 (
-                    to(frame(common::OP_PING, b"still here")),
+                    to(frame(testkit::OP_PING, b"still here")),
                     Ev::Ping(b"still here".to_vec()),
                 )
             };
@@ -551,7 +551,7 @@ fn a_peer_that_never_answers_our_close_is_dropped_at_exactly_the_close_timeout()
     let mut client = established(Role::Client, config);
     let start = Duration::from_secs(1);
     client.handle_timeout(start);
-    client.receive(&frame(common::OP_CLOSE, &1000u16.to_be_bytes()).bytes());
+    client.receive(&frame(testkit::OP_CLOSE, &1000u16.to_be_bytes()).bytes());
     assert_eq!(poll_all(&mut client), [Ev::Close(Some(1000), String::new())]);
     assert!(client.is_closed_cleanly());
     assert!(!client.should_close_transport());

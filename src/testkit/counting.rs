@@ -1,13 +1,15 @@
-//! The counting global allocator the heap-measuring tests share (`deflate`,
-//! `backpressure`, `bounds`): live heap bytes and their peak, as requested
-//! from the system allocator (malloc's own per-block overhead is not
-//! included), a `realloc` counted as the change in size (the system may
-//! grow in place or move pages; a growing buffer is one buffer).
+//! The counting global allocator the heap-measuring tests
+//! (`permessage_deflate`, `backpressure`, `implementation_limits`) and
+//! benches (`memory`, `deflate`) share: live heap bytes, their peak and
+//! live blocks, as requested from the system allocator (malloc's own
+//! per-block overhead is not included), a `realloc` counted as the change
+//! in size (the system may grow in place or move pages; a growing buffer
+//! is one buffer).
 //!
-//! Each test binary installs it itself:
+//! Each test or bench binary installs it itself:
 //!
 //! ```ignore
-//! mod counting;
+//! use rfc6455::testkit::counting;
 //! #[global_allocator]
 //! static ALLOCATOR: counting::Counting = counting::Counting;
 //! ```
@@ -15,9 +17,11 @@
 //! The counters are process-wide, so tests that measure take [`serial`]
 //! to run one at a time.
 
-#![allow(dead_code)]
+// A global allocator is an `unsafe impl`; it only forwards to `System`.
+#![allow(unsafe_code)]
 
 use std::alloc::{GlobalAlloc, Layout, System};
+
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
@@ -27,6 +31,7 @@ pub struct Counting;
 
 static LIVE: AtomicUsize = AtomicUsize::new(0);
 static PEAK: AtomicUsize = AtomicUsize::new(0);
+static BLOCKS: AtomicUsize = AtomicUsize::new(0);
 
 fn grew(bytes: usize) {
     let now = LIVE.fetch_add(bytes, Relaxed) + bytes;
@@ -45,6 +50,7 @@ unsafe impl GlobalAlloc for Counting {
         let ptr = unsafe { System.alloc(layout) };
         if !ptr.is_null() {
             grew(layout.size());
+            BLOCKS.fetch_add(1, Relaxed);
         }
         ptr
     }
@@ -54,6 +60,7 @@ unsafe impl GlobalAlloc for Counting {
         let ptr = unsafe { System.alloc_zeroed(layout) };
         if !ptr.is_null() {
             grew(layout.size());
+            BLOCKS.fetch_add(1, Relaxed);
         }
         ptr
     }
@@ -63,6 +70,7 @@ unsafe impl GlobalAlloc for Counting {
         // this layout.
         unsafe { System.dealloc(ptr, layout) };
         shrank(layout.size());
+        BLOCKS.fetch_sub(1, Relaxed);
     }
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
@@ -82,6 +90,11 @@ unsafe impl GlobalAlloc for Counting {
 /// Heap bytes live now.
 pub fn live() -> usize {
     LIVE.load(Relaxed)
+}
+
+/// Heap blocks live now.
+pub fn blocks() -> usize {
+    BLOCKS.load(Relaxed)
 }
 
 /// A measurement window: the peak of live heap bytes above the level at

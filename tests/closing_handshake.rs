@@ -1,9 +1,7 @@
 //! The closing handshake (RFC 6455 §5.5.1, §7) through the two-peer harness.
 
-mod common;
-
-use common::*;
 use rfc6455::error::Misuse;
+use rfc6455::testkit::*;
 use rfc6455::{CloseCode, Config, Error, OpCode, ReadyState, Role};
 
 fn close_frames(bytes: &[u8]) -> Vec<Decoded> {
