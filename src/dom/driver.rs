@@ -366,7 +366,7 @@ impl Driver {
         // nothing to arm (the common case: no clock read, no call).
         if io.writes_wait()
             && self.dom.conn.pending_output().len() > limit
-            && (self.poll_timeout().is_some() || io.has_timer() || self.gave_up())
+            && (self.dom.conn.has_timeout() || io.has_timer() || self.gave_up())
             && self.expired(io)
         {
             return Poll::Ready(Ok(()));
