@@ -97,6 +97,7 @@ struct Blocking<'a, S> {
 }
 
 impl<S: Transport> Blocking<'_, S> {
+    #[inline(always)]
     fn done<T>(&self, result: io::Result<T>) -> Poll<io::Result<T>> {
         match result {
             Err(e) if !self.wait && e.kind() == ErrorKind::WouldBlock => Poll::Pending,
