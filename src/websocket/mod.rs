@@ -67,12 +67,9 @@ struct Listener<S: Transport> {
 /// ```
 pub struct WebSocket<S: Transport = MaybeTlsStream> {
     driver: Driver,
-    /// `None` when the transport could not be opened.
-    stream: Option<S>,
-    /// The epoch of the core's clock.
-    start: Instant,
-    /// The read timeout last given to the transport.
-    timeout_set: Option<Duration>,
+    /// The transport and the clock, kept as the driver core's [`Io`] so
+    /// that no call builds an adapter.
+    io: Blocking<S>,
     listeners: Vec<Listener<S>>,
     next_listener: u64,
 }
@@ -89,14 +86,19 @@ impl<S: Transport> core::fmt::Debug for WebSocket<S> {
 /// The blocking transport as the driver core's [`Io`]: the core's
 /// deadline becomes the read timeout. With `wait` false (the `try_*`
 /// methods over a non-blocking transport), "would block" is `Pending`.
-struct Blocking<'a, S> {
-    stream: Option<&'a mut S>,
+struct Blocking<S> {
+    /// `None` when the transport could not be opened.
+    stream: Option<S>,
+    /// The epoch of the core's clock.
     start: Instant,
-    timeout_set: &'a mut Option<Duration>,
+    /// The read and write timeout last given to the transport.
+    timeout_set: Option<Duration>,
+    /// Set by each call: whether it may wait.
     wait: bool,
 }
 
-impl<S: Transport> Blocking<'_, S> {
+impl<S: Transport> Blocking<S> {
+    #[inline(always)]
     fn done<T>(&self, result: io::Result<T>) -> Poll<io::Result<T>> {
         match result {
             Err(e) if !self.wait && e.kind() == ErrorKind::WouldBlock => Poll::Pending,
@@ -106,12 +108,12 @@ impl<S: Transport> Blocking<'_, S> {
 
     fn stream(&mut self) -> io::Result<&mut S> {
         self.stream
-            .as_deref_mut()
+            .as_mut()
             .ok_or_else(|| io::Error::from(ErrorKind::NotConnected))
     }
 }
 
-impl<S: Transport> Io for Blocking<'_, S> {
+impl<S: Transport> Io for Blocking<S> {
     #[inline]
     fn now(&self) -> Duration {
         self.start.elapsed()
@@ -129,14 +131,14 @@ impl<S: Transport> Io for Blocking<'_, S> {
         }
         if self.wait {
             let timeout = deadline.map(|d| d.saturating_sub(now).max(MIN_TIMEOUT));
-            if needs_new_timeout(*self.timeout_set, timeout) {
+            if needs_new_timeout(self.timeout_set, timeout) {
                 // Setting a timeout fails only on a transport that is gone,
                 // which the read or write that follows reports.
-                if let Some(stream) = self.stream.as_deref_mut() {
+                if let Some(stream) = self.stream.as_mut() {
                     let _ = stream.set_read_timeout(timeout);
                     let _ = stream.set_write_timeout(timeout);
                 }
-                *self.timeout_set = timeout;
+                self.timeout_set = timeout;
             }
         }
         Poll::Pending
@@ -148,7 +150,10 @@ impl<S: Transport> Io for Blocking<'_, S> {
         self.done(result)
     }
 
-    #[inline]
+    // Always inlined, as is `poll_flush`: with the core's checks they are
+    // the whole of a blocking send's write (benches/compare callgrind,
+    // send_binary_16_b, blocking driver).
+    #[inline(always)]
     fn poll_write(&mut self, buf: &[u8]) -> Poll<io::Result<usize>> {
         let started = self.timeout_set.map(|_| Instant::now());
         let result = self.stream().and_then(|s| s.write(buf));
@@ -163,7 +168,7 @@ impl<S: Transport> Io for Blocking<'_, S> {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn poll_flush(&mut self) -> Poll<io::Result<()>> {
         let result = self.stream().and_then(|s| s.flush());
         self.done(result)
@@ -171,7 +176,7 @@ impl<S: Transport> Io for Blocking<'_, S> {
 
     #[inline]
     fn poll_shutdown(&mut self) -> Poll<io::Result<()>> {
-        let result = self.stream.as_deref_mut().map_or(Ok(()), |s| s.shutdown());
+        let result = self.stream.as_mut().map_or(Ok(()), |s| s.shutdown());
         self.done(result)
     }
 
@@ -313,7 +318,7 @@ impl WebSocket<MaybeTlsStream> {
             Err(e) => (None, Some(connect_error(e))),
         };
         let mut ws = Self::new(Connection::client(request, config), stream, shown);
-        ws.start = start;
+        ws.io.start = start;
         if let Some(error) = failure {
             ws.driver.fail(error);
         }
@@ -335,9 +340,12 @@ impl<S: Transport> WebSocket<S> {
     fn new(conn: Connection, stream: Option<S>, url: String) -> Self {
         Self {
             driver: Driver::new(conn, url),
-            stream,
-            start: Instant::now(),
-            timeout_set: None,
+            io: Blocking {
+                stream,
+                start: Instant::now(),
+                timeout_set: None,
+                wait: true,
+            },
             listeners: Vec::new(),
             next_listener: 0,
         }
@@ -346,22 +354,14 @@ impl<S: Transport> WebSocket<S> {
     /// Runs one driver-core call over the transport; `wait` false makes a
     /// transport that would block answer `Pending`.
     #[inline]
-    fn drive<T>(&mut self, wait: bool, f: impl FnOnce(&mut Driver, &mut Blocking<'_, S>) -> Poll<T>) -> Poll<T> {
-        let mut io = Blocking {
-            stream: self.stream.as_mut(),
-            start: self.start,
-            timeout_set: &mut self.timeout_set,
-            wait,
-        };
-        f(&mut self.driver, &mut io)
+    fn drive<T>(&mut self, wait: bool, f: impl FnOnce(&mut Driver, &mut Blocking<S>) -> Poll<T>) -> Poll<T> {
+        self.io.wait = wait;
+        f(&mut self.driver, &mut self.io)
     }
 
     /// A blocking call's result (a blocking [`Io`] never pends; a transport
     /// that is non-blocking all the same reports `WouldBlock`).
-    fn wait(
-        &mut self,
-        f: impl FnOnce(&mut Driver, &mut Blocking<'_, S>) -> Poll<Result<(), Error>>,
-    ) -> Result<(), Error> {
+    fn wait(&mut self, f: impl FnOnce(&mut Driver, &mut Blocking<S>) -> Poll<Result<(), Error>>) -> Result<(), Error> {
         match self.drive(true, f) {
             Poll::Ready(result) => result,
             Poll::Pending => Err(io::Error::from(ErrorKind::WouldBlock).into()),
@@ -387,7 +387,7 @@ impl<S: Transport> WebSocket<S> {
     fn client_from(stream: S, request: ClientRequest, config: Config, start: Instant) -> Result<Self, Error> {
         let url = client_url(&request);
         let mut ws = Self::new(Connection::client(request, config), Some(stream), url);
-        ws.start = start;
+        ws.io.start = start;
         ws.handshake(None::<fn(&Request) -> Result<Accept, u16>>)?;
         Ok(ws)
     }
@@ -433,13 +433,13 @@ impl<S: Transport> WebSocket<S> {
 
     /// The transport (`None` if it could not be opened).
     pub fn get_ref(&self) -> Option<&S> {
-        self.stream.as_ref()
+        self.io.stream.as_ref()
     }
 
     /// When the core next needs the clock, on the `Instant` scale; for
     /// event loops driving a non-blocking transport.
     pub fn next_deadline(&self) -> Option<Instant> {
-        self.driver.poll_timeout().and_then(|d| self.start.checked_add(d))
+        self.driver.poll_timeout().and_then(|d| self.io.start.checked_add(d))
     }
 
     // ------------------------------------------------------------ methods
@@ -502,7 +502,7 @@ impl<S: Transport> WebSocket<S> {
     /// open, the close handshake starts. A `reason` without a `code` is
     /// ignored, as in the DOM.
     pub fn close(&mut self, code: Option<u16>, reason: Option<&str>) -> Result<(), Error> {
-        self.driver.close(self.start.elapsed(), code, reason)?;
+        self.driver.close(self.io.now(), code, reason)?;
         self.settle()
     }
 
@@ -510,7 +510,7 @@ impl<S: Transport> WebSocket<S> {
     /// 1008 policy, 1011 server error…), which servers need and the DOM
     /// does not allow. Otherwise as [`WebSocket::close`].
     pub fn close_with(&mut self, code: CloseCode, reason: &str) -> Result<(), Error> {
-        self.driver.close_with(self.start.elapsed(), code, reason)?;
+        self.driver.close_with(self.io.now(), code, reason)?;
         self.settle()
     }
 
@@ -698,7 +698,7 @@ impl<S: Transport> Drop for WebSocket<S> {
     /// awaited; close with [`WebSocket::close`] and read to the close event
     /// for a complete close handshake.
     fn drop(&mut self) {
-        if self.driver.close_on_drop(self.start.elapsed()) {
+        if self.driver.close_on_drop(self.io.now()) {
             let _ = self.flush();
         }
     }

@@ -1,0 +1,311 @@
+//! The driver core over an in-memory transport with a hand-moved
+//! clock: the rules both drivers share, tested once, without sockets.
+
+use super::*;
+use crate::config::Config;
+use crate::connection::Role;
+use crate::error::{ProtocolError, Timeout};
+use std::collections::VecDeque;
+use std::string::String;
+use std::vec;
+
+/// A transport whose reads come from `input` (then `Pending`), whose
+/// writes take at most `room` bytes (then `Pending`), and whose clock
+/// reads `now`.
+#[derive(Default)]
+struct Fake {
+    now: Duration,
+    input: VecDeque<Vec<u8>>,
+    output: Vec<u8>,
+    room: usize,
+    shut: bool,
+    deadline: Option<Duration>,
+    /// A blocking transport with the deadline as its write timeout: a
+    /// full transport waits until the deadline, then times out.
+    blocking: bool,
+    /// Writes attempted, to bound loops.
+    writes: usize,
+}
+
+impl Io for Fake {
+    fn now(&self) -> Duration {
+        self.now
+    }
+
+    fn poll_deadline(&mut self, deadline: Option<Duration>) -> Poll<()> {
+        self.deadline = deadline;
+        match deadline {
+            Some(d) if d <= self.now => Poll::Ready(()),
+            _ => Poll::Pending,
+        }
+    }
+
+    fn poll_read(&mut self, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+        let Some(chunk) = self.input.front_mut() else {
+            return Poll::Pending;
+        };
+        let n = chunk.len().min(buf.len());
+        buf[..n].copy_from_slice(&chunk[..n]);
+        chunk.drain(..n);
+        if chunk.is_empty() {
+            self.input.pop_front();
+        }
+        Poll::Ready(Ok(n))
+    }
+
+    fn poll_write(&mut self, buf: &[u8]) -> Poll<io::Result<usize>> {
+        if self.shut {
+            return Poll::Ready(Err(io::Error::from(ErrorKind::BrokenPipe)));
+        }
+        self.writes += 1;
+        let n = buf.len().min(self.room);
+        if n == 0 && self.blocking {
+            // Waited as long as the write timeout allowed.
+            if let Some(deadline) = self.deadline {
+                self.now = self.now.max(deadline);
+            }
+            return Poll::Ready(Err(io::Error::from(ErrorKind::WouldBlock)));
+        }
+        if n == 0 {
+            return Poll::Pending;
+        }
+        self.room -= n;
+        self.output.extend_from_slice(&buf[..n]);
+        Poll::Ready(Ok(n))
+    }
+
+    fn poll_flush(&mut self) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(&mut self) -> Poll<io::Result<()>> {
+        self.shut = true;
+        Poll::Ready(Ok(()))
+    }
+
+    fn writes_wait(&self) -> bool {
+        self.blocking
+    }
+
+    fn has_timer(&self) -> bool {
+        self.deadline.is_some()
+    }
+}
+
+fn server() -> Driver {
+    Driver::new(
+        Connection::established(Role::Server, Config::default(), &[]),
+        String::new(),
+    )
+}
+
+/// A client's frame, masked with the zero key (RFC 6455 §5.3 allows any
+/// key; zero leaves the payload as it is).
+fn client_frame(opcode: u8, payload: &[u8]) -> Vec<u8> {
+    let mut frame = vec![0x80 | opcode, 0x80 | payload.len() as u8, 0, 0, 0, 0];
+    frame.extend_from_slice(payload);
+    frame
+}
+
+fn open(driver: &mut Driver, io: &mut Fake) {
+    assert!(matches!(driver.poll_event(io), Poll::Ready(Some(Event::Open))));
+}
+
+#[test]
+fn a_message_is_read_and_a_send_written() {
+    let mut driver = server();
+    let mut io = Fake {
+        room: usize::MAX,
+        ..Fake::default()
+    };
+    io.input.push_back(client_frame(0x1, b"hi"));
+    open(&mut driver, &mut io);
+    match driver.poll_message(&mut io) {
+        Poll::Ready(Some(Ok(Message::Text(text)))) => assert_eq!(text, "hi"),
+        other => panic!("{:?}", other.map(|m| m.map(|m| m.map(drop)))),
+    }
+    assert!(driver.poll_message(&mut io).is_pending());
+    assert!(driver.send(&Data::from("yo")).unwrap());
+    assert!(matches!(driver.poll_drain(&mut io, 0), Poll::Ready(())));
+    assert_eq!(io.output, [0x81, 0x02, b'y', b'o']);
+    assert_eq!(driver.buffered_amount(), 0);
+}
+
+// The opening-handshake deadline (RFC 6455 §4.1 leaves it to the
+// client; WHATWG fails the connection) fires on the clock alone: no
+// byte arrives, yet the error and close events come out.
+#[test]
+fn a_deadline_fires_without_input() {
+    let mut driver = Driver::new(Connection::server(Config::default()), String::new());
+    let mut io = Fake::default();
+    assert!(driver.poll_event(&mut io).is_pending());
+    assert_eq!(io.deadline, Some(Duration::from_secs(10)));
+    io.now = Duration::from_secs(10);
+    match driver.poll_event(&mut io) {
+        Poll::Ready(Some(Event::Error(e))) => assert!(matches!(e.error, Error::Timeout(Timeout::Handshake))),
+        _ => panic!("no error event"),
+    }
+    match driver.poll_event(&mut io) {
+        Poll::Ready(Some(Event::Close(close))) => assert_eq!(close.code, 1006),
+        _ => panic!("no close event"),
+    }
+    assert!(io.shut, "the transport was not closed");
+    assert!(matches!(driver.poll_event(&mut io), Poll::Ready(None)));
+    assert_eq!(io.deadline, None, "a timer outlived the connection");
+}
+
+// Two peers that both pipeline must not deadlock: while our write
+// waits, we read on as long as what we queued unasked (pongs) is small.
+#[test]
+fn a_blocked_write_reads_on_while_unsolicited_output_is_small() {
+    let mut driver = server();
+    let mut io = Fake::default();
+    open(&mut driver, &mut io);
+    io.input.push_back(client_frame(0x9, b"p"));
+    io.input.push_back(client_frame(0x2, b"data"));
+    // The pong (RFC 6455 §5.5.2) cannot be written: the message still
+    // comes through.
+    match driver.poll_message(&mut io) {
+        Poll::Ready(Some(Ok(Message::Ping(p)))) => assert_eq!(p, b"p"),
+        _ => panic!("no ping"),
+    }
+    match driver.poll_message(&mut io) {
+        Poll::Ready(Some(Ok(Message::Binary(b)))) => assert_eq!(b, b"data"),
+        _ => panic!("no message while the pong waited"),
+    }
+    io.room = usize::MAX;
+    assert!(driver.poll_message(&mut io).is_pending());
+    assert_eq!(io.output, [0x8a, 0x01, b'p']);
+}
+
+#[test]
+fn a_blocked_write_stops_reading_past_the_unsolicited_bound() {
+    let mut driver = server();
+    let mut io = Fake::default();
+    open(&mut driver, &mut io);
+    // 700 pings of 125 bytes queue ~88 KiB of pongs nobody reads.
+    let ping = client_frame(0x9, &[7; 125]);
+    for _ in 0..700 {
+        io.input.push_back(ping.clone());
+    }
+    let mut pings = 0;
+    while let Poll::Ready(Some(Ok(Message::Ping(_)))) = driver.poll_message(&mut io) {
+        pings += 1;
+    }
+    assert!(pings < 700, "read every ping though the pongs piled up");
+    assert!(!io.input.is_empty());
+}
+
+// A failed connection closes its transport after writing what it takes
+// of the close frame (RFC 6455 §7.1.7), and only once.
+#[test]
+fn a_failure_writes_the_close_frame_then_shuts_the_transport() {
+    let mut driver = server();
+    let mut io = Fake {
+        room: usize::MAX,
+        ..Fake::default()
+    };
+    open(&mut driver, &mut io);
+    // Reserved opcode 0x3: protocol error (§5.2), close code 1002.
+    io.input.push_back(client_frame(0x3, b""));
+    match driver.poll_message(&mut io) {
+        Poll::Ready(Some(Err(Error::Protocol(ProtocolError::ReservedOpcode(3))))) => {}
+        _ => panic!("no protocol error"),
+    }
+    assert_eq!(io.output, [0x88, 0x02, 0x03, 0xea]);
+    assert!(io.shut);
+    assert!(matches!(driver.poll_message(&mut io), Poll::Ready(None)));
+    assert_eq!(driver.ready_state(), ReadyState::Closed);
+}
+
+fn keepalive_server(interval: Duration) -> Driver {
+    let config = Config {
+        keepalive_interval: Some(interval),
+        ..Config::default()
+    };
+    Driver::new(Connection::established(Role::Server, config, &[]), String::new())
+}
+
+/// Pings until the driver stops reading them (its pongs pile up).
+fn flood_pings(driver: &mut Driver, io: &mut Fake) {
+    let ping = client_frame(0x9, &[7; 125]);
+    for _ in 0..700 {
+        io.input.push_back(ping.clone());
+    }
+    while let Poll::Ready(Some(Ok(Message::Ping(_)))) = driver.poll_message(io) {}
+}
+
+// Keepalive (the WHATWG/RFC 6455 §5.5.2 ping-pong liveness check) must
+// fire though the peer stopped reading and our write waits: a
+// peer that neither reads nor writes is dropped.
+#[test]
+fn keepalive_fires_while_a_write_waits() {
+    let mut driver = keepalive_server(Duration::from_secs(1));
+    let mut io = Fake::default();
+    open(&mut driver, &mut io);
+    flood_pings(&mut driver, &mut io);
+    io.input.clear();
+    assert!(driver.poll_message(&mut io).is_pending());
+    assert!(io.deadline.is_some(), "no timer armed while the write waits");
+    // One interval of silence: a ping is queued (behind the pongs),
+    // and the peer has one more interval to answer.
+    io.now = Duration::from_secs(1);
+    assert!(driver.poll_message(&mut io).is_pending());
+    assert_eq!(io.deadline, Some(Duration::from_secs(2)));
+    io.now = Duration::from_secs(2);
+    match driver.poll_message(&mut io) {
+        Poll::Ready(Some(Err(Error::Timeout(Timeout::Keepalive)))) => {}
+        other => panic!("not dropped: {:?}", other.map(|m| m.map(|m| m.map(drop)))),
+    }
+    assert!(io.shut);
+}
+
+// RFC 6455 §7.1.1 lets an endpoint give up on a close handshake the
+// peer does not finish: the close timeout fires though the close frame
+// itself cannot be written.
+#[test]
+fn the_close_timeout_fires_while_the_close_frame_waits() {
+    let mut driver = server();
+    let mut io = Fake::default();
+    open(&mut driver, &mut io);
+    assert!(driver.send(&Data::from(&[1u8; 100_000][..])).unwrap());
+    assert!(driver.poll_drain(&mut io, 0).is_pending());
+    driver.close(io.now, Some(1000), None).unwrap();
+    assert!(driver.poll_settle(&mut io).is_pending());
+    io.now = Duration::from_secs(6);
+    assert!(matches!(driver.poll_settle(&mut io), Poll::Ready(Ok(()))));
+    match driver.poll_event(&mut io) {
+        Poll::Ready(Some(Event::Error(e))) => assert!(matches!(e.error, Error::Timeout(Timeout::Close))),
+        _ => panic!("no close timeout"),
+    }
+    assert!(matches!(driver.poll_event(&mut io), Poll::Ready(Some(Event::Close(_)))));
+    assert!(io.shut);
+}
+
+// The same through a blocking transport whose write times out at the
+// deadline: the blocked write gives way to the timer, and the close
+// of the transport does not wait again.
+#[test]
+fn a_blocking_write_gives_way_to_the_close_timeout() {
+    let mut driver = server();
+    let mut io = Fake {
+        blocking: true,
+        ..Fake::default()
+    };
+    open(&mut driver, &mut io);
+    assert!(driver.send(&Data::from(&[1u8; 100_000][..])).unwrap());
+    driver.close(io.now, Some(1000), None).unwrap();
+    assert!(matches!(driver.poll_settle(&mut io), Poll::Ready(Ok(()))));
+    assert!(io.writes < 10, "{} writes", io.writes);
+    assert_eq!(io.now, Duration::from_secs(5), "waited past the close timeout");
+    match driver.poll_event(&mut io) {
+        Poll::Ready(Some(Event::Error(e))) => assert!(matches!(e.error, Error::Timeout(Timeout::Close))),
+        _ => panic!("no close timeout"),
+    }
+    assert!(
+        io.now < Duration::from_secs(6),
+        "closing the transport waited {:?}",
+        io.now
+    );
+    assert!(io.shut);
+}
