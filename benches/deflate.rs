@@ -33,9 +33,10 @@
 //! `cargo bench --bench deflate`, then `python3 benches/summary.py deflate`
 
 use criterion::{BenchmarkId, Criterion, SamplingMode, Throughput};
+use rfc6455::connection::Event;
 use rfc6455::deflate::DeflateConfig;
 use rfc6455::testkit::{XorShift, counting};
-use rfc6455::{Accept, ClientRequest, Config, Connection, Event};
+use rfc6455::{Accept, ClientRequest, Config, Connection};
 use std::hint::black_box;
 use std::time::Duration;
 

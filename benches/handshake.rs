@@ -11,7 +11,8 @@ mod common;
 
 use common::XorShift;
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
-use rfc6455::{Accept, ClientRequest, Config, Connection, Event, handshake::accept_key};
+use rfc6455::connection::Event;
+use rfc6455::{Accept, ClientRequest, Config, Connection, handshake::accept_key};
 use std::hint::black_box;
 use std::time::Duration;
 

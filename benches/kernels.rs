@@ -1,5 +1,5 @@
 //! The byte-crunching kernels of the receive path, each alone, beside a
-//! plain memcpy of the same bytes: `rfc6455::mask::apply_mask`, std's
+//! plain memcpy of the same bytes: `rfc6455::testkit::apply_mask` (the crate's private kernel), std's
 //! `core::str::from_utf8` (the crate's incremental validator is private
 //! and built on it), and, through the public path, a Text frame against a
 //! Binary frame of the same size through the core (the difference is what
@@ -9,7 +9,7 @@ mod common;
 
 use common::{Workload, ascii, binary, multibyte, receive_all, server};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use rfc6455::mask::apply_mask;
+use rfc6455::testkit::apply_mask;
 use std::hint::black_box;
 use std::time::Duration;
 

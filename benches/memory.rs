@@ -7,8 +7,9 @@
 mod common;
 
 use common::{ClientWire, Replay, XorShift, binary, receive_all};
+use rfc6455::connection::Event;
 use rfc6455::testkit::counting::{self, blocks, live};
-use rfc6455::{Accept, Config, Connection, Event, Message, OpCode, Plain, Role, WebSocket};
+use rfc6455::{Accept, Config, Connection, Message, OpCode, Plain, Role, WebSocket};
 
 #[global_allocator]
 static ALLOCATOR: counting::Counting = counting::Counting;

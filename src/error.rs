@@ -454,6 +454,7 @@ impl core::error::Error for HandshakeError {}
 
 /// Why a URL cannot be connected to (WHATWG `SyntaxError` cases).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum UrlError {
     /// Not a URL, or one without a host.
     Invalid,

@@ -76,7 +76,7 @@ pub mod websocket;
 
 pub use close::{CloseCode, CloseFrame, OwnedCloseFrame};
 pub use config::Config;
-pub use connection::{Connection, Event, ReadyState, Role};
+pub use connection::{Connection, ReadyState, Role};
 pub use error::{Error, HandshakeError, Misuse, ProtocolError};
 pub use frame::OpCode;
 pub use handshake::{Accept, ClientRequest, Request};

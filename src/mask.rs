@@ -63,7 +63,7 @@ const SHORT: usize = 32;
 // has a second caller (benches/compare callgrind, recv_binary_16_b). Only
 // the short path is inlined.
 #[inline(always)]
-pub fn apply_mask(buf: &mut [u8], key: [u8; 4], offset: usize) {
+pub(crate) fn apply_mask(buf: &mut [u8], key: [u8; 4], offset: usize) {
     if buf.len() < SHORT {
         words::apply_mask_short(buf, key, offset);
     } else if buf.len() < LONG {

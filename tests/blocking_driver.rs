@@ -219,7 +219,7 @@ fn echo(ws: Result<WebSocket<Bounded>, Error>) -> Result<Echoed, Error> {
         match &message {
             Message::Text(text) => ws.send_text(text)?,
             Message::Binary(data) => ws.send_binary(data)?,
-            Message::Ping(_) | Message::Pong(_) => {}
+            _ => {}
         }
         messages.push(message);
     }
@@ -697,7 +697,7 @@ fn a_reset_after_the_close_handshake_is_a_clean_end() {
         for _ in 0..100 {
             let n = stream.read(&mut buf).unwrap();
             conn.receive(&buf[..n]);
-            if matches!(conn.poll_event(), Some(rfc6455::Event::Request(_))) {
+            if matches!(conn.poll_event(), Some(rfc6455::connection::Event::Request(_))) {
                 asked = true;
                 break;
             }

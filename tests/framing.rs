@@ -667,7 +667,10 @@ fn established_connections_enforce_the_same_rules() {
     }
     let first = text("already read").to(Role::Server).bytes();
     let mut conn = rfc6455::Connection::established_with_masks(Role::Server, plain_config(), &first, masks(1));
-    assert!(matches!(conn.poll_event(), Some(rfc6455::Event::Text("already read"))));
+    assert!(matches!(
+        conn.poll_event(),
+        Some(rfc6455::connection::Event::Text("already read"))
+    ));
 }
 
 // take_output copies out exactly what pending_output shows, in any piece size.

@@ -262,7 +262,7 @@ fn a_message_at_the_limit_costs_about_the_limit() {
                         feed(&mut conn, piece, how);
                         while let Some(event) = conn.poll_event() {
                             match event {
-                                rfc6455::Event::Binary(data) => {
+                                rfc6455::connection::Event::Binary(data) => {
                                     assert!(data == payload.as_slice(), "{role:?}: the message arrives intact");
                                     got = true;
                                 }

@@ -570,12 +570,15 @@ fn data_piled_up_before_the_decision_is_refused() {
     let mut server = rfc6455::Connection::server(config);
     let client = rfc6455::Connection::client_with_masks(default_request(), plain_config(), masks(SEED));
     server.receive(client.pending_output());
-    assert!(matches!(server.poll_event(), Some(rfc6455::Event::Request(_))));
+    assert!(matches!(
+        server.poll_event(),
+        Some(rfc6455::connection::Event::Request(_))
+    ));
     server.receive(&[0u8; 1024]);
     assert!(server.poll_event().is_none(), "one frame's worth may wait");
     server.receive(&[0u8; 64]);
     match server.poll_event() {
-        Some(rfc6455::Event::Failed(rfc6455::Error::Handshake(rfc6455::HandshakeError::TooLarge))) => {}
+        Some(rfc6455::connection::Event::Failed(rfc6455::Error::Handshake(rfc6455::HandshakeError::TooLarge))) => {}
         other => panic!("expected a refusal, got {other:?}"),
     }
     assert!(

@@ -10,10 +10,11 @@
 //! The PRNG is seeded, so every run sees the same inputs; a failure names
 //! the seed that reproduces it. `RFC6455_FUZZ_CASES=100000` runs longer.
 
+use rfc6455::connection::Event;
 use rfc6455::error::{Limit, ProtocolError};
 use rfc6455::handshake::accept_key;
 use rfc6455::testkit::XorShift;
-use rfc6455::{Accept, ClientRequest, Config, Connection, Error, Event, HandshakeError, MaskSource, ReadyState, Role};
+use rfc6455::{Accept, ClientRequest, Config, Connection, Error, HandshakeError, MaskSource, ReadyState, Role};
 
 // ---------------------------------------------------------------- PRNG
 
@@ -298,6 +299,7 @@ fn to_got(event: Event<'_>, config: &Config) -> Got {
             let (kind, detail) = kind(&error);
             Got::Fail(Ev::Failed(kind, detail), code, handshake)
         }
+        other => panic!("unexpected {other:?}"),
     }
 }
 

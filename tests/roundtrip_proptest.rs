@@ -7,9 +7,10 @@
 
 use proptest::collection::vec;
 use proptest::prelude::*;
+use rfc6455::connection::Event;
 use rfc6455::error::Misuse;
 use rfc6455::testkit::masks;
-use rfc6455::{Accept, ClientRequest, CloseCode, Config, Connection, Error, Event, OpCode, ReadyState, Role};
+use rfc6455::{Accept, ClientRequest, CloseCode, Config, Connection, Error, OpCode, ReadyState, Role};
 
 /// `PROPTEST_CASES` if set, else `default`.
 fn cases(default: u32) -> ProptestConfig {

@@ -130,6 +130,7 @@ fn brief(m: &Message) -> String {
         Message::Binary(b) => format!("Binary({} bytes)", b.len()),
         Message::Ping(p) => format!("Ping({p:?})"),
         Message::Pong(p) => format!("Pong({p:?})"),
+        other => format!("{other:?}"),
     }
 }
 
@@ -258,7 +259,7 @@ async fn echo_server(
         match &message {
             Message::Text(t) => ws.send(t.as_str()).await?,
             Message::Binary(b) => ws.send(b.as_slice()).await?,
-            Message::Ping(_) | Message::Pong(_) => {}
+            _ => {}
         }
         messages.push(message);
     }
@@ -797,6 +798,7 @@ fn seen_len(m: &Message) -> usize {
     match m {
         Message::Text(t) => t.len(),
         Message::Binary(b) | Message::Ping(b) | Message::Pong(b) => b.len(),
+        other => panic!("unexpected {other:?}"),
     }
 }
 

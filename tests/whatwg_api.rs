@@ -131,6 +131,7 @@ impl Wire {
                     self.seen.push(Seen::Failed(Fault::from(&e)));
                     Then::Nothing
                 }
+                Some(other) => panic!("the scripted server does not expect {other:?}"),
             };
             match then {
                 Then::Nothing => {}

@@ -4,8 +4,9 @@
 
 #![allow(dead_code)]
 
+use rfc6455::connection::Event;
 pub use rfc6455::testkit::XorShift;
-use rfc6455::{Config, Connection, Event, MaskSource, OpCode, Role};
+use rfc6455::{Config, Connection, MaskSource, OpCode, Role};
 use std::io;
 
 /// Message sizes measured for receive and send.

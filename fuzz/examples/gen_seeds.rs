@@ -260,13 +260,16 @@ impl Pair {
         let mut server = Connection::server(Default::default());
         let request = take(&mut client);
         server.receive(&request);
-        assert!(matches!(server.poll_event(), Some(rfc6455::Event::Request(_))));
+        assert!(matches!(
+            server.poll_event(),
+            Some(rfc6455::connection::Event::Request(_))
+        ));
         let accept = protocol.map_or_else(rfc6455::Accept::new, |p| rfc6455::Accept::new().protocol(p));
         server.accept(accept).unwrap();
-        assert!(matches!(server.poll_event(), Some(rfc6455::Event::Open)));
+        assert!(matches!(server.poll_event(), Some(rfc6455::connection::Event::Open)));
         let response = take(&mut server);
         client.receive(&response);
-        assert!(matches!(client.poll_event(), Some(rfc6455::Event::Open)));
+        assert!(matches!(client.poll_event(), Some(rfc6455::connection::Event::Open)));
         println!("negotiated: {:?} {:?}", client.protocol(), client.extensions());
         Self {
             client,

@@ -162,6 +162,7 @@ fn messages(mut ws: WebSocket<Script>, input_len: usize, config: &Config, echo: 
                     Message::Text(t) => check_len(t.len(), config),
                     Message::Binary(b) => check_len(b.len(), config),
                     Message::Ping(p) | Message::Pong(p) => assert!(p.len() <= 125),
+                    other => panic!("unexpected {other:?}"),
                 }
                 if echo {
                     let _ = match message {
@@ -169,6 +170,7 @@ fn messages(mut ws: WebSocket<Script>, input_len: usize, config: &Config, echo: 
                         Message::Binary(b) => ws.send_binary(&b),
                         Message::Ping(p) => ws.ping(&p),
                         Message::Pong(_) => ws.close_with(rfc6455::CloseCode::NORMAL, "pong"),
+                        other => panic!("unexpected {other:?}"),
                     };
                 }
             }

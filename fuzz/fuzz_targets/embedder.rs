@@ -13,7 +13,8 @@
 use arbitrary::Arbitrary;
 use core::time::Duration;
 use libfuzzer_sys::fuzz_target;
-use rfc6455::{Accept, ClientRequest, CloseCode, Config, Connection, Event, OpCode, Role};
+use rfc6455::connection::Event;
+use rfc6455::{Accept, ClientRequest, CloseCode, Config, Connection, OpCode, Role};
 use rfc6455_fuzz::masks;
 
 #[derive(Arbitrary, Debug)]

@@ -39,8 +39,9 @@
 use crate::{Checker, Ev, XorShift, chunks, heap, own, valid_request};
 use arbitrary::Arbitrary;
 use flate2::{Compress, Compression, FlushCompress, Status};
+use rfc6455::connection::Event;
 use rfc6455::deflate::{ClientWindow, DeflateConfig, DeflateOffer};
-use rfc6455::{Accept, CloseCode, Config, Connection, Event, ReadyState, Role};
+use rfc6455::{Accept, CloseCode, Config, Connection, ReadyState, Role};
 
 /// Data the harness may produce per input, in all messages together:
 /// keeps executions fast.

@@ -8,7 +8,8 @@
 
 use arbitrary::Arbitrary;
 use core::time::Duration;
-use rfc6455::{Accept, ClientRequest, CloseCode, Config, Connection, Event, MaskSource, ReadyState, Role};
+use rfc6455::connection::Event;
+use rfc6455::{Accept, ClientRequest, CloseCode, Config, Connection, MaskSource, ReadyState, Role};
 
 pub mod heap;
 pub mod inflate;
@@ -105,6 +106,7 @@ pub fn own(event: Event<'_>) -> Ev {
         Event::Pong(p) => Ev::Pong(p.to_vec()),
         Event::Close(f) => Ev::Close(f.code.map(|c| c.0), f.reason.to_owned()),
         Event::Failed(e) => Ev::Failed(format!("{e:?}")),
+        other => panic!("unexpected {other:?}"),
     }
 }
 

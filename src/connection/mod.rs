@@ -74,6 +74,7 @@ pub enum ReadyState {
 /// What received bytes meant. Payloads borrow the connection's buffers and
 /// are valid until the next call on the connection.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum Event<'a> {
     /// Server: a client's request arrived. Inspect it, then call
     /// [`Connection::accept`] or [`Connection::reject`].
@@ -126,7 +127,8 @@ enum Queued {
 /// [module docs](self) for the calling contract.
 ///
 /// ```
-/// use rfc6455::{ClientRequest, Config, Connection, Event, Role};
+/// use rfc6455::connection::Event;
+/// use rfc6455::{ClientRequest, Config, Connection, Role};
 ///
 /// // A client and a server wired back to back in memory.
 /// let mut client = Connection::client(ClientRequest::new("localhost", "/"), Config::default());

@@ -136,6 +136,7 @@ impl Connection {
     /// Whether [`Connection::poll_timeout`] is `Some`, answered without
     /// finding the earliest deadline: a blocking driver asks before each
     /// write (benches/compare callgrind, send_binary_16_b, blocking driver).
+    #[cfg(feature = "std")]
     #[inline]
     pub(crate) fn has_timeout(&self) -> bool {
         self.timers.any_armed()

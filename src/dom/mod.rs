@@ -34,6 +34,7 @@ use std::vec::Vec;
 /// A received message, owned: what the drivers' `read` and `Stream`
 /// implementations return.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Message {
     /// A text message.
     Text(String),

@@ -20,7 +20,7 @@ fn has_token(value: &[u8], token: &str) -> bool {
 
 /// Whether `s` is an HTTP token (RFC 9110 §5.6.2), as subprotocol names
 /// must be (RFC 6455 §4.1 item 10).
-pub fn is_token(s: &str) -> bool {
+pub(crate) fn is_token(s: &str) -> bool {
     !s.is_empty()
         && s.bytes().all(|b| {
             b.is_ascii_alphanumeric()

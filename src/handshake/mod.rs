@@ -27,7 +27,8 @@ pub use crate::error::UrlError;
 pub use accept::Accept;
 pub(crate) use accept::{encode_accept, encode_reject};
 pub use client::ClientRequest;
-pub use fields::is_token;
+#[cfg(feature = "std")]
+pub(crate) use fields::is_token;
 pub(crate) use parse::Limits;
 pub use request::Request;
 pub(crate) use request::parse_request;

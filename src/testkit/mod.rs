@@ -3,7 +3,7 @@
 //!
 //! - [`XorShift`]: the one seeded generator (masks, payloads, random
 //!   choices);
-//! - [`Ev`] and [`own`]: an owned mirror of [`Event`](crate::Event), and
+//! - [`Ev`] and [`own`]: an owned mirror of [`Event`](crate::connection::Event), and
 //!   `DomEv` and `own_dom` of the DOM-style drivers' events (with `std`);
 //! - [`RawFrame`] and [`decode_frames`]: hand-made frames (any opcode, RSV
 //!   bits, mask and length form) and an independent decoder;
@@ -54,3 +54,10 @@ pub use events::*;
 pub use frames::*;
 pub use generator::*;
 pub use pair::*;
+
+/// The crate's unmasking kernel, for `benches/kernels.rs` (the function
+/// itself is private: callers unmask through [`Connection`](crate::Connection)).
+#[inline]
+pub fn apply_mask(buf: &mut [u8], key: [u8; 4], offset: usize) {
+    crate::mask::apply_mask(buf, key, offset);
+}

@@ -73,7 +73,7 @@ pub enum Delivery {
     ReadBuffer,
 }
 
-/// What a server peer does with an [`Event::Request`].
+/// What a server peer does with an [`Event::Request`](crate::connection::Event::Request).
 #[derive(Debug, Clone)]
 pub enum Decision {
     Accept(Accept),

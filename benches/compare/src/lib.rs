@@ -14,7 +14,8 @@
 //! least one message).
 
 use bytes::Bytes;
-use rfc6455::{Config, Connection, Event, MaskSource, OpCode};
+use rfc6455::connection::Event;
+use rfc6455::{Config, Connection, MaskSource, OpCode};
 use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll};

@@ -97,7 +97,8 @@ fn announce(addr: io::Result<std::net::SocketAddr>) {
 /// write everything queued at once, so a read holding many messages costs
 /// one write, not one per message.
 async fn rfc6455_core(mut stream: tokio::net::TcpStream) {
-    use rfc6455::{Accept, Config, Connection, Event};
+    use rfc6455::connection::Event;
+    use rfc6455::{Accept, Config, Connection};
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     let mut conn = Connection::server(Config::default());
