@@ -2,7 +2,7 @@
 //! timeout and keepalive. No sleeps: time only moves through `advance`.
 
 use rfc6455::testkit::*;
-use rfc6455::{CloseCode, Config, ReadyState, Role};
+use rfc6455::{CloseCode, Config, Connection, ReadyState, Role};
 use std::time::Duration;
 
 fn keepalive(interval: u64) -> Config {
@@ -414,4 +414,27 @@ fn no_deadline_when_every_timer_is_off() {
         p.client.conn.should_close_transport(),
         "no close timeout: nothing to wait for"
     );
+}
+
+// A caller with a shared clock (one epoch for many connections) tells a
+// new connection the time with `started_at`: the handshake timeout then
+// counts from there, not from the clock's zero.
+#[test]
+fn handshake_timeout_counts_from_started_at() {
+    let start = secs(3600);
+    let timeout = Config::default()
+        .handshake_timeout
+        .expect("a default handshake timeout");
+    let mut late = Connection::server(Config::default()).started_at(start);
+    late.handle_timeout(start + timeout - NANO);
+    assert!(late.poll_event().is_none(), "still within the handshake timeout");
+    late.handle_timeout(start + timeout);
+    let events: Vec<Ev> = core::iter::from_fn(|| late.poll_event().map(own)).collect();
+    assert_eq!(assert_fails_with(&events, 1006), Fault::Timeout(Timeout::Handshake));
+
+    // Without it, the same clock reading is an hour past the deadline.
+    let mut unaware = Connection::server(Config::default());
+    unaware.handle_timeout(start);
+    let events: Vec<Ev> = core::iter::from_fn(|| unaware.poll_event().map(own)).collect();
+    assert_eq!(assert_fails_with(&events, 1006), Fault::Timeout(Timeout::Handshake));
 }

@@ -206,6 +206,37 @@ impl Connection {
         }
     }
 
+    /// Sets the connection's clock to `now` (on the caller's monotonic
+    /// clock, the same one later given to
+    /// [`handle_timeout`](Connection::handle_timeout)) and counts the
+    /// handshake timeout from it.
+    ///
+    /// The constructors start the clock at zero, which suits a caller that
+    /// measures time from the connection's creation (both drivers do). A
+    /// caller with a shared clock — one epoch for many connections, as an
+    /// event loop has — calls this right after constructing, or a
+    /// connection created an hour into that clock would fail its handshake
+    /// at the first `handle_timeout`.
+    ///
+    /// ```
+    /// use core::time::Duration;
+    /// use rfc6455::{Config, Connection};
+    ///
+    /// let loop_clock = Duration::from_secs(3600);
+    /// let mut conn = Connection::server(Config::default()).started_at(loop_clock);
+    /// conn.handle_timeout(loop_clock + Duration::from_secs(1));
+    /// assert!(conn.poll_event().is_none(), "one second into a 10 s handshake");
+    /// ```
+    #[must_use]
+    pub fn started_at(mut self, now: Duration) -> Self {
+        self.now = self.now.max(now);
+        if self.timers.is_armed(Timer::Handshake) {
+            self.timers
+                .arm(Timer::Handshake, self.now, self.config.handshake_timeout);
+        }
+        self
+    }
+
     /// A client that starts by sending `request`, masking with `rand`'s
     /// thread-local CSPRNG.
     #[cfg(feature = "std")]

@@ -94,7 +94,8 @@ impl Timers {
 
 impl Connection {
     /// Tells the connection the time on the caller's monotonic clock (any
-    /// epoch; the connection's timers count from zero on it). Fires expired
+    /// epoch; the connection's timers count from zero on it, or from
+    /// [`started_at`](Connection::started_at)). Fires expired
     /// timers; a resulting failure is reported by the next `poll_event`.
     ///
     /// Call it after every wait (blocking read, `poll_timeout` expiry);
