@@ -2104,3 +2104,70 @@ async fn a_send_queued_below_the_mark_is_written_while_the_read_half_waits() {
     })
     .await;
 }
+
+// ---------------------------------------------------------------- the Rust-facing send (issue #15)
+
+/// Sends 1 KiB messages through `sink` to a peer that is gone: the first
+/// or second fails, with the transport's I/O error.
+async fn sink_fails_with_io(sink: &mut (impl Sink<Message, Error = Error> + Unpin)) {
+    for sent in 0..2000 {
+        if let Err(error) = SinkExt::send(sink, Message::Binary(vec![7; 1024])).await {
+            assert!(sent < 2, "failed only after {sent} sends");
+            assert!(matches!(error, Error::Io(_)), "{error:?}");
+            return;
+        }
+    }
+    panic!("2000 Sink sends succeeded to a peer that is gone");
+}
+
+/// Issue #15, bug 2: a task that only writes learns that the peer is gone.
+/// The `Sink` reports the transport's failure as the I/O error (and keeps
+/// reporting it); the DOM-style `send(data)` keeps the WHATWG rule and
+/// discards silently.
+#[tokio::test]
+async fn the_sink_reports_a_transport_that_is_gone() {
+    let (mut ws, raw) = client_pair(4096, plain_config()).await;
+    drop(raw);
+    sink_fails_with_io(&mut ws).await;
+    let again = SinkExt::send(&mut ws, Message::Binary(vec![7])).await;
+    assert!(matches!(again, Err(Error::Io(_))), "{again:?}");
+    assert!(ws.send("the DOM's send stays silent").await.is_ok());
+}
+
+/// Issue #15, bug 2: after the Sink's close, a send is refused, not
+/// swallowed.
+#[tokio::test]
+async fn the_sink_refuses_a_send_after_its_close() {
+    let (mut ws, _raw) = client_pair(4096, plain_config()).await;
+    SinkExt::close(&mut ws).await.expect("the close frame is written");
+    let late = SinkExt::send(&mut ws, Message::Text("late".into())).await;
+    assert!(matches!(late, Err(Error::Misuse(Misuse::Closing))), "{late:?}");
+}
+
+/// Issue #15, bug 3: `ws.send(Message)` compiles and sends what the
+/// message is, control frames included, with the Sink's rules.
+#[tokio::test]
+async fn send_takes_a_message() {
+    let (mut ws, mut raw) = client_pair(4096, plain_config()).await;
+    ws.send(Message::Text("hello".into())).await.unwrap();
+    ws.send(Message::Ping(b"p".to_vec())).await.unwrap();
+    ws.send(Message::Binary(vec![1, 2])).await.unwrap();
+    assert_eq!(raw.next().await, Some(Ev::text("hello")));
+    assert_eq!(raw.next().await, Some(Ev::Ping(b"p".to_vec())));
+    assert_eq!(raw.next().await, Some(Ev::Binary(vec![1, 2])));
+    SinkExt::close(&mut ws).await.unwrap();
+    let late = ws.send(Message::Text("late".into())).await;
+    assert!(matches!(late, Err(Error::Misuse(Misuse::Closing))), "{late:?}");
+}
+
+/// Issue #15, bug 2, for split halves: the write half's `Sink` and its
+/// `send(Message)` report the failed transport too.
+#[tokio::test]
+async fn the_write_half_reports_a_transport_that_is_gone() {
+    let (ws, raw) = client_pair(4096, plain_config()).await;
+    let (_read, mut write) = ws.split();
+    drop(raw);
+    sink_fails_with_io(&mut write).await;
+    let again = write.send(Message::Text("again".into())).await;
+    assert!(matches!(again, Err(Error::Io(_))), "{again:?}");
+}

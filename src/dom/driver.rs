@@ -177,9 +177,11 @@ impl Driver {
     }
 
     #[cfg(feature = "tokio")]
-    /// The `Sink`'s `start_send`: text and binary per the DOM's rules,
-    /// pings and pongs as control frames.
+    /// The `Sink`'s `start_send`: text, binary, pings and pongs; an error
+    /// once the connection is closing or its transport failed
+    /// ([`Dom::sendable`]).
     pub(crate) fn start_send(&mut self, message: Message) -> Result<(), Error> {
+        self.dom.sendable()?;
         match message {
             Message::Text(text) => self.dom.send(&Data::from(text)).map(drop),
             Message::Binary(bytes) => self.dom.send(&Data::from(bytes)).map(drop),
@@ -336,6 +338,28 @@ impl Driver {
             return self.poll_write_down_to(io, 0);
         }
         Poll::Ready(Ok(()))
+    }
+
+    #[cfg(feature = "tokio")]
+    /// The `Sink`'s `poll_ready` (`limit`: the high-water mark) and
+    /// `poll_flush` (0): write down to `limit`, then report whether the
+    /// connection can still take a message, so a task that only writes
+    /// learns of a failed transport.
+    pub(crate) fn poll_sink_drain(&mut self, io: &mut impl Io, limit: usize) -> Poll<Result<(), Error>> {
+        self.dom.sendable()?;
+        ready!(self.poll_drain(io, limit));
+        Poll::Ready(self.dom.sendable())
+    }
+
+    #[cfg(feature = "tokio")]
+    /// The `Sink`'s `poll_flush`: write everything; the transport's error
+    /// if it failed (a close already written is not an error here).
+    pub(crate) fn poll_sink_flush(&mut self, io: &mut impl Io) -> Poll<Result<(), Error>> {
+        ready!(self.poll_drain(io, 0));
+        match self.dom.sendable() {
+            Err(Error::Io(e)) => Poll::Ready(Err(Error::Io(e))),
+            _ => Poll::Ready(Ok(())),
+        }
     }
 
     #[cfg(feature = "tokio")]

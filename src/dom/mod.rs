@@ -155,6 +155,10 @@ pub(crate) struct Dom {
     /// Bytes "sent" while closing or closed: the DOM discards them but
     /// counts them in `bufferedAmount`.
     discarded: u64,
+    /// The kind of the I/O error that failed the transport, for the
+    /// Rust-facing senders (the error itself goes to the error event).
+    #[cfg(feature = "tokio")]
+    io_failure: Option<std::io::ErrorKind>,
 }
 
 impl Dom {
@@ -171,6 +175,8 @@ impl Dom {
             written: 0,
             queued: VecDeque::new(),
             discarded: 0,
+            #[cfg(feature = "tokio")]
+            io_failure: None,
         };
         if open {
             // Started over an already-upgraded stream: open at once.
@@ -220,6 +226,22 @@ impl Dom {
     }
 
     /// Whether the transport is still usable.
+    /// Whether a Rust-facing sender (the tokio `Sink`) may still send.
+    /// Unlike the DOM's `send`, which discards silently once closing, it
+    /// is told: the transport's I/O error (its kind) after a transport
+    /// failure, [`Misuse::Closing`] once closing, closed or failed.
+    #[cfg(feature = "tokio")]
+    pub(crate) fn sendable(&self) -> Result<(), Error> {
+        if let Some(kind) = self.io_failure {
+            return Err(Error::Io(std::io::Error::new(kind, "the transport failed")));
+        }
+        match self.conn.ready_state() {
+            ReadyState::Open if self.transport == Transport::Open && !self.close_decided() => Ok(()),
+            ReadyState::Connecting => Err(Error::Misuse(Misuse::NotOpen)),
+            _ => Err(Error::Misuse(Misuse::Closing)),
+        }
+    }
+
     pub(crate) fn transport_open(&self) -> bool {
         self.transport == Transport::Open
     }
@@ -456,6 +478,10 @@ impl Dom {
     /// the core queued (a close frame) as best it can and closes the
     /// transport, then the error event, then close with 1006.
     pub(crate) fn fail(&mut self, error: Error) {
+        #[cfg(feature = "tokio")]
+        if let Error::Io(e) = &error {
+            self.io_failure.get_or_insert(e.kind());
+        }
         if self.close_decided() {
             return;
         }

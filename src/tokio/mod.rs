@@ -218,6 +218,40 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
         let limit = self.driver.high_water_mark;
         self.drive(cx, |driver, io| driver.poll_drain(io, limit))
     }
+
+    /// The `Sink`'s backpressure: down to the high-water mark, then an
+    /// error if the connection can no longer take a message.
+    fn poll_sink_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        let limit = self.driver.high_water_mark;
+        self.drive(cx, |driver, io| driver.poll_sink_drain(io, limit))
+    }
+}
+
+/// What [`WebSocket::send`] takes: DOM data (`&str`/`String` as text,
+/// bytes as binary) under the WHATWG rules, or a [`Message`] under the
+/// `Sink`'s rules. Built by `From`, so `send` takes either directly.
+#[derive(Debug)]
+pub enum Outgoing<'a> {
+    /// Text or bytes, as the DOM's `send(data)`: an error while
+    /// connecting; discarded (and counted in `bufferedAmount`) once
+    /// closing; a transport failure arrives as events.
+    Data(Data<'a>),
+    /// A message, as `SinkExt::send`: pings and pongs too; an error once
+    /// closing or closed ([`Misuse::Closing`](crate::Misuse::Closing)) or
+    /// after a transport failure (the I/O error).
+    Message(Message),
+}
+
+impl<'a, T: Into<Data<'a>>> From<T> for Outgoing<'a> {
+    fn from(data: T) -> Self {
+        Outgoing::Data(data.into())
+    }
+}
+
+impl From<Message> for Outgoing<'_> {
+    fn from(message: Message) -> Self {
+        Outgoing::Message(message)
+    }
 }
 
 /// The browser's `WebSocket` over a tokio transport.
@@ -390,11 +424,22 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     /// A transport failure is not the caller's error, as in the DOM: it
     /// arrives as error and close events. Cancelling the future leaves the
     /// whole message queued.
-    pub async fn send<'a>(&mut self, data: impl Into<Data<'a>>) -> Result<(), Error> {
-        if self.inner.driver.send(&data.into())? {
-            poll_fn(|cx| self.inner.poll_ready(cx)).await;
+    ///
+    /// A [`Message`] goes by the `Sink`'s rules instead (see [`Outgoing`]),
+    /// so `ws.send(message)` is what `SinkExt::send` does.
+    pub async fn send<'a>(&mut self, data: impl Into<Outgoing<'a>>) -> Result<(), Error> {
+        match data.into() {
+            Outgoing::Data(data) => {
+                if self.inner.driver.send(&data)? {
+                    poll_fn(|cx| self.inner.poll_ready(cx)).await;
+                }
+                Ok(())
+            }
+            Outgoing::Message(message) => {
+                self.inner.driver.start_send(message)?;
+                poll_fn(|cx| self.inner.poll_sink_ready(cx)).await
+            }
         }
-        Ok(())
     }
 
     /// Sends a ping.
@@ -463,20 +508,19 @@ impl<S: AsyncRead + AsyncWrite + Unpin> futures_core::Stream for WebSocket<S> {
 impl<S: AsyncRead + AsyncWrite + Unpin> futures_sink::Sink<Message> for WebSocket<S> {
     type Error = Error;
 
-    /// Ready once at most the high-water mark is queued.
+    /// Ready once at most the high-water mark is queued; an error once
+    /// the connection is closing or its transport failed.
     fn poll_ready(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
-        self.get_mut().inner.poll_ready(cx).map(Ok)
+        self.get_mut().inner.poll_sink_ready(cx)
     }
 
     fn start_send(self: Pin<&mut Self>, message: Message) -> Result<(), Error> {
         self.get_mut().inner.driver.start_send(message)
     }
 
+    /// Writes everything queued; the transport's error if it failed.
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
-        self.get_mut()
-            .inner
-            .drive(cx, |driver, io| driver.poll_drain(io, 0))
-            .map(Ok)
+        self.get_mut().inner.drive(cx, |driver, io| driver.poll_sink_flush(io))
     }
 
     /// Starts the close handshake (1000) and writes it.

@@ -7,10 +7,10 @@
 //! or wait on a timer, so the halves poll it with a shared waker that wakes
 //! both tasks: a wakeup meant for one is never lost to the other.
 
-use super::{Inner, Message};
+use super::{Inner, Message, Outgoing};
 use crate::close::CloseCode;
 use crate::connection::ReadyState;
-use crate::dom::{Data, Event};
+use crate::dom::Event;
 use crate::error::Error;
 use ::tokio::io::{AsyncRead, AsyncWrite};
 use core::future::poll_fn;
@@ -153,13 +153,23 @@ impl<S: AsyncRead + AsyncWrite + Unpin> futures_core::Stream for ReadHalf<S> {
 
 impl<S: AsyncRead + AsyncWrite + Unpin> WriteHalf<S> {
     /// As [`WebSocket::send`](super::WebSocket::send).
-    pub async fn send<'a>(&mut self, data: impl Into<Data<'a>>) -> Result<(), Error> {
-        let queued = lock(&self.shared.inner).driver.send(&data.into())?;
-        if queued {
-            poll_fn(|cx| self.shared.poll(cx, false, |inner, cx| inner.poll_ready(cx))).await;
-            self.shared.hand_output_to_reader();
+    pub async fn send<'a>(&mut self, data: impl Into<Outgoing<'a>>) -> Result<(), Error> {
+        match data.into() {
+            Outgoing::Data(data) => {
+                let queued = lock(&self.shared.inner).driver.send(&data)?;
+                if queued {
+                    poll_fn(|cx| self.shared.poll(cx, false, |inner, cx| inner.poll_ready(cx))).await;
+                    self.shared.hand_output_to_reader();
+                }
+                Ok(())
+            }
+            Outgoing::Message(message) => {
+                lock(&self.shared.inner).driver.start_send(message)?;
+                let ready = poll_fn(|cx| self.shared.poll(cx, false, |inner, cx| inner.poll_sink_ready(cx))).await;
+                self.shared.hand_output_to_reader();
+                ready
+            }
         }
-        Ok(())
     }
 
     /// As [`WebSocket::close`](super::WebSocket::close).
@@ -211,7 +221,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> futures_sink::Sink<Message> for WriteHal
     type Error = Error;
 
     fn poll_ready(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
-        self.shared.poll(cx, false, |inner, cx| inner.poll_ready(cx).map(Ok))
+        self.shared.poll(cx, false, |inner, cx| inner.poll_sink_ready(cx))
     }
 
     fn start_send(self: Pin<&mut Self>, message: Message) -> Result<(), Error> {
@@ -221,9 +231,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> futures_sink::Sink<Message> for WriteHal
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
-        self.shared.poll(cx, false, |inner, cx| {
-            inner.drive(cx, |d, io| d.poll_drain(io, 0)).map(Ok)
-        })
+        self.shared
+            .poll(cx, false, |inner, cx| inner.drive(cx, |d, io| d.poll_sink_flush(io)))
     }
 
     fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
