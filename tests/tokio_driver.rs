@@ -2171,3 +2171,36 @@ async fn the_write_half_reports_a_transport_that_is_gone() {
     let again = write.send(Message::Text("again".into())).await;
     assert!(matches!(again, Err(Error::Io(_))), "{again:?}");
 }
+
+/// Issue #15, item 6: the read half learns the peer's close frame; the
+/// write half pings; the halves reunite into one socket that still works.
+#[tokio::test]
+async fn split_halves_ping_learn_the_close_and_reunite() {
+    let (ws, mut raw) = client_pair(4096, plain_config()).await;
+    let (read, mut write) = ws.split();
+    write.ping(b"are you there").await.unwrap();
+    assert_eq!(raw.next().await, Some(Ev::Ping(b"are you there".to_vec())));
+
+    let mut ws = read.reunite(write).expect("halves of one split");
+    ws.send("after reuniting").await.unwrap();
+    assert_eq!(raw.next().await, Some(Ev::text("after reuniting")));
+
+    let (mut read, write) = ws.split();
+    assert!(read.peer_close().is_none());
+    raw.close(4001, "bye").await;
+    raw.hang_up().await;
+    // The raw peer's automatic pong to the ping comes first.
+    assert_eq!(
+        read.read().await.unwrap(),
+        Some(Message::Pong(b"are you there".to_vec()))
+    );
+    assert_eq!(read.read().await.unwrap(), None, "the stream ends with the close");
+    let close = read.peer_close().expect("the peer's close frame");
+    assert_eq!((close.code, close.reason.as_str()), (Some(CloseCode(4001)), "bye"));
+
+    let (other, _other_raw) = client_pair(4096, plain_config()).await;
+    let (other_read, other_write) = other.split();
+    let (read, _) = read.reunite(other_write).expect_err("halves of different sockets");
+    assert!(other_read.reunite(write).is_err());
+    drop(read);
+}

@@ -46,6 +46,99 @@ pub enum Message {
     Pong(Vec<u8>),
 }
 
+impl Message {
+    /// A text message.
+    pub fn text(text: impl Into<String>) -> Self {
+        Message::Text(text.into())
+    }
+
+    /// A binary message.
+    pub fn binary(bytes: impl Into<Vec<u8>>) -> Self {
+        Message::Binary(bytes.into())
+    }
+
+    /// Whether this is a text message.
+    pub fn is_text(&self) -> bool {
+        matches!(self, Message::Text(_))
+    }
+
+    /// Whether this is a binary message.
+    pub fn is_binary(&self) -> bool {
+        matches!(self, Message::Binary(_))
+    }
+
+    /// Whether this is a ping or a pong.
+    pub fn is_control(&self) -> bool {
+        matches!(self, Message::Ping(_) | Message::Pong(_))
+    }
+
+    /// The text of a text message.
+    pub fn as_text(&self) -> Option<&str> {
+        match self {
+            Message::Text(text) => Some(text),
+            _ => None,
+        }
+    }
+
+    /// The payload's bytes, whatever the kind (a text's UTF-8).
+    pub fn as_bytes(&self) -> &[u8] {
+        match self {
+            Message::Text(text) => text.as_bytes(),
+            Message::Binary(bytes) | Message::Ping(bytes) | Message::Pong(bytes) => bytes,
+        }
+    }
+
+    /// The payload's length in bytes.
+    pub fn len(&self) -> usize {
+        self.as_bytes().len()
+    }
+
+    /// Whether the payload is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The payload, owned, without a copy (a text's UTF-8 bytes).
+    pub fn into_data(self) -> Vec<u8> {
+        match self {
+            Message::Text(text) => text.into_bytes(),
+            Message::Binary(bytes) | Message::Ping(bytes) | Message::Pong(bytes) => bytes,
+        }
+    }
+
+    /// The text of a text message, owned; the message back otherwise.
+    pub fn into_text(self) -> Result<String, Self> {
+        match self {
+            Message::Text(text) => Ok(text),
+            other => Err(other),
+        }
+    }
+}
+
+impl From<String> for Message {
+    fn from(text: String) -> Self {
+        Message::Text(text)
+    }
+}
+
+impl From<&str> for Message {
+    fn from(text: &str) -> Self {
+        Message::Text(text.into())
+    }
+}
+
+impl From<Vec<u8>> for Message {
+    fn from(bytes: Vec<u8>) -> Self {
+        Message::Binary(bytes)
+    }
+}
+
+impl From<&[u8]> for Message {
+    fn from(bytes: &[u8]) -> Self {
+        Message::Binary(bytes.to_vec())
+    }
+}
+
 /// Unsolicited output (pongs, a close reply) above which a driver blocked on
 /// a write stops reading (see [`Dom::may_read_while_write_blocked`]).
 const READ_WHILE_WRITE_BLOCKED: u64 = 64 * 1024;

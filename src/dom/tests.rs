@@ -323,3 +323,29 @@ fn unanswered_close_fails_after_the_close_timeout() {
     pair.advance_one(Role::Client, Duration::from_millis(1));
     assert_failed(&pair.client.take_events(), |e| *e == Fault::Timeout(Timeout::Close));
 }
+
+/// `Message`'s constructors, conversions and accessors agree with its
+/// variants (issue #15, item 6).
+#[test]
+fn message_helpers_match_the_variants() {
+    use super::Message;
+    use std::vec;
+    let text = Message::from("héllo");
+    assert_eq!(text, Message::text(String::from("héllo")));
+    assert!(text.is_text() && !text.is_binary() && !text.is_control());
+    assert_eq!(text.as_text(), Some("héllo"));
+    assert_eq!(text.len(), 6, "bytes, not chars");
+    assert_eq!(text.clone().into_data(), "héllo".as_bytes());
+    assert_eq!(text.into_text(), Ok(String::from("héllo")));
+
+    let binary = Message::from(&[1u8, 2, 3][..]);
+    assert_eq!(binary, Message::binary(vec![1, 2, 3]));
+    assert_eq!(binary, Message::from(vec![1u8, 2, 3]));
+    assert!(binary.is_binary() && binary.as_text().is_none());
+    assert_eq!(binary.as_bytes(), [1, 2, 3]);
+    assert_eq!(binary.clone().into_text(), Err(binary));
+
+    let ping = Message::Ping(Vec::new());
+    assert!(ping.is_control() && ping.is_empty());
+    assert!(Message::Pong(vec![9]).is_control());
+}

@@ -8,7 +8,7 @@
 //! both tasks: a wakeup meant for one is never lost to the other.
 
 use super::{Inner, Message, Outgoing};
-use crate::close::CloseCode;
+use crate::close::{CloseCode, OwnedCloseFrame};
 use crate::connection::ReadyState;
 use crate::dom::Event;
 use crate::error::Error;
@@ -140,6 +140,37 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ReadHalf<S> {
     pub fn ready_state(&self) -> ReadyState {
         lock(&self.shared.inner).driver.ready_state()
     }
+
+    /// The peer's close frame (code and reason), once received: why the
+    /// stream of messages ended.
+    pub fn peer_close(&self) -> Option<OwnedCloseFrame> {
+        lock(&self.shared.inner).driver.peer_close().cloned()
+    }
+
+    /// Puts the two halves of one [`split`](super::WebSocket::split) back
+    /// together; halves of different sockets are handed back unchanged.
+    pub fn reunite(self, write: WriteHalf<S>) -> Result<super::WebSocket<S>, (ReadHalf<S>, WriteHalf<S>)> {
+        if !Arc::ptr_eq(&self.shared, &write.shared) {
+            return Err((self, write));
+        }
+        drop(write);
+        match Arc::try_unwrap(self.shared) {
+            Ok(shared) => Ok(super::WebSocket {
+                inner: shared
+                    .inner
+                    .into_inner()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner()),
+            }),
+            // Only the two halves hold the state, so this does not happen;
+            // if it did, both halves come back whole.
+            Err(shared) => Err((
+                ReadHalf {
+                    shared: Arc::clone(&shared),
+                },
+                WriteHalf { shared },
+            )),
+        }
+    }
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> futures_core::Stream for ReadHalf<S> {
@@ -198,6 +229,19 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WriteHalf<S> {
                 .poll(cx, false, |inner, cx| inner.drive(cx, |d, io| d.poll_settle(io)))
         })
         .await
+    }
+
+    /// Sends a ping and writes it (as [`WebSocket::ping`](super::WebSocket::ping)).
+    pub async fn ping(&mut self, data: &[u8]) -> Result<(), Error> {
+        lock(&self.shared.inner).driver.ping(data)?;
+        let written = poll_fn(|cx| {
+            self.shared.poll(cx, false, |inner, cx| {
+                inner.drive(cx, |d, io| d.poll_write_down_to(io, 0))
+            })
+        })
+        .await;
+        self.shared.hand_output_to_reader();
+        written
     }
 
     /// The DOM's `readyState`.
