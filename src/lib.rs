@@ -29,6 +29,28 @@
 //! # fn main() {}
 //! ```
 //!
+//! # Which API do I use?
+//!
+//! | you are writing | use | feature |
+//! |---|---|---|
+//! | your own event loop, an embedded target, another protocol crate | [`Connection`]: the sans-IO core (bytes and time in, events and bytes out; `no_std` + `alloc`) | none |
+//! | a program with threads and blocking sockets | [`websocket::WebSocket`]: the browser's API over any `Read + Write` | `std` (default) |
+//! | a tokio program (client or server) | `tokio::WebSocket`: the same API, plus `Stream`/`Sink` of [`Message`]s and `split()` | `tokio` |
+//! | a hyper or axum server | `http::accept` on the parsed request, then `tokio::WebSocket::from_connection` on the upgraded stream | `http`, `tokio` |
+//! | a `wss://` client | any driver's `connect` with a `wss://` URL | `rustls` |
+//!
+//! # Features
+//!
+//! | feature | default | what it adds |
+//! |---|---|---|
+//! | `std` | on | the blocking driver, `TcpStream` support, URL parsing, the default CSPRNG for masks |
+//! | `deflate` | on | permessage-deflate (RFC 7692) |
+//! | `tokio` | off | the driver over tokio's `AsyncRead + AsyncWrite` |
+//! | `http` | off | the opening handshake in `http` crate types |
+//! | `rustls` | off | `wss://` for both drivers |
+//!
+//! Without default features the core builds `#![no_std]` with `alloc`.
+//!
 //! Modules are named after the protocol concepts they implement:
 //! [`frame`] (§5.2), [`mask`] (§5.3), `utf8` (§8.1), [`close`] (§7.4),
 //! [`handshake`] (§4, one private submodule per part: header-field syntax,

@@ -272,11 +272,41 @@ impl WebSocket<MaybeTlsStream> {
     /// the given subprotocols and completes the handshake; any failure is
     /// the `Err` (the DOM constructor's exceptions included, see
     /// [`Error::dom_exception`]). The open event is still the first event.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), rfc6455::Error> {
+    /// use futures_util::StreamExt;
+    /// use rfc6455::tokio::WebSocket;
+    ///
+    /// let mut ws = WebSocket::connect("ws://127.0.0.1:9001/chat", &["chat.v1"]).await?;
+    /// ws.send("hello").await?;
+    /// while let Some(message) = ws.next().await {
+    ///     println!("{:?}", message?);
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn connect(url: &str, protocols: &[&str]) -> Result<Self, Error> {
         Self::connect_with(url, protocols, Config::default()).await
     }
 
     /// [`WebSocket::connect`] with settings.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), rfc6455::Error> {
+    /// use core::time::Duration;
+    /// use rfc6455::{Config, tokio::WebSocket};
+    ///
+    /// let config = Config {
+    ///     max_message_size: 1 << 20,
+    ///     keepalive_interval: Some(Duration::from_secs(30)),
+    ///     ..Config::default()
+    /// };
+    /// let ws = WebSocket::connect_with("ws://127.0.0.1:9001/", &[], config).await?;
+    /// # let _ = ws;
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn connect_with(url: &str, protocols: &[&str], config: Config) -> Result<Self, Error> {
         Self::open(url, protocols, config, None).await
     }
@@ -362,6 +392,20 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
 
     /// Performs the client handshake over `stream`; any failure is the
     /// `Err`. The open event is still the first event.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), rfc6455::Error> {
+    /// use rfc6455::{ClientRequest, Config, tokio::WebSocket};
+    ///
+    /// let stream = tokio::net::TcpStream::connect("127.0.0.1:9001").await?;
+    /// let request = ClientRequest::new("127.0.0.1:9001", "/chat")
+    ///     .header("Authorization", "Bearer t0ken")
+    ///     .protocol("chat.v1");
+    /// let ws = WebSocket::client(stream, request, Config::default()).await?;
+    /// # let _ = ws;
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn client(stream: S, request: ClientRequest, config: Config) -> Result<Self, Error> {
         let url = client_url(&request);
         let mut ws = Self::with_inner(Inner::new(Connection::client(request, config), Some(stream), url));
@@ -371,6 +415,26 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
 
     /// Performs the server handshake over `stream`, accepting any valid
     /// request without a subprotocol.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), rfc6455::Error> {
+    /// use futures_util::{SinkExt, StreamExt};
+    /// use rfc6455::tokio::WebSocket;
+    ///
+    /// let listener = tokio::net::TcpListener::bind("127.0.0.1:9001").await?;
+    /// loop {
+    ///     let (stream, _) = listener.accept().await?;
+    ///     tokio::spawn(async move {
+    ///         let Ok(mut ws) = WebSocket::accept(stream).await else { return };
+    ///         while let Some(Ok(message)) = ws.next().await {
+    ///             if message.is_text() || message.is_binary() {
+    ///                 let _ = ws.send(message).await; // echo
+    ///             }
+    ///         }
+    ///     });
+    /// }
+    /// # }
+    /// ```
     pub async fn accept(stream: S) -> Result<Self, Error> {
         Self::accept_with(stream, Config::default(), |_| Ok(Accept::new())).await
     }
@@ -378,6 +442,23 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     /// Performs the server handshake over `stream`; `decide` sees the
     /// request and accepts it or refuses it with an HTTP status. Returns
     /// once open, with the 101 written.
+    ///
+    /// ```no_run
+    /// # async fn demo(stream: tokio::net::TcpStream) -> Result<(), rfc6455::Error> {
+    /// use rfc6455::{Accept, Config, tokio::WebSocket};
+    ///
+    /// let ws = WebSocket::accept_with(stream, Config::default(), |request| {
+    ///     if request.target() != "/chat" {
+    ///         return Err(404);
+    ///     }
+    ///     let chosen = request.protocols().iter().find(|p| *p == "chat.v1");
+    ///     Ok(chosen.map_or_else(Accept::new, |p| Accept::new().protocol(p)))
+    /// })
+    /// .await?;
+    /// # let _ = ws;
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn accept_with(
         stream: S,
         config: Config,
@@ -490,6 +571,26 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
 
     /// Splits into a read half and a write half usable from different
     /// tasks. Pings are still answered by whichever half runs.
+    ///
+    /// ```no_run
+    /// # async fn demo(ws: rfc6455::tokio::WebSocket) -> Result<(), rfc6455::Error> {
+    /// use futures_util::StreamExt;
+    ///
+    /// let (mut read, mut write) = ws.split();
+    /// let writer = tokio::spawn(async move {
+    ///     for i in 0..10 {
+    ///         write.send(format!("tick {i}")).await?;
+    ///     }
+    ///     write.close(Some(1000), None).await
+    /// });
+    /// while let Some(message) = read.next().await {
+    ///     println!("{:?}", message?);
+    /// }
+    /// println!("closed: {:?}", read.peer_close());
+    /// writer.await.expect("the writer task")?;
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn split(self) -> (ReadHalf<S>, WriteHalf<S>) {
         split::split(self.inner)
     }

@@ -287,6 +287,23 @@ impl WebSocket<MaybeTlsStream> {
     /// a fragment, a protocol that is not a token or is repeated
     /// (`SyntaxError`, see [`Error::dom_exception`]), or `wss://` in a
     /// build without TLS.
+    ///
+    /// ```no_run
+    /// # fn main() -> Result<(), rfc6455::Error> {
+    /// use rfc6455::websocket::{Event, WebSocket};
+    ///
+    /// let mut ws = WebSocket::connect("ws://127.0.0.1:9001/", &["chat.v1"])?;
+    /// while let Some(event) = ws.next_event() {
+    ///     match event {
+    ///         Event::Open => ws.send("hello")?,
+    ///         Event::Message(message) => println!("{:?}", message.data),
+    ///         Event::Error(error) => eprintln!("{}", error.error),
+    ///         Event::Close(close) => println!("closed: {} {}", close.code, close.reason),
+    ///     }
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn connect(url: &str, protocols: &[&str]) -> Result<Self, Error> {
         Self::connect_with(url, protocols, Config::default())
     }
@@ -328,6 +345,17 @@ impl WebSocket<MaybeTlsStream> {
     /// Connects and completes the handshake before returning; any failure
     /// is the `Err`. `secure` asks for TLS (the default configuration, see
     /// [`crate::tls::default_client_config`] with feature `rustls`).
+    ///
+    /// ```no_run
+    /// # fn main() -> Result<(), rfc6455::Error> {
+    /// use rfc6455::{ClientRequest, Config, websocket::WebSocket};
+    ///
+    /// let request = ClientRequest::new("127.0.0.1:9001", "/chat").header("Cookie", "session=42");
+    /// let mut ws = WebSocket::connect_request(request, false, Config::default())?;
+    /// ws.send_text("open already")?;
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn connect_request(request: ClientRequest, secure: bool, config: Config) -> Result<Self, Error> {
         let start = Instant::now();
         let deadline = handshake_deadline(&config, start);
@@ -394,6 +422,28 @@ impl<S: Transport> WebSocket<S> {
 
     /// Performs the server handshake over `stream`, accepting any valid
     /// request without a subprotocol.
+    ///
+    /// ```no_run
+    /// # fn main() -> Result<(), rfc6455::Error> {
+    /// use rfc6455::{Message, websocket::WebSocket};
+    ///
+    /// let listener = std::net::TcpListener::bind("127.0.0.1:9001")?;
+    /// for stream in listener.incoming() {
+    ///     std::thread::spawn(move || -> Result<(), rfc6455::Error> {
+    ///         let mut ws = WebSocket::accept(stream?)?;
+    ///         while let Some(message) = ws.read()? {
+    ///             match message {
+    ///                 Message::Text(text) => ws.send_text(&text)?,
+    ///                 Message::Binary(bytes) => ws.send_binary(&bytes)?,
+    ///                 _ => {}
+    ///             }
+    ///         }
+    ///         Ok(())
+    ///     });
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn accept(stream: S) -> Result<Self, Error> {
         Self::accept_with(stream, Config::default(), |_| Ok(Accept::new()))
     }
