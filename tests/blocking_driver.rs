@@ -761,3 +761,23 @@ fn close_after_a_quiet_spell_longer_than_the_close_timeout_is_clean() {
     assert_eq!(echoed.unwrap().peer_close, close_frame(1000, ""));
     dog.finish();
 }
+
+/// Issue #15, item 5, blocking: `connect_request` sends the request's own
+/// headers, and the server's 101 headers are kept.
+#[test]
+fn connect_request_sends_its_headers_and_keeps_the_response_headers() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap();
+    let server = std::thread::spawn(move || {
+        let (stream, _) = listener.accept().unwrap();
+        WebSocket::accept_with(stream, Config::default(), |request| match request.header("cookie") {
+            Some(b"session=7") => Ok(rfc6455::Accept::new().header("X-Session", "7")),
+            _ => Err(403),
+        })
+        .map(drop)
+    });
+    let request = rfc6455::ClientRequest::new(address.to_string(), "/").header("Cookie", "session=7");
+    let ws = WebSocket::connect_request(request, false, Config::default()).unwrap();
+    assert_eq!(ws.connection().response_header("X-SESSION"), Some(&b"7"[..]));
+    server.join().unwrap().expect("the server accepted");
+}

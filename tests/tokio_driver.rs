@@ -2204,3 +2204,49 @@ async fn split_halves_ping_learn_the_close_and_reunite() {
     assert!(other_read.reunite(write).is_err());
     drop(read);
 }
+
+/// Issue #15, item 5: a client connects with its own request (an
+/// Authorization header the server checks) over TCP, and reads the
+/// server's 101 headers.
+#[tokio::test]
+async fn connect_request_sends_its_headers_and_keeps_the_response_headers() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let server = tokio::spawn(async move {
+        let (stream, _) = listener.accept().await.unwrap();
+        let ws = WebSocket::accept_with(stream, plain_config(), |request| {
+            match request.header("authorization") {
+                Some(b"Bearer t0ken") => Ok(Accept::new().header("X-Session", "42")),
+                _ => Err(401),
+            }
+        })
+        .await;
+        ws.map(drop)
+    });
+    let request = ClientRequest::new(address.to_string(), "/chat").header("Authorization", "Bearer t0ken");
+    let ws = WebSocket::connect_request(request, false, plain_config())
+        .await
+        .unwrap();
+    assert_eq!(ws.connection().response_header("x-session"), Some(&b"42"[..]));
+    assert!(
+        ws.connection()
+            .response_headers()
+            .any(|(name, _)| name.eq_ignore_ascii_case("upgrade"))
+    );
+    assert_eq!(ws.url(), format!("ws://{address}/chat"));
+    server.await.unwrap().expect("the server accepted");
+
+    // Without the header the server refuses, and the client sees the 401.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let server = tokio::spawn(async move {
+        let (stream, _) = listener.accept().await.unwrap();
+        let _ = WebSocket::accept_with(stream, plain_config(), |_| Err(401)).await;
+    });
+    let refused = WebSocket::connect_request(ClientRequest::new(address.to_string(), "/"), false, plain_config()).await;
+    assert!(
+        matches!(refused, Err(Error::Handshake(HandshakeError::Status { code: 401, .. }))),
+        "{refused:?}"
+    );
+    server.await.unwrap();
+}

@@ -335,6 +335,26 @@ impl Connection {
         &self.negotiated.extensions
     }
 
+    /// Client: the header fields of the server's 101 response, in the
+    /// order received (empty before the handshake completes, and for a
+    /// server). Names keep the server's case; compare them ignoring it.
+    pub fn response_headers(&self) -> impl Iterator<Item = (&str, &[u8])> {
+        self.negotiated
+            .headers
+            .iter()
+            .map(|(name, value)| (name.as_str(), value.as_slice()))
+    }
+
+    /// Client: the value of the server's response header `name` (case
+    /// ignored), the first if repeated.
+    pub fn response_header(&self, name: &str) -> Option<&[u8]> {
+        self.negotiated
+            .headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, value)| value.as_slice())
+    }
+
     /// Server: the request awaiting [`Connection::accept`] or
     /// [`Connection::reject`].
     pub fn request(&self) -> Option<&Request> {

@@ -9,13 +9,19 @@ use super::fields::{all_items, any_has_token, header_values, list_items};
 use super::parse::{Limits, check_leading_empty_lines, copy_headers, header_storage, parse_status};
 use crate::error::HandshakeError;
 use alloc::borrow::ToOwned;
+use alloc::boxed::Box;
 use alloc::string::String;
+use alloc::vec::Vec;
 
 /// What a successful handshake agreed on.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct Negotiated {
     pub protocol: Option<String>,
     pub extensions: String,
+    /// Client: the server's 101 header fields, in order, for the
+    /// application (cookies, tokens, server identification).
+    /// (A boxed slice: 16 bytes in every connection, no heap for a server.)
+    pub headers: Box<[(String, Vec<u8>)]>,
 }
 
 /// Reads and judges the server's answer (§4.1, "the client MUST validate
@@ -53,10 +59,12 @@ pub(crate) fn validate_response(
         return Err(HandshakeError::Connection);
     }
     let expected = accept_key(key.as_bytes());
-    let mut accepts = header_values(&headers, "Sec-WebSocket-Accept");
-    match (accepts.next(), accepts.next()) {
-        (Some(value), None) if value.trim_ascii() == expected.as_bytes() => {}
-        _ => return Err(HandshakeError::Accept),
+    {
+        let mut accepts = header_values(&headers, "Sec-WebSocket-Accept");
+        match (accepts.next(), accepts.next()) {
+            (Some(value), None) if value.trim_ascii() == expected.as_bytes() => {}
+            _ => return Err(HandshakeError::Accept),
+        }
     }
     let protocols = all_items(&headers, "Sec-WebSocket-Protocol");
     let protocol = match protocols.as_slice() {
@@ -79,6 +87,7 @@ pub(crate) fn validate_response(
     let negotiated = Negotiated {
         protocol,
         extensions: extensions.join(", "),
+        headers: headers.into_boxed_slice(),
     };
     Ok(Some((negotiated, consumed)))
 }
@@ -101,7 +110,9 @@ Connection: Upgrade\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\
     fn client_validates_response() {
         let (negotiated, consumed) = validate(GOOD_RESPONSE).unwrap().unwrap();
         assert_eq!(consumed, GOOD_RESPONSE.len());
-        assert_eq!(negotiated, Negotiated::default());
+        assert_eq!((negotiated.protocol, negotiated.extensions.as_str()), (None, ""));
+        let names: Vec<&str> = negotiated.headers.iter().map(|(name, _)| name.as_str()).collect();
+        assert_eq!(names, ["Upgrade", "Connection", "Sec-WebSocket-Accept"], "kept in order");
 
         let with_protocol = GOOD_RESPONSE.replace("\r\n\r\n", "\r\nSec-WebSocket-Protocol: superchat\r\n\r\n");
         assert_eq!(

@@ -323,8 +323,45 @@ impl WebSocket<MaybeTlsStream> {
         Self::open(url, protocols, config, Some(tls)).await
     }
 
+    /// Connects to the request's host (port 80, or 443 with `secure`,
+    /// unless the `Host` names one) with exactly this request — headers
+    /// such as `Authorization` or `Cookie` included — over TLS when
+    /// `secure` (feature `rustls`), and completes the handshake. The
+    /// server's 101 headers are then in
+    /// [`connection().response_headers()`](Connection::response_headers).
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), rfc6455::Error> {
+    /// use rfc6455::{ClientRequest, Config, tokio::WebSocket};
+    ///
+    /// let request = ClientRequest::new("127.0.0.1:9001", "/chat")
+    ///     .header("Authorization", "Bearer t0ken")
+    ///     .protocol("chat.v1");
+    /// let ws = WebSocket::connect_request(request, false, Config::default()).await?;
+    /// if let Some(server) = ws.connection().response_header("Server") {
+    ///     println!("server: {}", String::from_utf8_lossy(server));
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn connect_request(request: ClientRequest, secure: bool, config: Config) -> Result<Self, Error> {
+        let scheme = if secure { "wss" } else { "ws" };
+        let shown = std::format!("{scheme}://{}{}", request.host(), request.resource());
+        Self::open_request(request, secure, shown, config, None).await
+    }
+
     async fn open(url: &str, protocols: &[&str], config: Config, tls: Option<TlsConfig>) -> Result<Self, Error> {
         let (request, secure, shown) = dom_request(url, protocols)?;
+        Self::open_request(request, secure, shown, config, tls).await
+    }
+
+    async fn open_request(
+        request: ClientRequest,
+        secure: bool,
+        shown: String,
+        config: Config,
+        tls: Option<TlsConfig>,
+    ) -> Result<Self, Error> {
         if secure && cfg!(not(feature = "rustls")) {
             return Err(Error::TlsNotEnabled);
         }
