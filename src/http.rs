@@ -71,8 +71,47 @@ pub fn accept<B>(
     config: Config,
     decide: impl FnOnce(&Request) -> Result<Accept, u16>,
 ) -> Result<Upgrade, Box<Refused>> {
+    accept_head(request.method(), request.uri(), request.headers(), config, decide)
+}
+
+/// [`accept`] from a request's head, as extractors see it (axum's
+/// `FromRequestParts`, a hyper service that split the request): no whole
+/// `Request` needs rebuilding.
+///
+/// ```
+/// use rfc6455::{Accept, Config};
+///
+/// let (parts, _body) = http::Request::get("/chat")
+///     .header("Host", "example.com")
+///     .header("Upgrade", "websocket")
+///     .header("Connection", "Upgrade")
+///     .header("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==")
+///     .header("Sec-WebSocket-Version", "13")
+///     .body("ignored")
+///     .unwrap()
+///     .into_parts();
+/// let upgrade = rfc6455::http::accept_parts(&parts, Config::default(), |_| Ok(Accept::new()))
+///     .map_err(|refused| refused.error)?;
+/// assert_eq!(upgrade.response.status(), 101);
+/// # Ok::<(), rfc6455::Error>(())
+/// ```
+pub fn accept_parts(
+    parts: &::http::request::Parts,
+    config: Config,
+    decide: impl FnOnce(&Request) -> Result<Accept, u16>,
+) -> Result<Upgrade, Box<Refused>> {
+    accept_head(&parts.method, &parts.uri, &parts.headers, config, decide)
+}
+
+fn accept_head(
+    method: &::http::Method,
+    uri: &::http::Uri,
+    headers: &::http::HeaderMap,
+    config: Config,
+    decide: impl FnOnce(&Request) -> Result<Accept, u16>,
+) -> Result<Upgrade, Box<Refused>> {
     let mut conn = Connection::server(config);
-    conn.receive(&request_bytes(request));
+    conn.receive(&request_bytes(method, uri, headers));
     let refused = |conn: &mut Connection, error: Error| {
         let response = response_of(conn).unwrap_or_else(|_| status_only(500));
         Box::new(Refused { response, error })
@@ -166,25 +205,25 @@ impl ClientHandshake {
 }
 
 /// The request as HTTP/1.1 bytes, for the core's parser.
-fn request_bytes<B>(request: &::http::Request<B>) -> Vec<u8> {
+fn request_bytes(method: &::http::Method, uri: &::http::Uri, headers: &::http::HeaderMap) -> Vec<u8> {
     let mut bytes = Vec::with_capacity(512);
-    bytes.extend_from_slice(request.method().as_str().as_bytes());
+    bytes.extend_from_slice(method.as_str().as_bytes());
     bytes.push(b' ');
-    let target = request.uri().path_and_query().map_or("/", |p| p.as_str());
+    let target = uri.path_and_query().map_or("/", |p| p.as_str());
     bytes.extend_from_slice(target.as_bytes());
     // HTTP/2 and HTTP/3 requests arrive here only through extended CONNECT
     // (RFC 8441), which this function does not cover: the version line is
     // what RFC 6455 requires of the request it judges.
     bytes.extend_from_slice(b" HTTP/1.1\r\n");
-    let has_host = request.headers().contains_key(::http::header::HOST);
+    let has_host = headers.contains_key(::http::header::HOST);
     if !has_host {
-        if let Some(authority) = request.uri().authority() {
+        if let Some(authority) = uri.authority() {
             bytes.extend_from_slice(b"host: ");
             bytes.extend_from_slice(authority.as_str().as_bytes());
             bytes.extend_from_slice(b"\r\n");
         }
     }
-    push_headers(&mut bytes, request.headers());
+    push_headers(&mut bytes, headers);
     bytes
 }
 

@@ -123,3 +123,37 @@ async fn sink_send_all_through_hyper() {
         assert_eq!(got, Message::Text(format!("m{i}")));
     }
 }
+
+/// `http::accept_parts` judges a request head by the same core rules as a
+/// raw socket: a wrong version is refused with 426 (RFC 6455 §4.2.2), a
+/// refusal by `decide` carries its status.
+#[test]
+fn accept_parts_refuses_by_the_core_rules() {
+    let head = |version: &str| {
+        http::Request::get("/chat")
+            .header("Host", "example.com")
+            .header("Upgrade", "websocket")
+            .header("Connection", "Upgrade")
+            .header("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==")
+            .header("Sec-WebSocket-Version", version)
+            .body(())
+            .unwrap()
+            .into_parts()
+            .0
+    };
+    let config = rfc6455::Config::default;
+    let refused = rfc6455::http::accept_parts(&head("12"), config(), |_| Ok(rfc6455::Accept::new())).unwrap_err();
+    assert_eq!(refused.response.status(), 426);
+    assert!(
+        matches!(refused.error, Error::Handshake(HandshakeError::Version)),
+        "{:?}",
+        refused.error
+    );
+
+    let refused = rfc6455::http::accept_parts(&head("13"), config(), |_| Err(403)).unwrap_err();
+    assert_eq!(refused.response.status(), 403);
+    assert!(matches!(refused.error, Error::Handshake(HandshakeError::Rejected(403))));
+
+    let upgrade = rfc6455::http::accept_parts(&head("13"), config(), |_| Ok(rfc6455::Accept::new())).unwrap();
+    assert_eq!(upgrade.response.status(), 101);
+}

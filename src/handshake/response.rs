@@ -112,7 +112,11 @@ Connection: Upgrade\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\
         assert_eq!(consumed, GOOD_RESPONSE.len());
         assert_eq!((negotiated.protocol, negotiated.extensions.as_str()), (None, ""));
         let names: Vec<&str> = negotiated.headers.iter().map(|(name, _)| name.as_str()).collect();
-        assert_eq!(names, ["Upgrade", "Connection", "Sec-WebSocket-Accept"], "kept in order");
+        assert_eq!(
+            names,
+            ["Upgrade", "Connection", "Sec-WebSocket-Accept"],
+            "kept in order"
+        );
 
         let with_protocol = GOOD_RESPONSE.replace("\r\n\r\n", "\r\nSec-WebSocket-Protocol: superchat\r\n\r\n");
         assert_eq!(
