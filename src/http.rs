@@ -103,7 +103,7 @@ pub fn accept_parts(
     accept_head(&parts.method, &parts.uri, &parts.headers, config, decide)
 }
 
-fn accept_head(
+pub(crate) fn accept_head(
     method: &::http::Method,
     uri: &::http::Uri,
     headers: &::http::HeaderMap,

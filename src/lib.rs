@@ -36,7 +36,8 @@
 //! | your own event loop, an embedded target, another protocol crate | [`Connection`]: the sans-IO core (bytes and time in, events and bytes out; `no_std` + `alloc`) | none |
 //! | a program with threads and blocking sockets | [`websocket::WebSocket`]: the browser's API over any `Read + Write` | `std` (default) |
 //! | a tokio program (client or server) | `tokio::WebSocket`: the same API, plus `Stream`/`Sink` of [`Message`]s and `split()` | `tokio` |
-//! | a hyper or axum server | `http::accept` on the parsed request, then `tokio::WebSocket::from_connection` on the upgraded stream | `http`, `tokio` |
+//! | an axum server | `axum::WebSocketUpgrade`, an extractor shaped like axum's own | `axum` |
+//! | a hyper server | `http::accept` on the parsed request, then `tokio::WebSocket::from_connection` on the upgraded stream | `http`, `tokio` |
 //! | a `wss://` client | any driver's `connect` with a `wss://` URL | `rustls` |
 //!
 //! # Features
@@ -48,6 +49,7 @@
 //! | `tokio` | off | the driver over tokio's `AsyncRead + AsyncWrite` |
 //! | `http` | off | the opening handshake in `http` crate types |
 //! | `rustls` | off | `wss://` for both drivers |
+//! | `axum` | off | an axum extractor (`axum::WebSocketUpgrade`) |
 //!
 //! Without default features the core builds `#![no_std]` with `alloc`.
 //!
@@ -70,6 +72,8 @@ extern crate alloc;
 #[cfg(any(feature = "std", test))]
 extern crate std;
 
+#[cfg(feature = "axum")]
+pub mod axum;
 pub mod close;
 pub mod config;
 pub mod connection;
