@@ -55,6 +55,8 @@ pub struct WebSocketUpgrade {
     on_upgrade: OnUpgrade,
     config: Config,
     protocols: Vec<String>,
+    /// The client's subprotocols, as the core read them.
+    offered: Vec<String>,
 }
 
 impl core::fmt::Debug for WebSocketUpgrade {
@@ -89,11 +91,14 @@ impl<S: Send + Sync> FromRequestParts<S> for WebSocketUpgrade {
     async fn from_request_parts(parts: &mut http::request::Parts, _state: &S) -> Result<Self, Self::Rejection> {
         // Judged now, so a bad request never reaches the handler; the
         // decision with the handler's protocols comes in `on_upgrade`.
-        crate::http::accept_parts(parts, Config::default(), |_| Ok(Accept::new())).map_err(|refused| {
-            UpgradeRejection {
-                response: refused.response,
-                error: refused.error,
-            }
+        let mut offered = Vec::new();
+        let judged = crate::http::accept_parts(parts, Config::default(), |request| {
+            offered = request.protocols().to_vec();
+            Ok(Accept::new())
+        });
+        judged.map_err(|refused| UpgradeRejection {
+            response: refused.response,
+            error: refused.error,
         })?;
         let Some(on_upgrade) = parts.extensions.remove::<OnUpgrade>() else {
             let mut response = http::Response::new(());
@@ -111,6 +116,7 @@ impl<S: Send + Sync> FromRequestParts<S> for WebSocketUpgrade {
             on_upgrade,
             config: Config::default(),
             protocols: Vec::new(),
+            offered,
         })
     }
 }
@@ -134,14 +140,8 @@ impl WebSocketUpgrade {
     }
 
     /// The subprotocols the client offered, in its order.
-    pub fn offered_protocols(&self) -> impl Iterator<Item = &str> {
-        self.headers
-            .get_all(http::header::SEC_WEBSOCKET_PROTOCOL)
-            .iter()
-            .filter_map(|value| value.to_str().ok())
-            .flat_map(|value| value.split(','))
-            .map(str::trim)
-            .filter(|p| !p.is_empty())
+    pub fn offered_protocols(&self) -> &[String] {
+        &self.offered
     }
 
     /// Answers with 101 and runs `callback` on the socket once the HTTP

@@ -24,6 +24,8 @@ async fn serve() -> (std::net::SocketAddr, Arc<AtomicUsize>) {
         "/ws",
         get(move |upgrade: WebSocketUpgrade| {
             count.fetch_add(1, Ordering::SeqCst);
+            // Offered by the one client that gets this far, in its order.
+            assert_eq!(upgrade.offered_protocols(), ["v1", "v2"]);
             async move {
                 upgrade.protocols(["v2", "v1"]).on_upgrade(|mut socket| async move {
                     while let Ok(Some(message)) = socket.read().await {
