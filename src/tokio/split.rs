@@ -7,7 +7,7 @@
 //! or wait on a timer, so the halves poll it with a shared waker that wakes
 //! both tasks: a wakeup meant for one is never lost to the other.
 
-use super::{Inner, Message, Outgoing};
+use super::{Inner, Message, Outgoing, Wait};
 use crate::close::{CloseCode, OwnedCloseFrame};
 use crate::connection::ReadyState;
 use crate::dom::Event;
@@ -185,22 +185,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin> futures_core::Stream for ReadHalf<S> {
 impl<S: AsyncRead + AsyncWrite + Unpin> WriteHalf<S> {
     /// As [`WebSocket::send`](super::WebSocket::send).
     pub async fn send<'a>(&mut self, data: impl Into<Outgoing<'a>>) -> Result<(), Error> {
-        match data.into() {
-            Outgoing::Data(data) => {
-                let queued = lock(&self.shared.inner).driver.send(&data)?;
-                if queued {
-                    poll_fn(|cx| self.shared.poll(cx, false, |inner, cx| inner.poll_ready(cx))).await;
-                    self.shared.hand_output_to_reader();
-                }
+        let wait = super::queue(&mut lock(&self.shared.inner).driver, data.into())?;
+        let ready = match wait {
+            Wait::Nothing => return Ok(()),
+            Wait::Drain => {
+                poll_fn(|cx| self.shared.poll(cx, false, |inner, cx| inner.poll_ready(cx))).await;
                 Ok(())
             }
-            Outgoing::Message(message) => {
-                lock(&self.shared.inner).driver.start_send(message)?;
-                let ready = poll_fn(|cx| self.shared.poll(cx, false, |inner, cx| inner.poll_sink_ready(cx))).await;
-                self.shared.hand_output_to_reader();
-                ready
-            }
-        }
+            Wait::SinkReady => poll_fn(|cx| self.shared.poll(cx, false, |inner, cx| inner.poll_sink_ready(cx))).await,
+        };
+        self.shared.hand_output_to_reader();
+        ready
     }
 
     /// As [`WebSocket::close`](super::WebSocket::close).
