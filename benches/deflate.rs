@@ -30,7 +30,7 @@
 //! Plots are off unless `--plotting-backend` is given; a run takes about
 //! 1.5 minutes.
 //!
-//! `cargo bench --bench deflate`, then `python3 benches/summary.py deflate`
+//! `cargo bench -p rfc6455-benches --bench deflate`, then `python3 benches/summary.py deflate`
 
 use criterion::{BenchmarkId, Criterion, SamplingMode, Throughput};
 use rfc6455::connection::Event;

@@ -2,7 +2,7 @@
 //! allocator (bytes requested from the allocator and still live; malloc's
 //! own per-block overhead is not included). Prints a Markdown table.
 //!
-//! `cargo bench --bench memory`
+//! `cargo bench -p rfc6455-benches --bench memory` (`--features tokio` adds the tokio driver)
 
 mod common;
 

@@ -1,8 +1,8 @@
 //! `wss://` through rustls for both drivers, against servers on 127.0.0.1
-//! whose CA and certificate are generated here (rcgen).
+//! whose CA and certificate are in `tests/data/tls/` (how they were made is
+//! in its README).
 #![cfg(all(feature = "rustls", feature = "tokio"))]
 
-use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
 use rfc6455::websocket::{Event, WebSocket};
 use rfc6455::{Config, Message, Plain};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
@@ -20,19 +20,12 @@ struct Pki {
 }
 
 fn pki() -> Pki {
-    let ca_key = KeyPair::generate().unwrap();
-    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    let ca = ca_params.self_signed(&ca_key).unwrap();
-    let key = KeyPair::generate().unwrap();
-    let leaf = CertificateParams::new(vec!["localhost".to_owned()])
-        .unwrap()
-        .signed_by(&key, &ca, &ca_key)
-        .unwrap();
+    let ca = CertificateDer::from(include_bytes!("data/tls/ca.der").to_vec());
+    let leaf = CertificateDer::from(include_bytes!("data/tls/localhost.der").to_vec());
     Pki {
-        ca: ca.der().clone(),
-        server_chain: vec![leaf.der().clone(), ca.der().clone()],
-        server_key: key.serialize_der(),
+        ca: ca.clone(),
+        server_chain: vec![leaf, ca],
+        server_key: include_bytes!("data/tls/localhost.key.der").to_vec(),
     }
 }
 
