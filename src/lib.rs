@@ -48,7 +48,8 @@
 //! | `deflate` | on | permessage-deflate (RFC 7692) |
 //! | `tokio` | off | the driver over tokio's `AsyncRead + AsyncWrite` |
 //! | `http` | off | the opening handshake in `http` crate types |
-//! | `rustls` | off | `wss://` for both drivers |
+//! | `rustls` | off | `wss://` for both drivers (webpki roots) |
+//! | `rustls-native-roots` | off | `rustls`, and the platform's roots trusted too |
 //! | `axum` | off | an axum extractor (`axum::WebSocketUpgrade`) |
 //!
 //! Without default features the core builds `#![no_std]` with `alloc`.

@@ -1,7 +1,8 @@
 //! `wss://` through rustls: the client configuration and the server name.
 //!
 //! The default configuration trusts the Mozilla root store (`webpki-roots`)
-//! with the `ring` provider; pass your own `rustls::ClientConfig` to the
+//! with the `ring` provider, and with feature `rustls-native-roots` the
+//! platform's roots as well; pass your own `rustls::ClientConfig` to the
 //! drivers' `connect_tls` for private CAs, client certificates or ALPN.
 
 use crate::error::Error;
@@ -11,11 +12,27 @@ use std::string::String;
 use std::sync::{Arc, OnceLock};
 
 /// The client configuration `wss://` uses unless given another: webpki
-/// roots, the `ring` provider's safe default protocol versions. Built once.
+/// roots (and, with feature `rustls-native-roots`, the platform's: its
+/// store, or `SSL_CERT_FILE` / `SSL_CERT_DIR` when set), the `ring`
+/// provider's safe default protocol versions. Built once per process.
+///
+/// # Errors
+///
+/// [`Error::Io`] if rustls refuses the provider's protocol versions, which
+/// the `ring` provider never makes it do.
 pub fn default_client_config() -> Result<Arc<rustls::ClientConfig>, Error> {
     static CONFIG: OnceLock<Result<Arc<rustls::ClientConfig>, rustls::Error>> = OnceLock::new();
     let config = CONFIG.get_or_init(|| {
-        let roots = rustls::RootCertStore::from_iter(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+        #[allow(unused_mut)] // only the platform's roots add to it
+        let mut roots = rustls::RootCertStore::from_iter(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+        #[cfg(feature = "rustls-native-roots")]
+        {
+            // A store that cannot be read, or certificates rustls cannot
+            // parse, leave the webpki roots: failing every `wss://`
+            // connection for one unreadable file would help nobody.
+            let native = rustls_native_certs::load_native_certs();
+            roots.add_parsable_certificates(native.certs);
+        }
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let builder = rustls::ClientConfig::builder_with_provider(provider).with_safe_default_protocol_versions()?;
         Ok(Arc::new(builder.with_root_certificates(roots).with_no_client_auth()))

@@ -144,42 +144,50 @@ fn blocking_wss_refuses_a_certificate_for_another_name() {
     }
 }
 
+/// With `rustls-native-roots` the default configuration trusts the
+/// platform's roots, which `SSL_CERT_FILE` replaces: naming the test CA
+/// there makes the plain DOM constructor (no TLS configuration given)
+/// connect. The default configuration is built once per process, so the
+/// test runs itself again in a child process with that environment.
+#[cfg(feature = "rustls-native-roots")]
+#[test]
+fn platform_roots_are_trusted_by_default() {
+    const CHILD: &str = "RFC6455_TEST_NATIVE_ROOTS_CHILD";
+    if std::env::var_os(CHILD).is_none() {
+        let ca = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/tls/ca.pem");
+        let output = std::process::Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", "platform_roots_are_trusted_by_default", "--test-threads=1"])
+            .env(CHILD, "1")
+            .env("SSL_CERT_FILE", ca)
+            .env_remove("SSL_CERT_DIR")
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        // "1 passed": the child ran this test, not zero tests.
+        assert!(output.status.success() && stdout.contains("1 passed"), "{stdout}");
+        return;
+    }
+    let pki = pki();
+    let port = blocking_tls_echo_server(&pki, 1);
+    let mut ws = WebSocket::connect(&format!("wss://localhost:{port}/"), &[]).unwrap();
+    assert!(
+        matches!(ws.next_event(), Some(Event::Open)),
+        "the platform roots were not used"
+    );
+    ws.send("platform roots").unwrap();
+    assert_eq!(ws.read().unwrap(), Some(Message::Text("platform roots".into())));
+}
+
 mod tokio_driver {
     use super::*;
-    use futures_util::{SinkExt, StreamExt};
+    use futures_util::StreamExt;
     use rfc6455::tokio::WebSocket;
     use tokio::time::timeout;
-
-    /// A tokio TLS echo server; returns its port.
-    async fn tls_echo_server(pki: &Pki) -> u16 {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let acceptor = tokio_rustls::TlsAcceptor::from(server_config(pki));
-        tokio::spawn(async move {
-            while let Ok((tcp, _)) = listener.accept().await {
-                let acceptor = acceptor.clone();
-                tokio::spawn(async move {
-                    let Ok(tls) = acceptor.accept(tcp).await else { return };
-                    let Ok(mut ws) = WebSocket::accept(tls).await else {
-                        return;
-                    };
-                    while let Some(Ok(message)) = ws.next().await {
-                        // The Sink's `send` (the inherent one is the DOM's).
-                        let echo = matches!(message, Message::Text(_) | Message::Binary(_));
-                        if echo && SinkExt::send(&mut ws, message).await.is_err() {
-                            break;
-                        }
-                    }
-                });
-            }
-        });
-        port
-    }
 
     #[tokio::test]
     async fn tokio_wss_round_trip() {
         let pki = pki();
-        let port = tls_echo_server(&pki).await;
+        let port = blocking_tls_echo_server(&pki, 1);
         let url = format!("wss://localhost:{port}/");
         let mut ws = timeout(
             LIMIT,
@@ -206,13 +214,69 @@ mod tokio_driver {
     #[tokio::test]
     async fn tokio_wss_refuses_an_unknown_issuer() {
         let pki = pki();
-        let port = tls_echo_server(&pki).await;
+        let port = blocking_tls_echo_server(&pki, 1);
         let result = timeout(LIMIT, WebSocket::connect(&format!("wss://localhost:{port}/"), &[]))
             .await
             .unwrap();
         match result {
             Err(e) => assert!(e.to_string().contains("certificate"), "{e}"),
             Ok(_) => panic!("a certificate from an unknown CA was accepted"),
+        }
+    }
+
+    /// Both directions at once through split halves: 48 messages of 64 KiB
+    /// go out while their echoes come back, so the TLS session writes with
+    /// TCP full and reads at the same time without either half stalling.
+    #[tokio::test]
+    async fn tokio_wss_split_halves_stream_both_ways() {
+        let pki = pki();
+        let port = blocking_tls_echo_server(&pki, 1);
+        let url = format!("wss://localhost:{port}/");
+        let ws = timeout(
+            LIMIT,
+            WebSocket::connect_tls(&url, &[], Config::default(), client_config(&pki)),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+        let (mut read, mut write) = ws.split();
+        let message = |i: usize| Message::Binary(vec![i as u8; 64 << 10]);
+        let sender = tokio::spawn(async move {
+            for i in 0..48 {
+                write.send(message(i)).await.unwrap();
+            }
+            write
+        });
+        for i in 0..48 {
+            let echoed = timeout(LIMIT, read.next()).await.unwrap().unwrap().unwrap();
+            assert_eq!(echoed, message(i), "message {i}");
+        }
+        let mut write = sender.await.unwrap();
+        write.close(Some(1000), None).await.unwrap();
+        assert!(timeout(LIMIT, read.next()).await.unwrap().is_none());
+    }
+
+    /// A server that hangs up during the TLS handshake: `connect` fails
+    /// with an I/O error instead of waiting.
+    #[tokio::test]
+    async fn tokio_wss_server_gone_during_the_tls_handshake() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = std::thread::spawn(move || drop(listener.accept()));
+        let result = timeout(LIMIT, WebSocket::connect(&format!("wss://localhost:{port}/"), &[]))
+            .await
+            .unwrap();
+        server.join().unwrap();
+        match result {
+            Err(rfc6455::Error::Io(e)) => assert!(
+                matches!(
+                    e.kind(),
+                    std::io::ErrorKind::UnexpectedEof | std::io::ErrorKind::ConnectionReset
+                ),
+                "{e}"
+            ),
+            Err(e) => panic!("expected an I/O error, got {e:?}"),
+            Ok(_) => panic!("connected to a server that hung up"),
         }
     }
 }

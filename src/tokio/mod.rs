@@ -40,9 +40,13 @@
 
 mod split;
 mod stream;
+#[cfg(feature = "rustls")]
+mod tls;
 
 pub use split::{ReadHalf, WriteHalf};
 pub use stream::MaybeTlsStream;
+#[cfg(feature = "rustls")]
+pub use tls::TlsStream;
 
 use crate::close::CloseCode;
 use crate::config::Config;
@@ -428,7 +432,7 @@ async fn tls_handshake(
     tls: Option<TlsConfig>,
 ) -> Result<MaybeTlsStream, Error> {
     let (config, name) = crate::tls::client_setup(request.host(), tls)?;
-    let stream = tokio_rustls::TlsConnector::from(config).connect(name, tcp).await?;
+    let stream = tls::TlsStream::connect(config, name, tcp).await?;
     Ok(MaybeTlsStream::Tls(Box::new(stream)))
 }
 

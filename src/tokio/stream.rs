@@ -14,9 +14,9 @@ use std::io;
 pub enum MaybeTlsStream {
     /// `ws://`.
     Plain(TcpStream),
-    /// `wss://`: tokio-rustls over TCP.
+    /// `wss://`: a rustls client session over TCP.
     #[cfg(feature = "rustls")]
-    Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
+    Tls(Box<super::tls::TlsStream>),
 }
 
 impl MaybeTlsStream {
