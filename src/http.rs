@@ -34,7 +34,7 @@
 
 use crate::config::Config;
 use crate::connection::{Connection, Event, ReadyState};
-use crate::error::{Error, HandshakeError, Misuse};
+use crate::error::{Error, HandshakeError, Misuse, UrlError};
 use crate::handshake::{Accept, ClientRequest, Request};
 use std::boxed::Box;
 use std::vec::Vec;
@@ -148,6 +148,83 @@ pub(crate) fn accept_head(
         response,
         connection: conn,
     })
+}
+
+/// Client: the [`ClientRequest`] an `http::Request` describes, and whether
+/// it asks for TLS — for `connect_request` in either driver, as
+/// tokio-tungstenite's `connect_async(request)` takes one.
+///
+/// The URI is absolute: `ws://` or `http://`, `wss://` or `https://`, a host,
+/// maybe a port, path and query. `Sec-WebSocket-Protocol` values become the
+/// offered subprotocols, `Sec-WebSocket-Extensions` an extension offer,
+/// `Origin` the origin, and every other header goes out as given
+/// (`Authorization`, `Cookie`, …). The handshake writes `Upgrade`,
+/// `Connection`, `Sec-WebSocket-Key` and `Sec-WebSocket-Version` itself, so
+/// those are dropped (a request built for tungstenite carries them), and a
+/// `Host` header must name the URI's authority.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), rfc6455::Error> {
+/// use rfc6455::{Config, tokio::WebSocket};
+///
+/// let request = http::Request::get("wss://example.com/feed")
+///     .header("Authorization", "Bearer t0ken")
+///     .header("Sec-WebSocket-Protocol", "feed.v2, feed.v1")
+///     .body(())
+///     .unwrap();
+/// let (request, secure) = rfc6455::http::client_request(&request)?;
+/// let ws = WebSocket::connect_request(request, secure, Config::default()).await?;
+/// # let _ = ws;
+/// # Ok(())
+/// # }
+/// ```
+///
+/// # Errors
+///
+/// [`Error::Url`] for a URI without a scheme or host, or with another
+/// scheme; [`HandshakeError::Method`] for a method other than GET;
+/// [`HandshakeError::InvalidHeader`] for a header value that is not visible
+/// ASCII or UTF-8, a `Host` naming another authority, or a string that
+/// would break the request line (see [`ClientRequest::check`]).
+pub fn client_request<B>(request: &::http::Request<B>) -> Result<(ClientRequest, bool), Error> {
+    use ::http::header;
+    if request.method() != ::http::Method::GET {
+        return Err(HandshakeError::Method(request.method().as_str().into()).into());
+    }
+    let uri = request.uri();
+    let secure = match uri.scheme_str() {
+        Some("ws" | "http") => false,
+        Some("wss" | "https") => true,
+        Some(_) => return Err(Error::Url(UrlError::Scheme)),
+        None => return Err(Error::Url(UrlError::Invalid)),
+    };
+    let authority = uri.authority().ok_or(Error::Url(UrlError::Invalid))?;
+    // Without userinfo: browsers never send it, and `Host` may not carry it.
+    let host = match authority.port() {
+        Some(port) => std::format!("{}:{}", authority.host(), port.as_str()),
+        None => authority.host().into(),
+    };
+    let resource = uri.path_and_query().map_or("/", |p| p.as_str());
+    let mut client = ClientRequest::new(host, resource);
+    for (name, value) in request.headers() {
+        let invalid = || Error::from(HandshakeError::InvalidHeader(name.as_str().into()));
+        let value = core::str::from_utf8(value.as_bytes()).map_err(|_| invalid())?;
+        client = match *name {
+            header::UPGRADE | header::CONNECTION | header::SEC_WEBSOCKET_KEY | header::SEC_WEBSOCKET_VERSION => client,
+            header::HOST if value.eq_ignore_ascii_case(client.host()) => client,
+            header::HOST => return Err(invalid()),
+            header::SEC_WEBSOCKET_PROTOCOL => value
+                .split(',')
+                .map(str::trim)
+                .filter(|p| !p.is_empty())
+                .fold(client, |client, p| client.protocol(p)),
+            header::SEC_WEBSOCKET_EXTENSIONS => client.extension(value),
+            header::ORIGIN => client.origin(value),
+            _ => client.header(name.as_str(), value),
+        };
+    }
+    client.check()?;
+    Ok((client, secure))
 }
 
 /// A client handshake in progress: [`ClientHandshake::request`] is sent by
@@ -269,6 +346,79 @@ fn status_only(status: u16) -> ::http::Response<()> {
 mod tests {
     use super::*;
     use std::string::String;
+
+    fn client(uri: &str) -> ::http::request::Builder {
+        ::http::Request::get(uri)
+    }
+
+    /// The URI gives host, port, resource and TLS; the handshake's own
+    /// headers (as a request built for tungstenite carries them) are
+    /// dropped, the protocol header becomes offers, the rest goes out.
+    #[test]
+    fn client_request_maps_an_http_request() {
+        let request = client("wss://example.com:8443/feed?since=42")
+            .header("Host", "Example.com:8443")
+            .header("Upgrade", "websocket")
+            .header("Connection", "Upgrade")
+            .header("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==")
+            .header("Sec-WebSocket-Version", "13")
+            .header("Sec-WebSocket-Protocol", "feed.v2, feed.v1")
+            .header("Origin", "https://example.com")
+            .header("Authorization", "Bearer t0ken")
+            .body(())
+            .unwrap();
+        let (request, secure) = client_request(&request).unwrap();
+        assert!(secure);
+        assert_eq!(request.host(), "example.com:8443");
+        assert_eq!(request.resource(), "/feed?since=42");
+        assert_eq!(request.protocols(), ["feed.v2", "feed.v1"]);
+        let conn = Connection::client(request, Config::default());
+        let sent = String::from_utf8(conn.pending_output().to_vec()).unwrap();
+        assert!(sent.starts_with("GET /feed?since=42 HTTP/1.1\r\n"), "{sent}");
+        assert_eq!(
+            sent.matches("Host:").count() + sent.matches("host:").count(),
+            1,
+            "{sent}"
+        );
+        assert_eq!(
+            sent.to_ascii_lowercase().matches("sec-websocket-key:").count(),
+            1,
+            "{sent}"
+        );
+        assert!(
+            !sent.contains("dGhlIHNhbXBsZSBub25jZQ=="),
+            "the handshake makes its own key"
+        );
+        assert!(sent.contains("authorization: Bearer t0ken\r\n"), "{sent}");
+        assert!(sent.contains("Origin: https://example.com\r\n"), "{sent}");
+
+        let (request, secure) = client_request(&client("http://127.0.0.1/").body(()).unwrap()).unwrap();
+        assert!(!secure);
+        assert_eq!((request.host(), request.resource()), ("127.0.0.1", "/"));
+    }
+
+    #[test]
+    fn client_request_refuses_what_it_cannot_send() {
+        let error = |builder: ::http::request::Builder| client_request(&builder.body(()).unwrap()).unwrap_err();
+        assert!(matches!(error(client("/relative")), Error::Url(UrlError::Invalid)));
+        assert!(matches!(
+            error(client("ftp://example.com/")),
+            Error::Url(UrlError::Scheme)
+        ));
+        assert!(matches!(
+            error(::http::Request::post("ws://example.com/")),
+            Error::Handshake(HandshakeError::Method(m)) if m == "POST"
+        ));
+        assert!(matches!(
+            error(client("ws://example.com/").header("Host", "other.example")),
+            Error::Handshake(HandshakeError::InvalidHeader(name)) if name == "host"
+        ));
+        let not_utf8 = ::http::HeaderValue::from_bytes(b"\xff").unwrap();
+        assert!(matches!(
+            error(client("ws://example.com/").header("X-Bytes", not_utf8)),
+            Error::Handshake(HandshakeError::InvalidHeader(name)) if name == "x-bytes"
+        ));
+    }
 
     fn upgrade_request() -> ::http::request::Builder {
         ::http::Request::get("/chat?room=1")

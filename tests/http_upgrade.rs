@@ -157,3 +157,49 @@ fn accept_parts_refuses_by_the_core_rules() {
     let upgrade = rfc6455::http::accept_parts(&head("13"), config(), |_| Ok(rfc6455::Accept::new())).unwrap();
     assert_eq!(upgrade.response.status(), 101);
 }
+
+/// A client request given as an `http::Request` (as tokio-tungstenite's
+/// `connect_async(request)` takes it): its headers reach the server, its
+/// protocol header is the offer, and the URL shown is the request's.
+#[tokio::test]
+async fn connect_with_an_http_request() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(async move {
+        let (tcp, _) = listener.accept().await.unwrap();
+        let mut seen = None;
+        let ws = WebSocket::accept_with(tcp, rfc6455::Config::default(), |request| {
+            let header = |name| request.header_str(name).map(str::to_owned);
+            seen = Some((request.path().to_owned(), header("authorization"), header("cookie")));
+            Ok(rfc6455::Accept::new().protocol("feed.v1"))
+        })
+        .await
+        .unwrap();
+        (ws, seen.unwrap())
+    });
+    let request = http::Request::get(format!("ws://{addr}/feed?since=42"))
+        .header("Authorization", "Bearer t0ken")
+        .header("Cookie", "session=1")
+        .header("Sec-WebSocket-Protocol", "feed.v2, feed.v1")
+        .body(())
+        .unwrap();
+    let (request, secure) = rfc6455::http::client_request(&request).unwrap();
+    let mut ws = timeout(
+        LIMIT,
+        WebSocket::connect_request(request, secure, rfc6455::Config::default()),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    assert_eq!(ws.url(), format!("ws://{addr}/feed?since=42"));
+    assert_eq!(ws.protocol(), "feed.v1");
+    let (mut theirs, (path, authorization, cookie)) = server.await.unwrap();
+    assert_eq!(path, "/feed");
+    assert_eq!(authorization.as_deref(), Some("Bearer t0ken"));
+    assert_eq!(cookie.as_deref(), Some("session=1"));
+    SinkExt::send(&mut theirs, Message::Text("hello".into())).await.unwrap();
+    assert_eq!(
+        timeout(LIMIT, ws.next()).await.unwrap().unwrap().unwrap(),
+        Message::Text("hello".into())
+    );
+}

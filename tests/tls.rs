@@ -168,7 +168,7 @@ fn platform_roots_are_trusted_by_default() {
         return;
     }
     let pki = pki();
-    let port = blocking_tls_echo_server(&pki, 1);
+    let port = blocking_tls_echo_server(&pki, 2);
     let mut ws = WebSocket::connect(&format!("wss://localhost:{port}/"), &[]).unwrap();
     assert!(
         matches!(ws.next_event(), Some(Event::Open)),
@@ -176,6 +176,15 @@ fn platform_roots_are_trusted_by_default() {
     );
     ws.send("platform roots").unwrap();
     assert_eq!(ws.read().unwrap(), Some(Message::Text("platform roots".into())));
+    // The server takes one connection at a time.
+    ws.close(Some(1000), None).unwrap();
+    assert_eq!(ws.read().unwrap(), None);
+    // A request built by hand, over TLS: the URL shown says so.
+    let request = rfc6455::ClientRequest::new(format!("localhost:{port}"), "/by-hand");
+    let mut ws = WebSocket::connect_request(request, true, Config::default()).unwrap();
+    assert_eq!(ws.url(), format!("wss://localhost:{port}/by-hand"));
+    ws.send("by hand").unwrap();
+    assert_eq!(ws.read().unwrap(), Some(Message::Text("by hand".into())));
 }
 
 mod tokio_driver {

@@ -643,8 +643,9 @@ pub(crate) fn dom_request(url: &str, protocols: &[&str]) -> Result<(ClientReques
 }
 
 /// The `url` attribute of a client whose request was built by hand.
-pub(crate) fn client_url(request: &ClientRequest) -> String {
-    std::format!("ws://{}{}", request.host(), request.resource())
+pub(crate) fn client_url(request: &ClientRequest, secure: bool) -> String {
+    let scheme = if secure { "wss" } else { "ws" };
+    std::format!("{scheme}://{}{}", request.host(), request.resource())
 }
 
 /// `host` (a `Host` value: name, IPv4 or bracketed IPv6, maybe `:port`)

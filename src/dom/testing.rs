@@ -73,7 +73,7 @@ impl DomPair {
     /// Both CONNECTING; nothing has moved.
     pub(super) fn new() -> Self {
         let request = ClientRequest::new("example.com", "/chat");
-        let url = super::client_url(&request);
+        let url = super::client_url(&request, false);
         let client = Connection::client_with_masks(request, plain_config(), masks(SEED));
         Self {
             client: Side::new(Dom::new(client, url)),

@@ -361,6 +361,8 @@ impl WebSocket<MaybeTlsStream> {
     /// `secure` (feature `rustls`), and completes the handshake. The
     /// server's 101 headers are then in
     /// [`connection().response_headers()`](Connection::response_headers).
+    /// An `http::Request` becomes a request and `secure` through
+    /// `rfc6455::http::client_request` (feature `http`).
     ///
     /// ```no_run
     /// # async fn demo() -> Result<(), rfc6455::Error> {
@@ -377,8 +379,7 @@ impl WebSocket<MaybeTlsStream> {
     /// # }
     /// ```
     pub async fn connect_request(request: ClientRequest, secure: bool, config: Config) -> Result<Self, Error> {
-        let scheme = if secure { "wss" } else { "ws" };
-        let shown = std::format!("{scheme}://{}{}", request.host(), request.resource());
+        let shown = client_url(&request, secure);
         Self::open_request(request, secure, shown, config, None).await
     }
 
@@ -476,7 +477,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     /// # }
     /// ```
     pub async fn client(stream: S, request: ClientRequest, config: Config) -> Result<Self, Error> {
-        let url = client_url(&request);
+        // The caller's stream may be TLS; nothing here can tell.
+        let url = client_url(&request, false);
         let mut ws = Self::with_inner(Inner::new(Connection::client(request, config), Some(stream), url));
         ws.handshake(None::<fn(&Request) -> Result<Accept, u16>>).await?;
         Ok(ws)

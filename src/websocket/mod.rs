@@ -343,8 +343,12 @@ impl WebSocket<MaybeTlsStream> {
     }
 
     /// Connects and completes the handshake before returning; any failure
-    /// is the `Err`. `secure` asks for TLS (the default configuration, see
-    /// [`crate::tls::default_client_config`] with feature `rustls`).
+    /// is the `Err`. `secure` asks for TLS (the default configuration,
+    /// `rfc6455::tls::default_client_config` with feature `rustls`), and
+    /// [`url`](Self::url) then shows `wss://`. The server's 101 headers are
+    /// in `connection().response_headers()`; an `http::Request` becomes a
+    /// request and `secure` through `rfc6455::http::client_request`
+    /// (feature `http`).
     ///
     /// ```no_run
     /// # fn main() -> Result<(), rfc6455::Error> {
@@ -360,7 +364,8 @@ impl WebSocket<MaybeTlsStream> {
         let start = Instant::now();
         let deadline = handshake_deadline(&config, start);
         let stream = open_stream(&request, secure, None, deadline)?.map_err(connect_error)?;
-        Self::client_from(stream, request, config, start)
+        let url = client_url(&request, secure);
+        Self::client_from(stream, request, config, start, url)
     }
 }
 
@@ -407,13 +412,20 @@ impl<S: Transport> WebSocket<S> {
     /// Performs the client handshake over `stream` before returning; any
     /// failure is the `Err`. The open event is still delivered first.
     pub fn client(stream: S, request: ClientRequest, config: Config) -> Result<Self, Error> {
-        Self::client_from(stream, request, config, Instant::now())
+        // The caller's stream may be TLS; nothing here can tell.
+        let url = client_url(&request, false);
+        Self::client_from(stream, request, config, Instant::now(), url)
     }
 
     /// [`WebSocket::client`] for a handshake whose deadline counts from
     /// `start`.
-    fn client_from(stream: S, request: ClientRequest, config: Config, start: Instant) -> Result<Self, Error> {
-        let url = client_url(&request);
+    fn client_from(
+        stream: S,
+        request: ClientRequest,
+        config: Config,
+        start: Instant,
+        url: String,
+    ) -> Result<Self, Error> {
         let mut ws = Self::new(Connection::client(request, config), Some(stream), url);
         ws.io.start = start;
         ws.handshake(None::<fn(&Request) -> Result<Accept, u16>>)?;
