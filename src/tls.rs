@@ -12,6 +12,12 @@ use std::sync::{Arc, OnceLock};
 
 /// The client configuration `wss://` uses unless given another: webpki
 /// roots, the `ring` provider's safe default protocol versions. Built once.
+///
+/// # Errors
+///
+/// [`Error::Io`] carrying rustls's error if the provider supports none of
+/// the safe default protocol versions (not the case with `ring`); the
+/// same error on every call.
 pub fn default_client_config() -> Result<Arc<rustls::ClientConfig>, Error> {
     static CONFIG: OnceLock<Result<Arc<rustls::ClientConfig>, rustls::Error>> = OnceLock::new();
     let config = CONFIG.get_or_init(|| {
