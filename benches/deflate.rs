@@ -207,17 +207,11 @@ impl Messages {
 // ------------------------------------------------------------ connections
 
 fn config(deflate: DeflateConfig) -> Config {
-    Config {
-        deflate,
-        ..Config::default()
-    }
+    Config::default().deflate(deflate)
 }
 
 fn plain() -> DeflateConfig {
-    DeflateConfig {
-        enabled: false,
-        ..DeflateConfig::default()
-    }
+    DeflateConfig::default().enabled(false)
 }
 
 /// Writes everything pending to the "socket".
@@ -295,11 +289,9 @@ fn group_settings(group: &mut criterion::BenchmarkGroup<'_, criterion::measureme
 /// No context takeover in either direction: each message has a compressor
 /// and a decompressor of its own.
 fn no_context() -> DeflateConfig {
-    DeflateConfig {
-        server_no_context_takeover: true,
-        client_no_context_takeover: true,
-        ..DeflateConfig::default()
-    }
+    DeflateConfig::default()
+        .server_no_context_takeover(true)
+        .client_no_context_takeover(true)
 }
 
 /// The settings each workload runs under: (name suffix, client, server).
@@ -391,19 +383,14 @@ fn memory() {
         (
             "(b) server_max_window_bits=10, client_max_window_bits=10",
             DeflateConfig::default(),
-            DeflateConfig {
-                server_max_window_bits: 10,
-                client_max_window_bits: 10,
-                ..DeflateConfig::default()
-            },
+            DeflateConfig::default()
+                .server_max_window_bits(10)
+                .client_max_window_bits(10),
         ),
         (
             "(c') server_no_context_takeover only (splits compressor / decompressor)",
             DeflateConfig::default(),
-            DeflateConfig {
-                server_no_context_takeover: true,
-                ..DeflateConfig::default()
-            },
+            DeflateConfig::default().server_no_context_takeover(true),
         ),
         (
             "(c) server_ and client_no_context_takeover",

@@ -41,20 +41,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
 fn connect(url: &str) -> Result<WebSocket, Error> {
     let (request, secure) = ClientRequest::from_url(url).map_err(Error::Url)?;
-    let mut config = Config {
-        max_message_size: 64 << 20,
-        max_frame_size: 64 << 20,
-        ..Config::default()
-    };
+    let mut config = Config::default().max_message_size(64 << 20).max_frame_size(64 << 20);
     // Offers in order of preference. The first allows every parameter a
     // server may ask of us (RFC 7692 §7.1), which lets every 13.* case run;
     // the second is what browsers send.
     config.deflate.offers = vec![
-        DeflateOffer {
-            client_no_context_takeover: true,
-            client_max_window_bits: ClientWindow::Any,
-            ..DeflateOffer::default()
-        },
+        DeflateOffer::default()
+            .client_no_context_takeover(true)
+            .client_max_window_bits(ClientWindow::Any),
         DeflateOffer::default(),
     ];
     WebSocket::connect_request(request, secure, config)

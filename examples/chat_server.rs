@@ -86,10 +86,7 @@ fn handshake(stream: TcpStream) -> Result<WebSocket<TcpStream>, Error> {
     stream.set_nonblocking(false)?;
     stream.set_read_timeout(Some(Duration::from_secs(5)))?;
     stream.set_nodelay(true)?;
-    let config = Config {
-        max_message_size: 64 << 10,
-        ..Config::default()
-    };
+    let config = Config::default().max_message_size(64 << 10);
     let mut ws = WebSocket::accept_with(stream, config, |_| Ok(rfc6455::Accept::new()))?;
     ws.set_high_water_mark(HIGH_WATER_MARK);
     if let Some(stream) = ws.get_ref() {

@@ -27,10 +27,7 @@ fn main() -> std::io::Result<()> {
 fn serve(stream: TcpStream) {
     let peer = stream.peer_addr().map(|a| a.to_string()).unwrap_or_default();
     let _ = stream.set_nodelay(true);
-    let config = Config {
-        echo_close_reason: true,
-        ..Config::default()
-    };
+    let config = Config::default().echo_close_reason(true);
     // Echo back the first subprotocol offered, so clients that insist on one
     // get it.
     let ws = WebSocket::accept_with(stream, config, |request| {

@@ -28,10 +28,7 @@ async fn main() -> std::io::Result<()> {
 async fn serve(stream: TcpStream) {
     let peer = stream.peer_addr().map(|a| a.to_string()).unwrap_or_default();
     let _ = stream.set_nodelay(true);
-    let config = Config {
-        echo_close_reason: true,
-        ..Config::default()
-    };
+    let config = Config::default().echo_close_reason(true);
     let ws = WebSocket::accept_with(stream, config, |request| {
         let accept = Accept::new().header("Server", "rfc6455-tokio");
         Ok(match request.protocols().first() {

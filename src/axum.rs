@@ -124,6 +124,7 @@ impl<S: Send + Sync> FromRequestParts<S> for WebSocketUpgrade {
 impl WebSocketUpgrade {
     /// The subprotocols this server speaks, preferred first: the first the
     /// client also offers is chosen; none when they share none.
+    #[must_use]
     pub fn protocols<I>(mut self, protocols: I) -> Self
     where
         I: IntoIterator,
@@ -134,6 +135,7 @@ impl WebSocketUpgrade {
     }
 
     /// Settings of the connection (limits, timers, permessage-deflate).
+    #[must_use]
     pub fn config(mut self, config: Config) -> Self {
         self.config = config;
         self

@@ -9,14 +9,20 @@ use core::time::Duration;
 ///
 /// ```
 /// use core::time::Duration;
-/// let config = rfc6455::Config {
-///     max_message_size: 1 << 20,
-///     keepalive_interval: Some(Duration::from_secs(30)),
-///     ..rfc6455::Config::default()
-/// };
-/// # let _ = config;
+/// let config = rfc6455::Config::default()
+///     .max_message_size(1 << 20)
+///     .keepalive_interval(Some(Duration::from_secs(30)));
+/// assert_eq!(config.max_message_size, 1 << 20);
 /// ```
+///
+/// # Compatibility
+///
+/// Fields may be added in any minor release, so a `Config` cannot be
+/// written as a struct literal outside this crate: build it from
+/// [`Config::default()`] with the builder methods (one per field, named
+/// after it) or by assigning fields (`config.auto_pong = false`).
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct Config {
     /// Largest frame payload accepted, in bytes. Default 16 MiB.
     pub max_frame_size: usize,
@@ -65,5 +71,52 @@ impl Default for Config {
             #[cfg(feature = "deflate")]
             deflate: crate::deflate::DeflateConfig::default(),
         }
+    }
+}
+
+/// Builder methods for a configuration struct's public fields, one per
+/// field and named after it: each takes `self`, sets the field and returns
+/// the struct (attributes such as the one-line doc are passed through).
+macro_rules! setters {
+    ($($(#[$attr:meta])* $field:ident: $ty:ty,)*) => {
+        $(
+            $(#[$attr])*
+            #[must_use]
+            pub fn $field(mut self, $field: $ty) -> Self {
+                self.$field = $field;
+                self
+            }
+        )*
+    };
+}
+// For `deflate`'s types.
+#[cfg(feature = "deflate")]
+pub(crate) use setters;
+
+impl Config {
+    setters! {
+        /// Sets `max_frame_size`, the largest frame payload accepted in bytes (default 16 MiB).
+        max_frame_size: usize,
+        /// Sets `max_message_size`, the largest whole message accepted in bytes (default 64 MiB).
+        max_message_size: usize,
+        /// Sets `max_handshake_size`, the largest handshake header block in bytes (default 16 KiB).
+        max_handshake_size: usize,
+        /// Sets `max_headers`, the most header lines in the handshake (default 64).
+        max_headers: usize,
+        /// Sets `auto_pong`, whether pings are answered automatically (default on).
+        auto_pong: bool,
+        /// Sets `echo_close_reason`, whether the close reply repeats the peer's reason (default off).
+        echo_close_reason: bool,
+        /// Sets `handshake_timeout`, how long the opening handshake may take (default 10 s).
+        handshake_timeout: Option<Duration>,
+        /// Sets `close_timeout`, how long the closing handshake may take (default 5 s).
+        close_timeout: Option<Duration>,
+        /// Sets `keepalive_interval`, the silence after which we ping (default `None`: off).
+        keepalive_interval: Option<Duration>,
+        /// Sets `read_chunk`, the least room the read buffer offers in bytes (default 8 KiB).
+        read_chunk: usize,
+        /// Sets `deflate`, the permessage-deflate settings (default: on, see [`DeflateConfig`](crate::deflate::DeflateConfig)).
+        #[cfg(feature = "deflate")]
+        deflate: crate::deflate::DeflateConfig,
     }
 }

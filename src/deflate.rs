@@ -9,6 +9,7 @@
 //! message (an idle connection then holds none of it) at the price of
 //! rebuilding it per message and a worse ratio.
 
+use crate::config::setters;
 use crate::error::HandshakeError;
 use alloc::boxed::Box;
 use alloc::format;
@@ -36,7 +37,22 @@ pub enum ClientWindow {
 }
 
 /// One permessage-deflate offer (RFC 7692 §7.1).
+///
+/// Fields may be added in a minor release: start from
+/// [`DeflateOffer::default()`] and use the builder methods or assign fields.
+///
+/// ```
+/// use rfc6455::deflate::{ClientWindow, DeflateOffer};
+/// let offer = DeflateOffer::default()
+///     .server_no_context_takeover(true)
+///     .client_max_window_bits(ClientWindow::Max(12));
+/// assert_eq!(
+///     offer.to_header(),
+///     "permessage-deflate; server_no_context_takeover; client_max_window_bits=12"
+/// );
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct DeflateOffer {
     /// Ask the server to compress each message alone.
     pub server_no_context_takeover: bool,
@@ -62,6 +78,17 @@ impl Default for DeflateOffer {
 }
 
 impl DeflateOffer {
+    setters! {
+        /// Sets `server_no_context_takeover`, asking the server to compress each message alone (default off).
+        server_no_context_takeover: bool,
+        /// Sets `client_no_context_takeover`, announcing we compress each message alone if asked (default off).
+        client_no_context_takeover: bool,
+        /// Sets `server_max_window_bits`, the largest window (8–15) asked of the server (default `None`).
+        server_max_window_bits: Option<u8>,
+        /// Sets `client_max_window_bits`, how far the server may limit our window (default [`ClientWindow::Any`]).
+        client_max_window_bits: ClientWindow,
+    }
+
     /// The offer as a `Sec-WebSocket-Extensions` item.
     pub fn to_header(&self) -> String {
         let mut out = String::from(NAME);
@@ -84,7 +111,18 @@ impl DeflateOffer {
 }
 
 /// Settings of the extension, for both roles.
+///
+/// Fields may be added in a minor release: start from
+/// [`DeflateConfig::default()`] and use the builder methods or assign fields.
+///
+/// ```
+/// use rfc6455::deflate::DeflateConfig;
+/// let deflate = DeflateConfig::default().level(6).threshold(256);
+/// let config = rfc6455::Config::default().deflate(deflate);
+/// assert_eq!(config.deflate.level, 6);
+/// ```
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct DeflateConfig {
     /// Negotiate permessage-deflate at all. Default on.
     pub enabled: bool,
@@ -122,6 +160,27 @@ impl Default for DeflateConfig {
             level: 1,
             threshold: 0,
         }
+    }
+}
+
+impl DeflateConfig {
+    setters! {
+        /// Sets `enabled`, whether permessage-deflate is negotiated at all (default on).
+        enabled: bool,
+        /// Sets `offers`, the client's offers in order of preference (default one browser-like offer).
+        offers: Vec<DeflateOffer>,
+        /// Sets `server_max_window_bits`, the server's largest compression window, 8–15 (default 15).
+        server_max_window_bits: u8,
+        /// Sets `client_max_window_bits`, the window (8–15) the server asks clients to keep to (default 15).
+        client_max_window_bits: u8,
+        /// Sets `server_no_context_takeover`, the server compressing each message alone (default off).
+        server_no_context_takeover: bool,
+        /// Sets `client_no_context_takeover`, the server asking clients to compress each message alone (default off).
+        client_no_context_takeover: bool,
+        /// Sets `level`, the zlib compression level 0–9 (default 1).
+        level: u32,
+        /// Sets `threshold`, the size in bytes below which messages go uncompressed (default 0).
+        threshold: usize,
     }
 }
 

@@ -66,6 +66,16 @@ pub struct Refused {
 /// subprotocol, adding headers) or refuses with a status.
 ///
 /// The request body is ignored (an upgrade request has none).
+///
+/// # Errors
+///
+/// A [`Refused`], whose response is to be sent: 400, 426 or 431 with an
+/// [`Error::Handshake`] for a request RFC 6455 §4.2.1 refuses; the status
+/// `decide` chose with [`HandshakeError::Rejected`]; 500 with the error
+/// of [`Connection::accept`] when it refuses what `decide` accepted with
+/// (an unoffered subprotocol, a header that fails [`Accept::check`]), or
+/// with [`Misuse::NoHttpMessage`] if the 101 cannot be expressed in
+/// `http` types.
 pub fn accept<B>(
     request: &::http::Request<B>,
     config: Config,
@@ -77,6 +87,10 @@ pub fn accept<B>(
 /// [`accept`] from a request's head, as extractors see it (axum's
 /// `FromRequestParts`, a hyper service that split the request): no whole
 /// `Request` needs rebuilding.
+///
+/// # Errors
+///
+/// As [`accept`].
 ///
 /// ```
 /// use rfc6455::{Accept, Config};
@@ -244,6 +258,12 @@ impl ClientHandshake {
 
     /// The upgrade request as an `http::Request`: `GET` of the resource
     /// (origin form) with `Host`, the key, offers and extra headers.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Misuse`] with [`Misuse::NoHttpMessage`] when no request is
+    /// queued (it failed [`ClientRequest::check`]), or
+    /// [`Misuse::NotHttpTypes`] when the `http` crate refuses a part of it.
     pub fn request(&self) -> Result<::http::Request<()>, Error> {
         let mut storage = [httparse::EMPTY_HEADER; 64];
         let mut parsed = httparse::Request::new(&mut storage);
@@ -262,6 +282,11 @@ impl ClientHandshake {
     /// Judges the server's response (RFC 6455 §4.1: status 101, `Upgrade`,
     /// `Connection`, the accept key, and only offered subprotocols and
     /// extensions) and returns the open connection for the upgraded stream.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Handshake`] saying what the response (or the request, if it
+    /// failed [`ClientRequest::check`]) got wrong.
     pub fn finish<B>(mut self, response: &::http::Response<B>) -> Result<Connection, Error> {
         let sent = self.conn.pending_output().len();
         self.conn.advance_output(sent);

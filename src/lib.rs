@@ -68,6 +68,9 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(missing_docs)]
 #![deny(unsafe_code)]
+// Fallible public functions say when they fail; builders are not dropped
+// unused (CI's `-D warnings` makes these errors).
+#![warn(clippy::missing_errors_doc, clippy::return_self_not_must_use)]
 
 extern crate alloc;
 #[cfg(any(feature = "std", test))]

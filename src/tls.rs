@@ -18,8 +18,9 @@ use std::sync::{Arc, OnceLock};
 ///
 /// # Errors
 ///
-/// [`Error::Io`] if rustls refuses the provider's protocol versions, which
-/// the `ring` provider never makes it do.
+/// [`Error::Io`] carrying rustls's error if the provider supports none of
+/// the safe default protocol versions (not the case with `ring`); the
+/// same error on every call.
 pub fn default_client_config() -> Result<Arc<rustls::ClientConfig>, Error> {
     static CONFIG: OnceLock<Result<Arc<rustls::ClientConfig>, rustls::Error>> = OnceLock::new();
     let config = CONFIG.get_or_init(|| {

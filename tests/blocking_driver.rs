@@ -502,10 +502,7 @@ fn server_initiated_close() {
                 Ok((first, ws.peer_close().cloned()))
             },
         );
-        let config = Config {
-            echo_close_reason: echo_reason,
-            ..Config::default()
-        };
+        let config = Config::default().echo_close_reason(echo_reason);
         let request = ClientRequest::new(addr.to_string(), "/");
         let mut ws = WebSocket::connect_request(request, false, config).unwrap();
         dog.watch(ws.get_ref().unwrap().tcp());
@@ -738,10 +735,7 @@ fn a_reset_after_the_close_handshake_is_a_clean_end() {
 #[test]
 fn close_after_a_quiet_spell_longer_than_the_close_timeout_is_clean() {
     let (addr, dog, server) = serve(Config::default(), |_| Ok(Accept::new()), echo);
-    let config = Config {
-        close_timeout: Some(Duration::from_millis(300)),
-        ..Config::default()
-    };
+    let config = Config::default().close_timeout(Some(Duration::from_millis(300)));
     let request = ClientRequest::new(addr.to_string(), "/");
     let mut ws = WebSocket::connect_request(request, false, config).unwrap();
     dog.watch(ws.get_ref().unwrap().tcp());

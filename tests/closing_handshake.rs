@@ -2,7 +2,7 @@
 
 use rfc6455::error::Misuse;
 use rfc6455::testkit::*;
-use rfc6455::{CloseCode, Config, Error, OpCode, ReadyState, Role};
+use rfc6455::{CloseCode, Error, OpCode, ReadyState, Role};
 
 fn close_frames(bytes: &[u8]) -> Vec<Decoded> {
     decode_frames(bytes)
@@ -76,10 +76,7 @@ fn clean_close_initiated_by_the_server() {
 
 #[test]
 fn echo_close_reason_replies_with_the_reason_too() {
-    let mut p = Pair::connected_with(Config {
-        echo_close_reason: true,
-        ..plain_config()
-    });
+    let mut p = Pair::connected_with(plain_config().echo_close_reason(true));
     p.client.conn.close(CloseCode::GOING_AWAY, "away").unwrap();
     p.drive();
     assert_eq!(p.client.take_events(), [Ev::close(1001, "away")]);

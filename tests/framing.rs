@@ -15,11 +15,9 @@ fn chunk_towards(p: &mut Pair, role: Role, chunking: Chunking) {
 }
 
 fn limits(max_frame_size: usize, max_message_size: usize) -> Config {
-    Config {
-        max_frame_size,
-        max_message_size,
-        ..plain_config()
-    }
+    plain_config()
+        .max_frame_size(max_frame_size)
+        .max_message_size(max_message_size)
 }
 
 // ---------------------------------------------------------------- §5.2
@@ -303,10 +301,7 @@ fn auto_pong_carries_the_same_payload() {
 #[test]
 fn without_auto_pong_a_ping_is_only_reported() {
     for role in ROLES {
-        let mut p = Pair::connected_with(Config {
-            auto_pong: false,
-            ..plain_config()
-        });
+        let mut p = Pair::connected_with(plain_config().auto_pong(false));
         assert_eq!(p.inject(role, &ping(b"x").to(role).bytes()), [Ev::Ping(b"x".to_vec())]);
         assert!(p.output(role).is_empty());
         p.conn(role).pong(b"x").unwrap();

@@ -111,11 +111,7 @@ fn a_frame_declaring_2_pow_62_bytes_is_refused_with_bounded_heap() {
     const BOUND: usize = 64 << 10;
     // Default limits (the frame limit refuses it), and no frame limit at
     // all (the message limit does).
-    let unlimited_frames = Config {
-        max_frame_size: usize::MAX,
-        max_message_size: 1 << 20,
-        ..Config::default()
-    };
+    let unlimited_frames = Config::default().max_frame_size(usize::MAX).max_message_size(1 << 20);
     for (config, error) in [
         (Config::default(), Limit::FrameSize),
         (unlimited_frames, Limit::MessageSize),
@@ -175,10 +171,7 @@ fn an_endless_fragmented_message_is_refused_at_the_message_limit() {
     // One read of 64 KiB, and a little for frame headers and the
     // connection itself.
     const BOUND: usize = LIMIT + (64 << 10) + (4 << 10);
-    let config = Config {
-        max_message_size: LIMIT,
-        ..Config::default()
-    };
+    let config = Config::default().max_message_size(LIMIT);
     let mut failures = Vec::new();
     for size in [1_000usize, 10_000, 16 << 10, 40_000, 64 << 10, 256 << 10, LIMIT - 64] {
         for role in ROLES {
@@ -236,10 +229,7 @@ fn a_message_at_the_limit_costs_about_the_limit() {
     let _serial = serial();
     const LIMIT: usize = 1 << 20;
     const BOUND: usize = LIMIT + (64 << 10) + (4 << 10);
-    let config = Config {
-        max_message_size: LIMIT,
-        ..Config::default()
-    };
+    let config = Config::default().max_message_size(LIMIT);
     let payload = testkit::pattern(LIMIT);
     let mut failures = Vec::new();
     for fragment in [LIMIT, 64 << 10, 1000] {
@@ -301,10 +291,7 @@ fn an_endless_header_block_is_refused_at_the_handshake_limit() {
     let _serial = serial();
     const LIMIT: usize = 16 << 10;
     const BOUND: usize = 4 * LIMIT;
-    let config = Config {
-        max_handshake_size: LIMIT,
-        ..Config::default()
-    };
+    let config = Config::default().max_handshake_size(LIMIT);
     // One header line that never ends, so the byte limit (not the header
     // count) is what refuses it.
     let mut endless = Vec::new();
@@ -428,10 +415,7 @@ const NANO: Duration = Duration::from_nanos(1);
 #[test]
 fn a_trickled_handshake_is_dropped_at_exactly_the_handshake_timeout() {
     let _serial = serial();
-    let config = Config {
-        handshake_timeout: Some(HANDSHAKE_TIMEOUT),
-        ..Config::default()
-    };
+    let config = Config::default().handshake_timeout(Some(HANDSHAKE_TIMEOUT));
     for role in ROLES {
         let mut conn = match role {
             Role::Server => Connection::server(config.clone()),
@@ -490,10 +474,7 @@ fn a_trickled_handshake_is_dropped_at_exactly_the_handshake_timeout() {
 #[test]
 fn a_peer_that_never_answers_our_close_is_dropped_at_exactly_the_close_timeout() {
     let _serial = serial();
-    let config = Config {
-        close_timeout: Some(CLOSE_TIMEOUT),
-        ..Config::default()
-    };
+    let config = Config::default().close_timeout(Some(CLOSE_TIMEOUT));
     for role in ROLES {
         let mut conn = established(role, config.clone());
         let to = |f: testkit::RawFrame| match role {

@@ -603,16 +603,12 @@ impl World {
 // ---------------------------------------------------------------- setup
 
 fn configs(case: &Case) -> (Config, Config) {
-    let mut client = Config {
-        echo_close_reason: case.client_echo_reason,
-        close_timeout: Some(CLOSE_TIMEOUT),
-        ..Config::default()
-    };
-    let mut server = Config {
-        echo_close_reason: case.server_echo_reason,
-        close_timeout: Some(CLOSE_TIMEOUT),
-        ..Config::default()
-    };
+    let mut client = Config::default()
+        .echo_close_reason(case.client_echo_reason)
+        .close_timeout(Some(CLOSE_TIMEOUT));
+    let mut server = Config::default()
+        .echo_close_reason(case.server_echo_reason)
+        .close_timeout(Some(CLOSE_TIMEOUT));
     #[cfg(feature = "deflate")]
     match &case.deflate {
         None => {
@@ -621,16 +617,17 @@ fn configs(case: &Case) -> (Config, Config) {
         }
         Some(d) => {
             use rfc6455::deflate::{ClientWindow, DeflateOffer};
-            client.deflate.offers = vec![DeflateOffer {
-                server_no_context_takeover: d.offer_server_no_context_takeover,
-                client_no_context_takeover: d.offer_client_no_context_takeover,
-                server_max_window_bits: d.offer_server_max_window_bits,
-                client_max_window_bits: match d.offer_client_max_window_bits {
-                    0 => ClientWindow::NotOffered,
-                    1 => ClientWindow::Any,
-                    bits => ClientWindow::Max(bits),
-                },
-            }];
+            client.deflate.offers = vec![
+                DeflateOffer::default()
+                    .server_no_context_takeover(d.offer_server_no_context_takeover)
+                    .client_no_context_takeover(d.offer_client_no_context_takeover)
+                    .server_max_window_bits(d.offer_server_max_window_bits)
+                    .client_max_window_bits(match d.offer_client_max_window_bits {
+                        0 => ClientWindow::NotOffered,
+                        1 => ClientWindow::Any,
+                        bits => ClientWindow::Max(bits),
+                    }),
+            ];
             client.deflate.level = d.client_level;
             client.deflate.threshold = d.client_threshold;
             server.deflate.server_max_window_bits = d.server_max_window_bits;
@@ -1214,10 +1211,7 @@ fn offered_server_max_window_bits_are_answered() {
     let mut failures = Vec::new();
     for bits in 8u8..=15 {
         let mut client_config = Config::default();
-        client_config.deflate.offers = vec![DeflateOffer {
-            server_max_window_bits: Some(bits),
-            ..DeflateOffer::default()
-        }];
+        client_config.deflate.offers = vec![DeflateOffer::default().server_max_window_bits(Some(bits))];
         let request = ClientRequest::new("localhost", "/model");
         let mut client = Connection::client_with_masks(request, client_config, masks(u64::from(bits)));
         let mut server = Connection::server(Config::default());

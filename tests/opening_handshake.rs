@@ -1,7 +1,7 @@
 //! The opening handshake (RFC 6455 §4) through the two-peer harness.
 
 use rfc6455::testkit::*;
-use rfc6455::{Accept, ClientRequest, Config, Misuse, ReadyState, Role};
+use rfc6455::{Accept, ClientRequest, Misuse, ReadyState, Role};
 
 const REJECT_403: &[u8] = b"HTTP/1.1 403 Forbidden\r\nConnection: close\r\nContent-Length: 0\r\n\r\n";
 const REJECT_426: &[u8] =
@@ -394,10 +394,7 @@ fn oversized_request_is_answered_with_431() {
 // limit, not buffered forever.
 #[test]
 fn unterminated_header_block_is_refused_at_the_limit() {
-    let config = Config {
-        max_handshake_size: 1024,
-        ..plain_config()
-    };
+    let config = plain_config().max_handshake_size(1024);
     let mut head = b"GET / HTTP/1.1\r\nHost: example.com\r\n".to_vec();
     while head.len() < 1024 {
         head.extend_from_slice(b"X-Filler: aaaaaaaaaaaaaaaa\r\n");
@@ -417,10 +414,7 @@ fn unterminated_header_block_is_refused_at_the_limit() {
 // Config::max_headers: too many header lines get 431.
 #[test]
 fn too_many_headers_are_answered_with_431() {
-    let config = Config {
-        max_headers: 8,
-        ..plain_config()
-    };
+    let config = plain_config().max_headers(8);
     let mut request = default_request();
     for i in 0..8 {
         request = request.header(format!("X-H{i}"), "v");
@@ -563,10 +557,7 @@ Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\nSec-WebSocket-Protocol: ch
 // rather than buffered without bound.
 #[test]
 fn data_piled_up_before_the_decision_is_refused() {
-    let config = rfc6455::Config {
-        max_frame_size: 1024,
-        ..plain_config()
-    };
+    let config = plain_config().max_frame_size(1024);
     let mut server = rfc6455::Connection::server(config);
     let client = rfc6455::Connection::client_with_masks(default_request(), plain_config(), masks(SEED));
     server.receive(client.pending_output());

@@ -14,10 +14,7 @@ use testkit::*;
 static ALLOCATOR: counting::Counting = counting::Counting;
 
 fn deflate_config(deflate: DeflateConfig) -> Config {
-    Config {
-        deflate,
-        ..Config::default()
-    }
+    Config::default().deflate(deflate)
 }
 
 fn connected(client: DeflateConfig, server: DeflateConfig) -> Pair {
@@ -64,13 +61,11 @@ fn negotiated_by_default_and_used_both_ways() {
 #[test]
 fn server_parameters_reach_the_client() {
     let _serial = serial();
-    let server = DeflateConfig {
-        server_max_window_bits: 10,
-        client_max_window_bits: 9,
-        server_no_context_takeover: true,
-        client_no_context_takeover: true,
-        ..DeflateConfig::default()
-    };
+    let server = DeflateConfig::default()
+        .server_max_window_bits(10)
+        .client_max_window_bits(9)
+        .server_no_context_takeover(true)
+        .client_no_context_takeover(true);
     let mut pair = connected(DeflateConfig::default(), server);
     let expected = "permessage-deflate; server_no_context_takeover; client_no_context_takeover; \
                     server_max_window_bits=10; client_max_window_bits=9";
@@ -107,10 +102,7 @@ fn context_takeover_shrinks_repeats() {
 #[test]
 fn disabled_on_either_side_means_plain_frames() {
     let _serial = serial();
-    let off = DeflateConfig {
-        enabled: false,
-        ..DeflateConfig::default()
-    };
+    let off = DeflateConfig::default().enabled(false);
     for (client, server) in [(off.clone(), DeflateConfig::default()), (DeflateConfig::default(), off)] {
         let mut pair = connected(client, server);
         assert_eq!(pair.conn(Role::Client).extensions(), "");
@@ -125,17 +117,10 @@ fn disabled_on_either_side_means_plain_frames() {
 #[test]
 fn client_refuses_parameters_it_did_not_offer() {
     let _serial = serial();
-    let client = DeflateConfig {
-        offers: vec![DeflateOffer {
-            client_max_window_bits: ClientWindow::NotOffered,
-            ..DeflateOffer::default()
-        }],
-        ..DeflateConfig::default()
-    };
-    let server = DeflateConfig {
-        client_max_window_bits: 9,
-        ..DeflateConfig::default()
-    };
+    let client = DeflateConfig::default().offers(vec![
+        DeflateOffer::default().client_max_window_bits(ClientWindow::NotOffered),
+    ]);
+    let server = DeflateConfig::default().client_max_window_bits(9);
     // The server only limits windows that were offered, so craft its answer.
     let mut pair = Pair::with_configs(deflate_config(client), deflate_config(server));
     let request = pair.output(Role::Client);
@@ -270,10 +255,7 @@ fn a_one_gib_deflate_bomb_is_refused_with_bounded_memory() {
     assert!(chunk.len() <= 1100, "a ~1 KiB frame: {}", chunk.len());
 
     for to in ROLES {
-        let config = Config {
-            max_message_size: LIMIT,
-            ..Config::default()
-        };
+        let config = Config::default().max_message_size(LIMIT);
         let mut pair = Pair::with_configs(config.clone(), config);
         pair.drive();
         pair.server.take_events();
@@ -305,16 +287,10 @@ fn a_one_gib_deflate_bomb_is_refused_with_bounded_memory() {
 #[test]
 fn several_offers_in_order() {
     let _serial = serial();
-    let client = DeflateConfig {
-        offers: vec![
-            DeflateOffer {
-                server_max_window_bits: Some(10),
-                ..DeflateOffer::default()
-            },
-            DeflateOffer::default(),
-        ],
-        ..DeflateConfig::default()
-    };
+    let client = DeflateConfig::default().offers(vec![
+        DeflateOffer::default().server_max_window_bits(Some(10)),
+        DeflateOffer::default(),
+    ]);
     let request = ClientRequest::new("example.com", "/chat");
     let mut pair = Pair::with_request(
         request,

@@ -527,11 +527,9 @@ struct Setup {
 }
 
 fn random_setup(rng: &mut Rng, small_limits: bool) -> Setup {
-    let mut config = Config {
-        auto_pong: rng.chance(3, 4),
-        echo_close_reason: rng.chance(1, 2),
-        ..plain_config()
-    };
+    let mut config = plain_config()
+        .auto_pong(rng.chance(3, 4))
+        .echo_close_reason(rng.chance(1, 2));
     if rng.chance(1, 3) {
         config.read_chunk = rng.range(1, 40);
     }
@@ -1382,11 +1380,7 @@ fn huge_declared_frame_is_refused_on_its_header() {
 /// declared length.
 #[test]
 fn declared_length_never_reserves_memory() {
-    let config = Config {
-        max_frame_size: usize::MAX,
-        max_message_size: usize::MAX,
-        ..plain_config()
-    };
+    let config = plain_config().max_frame_size(usize::MAX).max_message_size(usize::MAX);
     let mut conn = Connection::established_with_masks(Role::Client, config.clone(), &[], masks(2));
     let mut header = vec![0x82, 127];
     header.extend_from_slice(&(1u64 << 62).to_be_bytes());
@@ -1415,10 +1409,7 @@ fn declared_length_never_reserves_memory() {
 fn endless_fragmented_message_is_refused_at_max_message_size() {
     for role in [Role::Client, Role::Server] {
         let max = 64 << 10;
-        let config = Config {
-            max_message_size: max,
-            ..plain_config()
-        };
+        let config = plain_config().max_message_size(max);
         let key = (role == Role::Server).then_some([7, 7, 7, 7]);
         let fragment = vec![b'x'; 1000];
         let mut stream = Vec::new();
@@ -1470,10 +1461,7 @@ fn endless_fragmented_message_is_refused_at_max_message_size() {
 /// when the message limit would allow it.
 #[test]
 fn frame_over_max_frame_size_is_refused() {
-    let config = Config {
-        max_frame_size: 1000,
-        ..plain_config()
-    };
+    let config = plain_config().max_frame_size(1000);
     let mut conn = Connection::established_with_masks(Role::Client, config, &[], masks(4));
     let mut stream = Vec::new();
     encode_frame(&mut stream, true, 2, &[0; 1000], None);
@@ -1516,11 +1504,7 @@ fn feed_endless_handshake(conn: &mut Connection, start: &[u8], line: &[u8], chun
 #[test]
 fn endless_header_block_is_refused_at_max_handshake_size() {
     for (max, chunk) in [(16 << 10, 1000), (1000, 1), (1000, 7), (4096, 4096)] {
-        let config = Config {
-            max_handshake_size: max,
-            max_headers: 100_000,
-            ..plain_config()
-        };
+        let config = plain_config().max_handshake_size(max).max_headers(100_000);
         let cases: [(&[u8], &[u8]); 3] = [
             (
                 b"GET / HTTP/1.1\r\n",
@@ -1578,10 +1562,7 @@ fn endless_header_block_is_refused_at_max_handshake_size() {
 /// More header lines than `max_headers` are refused with 431 too.
 #[test]
 fn too_many_headers_are_refused() {
-    let config = Config {
-        max_headers: 8,
-        ..plain_config()
-    };
+    let config = plain_config().max_headers(8);
     let mut request = b"GET / HTTP/1.1\r\nHost: a\r\n".to_vec();
     for i in 0..20 {
         request.extend_from_slice(format!("X-{i}: y\r\n").as_bytes());

@@ -206,10 +206,7 @@ struct Case {
 }
 
 fn run(case: Case) -> Result<(), TestCaseError> {
-    let config = Config {
-        echo_close_reason: case.echo_close_reason,
-        ..Config::default()
-    };
+    let config = Config::default().echo_close_reason(case.echo_close_reason);
     let (mut client, mut server) = open_pair(&config, case.seed);
     let (sender, receiver) = if case.client_sends {
         (&mut client, &mut server)

@@ -21,11 +21,9 @@ use testkit::{accept_for, plain_config, wire};
 const BOUND: Duration = Duration::from_secs(10);
 
 fn timers() -> Config {
-    Config {
-        close_timeout: Some(Duration::from_secs(1)),
-        keepalive_interval: Some(Duration::from_secs(1)),
-        ..plain_config()
-    }
+    plain_config()
+        .close_timeout(Some(Duration::from_secs(1)))
+        .keepalive_interval(Some(Duration::from_secs(1)))
 }
 
 /// Reads an HTTP head (up to the blank line).
@@ -253,10 +251,7 @@ fn silent_tls_server() -> (std::net::SocketAddr, thread::JoinHandle<Option<TcpSt
 
 #[cfg(feature = "rustls")]
 fn handshake_in_a_second() -> Config {
-    Config {
-        handshake_timeout: Some(Duration::from_secs(1)),
-        ..plain_config()
-    }
+    plain_config().handshake_timeout(Some(Duration::from_secs(1)))
 }
 
 // WHATWG "establish a WebSocket connection" and RFC 6455 §4.1: the opening
@@ -366,10 +361,7 @@ mod tokio_driver {
                 listener.set_nonblocking(true).unwrap();
                 let listener = ::tokio::net::TcpListener::from_std(listener).unwrap();
                 let (stream, _) = listener.accept().await.unwrap();
-                let config = Config {
-                    keepalive_interval: None,
-                    ..timers()
-                };
+                let config = timers().keepalive_interval(None);
                 let mut ws = WebSocket::accept_with(stream, config, |_| Ok(rfc6455::Accept::new()))
                     .await
                     .unwrap();
@@ -405,10 +397,7 @@ mod tokio_driver {
                 .build()
                 .unwrap();
             runtime.block_on(async move {
-                let config = Config {
-                    keepalive_interval: None,
-                    ..timers()
-                };
+                let config = timers().keepalive_interval(None);
                 let mut ws = WebSocket::connect_with(&format!("ws://{addr}/"), &[], config)
                     .await
                     .unwrap();

@@ -6,10 +6,7 @@ use rfc6455::{CloseCode, Config, Connection, ReadyState, Role};
 use std::time::Duration;
 
 fn keepalive(interval: u64) -> Config {
-    Config {
-        keepalive_interval: Some(secs(interval)),
-        ..plain_config()
-    }
+    plain_config().keepalive_interval(Some(secs(interval)))
 }
 
 /// A connected pair where only `role` runs keepalive.
@@ -61,10 +58,7 @@ fn handshake_timeout_fires_exactly_at_the_deadline_for_both_roles() {
 
 #[test]
 fn handshake_timeout_covers_a_request_awaiting_the_decision() {
-    let config = Config {
-        handshake_timeout: Some(secs(3)),
-        ..plain_config()
-    };
+    let config = plain_config().handshake_timeout(Some(secs(3)));
     let mut p = Pair::with_config(config);
     p.server.decision = Decision::Manual;
     p.advance(secs(1));
@@ -118,10 +112,7 @@ fn a_completed_handshake_disarms_the_timer() {
 
 #[test]
 fn no_handshake_timeout_when_disabled() {
-    let mut p = Pair::with_config(Config {
-        handshake_timeout: None,
-        ..plain_config()
-    });
+    let mut p = Pair::with_config(plain_config().handshake_timeout(None));
     assert_eq!(
         (p.client.conn.poll_timeout(), p.server.conn.poll_timeout()),
         (None, None)
@@ -337,12 +328,10 @@ fn step_to_deadline(p: &mut Pair, role: Role) -> Duration {
 // poll_timeout reports the earliest deadline through the whole lifecycle.
 #[test]
 fn poll_timeout_reports_the_next_deadline() {
-    let config = Config {
-        handshake_timeout: Some(secs(10)),
-        close_timeout: Some(secs(4)),
-        keepalive_interval: Some(secs(3)),
-        ..plain_config()
-    };
+    let config = plain_config()
+        .handshake_timeout(Some(secs(10)))
+        .close_timeout(Some(secs(4)))
+        .keepalive_interval(Some(secs(3)));
     let mut p = Pair::with_config(config);
     assert_eq!(
         p.client.conn.poll_timeout(),
@@ -396,12 +385,10 @@ fn every_reported_deadline_is_honest() {
 
 #[test]
 fn no_deadline_when_every_timer_is_off() {
-    let config = Config {
-        handshake_timeout: None,
-        close_timeout: None,
-        keepalive_interval: None,
-        ..plain_config()
-    };
+    let config = plain_config()
+        .handshake_timeout(None)
+        .close_timeout(None)
+        .keepalive_interval(None);
     let mut p = Pair::connected_with(config);
     assert_eq!(
         (p.client.conn.poll_timeout(), p.server.conn.poll_timeout()),

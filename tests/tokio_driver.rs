@@ -1291,10 +1291,7 @@ async fn nothing_is_read_faster_than_it_is_consumed() {
         // A server frame: 2 + 2 length, unmasked.
         const FRAME: usize = MSG + 4;
         const COUNT: usize = 400;
-        let config = Config {
-            read_chunk: CHUNK,
-            ..Config::default()
-        };
+        let config = Config::default().read_chunk(CHUNK);
         let (mut ws, raw) = client_pair(PIPE, config).await;
         let Raw { mut io, .. } = raw;
         let written = Arc::new(AtomicUsize::new(0));
@@ -1514,10 +1511,7 @@ async fn a_send_dropped_after_its_first_poll_still_delivers_the_whole_message() 
 async fn server_handshake_timeout_drops_a_silent_client() {
     run_paused(async {
         let (a, mut b) = duplex(4096);
-        let config = Config {
-            handshake_timeout: Some(Duration::from_secs(3)),
-            ..Config::default()
-        };
+        let config = Config::default().handshake_timeout(Some(Duration::from_secs(3)));
         let start = Instant::now();
         let outcome = WebSocket::accept_with(a, config, |_| Ok(Accept::new())).await;
         assert_eq!(start.elapsed(), Duration::from_secs(3));
@@ -1545,10 +1539,7 @@ async fn client_handshake_timeout_drops_a_silent_server() {
             b.read_to_end(&mut request).await.unwrap();
             request
         });
-        let config = Config {
-            handshake_timeout: Some(Duration::from_secs(4)),
-            ..Config::default()
-        };
+        let config = Config::default().handshake_timeout(Some(Duration::from_secs(4)));
         let start = Instant::now();
         let outcome = WebSocket::client(a, request(), config).await;
         assert_eq!(start.elapsed(), Duration::from_secs(4));
@@ -1580,10 +1571,7 @@ async fn client_handshake_timeout_drops_a_silent_server() {
 /// from the `role` end with a peer that never answers; returns how long
 /// after the close the connection ended.
 async fn close_unanswered(role: Role, idle: Duration) -> Duration {
-    let config = Config {
-        close_timeout: Some(Duration::from_secs(2)),
-        ..Config::default()
-    };
+    let config = Config::default().close_timeout(Some(Duration::from_secs(2)));
     let (mut ws, mut raw) = match role {
         Role::Client => client_pair(4096, config).await,
         Role::Server => server_pair(4096, config).await,
@@ -1668,10 +1656,7 @@ async fn close_after_a_quiet_period_completes_cleanly() {
 #[tokio::test(start_paused = true)]
 async fn client_waits_at_most_the_close_timeout_for_the_server_to_hang_up() {
     run_paused(async {
-        let config = Config {
-            close_timeout: Some(Duration::from_secs(3)),
-            ..Config::default()
-        };
+        let config = Config::default().close_timeout(Some(Duration::from_secs(3)));
         let (mut ws, mut raw) = client_pair(4096, config).await;
         let peer = tokio::spawn(async move {
             // Answers the close, then keeps the transport open.
@@ -1696,10 +1681,7 @@ async fn client_waits_at_most_the_close_timeout_for_the_server_to_hang_up() {
 #[tokio::test(start_paused = true)]
 async fn keepalive_pings_a_silent_peer_and_drops_it() {
     run_paused(async {
-        let config = Config {
-            keepalive_interval: Some(Duration::from_secs(5)),
-            ..Config::default()
-        };
+        let config = Config::default().keepalive_interval(Some(Duration::from_secs(5)));
         let (mut ws, mut raw) = client_pair(4096, config.clone()).await;
         let start = Instant::now();
         let events = rest(&mut ws).await;
@@ -1748,10 +1730,7 @@ async fn keepalive_pings_a_silent_peer_and_drops_it() {
 #[tokio::test(start_paused = true)]
 async fn keepalive_counts_from_the_last_data_received() {
     run_paused(async {
-        let config = Config {
-            keepalive_interval: Some(Duration::from_secs(10)),
-            ..Config::default()
-        };
+        let config = Config::default().keepalive_interval(Some(Duration::from_secs(10)));
         let (mut ws, mut raw) = client_pair(4096, config).await;
         let start = Instant::now();
         let peer = async move {

@@ -1048,10 +1048,7 @@ fn clean_close_by_server_fires_messages_then_close() {
 #[test]
 fn clean_close_by_client_reports_the_servers_code_and_reason() {
     // A server that echoes code and reason.
-    let echo_reason = Config {
-        echo_close_reason: true,
-        ..Config::default()
-    };
+    let echo_reason = Config::default().echo_close_reason(true);
     let (mut ws, _peer) = open_pair_with(echo_reason, false);
     ws.close(Some(4000), Some("done")).unwrap();
     assert_eq!(rest(&mut ws), vec![close_ev(true, 4000, "done")]);
@@ -1460,10 +1457,7 @@ fn handler_replaced_while_running_takes_effect_for_the_next_event() {
 /// close event.
 #[test]
 fn run_dispatches_until_close() {
-    let echo_reason = Config {
-        echo_close_reason: true,
-        ..Config::default()
-    };
+    let echo_reason = Config::default().echo_close_reason(true);
     let (mut ws, peer) = pair_with(URL, &[], Answer::Accept(None), echo_reason, true);
     let log = Log::default();
     let l = log.clone();

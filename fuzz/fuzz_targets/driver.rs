@@ -106,12 +106,10 @@ fuzz_target!(|data: &[u8]| {
         written: 0,
     };
     // No timers: the driver reads the real clock.
-    let config = Config {
-        handshake_timeout: None,
-        close_timeout: None,
-        keepalive_interval: None,
-        ..config_from_byte((io_flags >> 6) << 2)
-    };
+    let config = config_from_byte((io_flags >> 6) << 2)
+        .handshake_timeout(None)
+        .close_timeout(None)
+        .keepalive_interval(None);
     let echo = mode & 4 != 0;
     let ws = match mode % 4 {
         0 => WebSocket::accept_with(script, config.clone(), |request| {

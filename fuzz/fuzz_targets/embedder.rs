@@ -94,19 +94,17 @@ fn duration(time: &Time) -> Duration {
 
 impl FuzzConfig {
     fn to_config(&self) -> Config {
-        Config {
-            max_frame_size: self.max_frame_size.get(),
-            max_message_size: self.max_message_size.get(),
-            max_handshake_size: self.max_handshake_size.get(),
-            max_headers: self.max_headers.get(),
-            read_chunk: self.read_chunk.get(),
-            handshake_timeout: self.handshake_timeout.as_ref().map(duration),
-            close_timeout: self.close_timeout.as_ref().map(duration),
-            keepalive_interval: self.keepalive_interval.as_ref().map(duration),
-            auto_pong: self.auto_pong,
-            echo_close_reason: self.echo_close_reason,
-            ..Config::default()
-        }
+        Config::default()
+            .max_frame_size(self.max_frame_size.get())
+            .max_message_size(self.max_message_size.get())
+            .max_handshake_size(self.max_handshake_size.get())
+            .max_headers(self.max_headers.get())
+            .read_chunk(self.read_chunk.get())
+            .handshake_timeout(self.handshake_timeout.as_ref().map(duration))
+            .close_timeout(self.close_timeout.as_ref().map(duration))
+            .keepalive_interval(self.keepalive_interval.as_ref().map(duration))
+            .auto_pong(self.auto_pong)
+            .echo_close_reason(self.echo_close_reason)
     }
 }
 

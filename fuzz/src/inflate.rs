@@ -212,36 +212,33 @@ fn bits(n: u8) -> u8 {
 impl InflateInput {
     fn config(&self) -> Config {
         let s = &self.server;
-        Config {
-            max_message_size: usize::from(self.max_message) + 1,
-            max_frame_size: self.max_frame.map_or(16 << 20, |n| usize::from(n) + 1),
-            read_chunk: if self.small_reads { 1 } else { 8 << 10 },
-            handshake_timeout: None,
-            close_timeout: None,
-            keepalive_interval: None,
-            deflate: DeflateConfig {
-                server_max_window_bits: bits(s.server_max_window_bits),
-                client_max_window_bits: bits(s.client_max_window_bits),
-                server_no_context_takeover: s.server_no_context_takeover,
-                client_no_context_takeover: s.client_no_context_takeover,
-                ..DeflateConfig::default()
-            },
-            ..Config::default()
-        }
+        Config::default()
+            .max_message_size(usize::from(self.max_message) + 1)
+            .max_frame_size(self.max_frame.map_or(16 << 20, |n| usize::from(n) + 1))
+            .read_chunk(if self.small_reads { 1 } else { 8 << 10 })
+            .handshake_timeout(None)
+            .close_timeout(None)
+            .keepalive_interval(None)
+            .deflate(
+                DeflateConfig::default()
+                    .server_max_window_bits(bits(s.server_max_window_bits))
+                    .client_max_window_bits(bits(s.client_max_window_bits))
+                    .server_no_context_takeover(s.server_no_context_takeover)
+                    .client_no_context_takeover(s.client_no_context_takeover),
+            )
     }
 
     fn offer(&self) -> DeflateOffer {
         let o = &self.offer;
-        DeflateOffer {
-            server_no_context_takeover: o.server_no_context_takeover,
-            client_no_context_takeover: o.client_no_context_takeover,
-            server_max_window_bits: o.server_max_window_bits.map(bits),
-            client_max_window_bits: match o.client_max_window_bits {
+        DeflateOffer::default()
+            .server_no_context_takeover(o.server_no_context_takeover)
+            .client_no_context_takeover(o.client_no_context_takeover)
+            .server_max_window_bits(o.server_max_window_bits.map(bits))
+            .client_max_window_bits(match o.client_max_window_bits {
                 OfferedBits::NotOffered => ClientWindow::NotOffered,
                 OfferedBits::Any => ClientWindow::Any,
                 OfferedBits::Max(n) => ClientWindow::Max(bits(n)),
-            },
-        }
+            })
     }
 }
 

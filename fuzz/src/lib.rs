@@ -305,19 +305,17 @@ pub fn config_from_byte(b: u8) -> Config {
     const FRAME: [usize; 4] = [125, 1024, 16 << 10, 64 << 10];
     const MESSAGE: [usize; 4] = [126, 4096, 32 << 10, 64 << 10];
     const CHUNK: [usize; 2] = [1, 8 << 10];
-    Config {
-        max_frame_size: FRAME[usize::from(b & 3)],
-        max_message_size: MESSAGE[usize::from((b >> 2) & 3)],
-        max_handshake_size: if b & 0x10 != 0 { 512 } else { 16 << 10 },
-        max_headers: if b & 0x10 != 0 { 8 } else { 64 },
-        auto_pong: b & 0x20 == 0,
-        echo_close_reason: b & 0x40 != 0,
-        handshake_timeout: None,
-        close_timeout: None,
-        keepalive_interval: None,
-        read_chunk: CHUNK[usize::from(b >> 7)],
-        ..Config::default()
-    }
+    Config::default()
+        .max_frame_size(FRAME[usize::from(b & 3)])
+        .max_message_size(MESSAGE[usize::from((b >> 2) & 3)])
+        .max_handshake_size(if b & 0x10 != 0 { 512 } else { 16 << 10 })
+        .max_headers(if b & 0x10 != 0 { 8 } else { 64 })
+        .auto_pong(b & 0x20 == 0)
+        .echo_close_reason(b & 0x40 != 0)
+        .handshake_timeout(None)
+        .close_timeout(None)
+        .keepalive_interval(None)
+        .read_chunk(CHUNK[usize::from(b >> 7)])
 }
 
 // ---------------------------------------------------------------- engine
@@ -361,17 +359,15 @@ fn ms(v: Option<u16>) -> Option<Duration> {
 
 impl FuzzConfig {
     pub fn to_config(&self) -> Config {
-        Config {
-            max_frame_size: self.max_frame.bytes(),
-            max_message_size: self.max_message.bytes(),
-            auto_pong: self.auto_pong,
-            echo_close_reason: self.echo_close_reason,
-            handshake_timeout: ms(self.handshake_timeout_ms),
-            close_timeout: ms(self.close_timeout_ms),
-            keepalive_interval: ms(self.keepalive_ms),
-            read_chunk: self.read_chunk.bytes(),
-            ..Config::default()
-        }
+        Config::default()
+            .max_frame_size(self.max_frame.bytes())
+            .max_message_size(self.max_message.bytes())
+            .auto_pong(self.auto_pong)
+            .echo_close_reason(self.echo_close_reason)
+            .handshake_timeout(ms(self.handshake_timeout_ms))
+            .close_timeout(ms(self.close_timeout_ms))
+            .keepalive_interval(ms(self.keepalive_ms))
+            .read_chunk(self.read_chunk.bytes())
     }
 }
 

@@ -95,6 +95,14 @@ impl Connection {
     ///
     /// An `Accept` whose protocol or headers would break the response
     /// (see [`Accept::check`]) is refused and the request still awaits.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Misuse`] with [`Misuse::NoRequestPending`] when no request
+    /// awaits a decision, or [`Misuse::UnofferedProtocol`] when the chosen
+    /// subprotocol was not offered; [`Error::Handshake`] with
+    /// `InvalidHeader` when `accept` fails [`Accept::check`]. Nothing is
+    /// queued then.
     pub fn accept(&mut self, accept: Accept) -> Result<(), Error> {
         let State::AwaitingDecision { request } = &self.state else {
             return Err(Error::Misuse(Misuse::NoRequestPending));
@@ -118,6 +126,11 @@ impl Connection {
 
     /// Server: refuses the request with an HTTP `status` (e.g. 403). The
     /// response is queued and the connection is closed.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Misuse`] with [`Misuse::NoRequestPending`] when no request
+    /// awaits a decision; nothing is queued then.
     pub fn reject(&mut self, status: u16) -> Result<(), Error> {
         if !matches!(self.state, State::AwaitingDecision { .. }) {
             return Err(Error::Misuse(Misuse::NoRequestPending));

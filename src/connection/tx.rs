@@ -132,11 +132,21 @@ impl Connection {
     }
 
     /// Queues a text message as one frame.
+    ///
+    /// # Errors
+    ///
+    /// As [`Connection::send_message`]: [`Error::Misuse`] when not open or
+    /// while a fragmented message is being sent.
     pub fn send_text(&mut self, text: &str) -> Result<(), Error> {
         self.send_message(OpCode::Text, text.as_bytes(), true)
     }
 
     /// Queues a binary message as one frame.
+    ///
+    /// # Errors
+    ///
+    /// As [`Connection::send_message`]: [`Error::Misuse`] when not open or
+    /// while a fragmented message is being sent.
     pub fn send_binary(&mut self, data: &[u8]) -> Result<(), Error> {
         self.send_message(OpCode::Binary, data, true)
     }
@@ -147,6 +157,15 @@ impl Connection {
     /// message started while another is under way, or a continuation with
     /// none under way, is refused and nothing is queued. Control frames may
     /// go between the fragments.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Misuse`] with [`Misuse::NotOpen`] before the opening
+    /// handshake completes, [`Misuse::Closing`] once the close handshake
+    /// has started, [`Misuse::ControlOpcode`] for a control opcode,
+    /// [`Misuse::MessageInProgress`] for a first frame while another
+    /// message is unfinished and [`Misuse::NoMessageInProgress`] for a
+    /// continuation with none. Nothing is queued then.
     pub fn send_frame(&mut self, opcode: OpCode, data: &[u8], fin: bool) -> Result<(), Error> {
         if opcode.is_control() {
             return Err(Error::Misuse(Misuse::ControlOpcode));
@@ -165,6 +184,14 @@ impl Connection {
     /// Queues a whole message, compressed when permessage-deflate is
     /// negotiated, `compress` allows it and it reaches the configured
     /// threshold.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Misuse`] with [`Misuse::NotOpen`] before the opening
+    /// handshake completes, [`Misuse::Closing`] once the close handshake
+    /// has started, [`Misuse::NotAMessage`] for an opcode other than text
+    /// or binary and [`Misuse::MessageInProgress`] while a fragmented
+    /// message is being sent. Nothing is queued then.
     pub fn send_message(&mut self, opcode: OpCode, data: &[u8], compress: bool) -> Result<(), Error> {
         if !matches!(opcode, OpCode::Text | OpCode::Binary) {
             return Err(Error::Misuse(Misuse::NotAMessage));
@@ -184,11 +211,22 @@ impl Connection {
     }
 
     /// Queues a ping (payload at most 125 bytes).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Misuse`] with [`Misuse::NotOpen`] before the opening
+    /// handshake completes, [`Misuse::Closing`] once the close handshake
+    /// has started and [`Misuse::ControlPayloadTooLong`] for a payload over
+    /// 125 bytes. Nothing is queued then.
     pub fn ping(&mut self, data: &[u8]) -> Result<(), Error> {
         self.control(OpCode::Ping, data)
     }
 
     /// Queues an unsolicited pong (payload at most 125 bytes).
+    ///
+    /// # Errors
+    ///
+    /// As [`Connection::ping`].
     pub fn pong(&mut self, data: &[u8]) -> Result<(), Error> {
         self.control(OpCode::Pong, data)
     }
@@ -209,6 +247,12 @@ impl Connection {
     /// reason at most 123 bytes. Then: while open, the frame is queued;
     /// while connecting, the connection is abandoned without a frame;
     /// when already closing or closed, nothing happens.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Misuse`] with [`Misuse::CloseCodeNotSendable`] for a code
+    /// that may not be sent, or [`Misuse::ReasonTooLong`] for a reason
+    /// over 123 bytes; the connection is left as it was.
     pub fn close(&mut self, code: CloseCode, reason: &str) -> Result<(), Error> {
         if !code.is_sendable() {
             return Err(Error::Misuse(Misuse::CloseCodeNotSendable(code.0)));

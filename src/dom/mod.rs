@@ -107,6 +107,10 @@ impl Message {
     }
 
     /// The text of a text message, owned; the message back otherwise.
+    ///
+    /// # Errors
+    ///
+    /// The message itself, unchanged, when it is not text.
     pub fn into_text(self) -> Result<String, Self> {
         match self {
             Message::Text(text) => Ok(text),

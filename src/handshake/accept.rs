@@ -24,17 +24,20 @@ pub struct Accept {
 
 impl Accept {
     /// Accept with no subprotocol and no extra headers.
+    #[must_use]
     pub fn new() -> Self {
         Self::default()
     }
 
     /// Select one of the subprotocols the client offered.
+    #[must_use]
     pub fn protocol(mut self, protocol: impl Into<String>) -> Self {
         self.protocol = Some(protocol.into());
         self
     }
 
     /// Add a header line to the 101 response.
+    #[must_use]
     pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
         self.headers.push((name.into(), value.into()));
         self
@@ -50,6 +53,11 @@ impl Accept {
     /// can add a line to the 101 or a second response after it.
     /// [`Connection::accept`](crate::Connection::accept) refuses an
     /// `Accept` that does not pass.
+    ///
+    /// # Errors
+    ///
+    /// [`HandshakeError::InvalidHeader`], naming the first offending header
+    /// (`Sec-WebSocket-Protocol` for the subprotocol).
     pub fn check(&self) -> Result<(), HandshakeError> {
         if let Some(protocol) = &self.protocol {
             check_header("Sec-WebSocket-Protocol", protocol)?;

@@ -35,6 +35,7 @@ pub struct ClientRequest {
 impl ClientRequest {
     /// A request for `resource` (path and query, starting with `/`) on
     /// `host`, which carries the port when it is not the scheme's default.
+    #[must_use]
     pub fn new(host: impl Into<String>, resource: impl Into<String>) -> Self {
         let mut resource = resource.into();
         if resource.is_empty() {
@@ -50,6 +51,13 @@ impl ClientRequest {
     /// A request for a `ws://` or `wss://` URL (also `http://`/`https://`),
     /// parsed by the WHATWG URL parser. Returns the request and whether the
     /// URL asks for TLS.
+    ///
+    /// # Errors
+    ///
+    /// [`UrlError::Invalid`] for a string that does not parse as a URL or
+    /// a URL without a host, [`UrlError::Scheme`] for a scheme other than
+    /// the four above and [`UrlError::Fragment`] for a URL with a
+    /// `#fragment`.
     #[cfg(feature = "std")]
     pub fn from_url(url: &str) -> Result<(Self, bool), UrlError> {
         let url = url::Url::parse(url).map_err(|_| UrlError::Invalid)?;
@@ -75,12 +83,14 @@ impl ClientRequest {
     }
 
     /// Sends `Origin` (§4.1 item 8; browsers always do).
+    #[must_use]
     pub fn origin(mut self, origin: impl Into<String>) -> Self {
         self.origin = Some(origin.into());
         self
     }
 
     /// Offers a subprotocol; offers keep the order they were added in.
+    #[must_use]
     pub fn protocol(mut self, protocol: impl Into<String>) -> Self {
         self.protocols.push(protocol.into());
         self
@@ -89,18 +99,21 @@ impl ClientRequest {
     /// Fails the handshake when subprotocols were offered and the server
     /// chose none. RFC 6455 allows such an answer; the WHATWG WebSocket
     /// standard (which browsers follow) fails the connection.
+    #[must_use]
     pub fn require_protocol(mut self, required: bool) -> Self {
         self.require_protocol = required;
         self
     }
 
     /// Offers an extension, e.g. `"permessage-deflate; client_max_window_bits"`.
+    #[must_use]
     pub fn extension(mut self, offer: impl Into<String>) -> Self {
         self.extensions.push(offer.into());
         self
     }
 
     /// Adds a header line, e.g. `Authorization` or `Cookie`.
+    #[must_use]
     pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
         self.headers.push((name.into(), value.into()));
         self
@@ -127,6 +140,12 @@ impl ClientRequest {
     /// add a header line or end the request early.
     /// [`Connection::client`](crate::Connection::client) fails a request
     /// that does not pass.
+    ///
+    /// # Errors
+    ///
+    /// [`HandshakeError::InvalidHeader`] naming the first string that does
+    /// not pass (`request target` for the resource, else the header it
+    /// would go in).
     pub fn check(&self) -> Result<(), HandshakeError> {
         if !is_field_value(&self.resource) || self.resource.contains(' ') {
             return Err(HandshakeError::InvalidHeader(String::from("request target")));

@@ -94,21 +94,25 @@ pub fn close_frame(code: u16, reason: &[u8]) -> RawFrame {
 }
 
 impl RawFrame {
+    #[must_use]
     pub fn fin(mut self, fin: bool) -> Self {
         self.fin = fin;
         self
     }
 
+    #[must_use]
     pub fn rsv(mut self, rsv: u8) -> Self {
         self.rsv = rsv;
         self
     }
 
+    #[must_use]
     pub fn mask(mut self, key: [u8; 4]) -> Self {
         self.mask = Some(key);
         self
     }
 
+    #[must_use]
     pub fn unmasked(mut self) -> Self {
         self.mask = None;
         self
@@ -116,6 +120,7 @@ impl RawFrame {
 
     /// Masked as a client must (when sent to a server), unmasked as a server
     /// must (when sent to a client).
+    #[must_use]
     pub fn to(self, receiver: Role) -> Self {
         match receiver {
             Role::Server => self.mask(KEY),
@@ -124,15 +129,18 @@ impl RawFrame {
     }
 
     /// Masked the wrong way for `receiver`.
+    #[must_use]
     pub fn wrongly_to(self, receiver: Role) -> Self {
         self.to(peer_of(receiver))
     }
 
+    #[must_use]
     pub fn form(mut self, form: LenForm) -> Self {
         self.form = form;
         self
     }
 
+    #[must_use]
     pub fn declare(mut self, len: u64) -> Self {
         self.declared = Some(len);
         self

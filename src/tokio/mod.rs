@@ -305,6 +305,13 @@ impl WebSocket<MaybeTlsStream> {
     /// the `Err` (the DOM constructor's exceptions included, see
     /// [`Error::dom_exception`]). The open event is still the first event.
     ///
+    /// # Errors
+    ///
+    /// [`Error::Url`] or [`Error::Misuse`] with `InvalidProtocol` for the
+    /// arguments (see the blocking [`WebSocket::connect`](crate::websocket::WebSocket::connect)),
+    /// then whatever keeps the connection from opening, as for
+    /// [`WebSocket::connect_request`].
+    ///
     /// ```no_run
     /// # async fn demo() -> Result<(), rfc6455::Error> {
     /// use futures_util::StreamExt;
@@ -324,16 +331,18 @@ impl WebSocket<MaybeTlsStream> {
 
     /// [`WebSocket::connect`] with settings.
     ///
+    /// # Errors
+    ///
+    /// As [`WebSocket::connect`].
+    ///
     /// ```no_run
     /// # async fn demo() -> Result<(), rfc6455::Error> {
     /// use core::time::Duration;
     /// use rfc6455::{Config, tokio::WebSocket};
     ///
-    /// let config = Config {
-    ///     max_message_size: 1 << 20,
-    ///     keepalive_interval: Some(Duration::from_secs(30)),
-    ///     ..Config::default()
-    /// };
+    /// let config = Config::default()
+    ///     .max_message_size(1 << 20)
+    ///     .keepalive_interval(Some(Duration::from_secs(30)));
     /// let ws = WebSocket::connect_with("ws://127.0.0.1:9001/", &[], config).await?;
     /// # let _ = ws;
     /// # Ok(())
@@ -345,6 +354,11 @@ impl WebSocket<MaybeTlsStream> {
 
     /// [`WebSocket::connect`] with settings and the TLS client
     /// configuration for `wss://` (private roots, client certificates).
+    ///
+    /// # Errors
+    ///
+    /// As [`WebSocket::connect`]; also [`Error::Url`] for a host that is
+    /// not a TLS server name.
     #[cfg(feature = "rustls")]
     pub async fn connect_tls(
         url: &str,
@@ -363,6 +377,16 @@ impl WebSocket<MaybeTlsStream> {
     /// [`connection().response_headers()`](Connection::response_headers).
     /// An `http::Request` becomes a request and `secure` through
     /// `rfc6455::http::client_request` (feature `http`).
+    ///
+    /// # Errors
+    ///
+    /// Whatever keeps the connection from opening: [`Error::Io`] when name
+    /// resolution, connecting, TLS or the transport fails,
+    /// [`Error::Timeout`] once `handshake_timeout` passes (all of that
+    /// included), [`Error::Handshake`] for a request that fails
+    /// [`ClientRequest::check`] or an answer RFC 6455 §4.1 refuses, and
+    /// [`Error::TlsNotEnabled`] for `secure` without feature `rustls` (with
+    /// it, [`Error::Url`] for a host that is not a TLS server name).
     ///
     /// ```no_run
     /// # async fn demo() -> Result<(), rfc6455::Error> {
@@ -451,6 +475,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     /// (TLS, a Unix socket, a proxy tunnel): returns at once in
     /// [`ReadyState::Connecting`](crate::connection::ReadyState::Connecting);
     /// the outcome arrives as events (open, or error then close with 1006).
+    ///
+    /// # Errors
+    ///
+    /// As the blocking [`WebSocket::with_stream`](crate::websocket::WebSocket::with_stream).
     pub fn with_stream(stream: S, url: &str, protocols: &[&str], config: Config) -> Result<Self, Error> {
         let (request, _, shown) = dom_request(url, protocols)?;
         Ok(Self::with_inner(Inner::new(
@@ -462,6 +490,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
 
     /// Performs the client handshake over `stream`; any failure is the
     /// `Err`. The open event is still the first event.
+    ///
+    /// # Errors
+    ///
+    /// As [`WebSocket::connect_request`], the stream being open already.
     ///
     /// ```no_run
     /// # async fn demo() -> Result<(), rfc6455::Error> {
@@ -486,6 +518,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
 
     /// Performs the server handshake over `stream`, accepting any valid
     /// request without a subprotocol.
+    ///
+    /// # Errors
+    ///
+    /// As the blocking [`WebSocket::accept`](crate::websocket::WebSocket::accept).
     ///
     /// ```no_run
     /// # async fn demo() -> Result<(), rfc6455::Error> {
@@ -513,6 +549,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     /// Performs the server handshake over `stream`; `decide` sees the
     /// request and accepts it or refuses it with an HTTP status. Returns
     /// once open, with the 101 written.
+    ///
+    /// # Errors
+    ///
+    /// As the blocking
+    /// [`WebSocket::accept_with`](crate::websocket::WebSocket::accept_with).
     ///
     /// ```no_run
     /// # async fn demo(stream: tokio::net::TcpStream) -> Result<(), rfc6455::Error> {
@@ -579,6 +620,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     ///
     /// A [`Message`] goes by the `Sink`'s rules instead (see [`Outgoing`]),
     /// so `ws.send(message)` is what `SinkExt::send` does.
+    ///
+    /// # Errors
+    ///
+    /// Data: [`Error::Misuse`] with `SendWhileConnecting` before the
+    /// connection is open. A [`Message`]: [`Error::Misuse`] with `NotOpen`
+    /// before open, `Closing` once closing or closed, or
+    /// `ControlPayloadTooLong` for a ping or pong over 125 bytes, and
+    /// [`Error::Io`] once the transport failed (before or while writing).
     pub async fn send<'a>(&mut self, data: impl Into<Outgoing<'a>>) -> Result<(), Error> {
         // The payload is queued (and dropped) before any wait, so the
         // future does not carry it (benches/compare callgrind,
@@ -594,6 +643,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     }
 
     /// Sends a ping.
+    ///
+    /// # Errors
+    ///
+    /// Those of [`Connection::ping`] (not open, or a payload over 125
+    /// bytes), then those of [`WebSocket::flush`].
     pub async fn ping(&mut self, data: &[u8]) -> Result<(), Error> {
         self.inner.driver.ping(data)?;
         self.flush().await
@@ -603,6 +657,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     /// rules as the blocking
     /// [`WebSocket::close`](crate::websocket::WebSocket::close); writes the
     /// close frame. The close event follows from [`WebSocket::next_event`].
+    ///
+    /// # Errors
+    ///
+    /// As the blocking [`WebSocket::close`](crate::websocket::WebSocket::close).
     pub async fn close(&mut self, code: Option<u16>, reason: Option<&str>) -> Result<(), Error> {
         let now = self.inner.now();
         self.inner.driver.close(now, code, reason)?;
@@ -611,6 +669,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
 
     /// Starts the close handshake with any sendable code (1001, 1008,
     /// 1011…), which servers need and the DOM does not allow.
+    ///
+    /// # Errors
+    ///
+    /// As [`Connection::close`] for the arguments, then [`Error::Io`] when
+    /// writing the close frame fails.
     pub async fn close_with(&mut self, code: CloseCode, reason: &str) -> Result<(), Error> {
         let now = self.inner.now();
         self.inner.driver.close_with(now, code, reason)?;
@@ -618,6 +681,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     }
 
     /// Writes all queued output.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] when a write fails or the transport is already closed.
     pub async fn flush(&mut self) -> Result<(), Error> {
         poll_fn(|cx| self.inner.drive(cx, |driver, io| driver.poll_write_down_to(io, 0))).await
     }
@@ -633,6 +700,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     /// The next message, pings and pongs included; skips open and close.
     /// `Ok(None)` once closed (see [`WebSocket::peer_close`]); a failure is
     /// one `Err`, then `Ok(None)`. Cancellation-safe.
+    ///
+    /// # Errors
+    ///
+    /// The failure that ended the connection, once, as its error event
+    /// carries it (see the blocking
+    /// [`WebSocket::read`](crate::websocket::WebSocket::read)).
     pub async fn read(&mut self) -> Result<Option<Message>, Error> {
         poll_fn(|cx| self.inner.drive(cx, |driver, io| driver.poll_message(io)))
             .await

@@ -127,6 +127,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ReadHalf<S> {
     }
 
     /// The next message (see [`WebSocket::read`](super::WebSocket::read)).
+    ///
+    /// # Errors
+    ///
+    /// As [`WebSocket::read`](super::WebSocket::read).
     pub async fn read(&mut self) -> Result<Option<Message>, Error> {
         poll_fn(|cx| {
             self.shared
@@ -149,6 +153,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ReadHalf<S> {
 
     /// Puts the two halves of one [`split`](super::WebSocket::split) back
     /// together; halves of different sockets are handed back unchanged.
+    ///
+    /// # Errors
+    ///
+    /// The two halves, unchanged, when they come from different sockets.
     pub fn reunite(self, write: WriteHalf<S>) -> Result<super::WebSocket<S>, (ReadHalf<S>, WriteHalf<S>)> {
         if !Arc::ptr_eq(&self.shared, &write.shared) {
             return Err((self, write));
@@ -184,6 +192,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> futures_core::Stream for ReadHalf<S> {
 
 impl<S: AsyncRead + AsyncWrite + Unpin> WriteHalf<S> {
     /// As [`WebSocket::send`](super::WebSocket::send).
+    ///
+    /// # Errors
+    ///
+    /// As [`WebSocket::send`](super::WebSocket::send).
     pub async fn send<'a>(&mut self, data: impl Into<Outgoing<'a>>) -> Result<(), Error> {
         let wait = super::queue(&mut lock(&self.shared.inner).driver, data.into())?;
         let ready = match wait {
@@ -199,6 +211,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WriteHalf<S> {
     }
 
     /// As [`WebSocket::close`](super::WebSocket::close).
+    ///
+    /// # Errors
+    ///
+    /// As [`WebSocket::close`](super::WebSocket::close).
     pub async fn close(&mut self, code: Option<u16>, reason: Option<&str>) -> Result<(), Error> {
         {
             let mut inner = lock(&self.shared.inner);
@@ -212,6 +228,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WriteHalf<S> {
         .await
     }
 
+    /// As [`WebSocket::close_with`](super::WebSocket::close_with).
+    ///
+    /// # Errors
+    ///
     /// As [`WebSocket::close_with`](super::WebSocket::close_with).
     pub async fn close_with(&mut self, code: CloseCode, reason: &str) -> Result<(), Error> {
         {
@@ -227,6 +247,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WriteHalf<S> {
     }
 
     /// Sends a ping and writes it (as [`WebSocket::ping`](super::WebSocket::ping)).
+    ///
+    /// # Errors
+    ///
+    /// As [`WebSocket::ping`](super::WebSocket::ping).
     pub async fn ping(&mut self, data: &[u8]) -> Result<(), Error> {
         lock(&self.shared.inner).driver.ping(data)?;
         let written = poll_fn(|cx| {

@@ -288,6 +288,15 @@ impl WebSocket<MaybeTlsStream> {
     /// (`SyntaxError`, see [`Error::dom_exception`]), or `wss://` in a
     /// build without TLS.
     ///
+    /// # Errors
+    ///
+    /// [`Error::Url`] for a URL that does not parse, has another scheme or
+    /// a fragment; [`Error::Misuse`] with `InvalidProtocol` for a protocol
+    /// that is not a token or is repeated; [`Error::TlsNotEnabled`] for
+    /// `wss://` without feature `rustls`, and with it the TLS set-up's
+    /// errors (as for `connect_tls`). Failing to connect is not an `Err`:
+    /// it arrives as error and close events.
+    ///
     /// ```no_run
     /// # fn main() -> Result<(), rfc6455::Error> {
     /// use rfc6455::websocket::{Event, WebSocket};
@@ -309,12 +318,21 @@ impl WebSocket<MaybeTlsStream> {
     }
 
     /// [`WebSocket::connect`] with settings.
+    ///
+    /// # Errors
+    ///
+    /// As [`WebSocket::connect`].
     pub fn connect_with(url: &str, protocols: &[&str], config: Config) -> Result<Self, Error> {
         Self::open(url, protocols, config, None)
     }
 
     /// [`WebSocket::connect`] with settings and the TLS client
     /// configuration for `wss://` (private roots, client certificates).
+    ///
+    /// # Errors
+    ///
+    /// As [`WebSocket::connect`]; also [`Error::Url`] for a host that is
+    /// not a TLS server name and [`Error::Io`] when rustls refuses `tls`.
     #[cfg(feature = "rustls")]
     pub fn connect_tls(
         url: &str,
@@ -349,6 +367,16 @@ impl WebSocket<MaybeTlsStream> {
     /// in `connection().response_headers()`; an `http::Request` becomes a
     /// request and `secure` through `rfc6455::http::client_request`
     /// (feature `http`).
+    ///
+    /// # Errors
+    ///
+    /// Whatever keeps the connection from opening: [`Error::Io`] when
+    /// connecting or the transport fails, [`Error::Timeout`] once
+    /// `handshake_timeout` passes (connecting included),
+    /// [`Error::Handshake`] for a request that fails
+    /// [`ClientRequest::check`] or an answer RFC 6455 §4.1 refuses, and
+    /// [`Error::TlsNotEnabled`] for `secure` without feature `rustls` (with
+    /// it, [`Error::Url`] for a host that is not a TLS server name).
     ///
     /// ```no_run
     /// # fn main() -> Result<(), rfc6455::Error> {
@@ -404,6 +432,11 @@ impl<S: Transport> WebSocket<S> {
     /// `new WebSocket(url, protocols)` over a transport the caller opened
     /// (a TLS stream, a Unix socket, a proxy tunnel). Returns in
     /// [`ReadyState::Connecting`](crate::connection::ReadyState::Connecting); see [`WebSocket::connect`].
+    ///
+    /// # Errors
+    ///
+    /// The constructor's exceptions only: [`Error::Url`] for a bad URL,
+    /// [`Error::Misuse`] with `InvalidProtocol` for a bad protocol list.
     pub fn with_stream(stream: S, url: &str, protocols: &[&str], config: Config) -> Result<Self, Error> {
         let (request, _, shown) = dom_request(url, protocols)?;
         Ok(Self::new(Connection::client(request, config), Some(stream), shown))
@@ -411,6 +444,10 @@ impl<S: Transport> WebSocket<S> {
 
     /// Performs the client handshake over `stream` before returning; any
     /// failure is the `Err`. The open event is still delivered first.
+    ///
+    /// # Errors
+    ///
+    /// As [`WebSocket::connect_request`], the stream being open already.
     pub fn client(stream: S, request: ClientRequest, config: Config) -> Result<Self, Error> {
         // The caller's stream may be TLS; nothing here can tell.
         let url = client_url(&request, false);
@@ -434,6 +471,13 @@ impl<S: Transport> WebSocket<S> {
 
     /// Performs the server handshake over `stream`, accepting any valid
     /// request without a subprotocol.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Handshake`] for a request RFC 6455 §4.2.1 refuses (the 400,
+    /// 426 or 431 is written first) or a transport that ends before it,
+    /// [`Error::Timeout`] once `handshake_timeout` passes, [`Error::Io`]
+    /// when the transport fails.
     ///
     /// ```no_run
     /// # fn main() -> Result<(), rfc6455::Error> {
@@ -463,6 +507,12 @@ impl<S: Transport> WebSocket<S> {
     /// Performs the server handshake over `stream`; `decide` sees the
     /// request and accepts it or refuses it with an HTTP status. Returns
     /// once open; the open event is still delivered first.
+    ///
+    /// # Errors
+    ///
+    /// As [`WebSocket::accept`]; also [`Error::Handshake`] with
+    /// `Rejected(status)` when `decide` refuses, and the error of
+    /// [`Connection::accept`] when it refuses what `decide` accepted with.
     pub fn accept_with(
         stream: S,
         config: Config,
@@ -517,6 +567,11 @@ impl<S: Transport> WebSocket<S> {
     ///
     /// As in the DOM, a transport failure is not the caller's error: it
     /// fails the connection and arrives as error and close events.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Misuse`] with `SendWhileConnecting` before the connection
+    /// is open.
     pub fn send<'a>(&mut self, data: impl Into<Data<'a>>) -> Result<(), Error> {
         if self.driver.send(&data.into())? {
             let limit = self.driver.high_water_mark;
@@ -526,11 +581,19 @@ impl<S: Transport> WebSocket<S> {
     }
 
     /// Sends a text message (see [`WebSocket::send`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`WebSocket::send`].
     pub fn send_text(&mut self, text: &str) -> Result<(), Error> {
         self.send(text)
     }
 
     /// Sends a binary message (see [`WebSocket::send`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`WebSocket::send`].
     pub fn send_binary(&mut self, data: &[u8]) -> Result<(), Error> {
         self.send(data)
     }
@@ -539,6 +602,12 @@ impl<S: Transport> WebSocket<S> {
     /// refuses with [`Error::WouldBlock`] while more than the high-water
     /// mark is queued, otherwise queues the message and writes what the
     /// transport takes now.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::WouldBlock`] above the high-water mark (nothing is
+    /// queued), the errors of [`WebSocket::send`], and those of
+    /// [`WebSocket::try_flush`] for the write.
     pub fn try_send<'a>(&mut self, data: impl Into<Data<'a>>) -> Result<(), Error> {
         if self.driver.over_high_water_mark() {
             return Err(Error::WouldBlock);
@@ -550,6 +619,11 @@ impl<S: Transport> WebSocket<S> {
     }
 
     /// Sends a ping.
+    ///
+    /// # Errors
+    ///
+    /// Those of [`Connection::ping`] (not open, or a payload over 125
+    /// bytes), then those of [`WebSocket::flush`].
     pub fn ping(&mut self, data: &[u8]) -> Result<(), Error> {
         self.driver.ping(data)?;
         self.flush()
@@ -563,6 +637,12 @@ impl<S: Transport> WebSocket<S> {
     /// connecting, the connection fails (error, then close with 1006);
     /// open, the close handshake starts. A `reason` without a `code` is
     /// ignored, as in the DOM.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Misuse`] with `DomCloseCode` or `ReasonTooLong` for the
+    /// arguments (nothing changes then); [`Error::Io`] when writing the
+    /// close frame fails.
     pub fn close(&mut self, code: Option<u16>, reason: Option<&str>) -> Result<(), Error> {
         self.driver.close(self.io.now(), code, reason)?;
         self.settle()
@@ -571,6 +651,11 @@ impl<S: Transport> WebSocket<S> {
     /// Starts the close handshake with any sendable code (1001 going away,
     /// 1008 policy, 1011 server error…), which servers need and the DOM
     /// does not allow. Otherwise as [`WebSocket::close`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Connection::close`] for the arguments, then [`Error::Io`] when
+    /// writing the close frame fails.
     pub fn close_with(&mut self, code: CloseCode, reason: &str) -> Result<(), Error> {
         self.driver.close_with(self.io.now(), code, reason)?;
         self.settle()
@@ -588,12 +673,20 @@ impl<S: Transport> WebSocket<S> {
     }
 
     /// Writes all queued output, blocking as the transport does.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] when a write fails or the transport is already closed.
     pub fn flush(&mut self) -> Result<(), Error> {
         self.wait(|driver, io| driver.poll_write_down_to(io, 0))
     }
 
     /// Writes what the transport takes without blocking; `true` once
     /// nothing is queued.
+    ///
+    /// # Errors
+    ///
+    /// As [`WebSocket::flush`].
     pub fn try_flush(&mut self) -> Result<bool, Error> {
         match self.drive(false, |driver, io| driver.poll_write_down_to(io, 0)) {
             Poll::Ready(Ok(())) => Ok(true),
@@ -631,6 +724,15 @@ impl<S: Transport> WebSocket<S> {
     /// The next message, pings and pongs included; skips the open event.
     /// `Ok(None)` once the connection closed (see
     /// [`WebSocket::peer_close`]); a failure is one `Err`, then `Ok(None)`.
+    ///
+    /// # Errors
+    ///
+    /// The failure that ended the connection, once, as its error event
+    /// carries it: the peer's ([`Error::Protocol`],
+    /// [`Error::LimitExceeded`]), the handshake's, a timer's or the
+    /// transport's ([`Error::Io`], [`Error::UnexpectedEof`]).
+    /// [`Error::WouldBlock`] when a non-blocking transport cannot take a
+    /// write now.
     pub fn read(&mut self) -> Result<Option<Message>, Error> {
         match self.drive(true, |driver, io| driver.poll_message(io)) {
             Poll::Ready(message) => message.transpose(),

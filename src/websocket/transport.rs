@@ -12,6 +12,11 @@ use std::time::Duration;
 /// suits in-memory streams. Wrap any other `Read + Write` in [`Plain`].
 pub trait Transport: Read + Write {
     /// Bounds the next blocking read (`None`: no bound).
+    ///
+    /// # Errors
+    ///
+    /// The transport's own; the driver ignores them (the read or write
+    /// that follows reports a transport that is gone).
     fn set_read_timeout(&mut self, _timeout: Option<Duration>) -> io::Result<()> {
         Ok(())
     }
@@ -20,11 +25,20 @@ pub trait Transport: Read + Write {
     /// keepalive timeouts fire while a peer that stopped reading leaves a
     /// write waiting. A transport without it waits as long as the write
     /// does.
+    ///
+    /// # Errors
+    ///
+    /// As [`Transport::set_read_timeout`].
     fn set_write_timeout(&mut self, _timeout: Option<Duration>) -> io::Result<()> {
         Ok(())
     }
 
     /// Closes the transport in both directions.
+    ///
+    /// # Errors
+    ///
+    /// The transport's own; the driver ignores them, the connection being
+    /// over.
     fn shutdown(&mut self) -> io::Result<()> {
         Ok(())
     }
