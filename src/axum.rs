@@ -50,6 +50,7 @@ pub type Socket = WebSocket<TokioIo<Upgraded>>;
 /// [`on_upgrade`]: WebSocketUpgrade::on_upgrade
 pub struct WebSocketUpgrade {
     method: http::Method,
+    version: http::Version,
     uri: http::Uri,
     headers: http::HeaderMap,
     on_upgrade: OnUpgrade,
@@ -111,6 +112,7 @@ impl<S: Send + Sync> FromRequestParts<S> for WebSocketUpgrade {
         };
         Ok(Self {
             method: parts.method.clone(),
+            version: parts.version,
             uri: parts.uri.clone(),
             headers: parts.headers.clone(),
             on_upgrade,
@@ -162,8 +164,8 @@ impl WebSocketUpgrade {
                 None => Accept::new(),
             })
         };
-        let parts = (self.method, self.uri, self.headers);
-        let upgrade = match crate::http::accept_head(&parts.0, &parts.1, &parts.2, self.config, choose) {
+        let head = (self.method, self.version, self.uri, self.headers);
+        let upgrade = match crate::http::accept_head(&head.0, head.1, &head.2, &head.3, self.config, choose) {
             Ok(upgrade) => upgrade,
             Err(refused) => return refused.response.map(|()| Body::empty()),
         };

@@ -81,7 +81,14 @@ pub fn accept<B>(
     config: Config,
     decide: impl FnOnce(&Request) -> Result<Accept, u16>,
 ) -> Result<Upgrade, Box<Refused>> {
-    accept_head(request.method(), request.uri(), request.headers(), config, decide)
+    accept_head(
+        request.method(),
+        request.version(),
+        request.uri(),
+        request.headers(),
+        config,
+        decide,
+    )
 }
 
 /// [`accept`] from a request's head, as extractors see it (axum's
@@ -114,27 +121,44 @@ pub fn accept_parts(
     config: Config,
     decide: impl FnOnce(&Request) -> Result<Accept, u16>,
 ) -> Result<Upgrade, Box<Refused>> {
-    accept_head(&parts.method, &parts.uri, &parts.headers, config, decide)
+    accept_head(&parts.method, parts.version, &parts.uri, &parts.headers, config, decide)
 }
 
 pub(crate) fn accept_head(
     method: &::http::Method,
+    version: ::http::Version,
     uri: &::http::Uri,
     headers: &::http::HeaderMap,
     config: Config,
     decide: impl FnOnce(&Request) -> Result<Accept, u16>,
 ) -> Result<Upgrade, Box<Refused>> {
+    let limits = crate::handshake::Limits {
+        max_bytes: config.max_handshake_size,
+        max_headers: config.max_headers,
+    };
     let mut conn = Connection::server(config);
-    conn.receive(&request_bytes(method, uri, headers));
     let refused = |conn: &mut Connection, error: Error| {
         let response = response_of(conn).unwrap_or_else(|_| status_only(500));
         Box::new(Refused { response, error })
     };
-    let decision = match conn.poll_event() {
-        Some(Event::Request(request)) => decide(request),
-        Some(Event::Failed(error)) => return Err(refused(&mut conn, error)),
-        // A whole header block went in, so the core has decided.
-        _ => return Err(refused(&mut conn, Error::Handshake(HandshakeError::Eof))),
+    // Judged where the HTTP stack left it: no HTTP/1.1 bytes rebuilt for
+    // the core's parser. HTTP/2 and HTTP/3 requests reach a WebSocket only
+    // through extended CONNECT (RFC 8441), which this path does not take,
+    // so anything but HTTP/1.1 is refused as §4.1 requires.
+    let head = crate::handshake::judge_head(
+        method.as_str(),
+        version == ::http::Version::HTTP_11,
+        uri.path_and_query().map_or("/", |p| p.as_str()),
+        uri.authority().map(|a| a.as_str()),
+        headers.iter().map(|(name, value)| (name.as_str(), value.as_bytes())),
+        limits,
+    );
+    if let Err(error) = conn.receive_head(head) {
+        return Err(refused(&mut conn, error));
+    }
+    let decision = match conn.pending_request() {
+        Some(request) => decide(request),
+        None => return Err(refused(&mut conn, Error::Handshake(HandshakeError::Eof))),
     };
     match decision {
         Ok(accept) => {
@@ -306,29 +330,6 @@ impl ClientHandshake {
     }
 }
 
-/// The request as HTTP/1.1 bytes, for the core's parser.
-fn request_bytes(method: &::http::Method, uri: &::http::Uri, headers: &::http::HeaderMap) -> Vec<u8> {
-    let mut bytes = Vec::with_capacity(512);
-    bytes.extend_from_slice(method.as_str().as_bytes());
-    bytes.push(b' ');
-    let target = uri.path_and_query().map_or("/", |p| p.as_str());
-    bytes.extend_from_slice(target.as_bytes());
-    // HTTP/2 and HTTP/3 requests arrive here only through extended CONNECT
-    // (RFC 8441), which this function does not cover: the version line is
-    // what RFC 6455 requires of the request it judges.
-    bytes.extend_from_slice(b" HTTP/1.1\r\n");
-    let has_host = headers.contains_key(::http::header::HOST);
-    if !has_host {
-        if let Some(authority) = uri.authority() {
-            bytes.extend_from_slice(b"host: ");
-            bytes.extend_from_slice(authority.as_str().as_bytes());
-            bytes.extend_from_slice(b"\r\n");
-        }
-    }
-    push_headers(&mut bytes, headers);
-    bytes
-}
-
 fn push_headers(bytes: &mut Vec<u8>, headers: &::http::HeaderMap) {
     for (name, value) in headers {
         bytes.extend_from_slice(name.as_str().as_bytes());
@@ -497,6 +498,60 @@ mod tests {
         assert_eq!(refused.response.status(), 426);
         assert_eq!(refused.response.headers()["sec-websocket-version"], "13");
         assert!(matches!(refused.error, Error::Handshake(HandshakeError::Version)));
+    }
+
+    /// §4.1: "The method of the request MUST be GET, and the HTTP version
+    /// MUST be at least 1.1". An HTTP/2 stream carries WebSockets only
+    /// through extended CONNECT (RFC 8441), never an Upgrade header, and
+    /// HTTP/1.0 is below the minimum: both are refused with 400.
+    #[test]
+    fn refuses_a_request_that_is_not_http_1_1() {
+        for version in [::http::Version::HTTP_10, ::http::Version::HTTP_2] {
+            let request = upgrade_request().version(version).body(()).unwrap();
+            let refused = accept(&request, Config::default(), |_| Ok(Accept::new())).unwrap_err();
+            assert_eq!(refused.response.status(), 400, "{version:?}");
+            assert!(matches!(refused.error, Error::Handshake(HandshakeError::HttpVersion)));
+        }
+    }
+
+    /// The configured limits hold for a request an HTTP stack parsed, as
+    /// for one read from a socket: 431 past `max_headers` or
+    /// `max_handshake_size` (RFC 6585 §5).
+    #[test]
+    fn the_handshake_limits_hold_for_parsed_requests() {
+        let request = upgrade_request()
+            .header("x-a", "1")
+            .header("x-b", "2")
+            .body(())
+            .unwrap();
+        let few = Config::default().max_headers(6);
+        let refused = accept(&request, few, |_| Ok(Accept::new())).unwrap_err();
+        assert_eq!(refused.response.status(), 431);
+        assert!(matches!(refused.error, Error::Handshake(HandshakeError::TooLarge)));
+        let request = upgrade_request().header("cookie", "c".repeat(300)).body(()).unwrap();
+        let small = Config::default().max_handshake_size(256);
+        let refused = accept(&request, small, |_| Ok(Accept::new())).unwrap_err();
+        assert_eq!(refused.response.status(), 431);
+        assert!(accept(&request, Config::default(), |_| Ok(Accept::new())).is_ok());
+    }
+
+    /// Without a `Host` header, the URI's authority (an absolute-form
+    /// target) is the host; with neither, 400.
+    #[test]
+    fn the_uri_authority_stands_for_a_missing_host() {
+        let mut request = upgrade_request().uri("http://example.com:8080/chat").body(()).unwrap();
+        request.headers_mut().remove("host");
+        let mut host = String::new();
+        accept(&request, Config::default(), |r| {
+            host = r.host().into();
+            Ok(Accept::new())
+        })
+        .unwrap();
+        assert_eq!(host, "example.com:8080");
+        let mut request = upgrade_request().body(()).unwrap();
+        request.headers_mut().remove("host");
+        let refused = accept(&request, Config::default(), |_| Ok(Accept::new())).unwrap_err();
+        assert!(matches!(refused.error, Error::Handshake(HandshakeError::MissingHost)));
     }
 
     /// §4.2.1: a request without the key is a 400.

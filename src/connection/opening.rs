@@ -77,6 +77,42 @@ impl Connection {
         }
     }
 
+    /// Server: a request head an HTTP stack parsed and
+    /// [`handshake::judge_head`] judged, in place of request bytes: the
+    /// connection awaits the decision on it (the caller has the request
+    /// already), or queues the refusal and fails.
+    #[cfg(feature = "http")]
+    pub(crate) fn receive_head(
+        &mut self,
+        head: Result<handshake::Request, handshake::BadRequest>,
+    ) -> Result<(), Error> {
+        if !matches!(self.state, State::AwaitingRequest) {
+            return Err(Error::Misuse(Misuse::NoRequestPending));
+        }
+        match head {
+            Ok(request) => {
+                self.state = State::AwaitingDecision {
+                    request: Box::new(request),
+                };
+                Ok(())
+            }
+            Err(bad) => {
+                self.tx.push_raw(&handshake::encode_reject(bad.status));
+                let _ = self.fail(bad.error.clone().into());
+                Err(bad.error.into())
+            }
+        }
+    }
+
+    /// The request awaiting the application's decision, if any.
+    #[cfg(feature = "http")]
+    pub(crate) fn pending_request(&self) -> Option<&handshake::Request> {
+        match &self.state {
+            State::AwaitingDecision { request } => Some(request),
+            _ => None,
+        }
+    }
+
     /// Server, while the application decides: frames sent before our
     /// answer wait in the read buffer, and a client may not pile up more
     /// than one frame's worth.

@@ -32,6 +32,8 @@ pub(crate) use fields::is_token;
 pub(crate) use parse::Limits;
 pub use request::Request;
 pub(crate) use request::parse_request;
+#[cfg(feature = "http")]
+pub(crate) use request::{BadRequest, judge_head};
 pub(crate) use response::{Negotiated, validate_response};
 
 use alloc::string::String;

@@ -139,22 +139,74 @@ pub(crate) fn parse_request(buf: &[u8], limits: Limits) -> Result<Option<(Reques
     let Some(consumed) = parse_status(status, buf.len(), limits)? else {
         return Ok(None);
     };
-    let method = request.method.unwrap_or("");
+    let head = judge(
+        request.method.unwrap_or(""),
+        request.version == Some(1),
+        request.path.unwrap_or("/"),
+        None,
+        copy_headers(request.headers),
+    )?;
+    Ok(Some((head, consumed)))
+}
+
+/// Judges a request head an HTTP stack already parsed (the `http`
+/// module's path), by the same rules and limits as one read from bytes:
+/// more than `max_headers` headers, or more bytes than `max_bytes` as
+/// HTTP/1.1 would take, is [`HandshakeError::TooLarge`]. Without a `Host`
+/// header, `authority` (the URI's) stands for it.
+#[cfg(feature = "http")]
+pub(crate) fn judge_head<'h>(
+    method: &str,
+    http11: bool,
+    target: &str,
+    authority: Option<&str>,
+    headers: impl Iterator<Item = (&'h str, &'h [u8])>,
+    limits: Limits,
+) -> Result<Request, BadRequest> {
+    // "GET " target " HTTP/1.1\r\n", each "name: value\r\n", "\r\n".
+    let mut size = method.len() + target.len() + 13;
+    let mut copied = Headers::new();
+    for (name, value) in headers {
+        size += name.len() + value.len() + 4;
+        if copied.len() == limits.max_headers || size > limits.max_bytes {
+            return Err(HandshakeError::TooLarge.into());
+        }
+        copied.push((name.to_owned(), value.to_owned()));
+    }
+    judge(method, http11, target, authority, copied)
+}
+
+/// The rules of §4.2.1 on a parsed request head. `authority` is the
+/// host an HTTP stack took from the URI, which stands for a missing `Host`
+/// header (from bytes, `Host` is required: RFC 9112 §3.2).
+fn judge(
+    method: &str,
+    http11: bool,
+    target: &str,
+    authority: Option<&str>,
+    headers: Headers,
+) -> Result<Request, BadRequest> {
     if method != "GET" {
         return Err(HandshakeError::Method(method.to_owned()).into());
     }
-    if request.version != Some(1) {
+    if !http11 {
         return Err(HandshakeError::HttpVersion.into());
     }
-    let headers = copy_headers(request.headers);
     let mut hosts = header_values(&headers, "Host");
     match (hosts.next(), hosts.next()) {
         (Some(_), None) => {}
+        (None, _) if authority.is_some() => {}
         (None, _) => return Err(HandshakeError::MissingHost.into()),
         (Some(_), Some(_)) => return Err(HandshakeError::DuplicateHost.into()),
     }
     drop(hosts);
-    let (target, authority) = split_target(request.path.unwrap_or("/"));
+    let (target, absolute) = split_target(target);
+    // Only an authority the request would not otherwise show: a `Host`
+    // header says the same, and `Request::host` reads it.
+    let authority = absolute.or_else(|| {
+        let has_host = header_values(&headers, "Host").next().is_some();
+        authority.filter(|_| !has_host).map(str::to_owned)
+    });
     if !any_has_token(&headers, "Upgrade", "websocket") {
         return Err(HandshakeError::Upgrade.into());
     }
@@ -180,15 +232,14 @@ pub(crate) fn parse_request(buf: &[u8], limits: Limits) -> Result<Option<(Reques
     drop(versions);
     let protocols = all_items(&headers, "Sec-WebSocket-Protocol");
     let extensions = all_items(&headers, "Sec-WebSocket-Extensions");
-    let request = Request {
+    Ok(Request {
         target,
         authority,
         headers,
         key,
         protocols,
         extensions,
-    };
-    Ok(Some((request, consumed)))
+    })
 }
 
 #[cfg(test)]
