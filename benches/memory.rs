@@ -139,6 +139,29 @@ fn main() {
         })),
     );
 
+    // Replay loops over its data: exactly one message is read.
+    for (what, wire) in [
+        (
+            "core + blocking driver, server, after reading one 1 MiB message (single frame), message dropped",
+            one_message(1 << 20),
+        ),
+        (
+            "core + blocking driver, server, after reading one 1 MiB message in 64 KiB frames, message dropped",
+            fragmented_1m(),
+        ),
+    ] {
+        let stream = Plain(Replay::new(wire));
+        row(
+            what,
+            boxed(held(move || {
+                let mut ws =
+                    WebSocket::from_connection(Connection::established(Role::Server, Config::default(), &[]), stream);
+                assert!(matches!(ws.read(), Ok(Some(Message::Binary(m))) if m.len() == 1 << 20));
+                ws
+            })),
+        );
+    }
+
     #[cfg(feature = "tokio")]
     {
         // The tokio driver over an in-memory pipe that already holds the

@@ -20,6 +20,14 @@ fn throughput(w: &Workload) -> Throughput {
     }
 }
 
+/// 1 MiB in 64 KiB frames, binary and (cut inside UTF-8 sequences) text.
+fn fragmented_1m() -> [(&'static str, Workload); 2] {
+    [
+        ("binary_fragmented_64k", Workload::fragmented(false, 1 << 20, 64 << 10)),
+        ("text_fragmented_64k", Workload::fragmented(true, 1 << 20, 64 << 10)),
+    ]
+}
+
 fn core(c: &mut Criterion) {
     let mut group = c.benchmark_group("receive");
     let mut run = |name: &str, param: usize, w: Workload| {
@@ -36,29 +44,21 @@ fn core(c: &mut Criterion) {
     }
     let size = 64 << 10;
     run("text_multibyte", size, Workload::multibyte(size, batch(size)));
-    run(
-        "binary_fragmented_64k",
-        1 << 20,
-        Workload::fragmented(false, 1 << 20, 64 << 10),
-    );
-    run(
-        "text_fragmented_64k",
-        1 << 20,
-        Workload::fragmented(true, 1 << 20, 64 << 10),
-    );
+    for (name, w) in fragmented_1m() {
+        run(name, 1 << 20, w);
+    }
     group.finish();
 }
 
 fn driver(c: &mut Criterion) {
     let mut group = c.benchmark_group("receive_driver");
-    for (text, size) in [(false, 16), (true, 16), (false, 64 << 10), (true, 64 << 10)] {
-        let w = Workload::repeated(text, size, batch(size));
+    let mut run = |name: &str, param: usize, w: Workload| {
         group.throughput(throughput(&w));
+        let messages = w.messages;
         let mut ws = WebSocket::from_connection(server(), Plain(Replay::new(w.wire)));
-        let name = if text { "text" } else { "binary" };
-        group.bench_function(BenchmarkId::new(name, size), |b| {
+        group.bench_function(BenchmarkId::new(name, param), |b| {
             b.iter(|| {
-                for _ in 0..w.messages {
+                for _ in 0..messages {
                     match ws.read() {
                         Ok(Some(Message::Text(t))) => drop(std::hint::black_box(t)),
                         Ok(Some(Message::Binary(d))) => drop(std::hint::black_box(d)),
@@ -67,6 +67,13 @@ fn driver(c: &mut Criterion) {
                 }
             });
         });
+    };
+    for size in [16, 64 << 10, 1 << 20] {
+        run("binary", size, Workload::repeated(false, size, batch(size)));
+        run("text", size, Workload::repeated(true, size, batch(size)));
+    }
+    for (name, w) in fragmented_1m() {
+        run(name, 1 << 20, w);
     }
     group.finish();
 }

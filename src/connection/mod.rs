@@ -32,6 +32,8 @@ use core::time::Duration;
 
 mod opening;
 mod reader;
+#[cfg(feature = "std")]
+pub(crate) use reader::IN_PLACE_MAX;
 mod reassembly;
 mod rx;
 #[cfg(test)]
@@ -195,7 +197,7 @@ impl Connection {
             state,
             rx: Rx::default(),
             eof: false,
-            reader: Reader::default(),
+            reader: Reader::new(),
             queued: None,
             tx,
             negotiated: Negotiated::default(),
@@ -523,7 +525,7 @@ impl Connection {
     /// Stops reading: whatever the peer sends now is discarded.
     fn release_input(&mut self) {
         self.rx = Rx::default();
-        self.reader = Reader::default();
+        self.reader = Reader::new();
     }
 
     // ------------------------------------------------------------ buffers

@@ -66,6 +66,15 @@ impl Reassembly {
         &mut self.buf
     }
 
+    /// The message, owned; the buffer starts again empty.
+    #[cfg(feature = "std")]
+    pub(super) fn take(&mut self) -> Vec<u8> {
+        let mut buf = core::mem::take(&mut self.buf);
+        buf.truncate(self.len);
+        self.len = 0;
+        buf
+    }
+
     /// Takes the length back after [`Reassembly::as_vec`].
     pub(super) fn sync_len(&mut self) {
         self.len = self.buf.len();

@@ -11,7 +11,7 @@
 //! `Poll::Pending` unless the caller asked not to wait (`try_*`), in which
 //! case `Pending` means "would block".
 
-use super::{BinaryType, Data, Dom, Event, Message, Next, Received};
+use super::{AsEvent, AsMessage, BinaryType, Data, Dom, Event, Form, Message, Next};
 use crate::close::{CloseCode, OwnedCloseFrame};
 use crate::connection::{Connection, ReadyState};
 use crate::error::Error;
@@ -227,13 +227,9 @@ impl Driver {
     /// the DOM layer decides, `io` does it. `message` makes a received
     /// message into the form the caller returns.
     #[inline]
-    pub(crate) fn poll_step<M>(
-        &mut self,
-        io: &mut impl Io,
-        message: impl Fn(Received<'_>) -> M,
-    ) -> Poll<Option<Step<M>>> {
+    pub(crate) fn poll_step<F: Form>(&mut self, io: &mut impl Io, form: F) -> Poll<Option<Step<F::Out>>> {
         loop {
-            match self.dom.next(&message) {
+            match self.dom.next(&form) {
                 Next::Event(event) => return Poll::Ready(Some(Step::Dom(event))),
                 Next::Message(m) => return Poll::Ready(Some(Step::Message(m))),
                 Next::Ping(data) => {
@@ -266,7 +262,7 @@ impl Driver {
     pub(crate) fn poll_event(&mut self, io: &mut impl Io) -> Poll<Option<Event>> {
         let binary_type = self.binary_type;
         loop {
-            match ready!(self.poll_step(io, |m| m.into_event(binary_type))) {
+            match ready!(self.poll_step(io, AsEvent(binary_type))) {
                 Some(Step::Message(event) | Step::Dom(event)) => return Poll::Ready(Some(event)),
                 Some(Step::Ping(_) | Step::Pong(_) | Step::Decide) => {}
                 None => return Poll::Ready(None),
@@ -281,7 +277,7 @@ impl Driver {
         loop {
             // The message is copied once, from the core's buffer into the
             // `Message`; no event is built for it.
-            match ready!(self.poll_step(io, |m| m.into_message())) {
+            match ready!(self.poll_step(io, AsMessage)) {
                 Some(Step::Message(message)) => return Poll::Ready(Some(Ok(message))),
                 Some(Step::Ping(data)) => return Poll::Ready(Some(Ok(Message::Ping(data)))),
                 Some(Step::Pong(data)) => return Poll::Ready(Some(Ok(Message::Pong(data)))),
@@ -301,7 +297,7 @@ impl Driver {
     ) -> Poll<Result<(), Error>> {
         let binary_type = self.binary_type;
         loop {
-            match ready!(self.poll_step(io, |m| m.into_event(binary_type))) {
+            match ready!(self.poll_step(io, AsEvent(binary_type))) {
                 Some(Step::Dom(Event::Open)) => {
                     self.dom.unread(Event::Open);
                     return Poll::Ready(Ok(()));

@@ -70,6 +70,13 @@ impl MessageData {
         }
     }
 
+    pub(crate) fn owned_binary(bytes: Vec<u8>, kind: BinaryType) -> Self {
+        match kind {
+            BinaryType::Blob => MessageData::Blob(Blob(Arc::from(bytes))),
+            BinaryType::ArrayBuffer => MessageData::ArrayBuffer(bytes),
+        }
+    }
+
     /// The text, for a text message.
     pub fn as_text(&self) -> Option<&str> {
         match self {

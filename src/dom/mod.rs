@@ -23,7 +23,7 @@ pub use event::{
 };
 
 use crate::close::{CloseCode, OwnedCloseFrame};
-use crate::connection::{self, Connection, ReadyState};
+use crate::connection::{self, Connection, IN_PLACE_MAX, ReadyState};
 use crate::copy;
 use crate::error::{Error, HandshakeError, Misuse};
 use crate::handshake::{self, Accept, ClientRequest, Request};
@@ -169,7 +169,7 @@ enum Transport {
 }
 
 /// A message the DOM hands over, still borrowed from the core's buffer:
-/// the closure a driver passes to [`Dom::next`] copies it once, straight
+/// the [`Form`] a driver passes to [`Dom::next`] copies it once, straight
 /// into the form its API returns. (Building an [`Event`] for a `read`
 /// caller only to take it apart again cost ~10% per 16-byte message.)
 #[derive(Debug)]
@@ -178,27 +178,73 @@ pub(crate) enum Received<'a> {
     Binary(&'a [u8]),
 }
 
-impl Received<'_> {
-    /// As a `read`-style [`Message`].
-    // `#[inline]`: the drivers are generic over the transport, so their
-    // message loop is compiled in the user's crate, where a non-generic
-    // function is otherwise an opaque call (benches/compare callgrind,
-    // recv_binary_16_b).
-    #[inline]
-    pub(crate) fn into_message(self) -> Message {
-        match self {
+/// A large message the core reassembled, taken whole (no copy).
+#[derive(Debug)]
+pub(crate) enum Whole {
+    Text(String),
+    Binary(Vec<u8>),
+}
+
+/// The form a driver hands messages out in: `read`'s [`Message`] or the
+/// DOM's message [`Event`].
+pub(crate) trait Form {
+    type Out;
+    /// A message still lent by the core, copied once.
+    fn lent(&self, message: Received<'_>) -> Self::Out;
+    /// A large message, owned already.
+    fn whole(&self, message: Whole) -> Self::Out;
+}
+
+/// `read`'s form: a [`Message`].
+pub(crate) struct AsMessage;
+
+impl Form for AsMessage {
+    type Out = Message;
+
+    // `#[inline(always)]`: the drivers are generic over the transport, so
+    // their message loop is compiled in the user's crate, where this is
+    // otherwise an opaque call (benches/compare callgrind, recv_binary_16_b).
+    #[inline(always)]
+    fn lent(&self, message: Received<'_>) -> Message {
+        match message {
             Received::Text(text) => Message::Text(copy::to_string(text)),
             Received::Binary(bytes) => Message::Binary(copy::to_vec(bytes)),
         }
     }
 
-    /// As the DOM's message event, binary data in the form `binary_type`
-    /// chooses.
-    #[inline] // As `into_message`.
-    pub(crate) fn into_event(self, binary_type: BinaryType) -> Event {
-        let data = match self {
+    // Out of line, so the small-message path stays as tight as `lent`
+    // alone makes it.
+    #[cold]
+    #[inline(never)]
+    fn whole(&self, message: Whole) -> Message {
+        match message {
+            Whole::Text(text) => Message::Text(text),
+            Whole::Binary(bytes) => Message::Binary(bytes),
+        }
+    }
+}
+
+/// The DOM's form: a message event, binary data as `binary_type` chooses.
+pub(crate) struct AsEvent(pub(crate) BinaryType);
+
+impl Form for AsEvent {
+    type Out = Event;
+
+    #[inline(always)] // As `AsMessage::lent`.
+    fn lent(&self, message: Received<'_>) -> Event {
+        let data = match message {
             Received::Text(text) => MessageData::Text(copy::to_string(text)),
-            Received::Binary(bytes) => MessageData::binary(bytes, binary_type),
+            Received::Binary(bytes) => MessageData::binary(bytes, self.0),
+        };
+        Event::Message(MessageEvent { data })
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn whole(&self, message: Whole) -> Event {
+        let data = match message {
+            Whole::Text(text) => MessageData::Text(text),
+            Whole::Binary(bytes) => MessageData::owned_binary(bytes, self.0),
         };
         Event::Message(MessageEvent { data })
     }
@@ -259,7 +305,10 @@ pub(crate) struct Dom {
 }
 
 impl Dom {
-    pub(crate) fn new(conn: Connection, url: String) -> Self {
+    pub(crate) fn new(mut conn: Connection, url: String) -> Self {
+        // Large messages are handed to the application owned: taken whole
+        // from the core instead of copied.
+        conn.stream_large_messages();
         let open = conn.ready_state() == ReadyState::Open;
         let mut dom = Self {
             conn,
@@ -447,7 +496,7 @@ impl Dom {
     // builds no `Next` to match again (benches/compare callgrind,
     // recv_binary_16_b).
     #[inline]
-    pub(crate) fn next<M>(&mut self, message: impl FnOnce(Received<'_>) -> M) -> Next<M> {
+    pub(crate) fn next<F: Form>(&mut self, form: &F) -> Next<F::Out> {
         loop {
             if self.transport == Transport::ToClose {
                 return Next::CloseTransport;
@@ -464,12 +513,20 @@ impl Dom {
                 return Next::Done;
             }
             let open = self.ready_state() == ReadyState::Open;
-            match self.conn.poll_event() {
+            // A message over the in-place size lies in the core's message
+            // buffer and is taken whole rather than copied.
+            let whole = match self.conn.poll_event() {
                 // WHATWG "a WebSocket message has been received", step 1:
                 // "If readyState is not OPEN, then return."
                 Some(connection::Event::Text(_) | connection::Event::Binary(_)) if !open => continue,
-                Some(connection::Event::Text(text)) => return Next::Message(message(Received::Text(text))),
-                Some(connection::Event::Binary(bytes)) => return Next::Message(message(Received::Binary(bytes))),
+                Some(connection::Event::Text(text)) if text.len() <= IN_PLACE_MAX => {
+                    return Next::Message(form.lent(Received::Text(text)));
+                }
+                Some(connection::Event::Binary(bytes)) if bytes.len() <= IN_PLACE_MAX => {
+                    return Next::Message(form.lent(Received::Binary(bytes)));
+                }
+                Some(connection::Event::Text(text)) => (true, text.len()),
+                Some(connection::Event::Binary(bytes)) => (false, bytes.len()),
                 Some(connection::Event::Ping(data)) => return Next::Ping(data.to_vec()),
                 Some(connection::Event::Pong(data)) => return Next::Pong(data.to_vec()),
                 Some(connection::Event::Open) => return Next::Event(Event::Open),
@@ -485,15 +542,29 @@ impl Dom {
                     self.url = std::format!("ws://{}{}", request.host(), request.target());
                     return Next::Decide;
                 }
-                None => {}
-            }
-            if !self.conn.pending_output().is_empty() {
-                return Next::Write;
-            }
-            if !self.conn.should_close_transport() {
-                return Next::Read;
-            }
-            self.finish_clean();
+                None => {
+                    if !self.conn.pending_output().is_empty() {
+                        return Next::Write;
+                    }
+                    if !self.conn.should_close_transport() {
+                        return Next::Read;
+                    }
+                    self.finish_clean();
+                    continue;
+                }
+            };
+            return Next::Message(form.whole(self.take_whole(whole.0, whole.1)));
+        }
+    }
+
+    /// The large message `poll_event` just lent (text or not, `len`
+    /// bytes), taken whole from the core.
+    #[cold]
+    #[inline(never)]
+    fn take_whole(&mut self, text: bool, len: usize) -> Whole {
+        match text {
+            true => Whole::Text(self.conn.take_text(len)),
+            false => Whole::Binary(self.conn.take_payload(len)),
         }
     }
 

@@ -9,7 +9,7 @@
 //! stream once the peer closed its transport), and a side whose inbox is
 //! empty simply stops until the other side or the test moves.
 
-use super::{BinaryType, Dom, Next};
+use super::{AsEvent, BinaryType, Dom, Next};
 use crate::connection::{Connection, ReadyState, Role};
 use crate::error::Error;
 use crate::handshake::{Accept, ClientRequest};
@@ -141,7 +141,7 @@ impl DomPair {
     fn step(me: &mut Side, peer: &mut Side) -> bool {
         let mut moved = false;
         for _ in 0..100_000 {
-            match me.dom.next(|m| m.into_event(BinaryType::ArrayBuffer)) {
+            match me.dom.next(&AsEvent(BinaryType::ArrayBuffer)) {
                 Next::Event(event) | Next::Message(event) => {
                     me.events.push(own_dom(&event));
                     me.states.push(me.dom.ready_state());
