@@ -68,7 +68,7 @@ fn driver(c: &mut Criterion) {
             });
         });
     };
-    for size in [16, 64 << 10, 1 << 20] {
+    for size in [16, 16 << 10, 32 << 10, 64 << 10, 1 << 20] {
         run("binary", size, Workload::repeated(false, size, batch(size)));
         run("text", size, Workload::repeated(true, size, batch(size)));
     }
