@@ -5,6 +5,7 @@
 #
 # Their clients against our server (target/release/examples/echo_server):
 #   node-ws       Node `ws` client            (scripts/interop/node_client.js + checks.js)
+#   node-builtin  Node's own WebSocket client (undici; scripts/interop/node_builtin_client.js)
 #   py-websockets Python `websockets` client  (scripts/interop/py_client.py)
 #   chromium      headless Chromium's own WebSocket, in a page served from
 #                 127.0.0.1 by scripts/interop/browser_host.js, which also
@@ -30,7 +31,7 @@
 #
 # Environment (all optional):
 #   INTEROP_SKIP_BUILD=1     don't run `cargo build --release --examples`
-#   INTEROP_PEERS            which peers to run (default "node python chromium")
+#   INTEROP_PEERS            which peers to run (default "node nodebuiltin python chromium")
 #   INTEROP_OUT              output dir (default target/interop): logs in $INTEROP_OUT/logs
 #   INTEROP_PYTHON           python used to create the venv (default python3)
 #   INTEROP_CHROMIUM         browser binary (default: chromium on PATH, else installed with apt)
@@ -47,7 +48,7 @@ ROOT=$PWD
 HERE=$ROOT/scripts/interop
 
 OUT=${INTEROP_OUT:-target/interop}
-PEERS=" ${INTEROP_PEERS:-node python chromium} "
+PEERS=" ${INTEROP_PEERS:-node nodebuiltin python chromium} "
 PYTHON=${INTEROP_PYTHON:-python3}
 START_TIMEOUT=${INTEROP_START_TIMEOUT:-30}
 CLIENT_TIMEOUT=${INTEROP_CLIENT_TIMEOUT:-120}
@@ -128,7 +129,7 @@ apt_install() {
     || die "apt-get install $* failed"
 }
 
-if peer_on node || peer_on chromium; then
+if peer_on node || peer_on nodebuiltin || peer_on chromium; then
   if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
     timed_install "apt nodejs npm" apt_install nodejs npm
   fi
@@ -230,7 +231,7 @@ collect() {
 }
 
 # ---------------------------------------------------------------- their clients → our server
-if peer_on node || peer_on python || peer_on chromium; then
+if peer_on node || peer_on nodebuiltin || peer_on python || peer_on chromium; then
   PORT=$(free_port)
   log "starting echo_server $HOST:$PORT"
   start_bg "$LOGS/echo_server.log" "$ECHO_SERVER" "$HOST:$PORT"
@@ -242,6 +243,17 @@ if peer_on node || peer_on python || peer_on chromium; then
       run_fg "$LOGS/node_client.log" node "$HERE/node_client.js" "ws://$HOST:$PORT/node"
       COLUMN_TIME[node->us]=$((SECONDS - t0))
       collect "node->us" "$LOGS/node_client.log" "$RC" no-server-close
+    fi
+    if peer_on nodebuiltin; then
+      log "node built-in WebSocket client → echo_server"
+      t0=$SECONDS
+      # Global from Node 22; Node 20 and 21 have it behind a flag.
+      NODE_WS_FLAG=()
+      node -e 'process.exit(typeof WebSocket === "function" ? 0 : 1)' || NODE_WS_FLAG=(--experimental-websocket)
+      run_fg "$LOGS/node_builtin_client.log" node "${NODE_WS_FLAG[@]}" "$HERE/node_builtin_client.js" \
+        "ws://$HOST:$PORT/nodebuiltin"
+      COLUMN_TIME[nodeWS->us]=$((SECONDS - t0))
+      collect "nodeWS->us" "$LOGS/node_builtin_client.log" "$RC" no-server-close
     fi
     if peer_on python; then
       log "python websockets client → echo_server"
@@ -297,7 +309,7 @@ if peer_on node || peer_on python || peer_on chromium; then
         "$LOGS/echo_server.log" >>"$RESULTS"
     fi
   else
-    for column in node:node-\>us python:py-\>us chromium:chrome-\>us; do
+    for column in node:node-\>us nodebuiltin:nodeWS-\>us python:py-\>us chromium:chrome-\>us; do
       peer_on "${column%%:*}" || continue
       COLUMNS+=("${column#*:}")
       printf '%s\tstart\tFAIL\techo_server did not listen (log: %s)\n' "${column#*:}" "$LOGS/echo_server.log" \
@@ -338,7 +350,7 @@ fi
 T_END=$SECONDS
 echo
 echo "interop: their client → our echo_server (X->us) and our interop_client → their server (us->X)"
-echo "         peers: node = Node ws $WS_VERSION, py = Python websockets $WEBSOCKETS_VERSION, chromium = $(
+echo "         peers: node = Node ws $WS_VERSION, nodeWS = Node's built-in WebSocket ($(node --version 2>/dev/null || echo -)), py = Python websockets $WEBSOCKETS_VERSION, chromium = $(
   [ -n "${CHROMIUM:-}" ] && "$CHROMIUM" --version 2>/dev/null | head -n1 | cut -d' ' -f1-2 || echo -)"
 for line in "${INFO[@]}"; do echo "         $line"; done
 declare -A CELL=()
