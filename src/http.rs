@@ -156,7 +156,7 @@ pub(crate) fn accept_head(
     if let Err(error) = conn.receive_head(head) {
         return Err(refused(&mut conn, error));
     }
-    let decision = match conn.pending_request() {
+    let decision = match conn.request() {
         Some(request) => decide(request),
         None => return Err(refused(&mut conn, Error::Handshake(HandshakeError::Eof))),
     };

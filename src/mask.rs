@@ -90,8 +90,8 @@ fn apply_mask_long(buf: &mut [u8], key: [u8; 4], offset: usize) {
     let offset = offset + head;
     #[cfg(all(target_arch = "x86_64", feature = "std"))]
     if std::is_x86_feature_detected!("avx2") {
-        // SAFETY: `avx2::apply_mask` only needs the CPU to support AVX2,
-        // which was checked just above.
+        // `avx2::apply_mask` only needs the CPU to support AVX2.
+        // SAFETY: AVX2 support was detected just above.
         unsafe { avx2::apply_mask(buf, key, offset) };
         return;
     }

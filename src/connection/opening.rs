@@ -70,10 +70,7 @@ impl Connection {
                 }
             }
             Ok(None) => self.eof.then(|| self.fail(HandshakeError::Eof.into())),
-            Err(bad) => {
-                self.tx.push_raw(&handshake::encode_reject(bad.status));
-                Some(self.fail(bad.error.into()))
-            }
+            Err(bad) => Some(self.refuse_request(bad)),
         }
     }
 
@@ -97,20 +94,18 @@ impl Connection {
                 Ok(())
             }
             Err(bad) => {
-                self.tx.push_raw(&handshake::encode_reject(bad.status));
-                let _ = self.fail(bad.error.clone().into());
-                Err(bad.error.into())
+                let error = bad.error.clone();
+                let _ = self.refuse_request(bad);
+                Err(error.into())
             }
         }
     }
 
-    /// The request awaiting the application's decision, if any.
-    #[cfg(feature = "http")]
-    pub(crate) fn pending_request(&self) -> Option<&handshake::Request> {
-        match &self.state {
-            State::AwaitingDecision { request } => Some(request),
-            _ => None,
-        }
+    /// Server: a request that must be refused (§4.2.1): the refusal with its
+    /// status is queued and the connection fails.
+    fn refuse_request<'a>(&mut self, bad: handshake::BadRequest) -> Event<'a> {
+        self.tx.push_raw(&handshake::encode_reject(bad.status));
+        self.fail(bad.error.into())
     }
 
     /// Server, while the application decides: frames sent before our

@@ -417,14 +417,15 @@ impl Connection {
         // Validating the whole message again cost more than receiving it
         // (bench `receive_driver`, text_fragmented_64k: 872 µs against 97
         // for the same bytes as binary).
+        // `validated` says the message buffer was handed out as text by
+        // `deliver` and not reused since (`settle` clears both flags before
+        // the buffer is written again): every byte of it went through the
+        // UTF-8 validator as it landed and `finish` accepted the end, by the
+        // argument in `deliver`. `take_payload` returned that buffer itself,
+        // truncated to `len`, the length of the `&str` `deliver` lent, so it
+        // cuts at the message's end.
         #[allow(unsafe_code)]
-        // SAFETY: `validated` says the message buffer was handed out as text
-        // by `deliver` and not reused since (`settle` clears both flags
-        // before the buffer is written again): every byte of it went
-        // through the UTF-8 validator as it landed and `finish` accepted
-        // the end, by the argument in `deliver`. `take_payload` returned
-        // that buffer itself, truncated to `len`, the length of the `&str`
-        // `deliver` lent, so it cuts at the message's end.
+        // SAFETY: `payload` is valid UTF-8, by the argument just above.
         unsafe {
             alloc::string::String::from_utf8_unchecked(payload)
         }

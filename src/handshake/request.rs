@@ -163,8 +163,8 @@ pub(crate) fn judge_head<'h>(
     headers: impl Iterator<Item = (&'h str, &'h [u8])>,
     limits: Limits,
 ) -> Result<Request, BadRequest> {
-    // "GET " target " HTTP/1.1\r\n", each "name: value\r\n", "\r\n".
-    let mut size = method.len() + target.len() + 13;
+    // METHOD " " target " HTTP/1.1\r\n", each "name: value\r\n", "\r\n".
+    let mut size = method.len() + 1 + target.len() + 11 + 2;
     let mut copied = Headers::new();
     for (name, value) in headers {
         size += name.len() + value.len() + 4;

@@ -42,8 +42,8 @@ fn shrank(bytes: usize) {
     LIVE.fetch_sub(bytes, Relaxed);
 }
 
-// SAFETY: every call is forwarded to `System` unchanged; the counters only
-// observe sizes, and only of calls that succeeded.
+// The counters only observe sizes, and only of calls that succeeded.
+// SAFETY: every call is forwarded to `System` unchanged.
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         // SAFETY: the caller upholds `GlobalAlloc::alloc`'s contract.
@@ -66,8 +66,8 @@ unsafe impl GlobalAlloc for Counting {
     }
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: `ptr` came from this allocator, i.e. from `System`, with
-        // this layout.
+        // `ptr` came from this allocator, i.e. from `System`.
+        // SAFETY: `ptr` was allocated by `System` with this layout.
         unsafe { System.dealloc(ptr, layout) };
         shrank(layout.size());
         BLOCKS.fetch_sub(1, Relaxed);
