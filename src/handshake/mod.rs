@@ -31,9 +31,9 @@ pub use client::ClientRequest;
 pub(crate) use fields::is_token;
 pub(crate) use parse::Limits;
 pub use request::Request;
-pub(crate) use request::{BadRequest, parse_request};
 #[cfg(feature = "http")]
 pub(crate) use request::judge_head;
+pub(crate) use request::{BadRequest, parse_request};
 pub(crate) use response::{Negotiated, validate_response};
 
 use alloc::string::String;
