@@ -50,6 +50,18 @@ pub struct Config {
     /// How many bytes [`Connection::read_buffer`](crate::Connection::read_buffer)
     /// offers at least. Default 8 KiB; taken within 1 B..=1 MiB.
     pub read_chunk: usize,
+    /// Hand out data messages in parts as they arrive
+    /// ([`Event::TextPart`](crate::connection::Event::TextPart),
+    /// [`Event::BinaryPart`](crate::connection::Event::BinaryPart)) instead
+    /// of whole, so a message of any size passes through in the memory of
+    /// one read: text parts end at character boundaries and are validated
+    /// as they arrive, and `max_message_size` still bounds the message.
+    /// The drivers' `read` returns them as
+    /// [`Message::TextPart`](crate::Message::TextPart) /
+    /// [`Message::BinaryPart`](crate::Message::BinaryPart) ending with a
+    /// `Text` / `Binary`; their DOM-style events stay whole messages.
+    /// Default off.
+    pub stream_messages: bool,
     /// permessage-deflate (RFC 7692): on by default, in both roles.
     #[cfg(feature = "deflate")]
     pub deflate: crate::deflate::DeflateConfig,
@@ -68,6 +80,7 @@ impl Default for Config {
             close_timeout: Some(Duration::from_secs(5)),
             keepalive_interval: None,
             read_chunk: 8 << 10,
+            stream_messages: false,
             #[cfg(feature = "deflate")]
             deflate: crate::deflate::DeflateConfig::default(),
         }
@@ -115,6 +128,8 @@ impl Config {
         keepalive_interval: Option<Duration>,
         /// Sets `read_chunk`, the least room the read buffer offers in bytes (default 8 KiB).
         read_chunk: usize,
+        /// Sets `stream_messages`, whether messages are handed out in parts as they arrive (default off).
+        stream_messages: bool,
         /// Sets `deflate`, the permessage-deflate settings (default: on, see [`DeflateConfig`](crate::deflate::DeflateConfig)).
         #[cfg(feature = "deflate")]
         deflate: crate::deflate::DeflateConfig,

@@ -25,7 +25,7 @@ const SHORT: usize = 64;
 /// Total length of the code point that `lead` starts; only called on bytes
 /// that the validator reported as the start of an incomplete
 /// sequence, which are always valid lead bytes.
-fn sequence_len(lead: u8) -> usize {
+pub(crate) fn sequence_len(lead: u8) -> usize {
     match lead {
         0xc2..=0xdf => 2,
         0xe0..=0xef => 3,
@@ -79,6 +79,12 @@ impl Utf8Validator {
             }
             Err(_) => Err(InvalidUtf8),
         }
+    }
+
+    /// Bytes fed so far that begin a code point not yet complete (0 to 3):
+    /// the text fed ends at a character boundary this many bytes earlier.
+    pub(crate) fn pending(&self) -> usize {
+        usize::from(self.partial_len)
     }
 
     /// Ends the text: an unfinished code point at the end is invalid.

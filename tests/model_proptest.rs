@@ -144,6 +144,10 @@ struct Case {
     drain_chunk: usize,
     drain_zero_copy: bool,
     seed: u64,
+    /// The side receives messages in parts (`Config::stream_messages`);
+    /// joined, they must be exactly the messages sent.
+    client_streams: bool,
+    server_streams: bool,
 }
 
 // ---------------------------------------------------------------- the model
@@ -192,6 +196,10 @@ struct End {
     close_sent_at: Option<Duration>,
     /// When the close handshake ended for this side.
     closed_at: Option<Duration>,
+    /// The parts so far of a message received in parts.
+    partial: Option<Ev>,
+    /// This side has `stream_messages` on.
+    streams: bool,
 }
 
 impl End {
@@ -209,6 +217,8 @@ impl End {
             echo_reason,
             close_sent_at: None,
             closed_at: None,
+            partial: None,
+            streams: false,
         }
     }
 
@@ -334,6 +344,50 @@ fn poll(rx: &mut End, tx: &End, now: Duration) -> Result<(), TestCaseError> {
         let Some(ev) = rx.conn.poll_event().map(own) else {
             return Ok(());
         };
+        prop_assert!(
+            !(rx.streams && matches!(ev, Ev::Text(_) | Ev::Binary(_))),
+            "{:?} received a whole message with stream_messages on",
+            rx.side
+        );
+        // Parts are gathered, and the whole message checked once it ends.
+        let ev = match (ev, rx.partial.take()) {
+            (Ev::TextPart(text, last), partial) => {
+                let so_far = match partial {
+                    None => text,
+                    Some(Ev::TextPart(so_far, _)) => so_far + &text,
+                    Some(other) => return Err(TestCaseError::fail(format!("text part after {other:?}"))),
+                };
+                match last {
+                    true => Ev::Text(so_far),
+                    false => {
+                        rx.partial = Some(Ev::TextPart(so_far, false));
+                        continue;
+                    }
+                }
+            }
+            (Ev::BinaryPart(data, last), partial) => {
+                let so_far = match partial {
+                    None => data,
+                    Some(Ev::BinaryPart(mut so_far, _)) => {
+                        so_far.extend_from_slice(&data);
+                        so_far
+                    }
+                    Some(other) => return Err(TestCaseError::fail(format!("binary part after {other:?}"))),
+                };
+                match last {
+                    true => Ev::Binary(so_far),
+                    false => {
+                        rx.partial = Some(Ev::BinaryPart(so_far, false));
+                        continue;
+                    }
+                }
+            }
+            (ev, partial) => {
+                rx.partial = partial;
+                ev
+            }
+        };
+
         prop_assert!(
             rx.state != St::Closed,
             "{:?} reported {:?} after its close",
@@ -604,9 +658,11 @@ impl World {
 
 fn configs(case: &Case) -> (Config, Config) {
     let mut client = Config::default()
+        .stream_messages(case.client_streams)
         .echo_close_reason(case.client_echo_reason)
         .close_timeout(Some(CLOSE_TIMEOUT));
     let mut server = Config::default()
+        .stream_messages(case.server_streams)
         .echo_close_reason(case.server_echo_reason)
         .close_timeout(Some(CLOSE_TIMEOUT));
     #[cfg(feature = "deflate")]
@@ -700,6 +756,8 @@ fn open(case: &Case) -> Result<World, TestCaseError> {
         "permessage-deflate negotiated: {:?}",
         extensions
     );
+    client.streams = case.client_streams;
+    server.streams = case.server_streams;
     if let Some(d) = &case.deflate {
         client.deflate = true;
         client.threshold = d.client_threshold;
@@ -1154,6 +1212,7 @@ fn case(deflate: impl Strategy<Value = Option<DeflateSetup>>) -> impl Strategy<V
         vec(op(), 0..48),
         (side(), close_arg()),
         (chunk(), any::<bool>(), any::<u64>()),
+        (any::<bool>(), any::<bool>()),
     )
         .prop_map(
             |(
@@ -1162,6 +1221,7 @@ fn case(deflate: impl Strategy<Value = Option<DeflateSetup>>) -> impl Strategy<V
                 ops,
                 (final_closer, final_close),
                 (drain_chunk, drain_zero_copy, seed),
+                (client_streams, server_streams),
             )| Case {
                 deflate,
                 client_echo_reason,
@@ -1173,6 +1233,8 @@ fn case(deflate: impl Strategy<Value = Option<DeflateSetup>>) -> impl Strategy<V
                 drain_chunk,
                 drain_zero_copy,
                 seed,
+                client_streams,
+                server_streams,
             },
         )
 }

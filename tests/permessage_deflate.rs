@@ -313,3 +313,61 @@ fn several_offers_in_order() {
         "permessage-deflate; server_max_window_bits=10"
     );
 }
+
+// With `stream_messages`, a compressed message goes out in parts as it is
+// inflated, and only the inflater's window (32 KiB) of what went out is
+// kept: memory follows the part (here what one 1 KiB frame inflates to,
+// 1 MiB), not the message, which has no limit but the configured one.
+#[test]
+fn a_compressed_message_in_parts_holds_only_a_window() {
+    let _serial = serial();
+    let mut c = Compress::new(Compression::new(9), false);
+    let mut chunk = Vec::with_capacity(4096);
+    c.compress_vec(&vec![0u8; 1 << 20], &mut chunk, FlushCompress::Sync)
+        .unwrap();
+    for to in ROLES {
+        let mut peaks = Vec::new();
+        for frames in [8, 64] {
+            let config = Config::default().stream_messages(true).max_message_size(usize::MAX);
+            let mut pair = Pair::with_configs(config.clone(), config);
+            pair.drive();
+            pair.server.take_events();
+            pair.client.take_events();
+            let (received, peak) = peak_of(|| {
+                let mut received = 0usize;
+                let mut lasts = 0;
+                for i in 0..frames {
+                    let frame = match i {
+                        0 => binary(&chunk).rsv(0b100),
+                        _ => cont(&chunk),
+                    };
+                    let events = pair.inject(to, &frame.fin(i + 1 == frames).to(to).bytes());
+                    // The harness logs events too: drop its copies.
+                    pair.server.take_events();
+                    pair.client.take_events();
+                    for event in events {
+                        match event {
+                            Ev::BinaryPart(data, last) => {
+                                assert!(data.iter().all(|b| *b == 0), "{to:?}: inflated bytes");
+                                received += data.len();
+                                lasts += usize::from(last);
+                            }
+                            other => panic!("{to:?}: {other:?}"),
+                        }
+                    }
+                }
+                assert_eq!(lasts, 1, "{to:?}: one last part");
+                received
+            });
+            assert_eq!(received, frames << 20, "{to:?}");
+            println!("{to:?}: {frames} MiB compressed message in parts, peak heap +{peak} bytes");
+            peaks.push(peak);
+        }
+        // 8 MiB and 64 MiB messages hold the same: the part, its copies in
+        // the harness, the window and the inflater's state.
+        assert!(
+            peaks[1] <= peaks[0] + (256 << 10),
+            "{to:?}: peak heap {peaks:?} for 8 and 64 MiB messages"
+        );
+    }
+}

@@ -87,6 +87,24 @@ pub enum Event<'a> {
     Text(&'a str),
     /// A whole binary message.
     Binary(&'a [u8]),
+    /// With [`Config::stream_messages`]: the next part of a text message,
+    /// as much of it as has arrived, ending at a character boundary and
+    /// validated as UTF-8; `last` ends the message. A message's parts
+    /// arrive in order, and control frames may come between them.
+    TextPart {
+        /// The text.
+        text: &'a str,
+        /// This part ends the message.
+        last: bool,
+    },
+    /// With [`Config::stream_messages`]: the next part of a binary
+    /// message, as much of it as has arrived; `last` ends the message.
+    BinaryPart {
+        /// The bytes.
+        data: &'a [u8],
+        /// This part ends the message.
+        last: bool,
+    },
     /// A ping. With [`Config::auto_pong`] the pong is already queued.
     Ping(&'a [u8]),
     /// A pong.

@@ -43,8 +43,25 @@ pub(super) struct Reader {
     /// (never) for the core alone, [`IN_PLACE_MAX`] for the drivers. Zero
     /// in a default reader: build one with [`Reader::new`].
     stream_above: u64,
+    /// With `stream_messages`: the start of a character that a text
+    /// fragment's end cut, kept until the rest arrives in the next
+    /// fragment (parts end at character boundaries).
+    carry: [u8; 4],
+    carry_len: u8,
+    /// `carry` was handed out: it starts again empty.
+    carry_lent: bool,
+    /// With `stream_messages`, a compressed message: bytes at the front of
+    /// `message` already lent as parts (kept as the inflater's window),
+    /// and the message's bytes dropped from before them.
+    part_lent: usize,
+    part_dropped: usize,
     deferred: Deferred,
 }
+
+/// The most history a compressed message streamed in parts keeps: the
+/// largest deflate window (RFC 7692 §7.1.2.1), which seeds the inflater
+/// when a message's stream ends with a final block.
+const DEFLATE_WINDOW: usize = 1 << 15;
 
 impl Reader {
     pub(super) fn new() -> Self {
@@ -77,6 +94,8 @@ impl Reader {
             self.deferred.clear_message = false;
             self.deferred.message_is_text = false;
             self.message.clear();
+            self.part_lent = 0;
+            self.part_dropped = 0;
         }
     }
 
@@ -91,7 +110,7 @@ impl Reader {
         // A frame read in place keeps at least its header in `rx`, so an
         // empty `rx` holds nothing of a frame in progress (a streamed
         // frame keeps nothing there between reads).
-        debug_assert!(!rx.is_empty() || self.frame.is_none_or(|f| f.streamed));
+        debug_assert!(!rx.is_empty() || self.frame.is_none_or(|f| f.reading != Reading::InPlace));
         rx.release();
         if self.message.is_empty() {
             self.message = Reassembly::default();
@@ -100,34 +119,85 @@ impl Reader {
 }
 
 /// The frame whose payload is arriving.
-///
-/// A frame is read one of two ways. In place: the header and payload stay
-/// in the read buffer until the whole frame is there, and the payload is
-/// handed out where it lies (control frames and single-frame messages, the
-/// zero-copy path). Streamed: the header is consumed once decoded and
-/// payload bytes move onto the message buffer as they arrive, so the read
-/// buffer never holds more than one read of the frame (fragments of a
-/// message, and every frame of a compressed message).
 #[derive(Debug, Clone, Copy)]
 struct InFrame {
     header: FrameHeader,
     /// Header bytes still at the front of the read buffer (0 once a
-    /// streamed frame's header is consumed).
+    /// streamed or passed frame's header is consumed).
     header_len: usize,
-    /// Payload bytes already unmasked (and, for text, validated); for a
-    /// streamed frame, also moved onto the message.
+    /// Payload bytes already unmasked (and, for text, validated).
     done: usize,
-    streamed: bool,
+    /// Payload bytes gone from the read buffer (moved onto the message,
+    /// or lent as parts), at most `done`.
+    consumed: usize,
+    reading: Reading,
+}
+
+/// How a frame's payload is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reading {
+    /// The header and payload stay in the read buffer until the whole
+    /// frame is there, and the payload is handed out where it lies
+    /// (control frames and single-frame messages: the zero-copy path).
+    InPlace,
+    /// The header is consumed once decoded and payload bytes move onto the
+    /// message buffer as they arrive, so the read buffer never holds more
+    /// than one read of the frame (fragments of a message, every frame of
+    /// a compressed message, large ones for the drivers).
+    Streamed,
+    /// With `stream_messages`: the header is consumed once decoded and
+    /// payload bytes are lent as parts from the read buffer as they
+    /// arrive; nothing is kept.
+    Passed,
 }
 
 impl InFrame {
     /// Bytes from the front of the read buffer to the end of the frame.
     fn left(&self) -> usize {
         // Checked against max_frame_size (a usize) in start_frame.
-        let len = self.header.len as usize;
-        let consumed = if self.streamed { self.done } else { 0 };
-        self.header_len + len - consumed
+        self.header_len + self.header.len as usize - self.consumed
     }
+}
+
+/// What a streamed or passed frame's newly arrived bytes make.
+enum Plan {
+    /// Nothing yet: wait for more bytes.
+    Wait,
+    /// The frame is done and made nothing: read the next one.
+    Next,
+    Fail(Error),
+    /// Hand out a part of a message (`Config::stream_messages`).
+    Part {
+        source: PartSource,
+        text: bool,
+        start: usize,
+        end: usize,
+        last: bool,
+    },
+    /// Hand out the message buffer, a whole message of this kind.
+    Whole(OpCode),
+}
+
+/// What a passed frame's newly arrived bytes allow.
+enum Pass {
+    /// Nothing to hand out until more bytes arrive.
+    Wait,
+    /// The frame ended with nothing left to hand out; the message goes on.
+    Next,
+    /// Hand out the first `len` bytes of the read buffer as a part (and
+    /// consume `consume` of them, the part and a cut character moved to
+    /// `carry`); `last` ends the message.
+    Rx { len: usize, consume: usize, last: bool },
+    /// Hand out the character completed in `carry`.
+    Carry { last: bool },
+}
+
+/// Where a part lent by [`Connection::part`] lies.
+#[derive(Debug, Clone, Copy)]
+enum PartSource {
+    Rx,
+    Message,
+    Carry,
 }
 
 /// Where a fragmented message stands.
@@ -172,27 +242,22 @@ impl Connection {
                     Err(e) => return Some(self.fail(e)),
                 },
             };
-            if frame.streamed {
-                match self.stream_payload(&mut frame) {
-                    Ok(true) => {}
-                    Ok(false) => {
-                        self.reader.frame = Some(frame);
-                        return self.eof.then(|| self.fail(Error::UnexpectedEof));
-                    }
-                    Err(e) => return Some(self.fail(e)),
+            if frame.reading != Reading::InPlace {
+                // Out of line: the in-place path below is the small-message
+                // path (benches/compare callgrind, recv_binary_16_b).
+                match self.poll_moving(frame) {
+                    Plan::Next => continue,
+                    Plan::Wait => return self.eof.then(|| self.fail(Error::UnexpectedEof)),
+                    Plan::Fail(e) => return Some(self.fail(e)),
+                    Plan::Part {
+                        source,
+                        text,
+                        start,
+                        end,
+                        last,
+                    } => return Some(self.part(source, text, start, end, last)),
+                    Plan::Whole(kind) => return self.deliver(kind, 0, self.reader.message.len(), true),
                 }
-                if frame.header.fin {
-                    let kind = match self.message_is_text(frame.header.opcode) {
-                        true => OpCode::Text,
-                        false => OpCode::Binary,
-                    };
-                    self.reader.fragmented = Fragmented::None;
-                    self.reader.compressed = false;
-                    self.reader.deferred.clear_message = true;
-                    self.reader.deferred.message_is_text = kind == OpCode::Text;
-                    return self.deliver(kind, 0, self.reader.message.len(), true);
-                }
-                continue;
             }
             let len = frame.header.len as usize;
             let payload_at = frame.header_len;
@@ -223,6 +288,84 @@ impl Connection {
         }
     }
 
+    /// Reads what arrived of a streamed or passed frame and plans the
+    /// event it makes, if any.
+    #[inline(never)]
+    fn poll_moving(&mut self, mut frame: InFrame) -> Plan {
+        let text = self.message_is_text(frame.header.opcode);
+        if frame.reading == Reading::Passed {
+            let pass = match self.pass_payload(&mut frame, text) {
+                Ok(pass) => pass,
+                Err(e) => return Plan::Fail(e),
+            };
+            if frame.consumed < frame.header.len as usize {
+                self.reader.frame = Some(frame);
+            } else if frame.header.fin {
+                self.reader.fragmented = Fragmented::None;
+            }
+            let (source, end, last) = match pass {
+                Pass::Wait => return Plan::Wait,
+                Pass::Next => return Plan::Next,
+                Pass::Rx { len, consume, last } => {
+                    self.reader.deferred.consume = consume;
+                    (PartSource::Rx, len, last)
+                }
+                Pass::Carry { last } => {
+                    self.reader.carry_lent = true;
+                    (PartSource::Carry, usize::from(self.reader.carry_len), last)
+                }
+            };
+            return Plan::Part {
+                source,
+                text,
+                start: 0,
+                end,
+                last,
+            };
+        }
+        let complete = match self.stream_payload(&mut frame) {
+            Ok(complete) => complete,
+            Err(e) => return Plan::Fail(e),
+        };
+        if !complete {
+            self.reader.frame = Some(frame);
+        }
+        let last = complete && frame.header.fin;
+        if last {
+            self.reader.fragmented = Fragmented::None;
+            self.reader.compressed = false;
+            self.reader.deferred.clear_message = true;
+        }
+        if self.config.stream_messages {
+            // Compressed: what was inflated goes out as a part.
+            if last && text && self.reader.utf8.finish().is_err() {
+                return Plan::Fail(Error::Protocol(ProtocolError::InvalidUtf8));
+            }
+            let start = self.reader.part_lent;
+            let pending = if text { self.reader.utf8.pending() } else { 0 };
+            let end = self.reader.message.len() - pending;
+            if start == end && !last {
+                return if complete { Plan::Next } else { Plan::Wait };
+            }
+            self.reader.part_lent = end;
+            return Plan::Part {
+                source: PartSource::Message,
+                text,
+                start,
+                end,
+                last,
+            };
+        }
+        match (complete, last) {
+            (false, _) => Plan::Wait,
+            (true, false) => Plan::Next,
+            (true, true) => {
+                self.reader.deferred.message_is_text = text;
+                Plan::Whole(if text { OpCode::Text } else { OpCode::Binary })
+            }
+        }
+    }
+
     /// Moves the payload bytes of the streamed frame that have arrived onto
     /// the message: unmasked in the same pass as the copy and, for text,
     /// validated as they land (§8.1: an invalid byte fails the connection
@@ -242,6 +385,17 @@ impl Connection {
         let complete = frame.done + take == len;
         let text = self.message_is_text(frame.header.opcode);
         if self.reader.compressed {
+            if self.config.stream_messages {
+                // Parts already lent are dropped, but for the inflater's
+                // window.
+                let reader = &mut self.reader;
+                let drop = reader
+                    .part_lent
+                    .min(reader.message.len().saturating_sub(DEFLATE_WINDOW));
+                reader.message.drop_front(drop);
+                reader.part_lent -= drop;
+                reader.part_dropped += drop;
+            }
             if let Some(key) = frame.header.mask {
                 apply_mask(self.rx.get_mut(0..take), key, frame.done);
             }
@@ -264,14 +418,127 @@ impl Connection {
         }
         self.rx.consume(take);
         frame.done += take;
+        frame.consumed = frame.done;
         Ok(complete)
+    }
+
+    /// Unmasks (and, for text, validates) the bytes of a passed frame that
+    /// arrived, and decides what part they make. Text parts end at a
+    /// character boundary: a character the frame's end cuts moves to
+    /// `carry` and goes out, completed, from the next fragment.
+    fn pass_payload(&mut self, frame: &mut InFrame, text: bool) -> Result<Pass, Error> {
+        if self.reader.carry_lent {
+            self.reader.carry_lent = false;
+            self.reader.carry_len = 0;
+        }
+        self.rx.consume(frame.header_len);
+        frame.header_len = 0;
+        let len = frame.header.len as usize;
+        // Bytes of this frame at the front of the read buffer: `ready`
+        // unmasked and validated, then the fresh ones.
+        let ready = frame.done - frame.consumed;
+        let arrived = self.rx.len().min(len - frame.consumed);
+        if arrived > ready {
+            let fresh = self.rx.get_mut(ready..arrived);
+            if let Some(key) = frame.header.mask {
+                apply_mask(fresh, key, frame.done);
+            }
+            if text && self.reader.utf8.feed(fresh).is_err() {
+                return Err(Error::Protocol(ProtocolError::InvalidUtf8));
+            }
+            frame.done = frame.consumed + arrived;
+        }
+        let frame_end = frame.done == len;
+        let message_end = frame_end && frame.header.fin;
+        let invalid = Error::Protocol(ProtocolError::InvalidUtf8);
+        let pending = if text { self.reader.utf8.pending() } else { 0 };
+        let carried = usize::from(self.reader.carry_len);
+        if carried > 0 {
+            let reader = &mut self.reader;
+            if pending == carried + arrived {
+                // The cut character is still not complete: all of it waits.
+                reader.carry[carried..pending].copy_from_slice(self.rx.get(0..arrived));
+                reader.carry_len = pending as u8;
+                self.rx.consume(arrived);
+                frame.consumed += arrived;
+                return match (frame_end, message_end) {
+                    (_, true) => Err(invalid),
+                    (true, false) => Ok(Pass::Next),
+                    (false, _) => Ok(Pass::Wait),
+                };
+            }
+            let need = crate::utf8::sequence_len(reader.carry[0]) - carried;
+            reader.carry[carried..carried + need].copy_from_slice(self.rx.get(0..need));
+            reader.carry_len = (carried + need) as u8;
+            self.rx.consume(need);
+            frame.consumed += need;
+            let last = message_end && frame.consumed == len;
+            return Ok(Pass::Carry { last });
+        }
+        let lend = arrived - pending;
+        if frame_end && pending > 0 {
+            if message_end {
+                return Err(invalid);
+            }
+            self.reader.carry[..pending].copy_from_slice(self.rx.get(lend..arrived));
+            self.reader.carry_len = pending as u8;
+            frame.consumed += arrived;
+            if lend == 0 {
+                self.rx.consume(arrived);
+                return Ok(Pass::Next);
+            }
+            return Ok(Pass::Rx {
+                len: lend,
+                consume: arrived,
+                last: false,
+            });
+        }
+        if lend == 0 && !message_end {
+            return Ok(if frame_end { Pass::Next } else { Pass::Wait });
+        }
+        frame.consumed += lend;
+        Ok(Pass::Rx {
+            len: lend,
+            consume: lend,
+            last: message_end,
+        })
+    }
+
+    /// Hands out a part of a message lent from `source` (`start..end`).
+    fn part(&mut self, source: PartSource, text: bool, start: usize, end: usize, last: bool) -> Event<'_> {
+        if last && text && self.reader.utf8.finish().is_err() {
+            return self.fail(Error::Protocol(ProtocolError::InvalidUtf8));
+        }
+        let bytes = match source {
+            PartSource::Rx => self.rx.get(start..end),
+            PartSource::Message => &self.reader.message.as_slice()[start..end],
+            PartSource::Carry => &self.reader.carry[start..end],
+        };
+        if !text {
+            return Event::BinaryPart { data: bytes, last };
+        }
+        debug_assert!(core::str::from_utf8(bytes).is_ok(), "validator accepted invalid UTF-8");
+        // As in `deliver`, every byte of the message went through
+        // `self.reader.utf8`, in order, as it arrived (`pass_payload` feeds
+        // each unmasked piece, `inflate` each inflated one) and none changed
+        // since. A part starts where the previous one ended, or at the
+        // message's start, and ends short of the validator's `pending`
+        // bytes, so at a character boundary; a character cut by a frame's
+        // end goes out alone from `carry`, once `pass_payload` completed it
+        // with the `sequence_len` bytes its lead byte asks for, which the
+        // validator accepted. The last part also passed `finish` above.
+        #[allow(unsafe_code)]
+        // SAFETY: `bytes` is valid UTF-8, by the argument just above.
+        let text = unsafe { core::str::from_utf8_unchecked(bytes) };
+        Event::TextPart { text, last }
     }
 
     /// Inflates the first `take` unparsed bytes, compressed payload, onto the message
     /// (RFC 7692 §7.2.2), validating text as it comes out; `last` ends the
     /// message.
     fn inflate(&mut self, take: usize, last: bool, text: bool) -> Result<(), Error> {
-        let max = self.config.max_message_size;
+        // Parts already dropped (`stream_messages`) count towards the limit.
+        let max = self.config.max_message_size - self.reader.part_dropped;
         let before = self.reader.message.len();
         let codec = self
             .codec
@@ -310,7 +577,7 @@ impl Connection {
             return Err(Error::Protocol(ProtocolError::ReservedBits(header.rsv)));
         }
         // Control frames are read in place.
-        let mut streamed = false;
+        let mut reading = Reading::InPlace;
         if !header.opcode.is_control() {
             if header.opcode != OpCode::Continuation {
                 self.reader.compressed = header.rsv & 0b100 != 0;
@@ -356,16 +623,25 @@ impl Connection {
             // a compressed message, which is inflated there, and a large
             // one. A small single-frame message is read in place and handed
             // out from the read buffer.
-            streamed = self.reader.compressed
+            let streamed = self.reader.compressed
                 || !header.fin
                 || header.opcode == OpCode::Continuation
                 || header.len > self.reader.stream_above;
+            // With `stream_messages`, uncompressed data is lent as it
+            // arrives, never gathered; compressed data is inflated onto the
+            // message buffer and lent from there.
+            reading = match (self.config.stream_messages && !self.reader.compressed, streamed) {
+                (true, _) => Reading::Passed,
+                (false, true) => Reading::Streamed,
+                (false, false) => Reading::InPlace,
+            };
         }
         Ok(Some(InFrame {
             header,
             header_len,
             done: 0,
-            streamed,
+            consumed: 0,
+            reading,
         }))
     }
 
@@ -560,7 +836,11 @@ mod tests {
             let events = poll_all(&mut conn);
             if valid_prefix {
                 assert_eq!(events, [], "case {n}: a valid prefix waits for the rest");
-                assert!(conn.reader.frame.is_some_and(|f| f.streamed && f.done == partial.len()));
+                assert!(
+                    conn.reader
+                        .frame
+                        .is_some_and(|f| f.reading == Reading::Streamed && f.done == partial.len())
+                );
                 continue;
             }
             assert_eq!(events, [Ev::Failed(Some(1007))], "case {n}");
@@ -640,7 +920,7 @@ mod tests {
                 conn.receive(piece);
                 events.extend(poll_all(&mut conn));
                 // Streamed payload never waits in the read buffer.
-                if conn.reader.frame.is_some_and(|f| f.streamed) {
+                if conn.reader.frame.is_some_and(|f| f.reading == Reading::Streamed) {
                     assert!(conn.rx.is_empty(), "chunk {chunk}");
                 }
             }
@@ -803,5 +1083,176 @@ mod tests {
         assert!(matches!(conn.poll_event(), Some(Event::Binary(b"first"))));
         assert_eq!(conn.take_payload(5), b"first");
         assert!(matches!(conn.poll_event(), Some(Event::Text("second"))));
+    }
+
+    // ------------------------------------------------- stream_messages
+
+    fn streaming() -> Connection {
+        server(Config::default().stream_messages(true))
+    }
+
+    /// The parts in `events`, joined, and whether only the final one is
+    /// marked last; `None` if anything else is among them.
+    fn joined(events: &[Ev]) -> Option<(Vec<u8>, bool)> {
+        let mut bytes = Vec::new();
+        let mut lasts = Vec::new();
+        for event in events {
+            match event {
+                Ev::TextPart(text, last) => {
+                    bytes.extend_from_slice(text.as_bytes());
+                    lasts.push(*last);
+                }
+                Ev::BinaryPart(data, last) => {
+                    bytes.extend_from_slice(data);
+                    lasts.push(*last);
+                }
+                _ => return None,
+            }
+        }
+        let last_only_at_end = lasts.last() == Some(&true) && lasts.iter().filter(|l| **l).count() == 1;
+        Some((bytes, last_only_at_end))
+    }
+
+    // A frame far larger than a read goes out in parts as its bytes arrive:
+    // the read buffer never holds more than a read, nothing gathers it.
+    #[test]
+    fn a_large_frame_is_lent_in_parts_as_it_arrives() {
+        let mut conn = streaming();
+        let payload = crate::testkit::pattern(1 << 20);
+        let wire = frame(OpCode::Binary, true, &payload);
+        let mut events = Vec::new();
+        let mut max_part = 0;
+        for piece in wire.chunks(8_000) {
+            let buf = conn.read_buffer();
+            buf[..piece.len()].copy_from_slice(piece);
+            conn.commit_read(piece.len());
+            for event in poll_all(&mut conn) {
+                if let Ev::BinaryPart(data, _) = &event {
+                    max_part = max_part.max(data.len());
+                }
+                events.push(event);
+            }
+            assert!(conn.rx.capacity() <= 64 << 10, "read buffer {}", conn.rx.capacity());
+        }
+        assert_eq!(joined(&events), Some((payload, true)));
+        assert!(max_part <= 8_000, "a part of {max_part} bytes");
+        assert_eq!(events.len(), wire.len().div_ceil(8_000));
+        assert_eq!(conn.reader.message().capacity(), 0, "the message buffer stays unused");
+    }
+
+    // A message that arrives whole is one part, marked last, lent where it
+    // lies; an empty message is one empty part.
+    #[test]
+    fn a_whole_message_is_one_last_part() {
+        let mut conn = streaming();
+        let mut wire = frame(OpCode::Text, true, "héllo".as_bytes());
+        wire.extend(frame(OpCode::Binary, true, b""));
+        wire.extend(frame(OpCode::Text, false, b""));
+        wire.extend(frame(OpCode::Continuation, true, b""));
+        conn.receive(&wire);
+        assert_eq!(
+            poll_all(&mut conn),
+            [
+                Ev::TextPart("héllo".into(), true),
+                Ev::BinaryPart(Vec::new(), true),
+                Ev::TextPart(String::new(), true),
+            ]
+        );
+    }
+
+    // §8.1 with parts: each part is whole characters. A text message cut
+    // into two fragments at every byte, and fed one byte at a time or all
+    // at once, arrives as parts that join to the text; a character cut by
+    // a fragment's end goes out once complete.
+    #[test]
+    fn text_parts_end_at_character_boundaries() {
+        let text = "aé€𝄞z€𝄞é";
+        let bytes = text.as_bytes();
+        for cut in 0..=bytes.len() {
+            let mut wire = frame(OpCode::Text, false, &bytes[..cut]);
+            wire.extend(frame(OpCode::Continuation, true, &bytes[cut..]));
+            let mut conn = streaming();
+            let (events, _) = trickle(&mut conn, &wire);
+            assert_eq!(joined(&events), Some((bytes.to_vec(), true)), "cut at {cut}, trickled");
+            let mut conn = streaming();
+            conn.receive(&wire);
+            assert_eq!(
+                joined(&poll_all(&mut conn)),
+                Some((bytes.to_vec(), true)),
+                "cut at {cut}"
+            );
+        }
+        // One byte per fragment, as Autobahn's 6.2 cases send.
+        let mut wire = frame(OpCode::Text, false, &bytes[..1]);
+        for (i, b) in bytes[1..].iter().enumerate() {
+            wire.extend(frame(OpCode::Continuation, i + 2 == bytes.len(), &[*b]));
+        }
+        let mut conn = streaming();
+        let events = {
+            conn.receive(&wire);
+            poll_all(&mut conn)
+        };
+        assert_eq!(joined(&events), Some((bytes.to_vec(), true)));
+    }
+
+    // §8.1, fail fast with parts: an impossible byte fails the connection
+    // when it arrives, before the rest of the frame, and nothing after the
+    // last valid character is lent.
+    #[test]
+    fn invalid_text_fails_as_it_arrives_with_parts() {
+        let mut conn = streaming();
+        let mut wire = header(OpCode::Text, true, 100);
+        let mut payload = "κόσμε".as_bytes().to_vec();
+        payload.extend_from_slice(&[0xf4, 0x90]);
+        let start = wire.len();
+        wire.extend_from_slice(&payload);
+        apply_mask(&mut wire[start..], KEY, 0);
+        conn.receive(&wire[..start + "κόσμε".len()]);
+        assert_eq!(poll_all(&mut conn), [Ev::TextPart("κόσμε".into(), false)]);
+        conn.receive(&wire[start + "κόσμε".len()..]);
+        assert_eq!(poll_all(&mut conn), [Ev::Failed(Some(1007))]);
+
+        // A character the final fragment leaves unfinished.
+        let mut conn = streaming();
+        let mut wire = frame(OpCode::Text, false, "ok".as_bytes());
+        wire.extend(frame(OpCode::Continuation, true, &"€".as_bytes()[..2]));
+        conn.receive(&wire);
+        assert_eq!(
+            poll_all(&mut conn),
+            [Ev::TextPart("ok".into(), false), Ev::Failed(Some(1007))]
+        );
+    }
+
+    // §10.4 with parts: the limit is on the message, not on what is held,
+    // so a message declared past it fails with 1009 even though its
+    // earlier parts went out.
+    #[test]
+    fn parts_still_count_against_max_message_size() {
+        let mut conn = server(Config::default().stream_messages(true).max_message_size(10));
+        let mut wire = frame(OpCode::Binary, false, b"123456");
+        wire.extend(frame(OpCode::Continuation, true, b"789012"));
+        conn.receive(&wire);
+        assert_eq!(
+            poll_all(&mut conn),
+            [Ev::BinaryPart(b"123456".to_vec(), false), Ev::Failed(Some(1009))]
+        );
+    }
+
+    // §5.4: control frames may come between the parts of a message.
+    #[test]
+    fn control_frames_between_parts() {
+        let mut conn = streaming();
+        let mut wire = frame(OpCode::Binary, false, b"ab");
+        wire.extend(frame(OpCode::Ping, true, b"p"));
+        wire.extend(frame(OpCode::Continuation, true, b"cd"));
+        conn.receive(&wire);
+        assert_eq!(
+            poll_all(&mut conn),
+            [
+                Ev::BinaryPart(b"ab".to_vec(), false),
+                Ev::Ping(b"p".to_vec()),
+                Ev::BinaryPart(b"cd".to_vec(), true),
+            ]
+        );
     }
 }

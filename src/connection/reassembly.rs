@@ -83,6 +83,13 @@ impl Reassembly {
         buf
     }
 
+    /// Drops the first `n` bytes (at most all of them), keeping the rest.
+    pub(super) fn drop_front(&mut self, n: usize) {
+        let n = n.min(self.len);
+        self.buf.copy_within(n..self.len, 0);
+        self.len -= n;
+    }
+
     /// Takes the length back after [`Reassembly::as_vec`].
     pub(super) fn sync_len(&mut self) {
         self.len = self.buf.len();

@@ -51,6 +51,8 @@ pub(super) fn frame(opcode: OpCode, fin: bool, payload: &[u8]) -> Vec<u8> {
 pub(super) enum Ev {
     Text(String),
     Binary(Vec<u8>),
+    TextPart(String, bool),
+    BinaryPart(Vec<u8>, bool),
     Ping(Vec<u8>),
     Pong(Vec<u8>),
     Failed(Option<u16>),
@@ -63,6 +65,8 @@ pub(super) fn poll_all(conn: &mut Connection) -> Vec<Ev> {
         events.push(match event {
             Event::Text(t) => Ev::Text(String::from(t)),
             Event::Binary(b) => Ev::Binary(b.to_vec()),
+            Event::TextPart { text, last } => Ev::TextPart(String::from(text), last),
+            Event::BinaryPart { data, last } => Ev::BinaryPart(data.to_vec(), last),
             Event::Ping(p) => Ev::Ping(p.to_vec()),
             Event::Pong(p) => Ev::Pong(p.to_vec()),
             Event::Failed(e) => Ev::Failed(e.close_code().map(|c| c.0)),

@@ -16,9 +16,9 @@ pub(super) struct Tx {
     buf: Vec<u8>,
     start: usize,
     masks: Option<Box<dyn MaskSource>>,
-    /// A fragmented message is being sent: its first frame went out, its
-    /// last not yet (RFC 6455 §5.4).
-    fragmenting: bool,
+    /// The opcode (text or binary) of the fragmented message being sent:
+    /// its first frame went out, its last not yet (RFC 6455 §5.4).
+    fragmenting: Option<OpCode>,
 }
 
 impl Tx {
@@ -28,7 +28,7 @@ impl Tx {
             buf: queued,
             start: 0,
             masks,
-            fragmenting: false,
+            fragmenting: None,
         }
     }
 
@@ -171,14 +171,60 @@ impl Connection {
             return Err(Error::Misuse(Misuse::ControlOpcode));
         }
         self.check_open()?;
-        match (opcode == OpCode::Continuation, self.tx.fragmenting) {
-            (false, true) => return Err(Error::Misuse(Misuse::MessageInProgress)),
-            (true, false) => return Err(Error::Misuse(Misuse::NoMessageInProgress)),
-            _ => {}
-        }
-        self.tx.fragmenting = !fin;
+        let kind = match (opcode, self.tx.fragmenting) {
+            (OpCode::Continuation, Some(kind)) => kind,
+            (OpCode::Continuation, None) => return Err(Error::Misuse(Misuse::NoMessageInProgress)),
+            (_, Some(_)) => return Err(Error::Misuse(Misuse::MessageInProgress)),
+            (opcode, None) => opcode,
+        };
+        self.tx.fragmenting = (!fin).then_some(kind);
         self.tx.push_frame(opcode, fin, data);
         Ok(())
+    }
+
+    /// Queues the next part of a text message as one frame, starting the
+    /// message if none is under way; `last` ends it. Each part is a
+    /// `&str`, so a message sent in parts is valid UTF-8 whatever the
+    /// cuts. Parts go out uncompressed. With
+    /// [`Config::stream_messages`](crate::Config::stream_messages), a
+    /// relay forwards each [`Event::TextPart`](super::Event::TextPart) it
+    /// receives with this call.
+    ///
+    /// # Errors
+    ///
+    /// As [`Connection::send_frame`], and [`Misuse::MessageInProgress`]
+    /// while a binary message is being sent in parts. Nothing is queued
+    /// then.
+    pub fn send_text_part(&mut self, text: &str, last: bool) -> Result<(), Error> {
+        self.send_part(OpCode::Text, text.as_bytes(), last)
+    }
+
+    /// Queues the next part of a binary message as one frame, starting the
+    /// message if none is under way; `last` ends it (see
+    /// [`Connection::send_text_part`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`Connection::send_frame`], and [`Misuse::MessageInProgress`]
+    /// while a text message is being sent in parts. Nothing is queued then.
+    pub fn send_binary_part(&mut self, data: &[u8], last: bool) -> Result<(), Error> {
+        self.send_part(OpCode::Binary, data, last)
+    }
+
+    /// The kind (text or binary) of the message being sent in fragments,
+    /// if one is.
+    #[cfg(feature = "std")]
+    pub(crate) fn message_in_parts(&self) -> Option<OpCode> {
+        self.tx.fragmenting
+    }
+
+    fn send_part(&mut self, kind: OpCode, data: &[u8], last: bool) -> Result<(), Error> {
+        let opcode = match self.tx.fragmenting {
+            Some(under_way) if under_way != kind => return Err(Error::Misuse(Misuse::MessageInProgress)),
+            Some(_) => OpCode::Continuation,
+            None => kind,
+        };
+        self.send_frame(opcode, data, last)
     }
 
     /// Queues a whole message, compressed when permessage-deflate is
@@ -198,7 +244,7 @@ impl Connection {
         }
         self.check_open()?;
         // RFC 6455 §5.4: no message between the fragments of another.
-        if self.tx.fragmenting {
+        if self.tx.fragmenting.is_some() {
             return Err(Error::Misuse(Misuse::MessageInProgress));
         }
         if let Some(codec) = self.codec.as_mut().filter(|c| compress && data.len() >= c.threshold()) {

@@ -15,6 +15,7 @@ use super::{AsEvent, AsMessage, BinaryType, Data, Dom, Event, Form, Message, Nex
 use crate::close::{CloseCode, OwnedCloseFrame};
 use crate::connection::{Connection, ReadyState};
 use crate::error::Error;
+use crate::frame::OpCode;
 use crate::handshake::{Accept, Request};
 use core::task::{Poll, ready};
 use core::time::Duration;
@@ -176,15 +177,25 @@ impl Driver {
         self.dom.send(data)
     }
 
-    #[cfg(feature = "tokio")]
-    /// The `Sink`'s `start_send`: text, binary, pings and pongs; an error
-    /// once the connection is closing or its transport failed
-    /// ([`Dom::sendable`]).
+    /// The `Sink`'s `start_send` (and the blocking `send_message`): text,
+    /// binary, parts, pings and pongs; an error once the connection is
+    /// closing or its transport failed ([`Dom::sendable`]). A text or
+    /// binary message while a message of its kind is sent in parts is
+    /// that message's last part.
     pub(crate) fn start_send(&mut self, message: Message) -> Result<(), Error> {
         self.dom.sendable()?;
+        let in_parts = self.dom.conn.message_in_parts();
         match message {
+            Message::Text(text) if in_parts == Some(OpCode::Text) => {
+                self.dom.send_part(&Data::from(text), true).map(drop)
+            }
+            Message::Binary(bytes) if in_parts == Some(OpCode::Binary) => {
+                self.dom.send_part(&Data::from(bytes), true).map(drop)
+            }
             Message::Text(text) => self.dom.send(&Data::from(text)).map(drop),
             Message::Binary(bytes) => self.dom.send(&Data::from(bytes)).map(drop),
+            Message::TextPart(text) => self.dom.send_part(&Data::from(text), false).map(drop),
+            Message::BinaryPart(data) => self.dom.send_part(&Data::from(data), false).map(drop),
             Message::Ping(data) => self.dom.conn.ping(&data),
             Message::Pong(data) => self.dom.conn.pong(&data),
         }
@@ -336,7 +347,6 @@ impl Driver {
         Poll::Ready(Ok(()))
     }
 
-    #[cfg(feature = "tokio")]
     /// The `Sink`'s `poll_ready` (`limit`: the high-water mark) and
     /// `poll_flush` (0): write down to `limit`, then report whether the
     /// connection can still take a message, so a task that only writes

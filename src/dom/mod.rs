@@ -40,6 +40,22 @@ pub enum Message {
     Text(String),
     /// A binary message.
     Binary(Vec<u8>),
+    /// A part of a text message that more parts follow, ending at a
+    /// character boundary: the message ends with the [`Message::Text`]
+    /// after it, which carries its last part.
+    ///
+    /// Received with
+    /// [`Config::stream_messages`](crate::Config::stream_messages) on, as
+    /// a large message's bytes arrive (a message that arrives at once is a
+    /// `Text` alone). Sent as one frame of a fragmented message: the first
+    /// part starts it, and the next `Text` ends it. So forwarding each
+    /// message received relays messages of any size in the memory of one
+    /// part.
+    TextPart(String),
+    /// A part of a binary message that more parts follow: the message
+    /// ends with the [`Message::Binary`] after it (see
+    /// [`Message::TextPart`]).
+    BinaryPart(Vec<u8>),
     /// A ping (already answered when [`Config::auto_pong`](crate::Config::auto_pong) is on).
     Ping(Vec<u8>),
     /// A pong.
@@ -57,14 +73,20 @@ impl Message {
         Message::Binary(bytes.into())
     }
 
-    /// Whether this is a text message.
+    /// Whether this is a text message, or a part of one.
     pub fn is_text(&self) -> bool {
-        matches!(self, Message::Text(_))
+        matches!(self, Message::Text(_) | Message::TextPart(_))
     }
 
-    /// Whether this is a binary message.
+    /// Whether this is a binary message, or a part of one.
     pub fn is_binary(&self) -> bool {
-        matches!(self, Message::Binary(_))
+        matches!(self, Message::Binary(_) | Message::BinaryPart(_))
+    }
+
+    /// Whether this is a part of a message that more parts follow (see
+    /// [`Message::TextPart`]).
+    pub fn is_part(&self) -> bool {
+        matches!(self, Message::TextPart(_) | Message::BinaryPart(_))
     }
 
     /// Whether this is a ping or a pong.
@@ -72,10 +94,10 @@ impl Message {
         matches!(self, Message::Ping(_) | Message::Pong(_))
     }
 
-    /// The text of a text message.
+    /// The text of a text message or part.
     pub fn as_text(&self) -> Option<&str> {
         match self {
-            Message::Text(text) => Some(text),
+            Message::Text(text) | Message::TextPart(text) => Some(text),
             _ => None,
         }
     }
@@ -83,8 +105,9 @@ impl Message {
     /// The payload's bytes, whatever the kind (a text's UTF-8).
     pub fn as_bytes(&self) -> &[u8] {
         match self {
-            Message::Text(text) => text.as_bytes(),
+            Message::Text(text) | Message::TextPart(text) => text.as_bytes(),
             Message::Binary(bytes) | Message::Ping(bytes) | Message::Pong(bytes) => bytes,
+            Message::BinaryPart(data) => data,
         }
     }
 
@@ -101,19 +124,20 @@ impl Message {
     /// The payload, owned, without a copy (a text's UTF-8 bytes).
     pub fn into_data(self) -> Vec<u8> {
         match self {
-            Message::Text(text) => text.into_bytes(),
+            Message::Text(text) | Message::TextPart(text) => text.into_bytes(),
             Message::Binary(bytes) | Message::Ping(bytes) | Message::Pong(bytes) => bytes,
+            Message::BinaryPart(data) => data,
         }
     }
 
-    /// The text of a text message, owned; the message back otherwise.
+    /// The text of a text message or part, owned; the message back otherwise.
     ///
     /// # Errors
     ///
     /// The message itself, unchanged, when it is not text.
     pub fn into_text(self) -> Result<String, Self> {
         match self {
-            Message::Text(text) => Ok(text),
+            Message::Text(text) | Message::TextPart(text) => Ok(text),
             other => Err(other),
         }
     }
@@ -172,7 +196,7 @@ enum Transport {
 /// the [`Form`] a driver passes to [`Dom::next`] copies it once, straight
 /// into the form its API returns. (Building an [`Event`] for a `read`
 /// caller only to take it apart again cost ~10% per 16-byte message.)
-#[derive(Debug)]
+#[derive(Debug, Clone, Copy)]
 pub(crate) enum Received<'a> {
     Text(&'a str),
     Binary(&'a [u8]),
@@ -185,6 +209,16 @@ pub(crate) enum Whole {
     Binary(Vec<u8>),
 }
 
+impl Whole {
+    /// An empty message of `part`'s kind.
+    fn of(part: &Received<'_>) -> Self {
+        match part {
+            Received::Text(_) => Whole::Text(String::new()),
+            Received::Binary(_) => Whole::Binary(Vec::new()),
+        }
+    }
+}
+
 /// The form a driver hands messages out in: `read`'s [`Message`] or the
 /// DOM's message [`Event`].
 pub(crate) trait Form {
@@ -193,6 +227,9 @@ pub(crate) trait Form {
     fn lent(&self, message: Received<'_>) -> Self::Out;
     /// A large message, owned already.
     fn whole(&self, message: Whole) -> Self::Out;
+    /// A part of a message (`Config::stream_messages`), or `None` if this
+    /// form takes messages whole only: the DOM then gathers the parts.
+    fn part(&self, part: &Received<'_>, last: bool) -> Option<Self::Out>;
 }
 
 /// `read`'s form: a [`Message`].
@@ -222,6 +259,19 @@ impl Form for AsMessage {
             Whole::Binary(bytes) => Message::Binary(bytes),
         }
     }
+
+    fn part(&self, part: &Received<'_>, last: bool) -> Option<Message> {
+        // The last part is the `Text` or `Binary` that ends the message:
+        // a `bool` in the part variants cost the blocking driver ~80
+        // instructions per 16-byte message in `Message`'s layout
+        // (benches/compare callgrind, recv_binary_16_b).
+        Some(match (*part, last) {
+            (Received::Text(text), false) => Message::TextPart(copy::to_string(text)),
+            (Received::Binary(bytes), false) => Message::BinaryPart(copy::to_vec(bytes)),
+            (Received::Text(text), true) => Message::Text(copy::to_string(text)),
+            (Received::Binary(bytes), true) => Message::Binary(copy::to_vec(bytes)),
+        })
+    }
 }
 
 /// The DOM's form: a message event, binary data as `binary_type` chooses.
@@ -247,6 +297,11 @@ impl Form for AsEvent {
             Whole::Binary(bytes) => MessageData::owned_binary(bytes, self.0),
         };
         Event::Message(MessageEvent { data })
+    }
+
+    /// WHATWG dispatches whole messages only.
+    fn part(&self, _: &Received<'_>, _: bool) -> Option<Event> {
+        None
     }
 }
 
@@ -300,8 +355,10 @@ pub(crate) struct Dom {
     discarded: u64,
     /// The kind of the I/O error that failed the transport, for the
     /// Rust-facing senders (the error itself goes to the error event).
-    #[cfg(feature = "tokio")]
     io_failure: Option<std::io::ErrorKind>,
+    /// The parts so far of a message received in parts, for a form that
+    /// takes messages whole (`Config::stream_messages` under the DOM API).
+    gathered: Option<Whole>,
 }
 
 impl Dom {
@@ -321,8 +378,8 @@ impl Dom {
             written: 0,
             queued: VecDeque::new(),
             discarded: 0,
-            #[cfg(feature = "tokio")]
             io_failure: None,
+            gathered: None,
         };
         if open {
             // Started over an already-upgraded stream: open at once.
@@ -376,7 +433,6 @@ impl Dom {
     /// Unlike the DOM's `send`, which discards silently once closing, it
     /// is told: the transport's I/O error (its kind) after a transport
     /// failure, [`Misuse::Closing`] once closing, closed or failed.
-    #[cfg(feature = "tokio")]
     pub(crate) fn sendable(&self) -> Result<(), Error> {
         if let Some(kind) = self.io_failure {
             return Err(Error::Io(std::io::Error::new(kind, "the transport failed")));
@@ -420,14 +476,32 @@ impl Dom {
     /// closed: it still counts in `bufferedAmount`); `InvalidStateError`
     /// while connecting.
     pub(crate) fn send(&mut self, data: &Data<'_>) -> Result<bool, Error> {
+        self.send_with(data, |conn| match data {
+            Data::Text(text) => conn.send_text(text),
+            Data::Binary(bytes) => conn.send_binary(bytes),
+        })
+    }
+
+    /// [`Dom::send`] for a part of a message (`last` ends it), sent as one
+    /// frame of a fragmented message.
+    pub(crate) fn send_part(&mut self, data: &Data<'_>, last: bool) -> Result<bool, Error> {
+        self.send_with(data, |conn| match data {
+            Data::Text(text) => conn.send_text_part(text, last),
+            Data::Binary(bytes) => conn.send_binary_part(bytes, last),
+        })
+    }
+
+    #[inline(always)]
+    fn send_with(
+        &mut self,
+        data: &Data<'_>,
+        queue: impl FnOnce(&mut Connection) -> Result<(), Error>,
+    ) -> Result<bool, Error> {
         match self.ready_state() {
             ReadyState::Connecting => Err(Error::Misuse(Misuse::SendWhileConnecting)),
             ReadyState::Open if self.conn.ready_state() == ReadyState::Open => {
                 let before = self.conn.pending_output().len() as u64;
-                match data {
-                    Data::Text(text) => self.conn.send_text(text)?,
-                    Data::Binary(bytes) => self.conn.send_binary(bytes)?,
-                }
+                queue(&mut self.conn)?;
                 let after = self.conn.pending_output().len() as u64;
                 self.queued.push_back(Queued {
                     end: self.written + after,
@@ -518,7 +592,12 @@ impl Dom {
             let whole = match self.conn.poll_event() {
                 // WHATWG "a WebSocket message has been received", step 1:
                 // "If readyState is not OPEN, then return."
-                Some(connection::Event::Text(_) | connection::Event::Binary(_)) if !open => continue,
+                Some(
+                    connection::Event::Text(_)
+                    | connection::Event::Binary(_)
+                    | connection::Event::TextPart { .. }
+                    | connection::Event::BinaryPart { .. },
+                ) if !open => continue,
                 Some(connection::Event::Text(text)) if text.len() <= IN_PLACE_MAX => {
                     return Next::Message(form.lent(Received::Text(text)));
                 }
@@ -527,6 +606,18 @@ impl Dom {
                 }
                 Some(connection::Event::Text(text)) => (true, text.len()),
                 Some(connection::Event::Binary(bytes)) => (false, bytes.len()),
+                Some(connection::Event::TextPart { text, last }) => {
+                    match Self::part(&mut self.gathered, form, Received::Text(text), last) {
+                        Some(out) => return Next::Message(out),
+                        None => continue,
+                    }
+                }
+                Some(connection::Event::BinaryPart { data, last }) => {
+                    match Self::part(&mut self.gathered, form, Received::Binary(data), last) {
+                        Some(out) => return Next::Message(out),
+                        None => continue,
+                    }
+                }
                 Some(connection::Event::Ping(data)) => return Next::Ping(data.to_vec()),
                 Some(connection::Event::Pong(data)) => return Next::Pong(data.to_vec()),
                 Some(connection::Event::Open) => return Next::Event(Event::Open),
@@ -554,6 +645,29 @@ impl Dom {
                 }
             };
             return Next::Message(form.whole(self.take_whole(whole.0, whole.1)));
+        }
+    }
+
+    /// A part of a message in `form`, or, for a form that takes messages
+    /// whole, the part added to those `gathered` so far and the whole
+    /// message once `last`. The core has checked the message's size
+    /// against `max_message_size` as its frames arrived. Out of line: the
+    /// small-message path stays tight (benches/compare callgrind,
+    /// recv_binary_16_b).
+    #[inline(never)]
+    fn part<F: Form>(gathered: &mut Option<Whole>, form: &F, part: Received<'_>, last: bool) -> Option<F::Out> {
+        if let Some(out) = form.part(&part, last) {
+            return Some(out);
+        }
+        match (gathered.get_or_insert_with(|| Whole::of(&part)), part) {
+            (Whole::Text(so_far), Received::Text(text)) => so_far.push_str(text),
+            (Whole::Binary(so_far), Received::Binary(bytes)) => so_far.extend_from_slice(bytes),
+            // The core never mixes the kinds of one message's parts.
+            _ => {}
+        }
+        match last {
+            true => gathered.take().map(|whole| form.whole(whole)),
+            false => None,
         }
     }
 
@@ -646,7 +760,6 @@ impl Dom {
     /// the core queued (a close frame) as best it can and closes the
     /// transport, then the error event, then close with 1006.
     pub(crate) fn fail(&mut self, error: Error) {
-        #[cfg(feature = "tokio")]
         if let Error::Io(e) = &error {
             self.io_failure.get_or_insert(e.kind());
         }

@@ -52,6 +52,9 @@ pub enum Ev {
     Open,
     Text(String),
     Binary(Vec<u8>),
+    /// A part of a message and whether it is the last.
+    TextPart(String, bool),
+    BinaryPart(Vec<u8>, bool),
     Ping(Vec<u8>),
     Pong(Vec<u8>),
     /// The received code (`None`: empty close payload) and reason.
@@ -91,6 +94,8 @@ pub fn own(event: Event<'_>) -> Ev {
         Event::Open => Ev::Open,
         Event::Text(t) => Ev::Text(t.to_owned()),
         Event::Binary(b) => Ev::Binary(b.to_vec()),
+        Event::TextPart { text, last } => Ev::TextPart(text.to_owned(), last),
+        Event::BinaryPart { data, last } => Ev::BinaryPart(data.to_vec(), last),
         Event::Ping(p) => Ev::Ping(p.to_vec()),
         Event::Pong(p) => Ev::Pong(p.to_vec()),
         Event::Close(frame) => Ev::Close(frame.code.map(|c| c.0), frame.reason.to_owned()),

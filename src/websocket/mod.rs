@@ -598,6 +598,44 @@ impl<S: Transport> WebSocket<S> {
         self.send(data)
     }
 
+    /// Sends a [`Message`] by the rules a Rust caller expects rather than
+    /// the DOM's: text, binary, a part of a message (one frame of a
+    /// fragmented message, see [`Message::TextPart`]; the next text or
+    /// binary message of its kind ends it), a ping or a pong,
+    /// written until at most [`WebSocket::high_water_mark`] bytes stay
+    /// queued. Forwarding each message [`WebSocket::read`] returns relays
+    /// them, parts included.
+    ///
+    /// ```no_run
+    /// use rfc6455::{ClientRequest, Config, WebSocket};
+    /// use std::net::{TcpListener, TcpStream};
+    ///
+    /// // Relay messages of any size in the memory of one read.
+    /// let config = Config::default().stream_messages(true).max_message_size(usize::MAX);
+    /// let (client, _) = TcpListener::bind("127.0.0.1:9004")?.accept()?;
+    /// let mut from = WebSocket::accept_with(client, config.clone(), |_| Ok(Default::default()))?;
+    /// let upstream = TcpStream::connect("127.0.0.1:9001")?;
+    /// let mut to = WebSocket::client(upstream, ClientRequest::new("127.0.0.1:9001", "/"), config)?;
+    /// while let Some(message) = from.read()? {
+    ///     to.send_message(message)?;
+    /// }
+    /// # Ok::<(), rfc6455::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Misuse`] before the connection is open
+    /// ([`Misuse::NotOpen`](crate::Misuse::NotOpen)), once it is closing or
+    /// closed ([`Misuse::Closing`](crate::Misuse::Closing)) and for what
+    /// the core refuses (a part of the other kind while a message is sent
+    /// in parts, a control payload over 125 bytes); the transport's I/O
+    /// error once it failed.
+    pub fn send_message(&mut self, message: Message) -> Result<(), Error> {
+        self.driver.start_send(message)?;
+        let limit = self.driver.high_water_mark;
+        self.wait(|driver, io| driver.poll_sink_drain(io, limit))
+    }
+
     /// Non-blocking send for event loops over a non-blocking transport:
     /// refuses with [`Error::WouldBlock`] while more than the high-water
     /// mark is queued, otherwise queues the message and writes what the
