@@ -70,6 +70,9 @@ pub struct InflateInput {
     pub messages: Vec<Message>,
     /// A close frame with this code after the messages.
     pub close: Option<u16>,
+    /// The server receives messages in parts (`Config::stream_messages`);
+    /// joined, they are checked as whole messages.
+    pub stream_messages: bool,
 }
 
 /// The client's offer.
@@ -219,6 +222,7 @@ impl InflateInput {
             .handshake_timeout(None)
             .close_timeout(None)
             .keepalive_interval(None)
+            .stream_messages(self.stream_messages)
             .deflate(
                 DeflateConfig::default()
                     .server_max_window_bits(bits(s.server_max_window_bits))
@@ -617,7 +621,7 @@ pub fn run_inflate(input: &InflateInput) -> InflateReport {
     }
 
     // Every event against what was sent.
-    let events = check.events[opened..].to_vec();
+    let events = crate::join_parts(&check.events[opened..]);
     let mut report = InflateReport {
         events: events.clone(),
         peak_heap,
@@ -731,6 +735,7 @@ pub fn run_inflate(input: &InflateInput) -> InflateReport {
                 assert_eq!(*code, input.close, "close code");
             }
             Ev::Request | Ev::Open => panic!("{ev:?} after the handshake"),
+            Ev::TextPart(..) | Ev::BinaryPart(..) => unreachable!("parts are joined"),
         }
     }
     if !terminal {

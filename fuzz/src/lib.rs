@@ -90,10 +90,51 @@ pub enum Ev {
     Open,
     Text(String),
     Binary(Vec<u8>),
+    /// A part of a message (`Config::stream_messages`) and whether it is
+    /// the last.
+    TextPart(String, bool),
+    BinaryPart(Vec<u8>, bool),
     Ping(Vec<u8>),
     Pong(Vec<u8>),
     Close(Option<u16>, String),
     Failed(String),
+}
+
+/// `events` with each message received in parts joined into the whole
+/// message, as a connection without `Config::stream_messages` reports it
+/// (control frames between the parts come first); the parts of a message
+/// never ended are dropped, as such a connection never reports it.
+pub fn join_parts(events: &[Ev]) -> Vec<Ev> {
+    let mut joined = Vec::new();
+    let mut message: Option<Ev> = None;
+    for event in events {
+        let (bytes, text, last) = match event {
+            Ev::TextPart(t, last) => (t.as_bytes(), true, *last),
+            Ev::BinaryPart(b, last) => (&b[..], false, *last),
+            other => {
+                joined.push(other.clone());
+                continue;
+            }
+        };
+        let so_far = message.get_or_insert_with(|| match text {
+            true => Ev::Text(String::new()),
+            false => Ev::Binary(Vec::new()),
+        });
+        match so_far {
+            Ev::Text(t) => t.push_str(core::str::from_utf8(bytes).expect("a text part")),
+            Ev::Binary(b) => b.extend_from_slice(bytes),
+            _ => unreachable!(),
+        }
+        assert_eq!(
+            text,
+            matches!(so_far, Ev::Text(_)),
+            "parts of both kinds in one message"
+        );
+        if last {
+            joined.extend(message.take());
+        }
+    }
+    joined
 }
 
 pub fn own(event: Event<'_>) -> Ev {
@@ -102,6 +143,8 @@ pub fn own(event: Event<'_>) -> Ev {
         Event::Open => Ev::Open,
         Event::Text(t) => Ev::Text(t.to_owned()),
         Event::Binary(b) => Ev::Binary(b.to_vec()),
+        Event::TextPart { text, last } => Ev::TextPart(text.to_owned(), last),
+        Event::BinaryPart { data, last } => Ev::BinaryPart(data.to_vec(), last),
         Event::Ping(p) => Ev::Ping(p.to_vec()),
         Event::Pong(p) => Ev::Pong(p.to_vec()),
         Event::Close(f) => Ev::Close(f.code.map(|c| c.0), f.reason.to_owned()),
@@ -129,6 +172,8 @@ pub struct Checker {
     pub events: Vec<Ev>,
     /// The close code of the `Failed` event, if there was one.
     pub failure_code: Option<u16>,
+    /// Bytes of the message arriving in parts so far.
+    pub in_parts: usize,
 }
 
 impl Checker {
@@ -143,6 +188,7 @@ impl Checker {
             sent: 0,
             events: Vec::new(),
             failure_code: None,
+            in_parts: 0,
         }
     }
 
@@ -241,6 +287,25 @@ impl Checker {
                     self.max_message_size
                 );
             }
+            Ev::TextPart(_, last) | Ev::BinaryPart(_, last) => {
+                assert!(self.opened, "{ev:?} before Open");
+                let len = match ev {
+                    Ev::TextPart(t, _) => t.len(),
+                    Ev::BinaryPart(b, _) => b.len(),
+                    _ => unreachable!(),
+                };
+                // The limit holds for the message, not each part.
+                self.in_parts += len;
+                assert!(
+                    self.in_parts <= self.max_message_size,
+                    "message of {} bytes in parts over the limit {}",
+                    self.in_parts,
+                    self.max_message_size
+                );
+                if *last {
+                    self.in_parts = 0;
+                }
+            }
             Ev::Close(code, reason) => {
                 assert!(self.opened, "Close before Open");
                 if let Some(code) = code {
@@ -331,6 +396,7 @@ pub struct FuzzConfig {
     pub close_timeout_ms: Option<u16>,
     pub keepalive_ms: Option<u16>,
     pub read_chunk: Size,
+    pub stream_messages: bool,
 }
 
 #[derive(Arbitrary, Debug, Clone, Copy)]
@@ -368,6 +434,7 @@ impl FuzzConfig {
             .close_timeout(ms(self.close_timeout_ms))
             .keepalive_interval(ms(self.keepalive_ms))
             .read_chunk(self.read_chunk.bytes())
+            .stream_messages(self.stream_messages)
     }
 }
 
