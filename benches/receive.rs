@@ -8,9 +8,9 @@
 
 mod common;
 
-use common::{Replay, SIZES, Workload, batch, receive_all, server};
+use common::{Replay, SIZES, Workload, batch, receive_all, server, server_with};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use rfc6455::{Message, Plain, WebSocket};
+use rfc6455::{Config, Message, Plain, WebSocket};
 use std::time::Duration;
 
 fn throughput(w: &Workload) -> Throughput {
@@ -44,6 +44,28 @@ fn core(c: &mut Criterion) {
     }
     let size = 64 << 10;
     run("text_multibyte", size, Workload::multibyte(size, batch(size)));
+    for (name, w) in fragmented_1m() {
+        run(name, 1 << 20, w);
+    }
+    group.finish();
+}
+
+/// The core with `stream_messages`: the same large messages, lent in parts
+/// as each read arrives instead of read in place or reassembled.
+fn core_parts(c: &mut Criterion) {
+    let mut group = c.benchmark_group("receive_parts");
+    let mut run = |name: &str, param: usize, w: Workload| {
+        group.throughput(throughput(&w));
+        let mut conn = server_with(Config::default().stream_messages(true));
+        assert_eq!(receive_all(&mut conn, &w.wire), (w.messages, w.payload));
+        group.bench_with_input(BenchmarkId::new(name, param), &w.wire, |b, wire| {
+            b.iter(|| receive_all(&mut conn, wire));
+        });
+    };
+    for size in [64 << 10, 1 << 20] {
+        run("binary", size, Workload::repeated(false, size, batch(size)));
+        run("text", size, Workload::repeated(true, size, batch(size)));
+    }
     for (name, w) in fragmented_1m() {
         run(name, 1 << 20, w);
     }
@@ -89,6 +111,6 @@ fn config() -> Criterion {
 criterion_group! {
     name = benches;
     config = config();
-    targets = core, driver
+    targets = core, core_parts, driver
 }
 criterion_main!(benches);

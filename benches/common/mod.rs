@@ -167,7 +167,12 @@ impl Workload {
 
 /// A server-side connection, open, with the default settings.
 pub fn server() -> Connection {
-    Connection::established(Role::Server, Config::default(), &[])
+    server_with(Config::default())
+}
+
+/// [`server`] with settings.
+pub fn server_with(config: Config) -> Connection {
+    Connection::established(Role::Server, config, &[])
 }
 
 /// Feeds `wire` to `conn` as a socket would (reads of at most
@@ -193,6 +198,15 @@ pub fn receive_all(conn: &mut Connection, wire: &[u8]) -> (usize, usize) {
                 Event::Binary(b) => {
                     messages += 1;
                     bytes += std::hint::black_box(b).len();
+                }
+                // With `stream_messages`: a message ends with its last part.
+                Event::TextPart { text, last } => {
+                    messages += usize::from(last);
+                    bytes += std::hint::black_box(text).len();
+                }
+                Event::BinaryPart { data, last } => {
+                    messages += usize::from(last);
+                    bytes += std::hint::black_box(data).len();
                 }
                 other => panic!("unexpected event {other:?}"),
             }
