@@ -10,9 +10,12 @@
 #   chromium      headless Chromium's own WebSocket, in a page served from
 #                 127.0.0.1 by scripts/interop/browser_host.js, which also
 #                 collects the page's results (chromium.html + checks.js)
+#   firefox       headless Firefox ESR's own WebSocket, the same page
+#   bun           Bun's WebSocket client        (scripts/interop/bun_client.js)
 # Our client (target/release/examples/interop_client) against their servers:
 #   node-ws       scripts/interop/node_server.js
 #   py-websockets scripts/interop/py_server.py
+#   bun           Bun.serve, uWebSockets underneath (scripts/interop/bun_server.js)
 #
 # Checks, each run by every client: subprotocol (offer chat.v2, chat.v1; expect
 # chat.v2), text.N and binary.N echoed intact for N in 0 1 125 126 127 65535
@@ -26,21 +29,24 @@
 # Prints a table (check × peer/direction) and exits non-zero on any FAIL or
 # missing result.
 #
-# Installs, when missing: Debian's chromium (apt-get, needs root), `ws` into
-# $INTEROP_OUT/node (npm, no lock file), `websockets` into $INTEROP_OUT/venv.
+# Installs, when missing: Debian's chromium and firefox-esr (apt-get, needs
+# root), `ws` into $INTEROP_OUT/node and `bun` into $INTEROP_OUT/bun (npm, no
+# lock file), `websockets` into $INTEROP_OUT/venv.
 #
 # Environment (all optional):
 #   INTEROP_SKIP_BUILD=1     don't run `cargo build --release --examples`
-#   INTEROP_PEERS            which peers to run (default "node nodebuiltin python chromium")
+#   INTEROP_PEERS            which peers to run (default "node nodebuiltin python chromium firefox bun")
 #   INTEROP_OUT              output dir (default target/interop): logs in $INTEROP_OUT/logs
 #   INTEROP_PYTHON           python used to create the venv (default python3)
 #   INTEROP_CHROMIUM         browser binary (default: chromium on PATH, else installed with apt)
+#   INTEROP_FIREFOX          browser binary (default: firefox-esr or firefox on PATH, else apt)
 #   INTEROP_START_TIMEOUT    seconds to wait for a listener (default 30)
 #   INTEROP_CLIENT_TIMEOUT   seconds allowed for each client run (default 120)
 set -euo pipefail
 
 WS_VERSION=8.18.3
 WEBSOCKETS_VERSION=15.0.1
+BUN_VERSION=1.4.5
 HOST=127.0.0.1
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -48,7 +54,7 @@ ROOT=$PWD
 HERE=$ROOT/scripts/interop
 
 OUT=${INTEROP_OUT:-target/interop}
-PEERS=" ${INTEROP_PEERS:-node nodebuiltin python chromium} "
+PEERS=" ${INTEROP_PEERS:-node nodebuiltin python chromium firefox bun} "
 PYTHON=${INTEROP_PYTHON:-python3}
 START_TIMEOUT=${INTEROP_START_TIMEOUT:-30}
 CLIENT_TIMEOUT=${INTEROP_CLIENT_TIMEOUT:-120}
@@ -129,7 +135,7 @@ apt_install() {
     || die "apt-get install $* failed"
 }
 
-if peer_on node || peer_on nodebuiltin || peer_on chromium; then
+if peer_on node || peer_on nodebuiltin || peer_on chromium || peer_on firefox || peer_on bun; then
   if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
     timed_install "apt nodejs npm" apt_install nodejs npm
   fi
@@ -162,6 +168,29 @@ if peer_on python; then
     }
     timed_install "pip websockets==$WEBSOCKETS_VERSION" install_websockets \
       || die "pip install websockets==$WEBSOCKETS_VERSION failed"
+  fi
+fi
+
+if peer_on bun; then
+  BUN_DIR=$OUT/bun
+  BUN=$BUN_DIR/node_modules/.bin/bun
+  have_bun=$("$BUN" --version 2>/dev/null || true)
+  if [ "$have_bun" != "$BUN_VERSION" ]; then
+    log "installing bun@$BUN_VERSION into $BUN_DIR"
+    mkdir -p "$BUN_DIR"
+    printf '{ "name": "rfc6455-interop-bun", "private": true }\n' >"$BUN_DIR/package.json"
+    timed_install "npm bun@$BUN_VERSION" timeout 300 npm install --prefix "$BUN_DIR" --no-audit --no-fund \
+      --no-package-lock --no-save --loglevel=error "bun@$BUN_VERSION" || die "npm install bun@$BUN_VERSION failed"
+    "$BUN" --version >/dev/null || die "bun@$BUN_VERSION installed but does not run"
+  fi
+fi
+
+if peer_on firefox; then
+  FIREFOX=${INTEROP_FIREFOX:-$(command -v firefox-esr || command -v firefox || true)}
+  if [ -z "$FIREFOX" ]; then
+    log "installing firefox-esr (apt)"
+    timed_install "apt firefox-esr" apt_install firefox-esr
+    FIREFOX=$(command -v firefox-esr) || die "firefox-esr not found after apt-get install"
   fi
 fi
 
@@ -230,8 +259,50 @@ collect() {
   fi
 }
 
+# browser_column COLUMN NAME BROWSER ARGS... : the browser opens chromium.html
+# (served with checks.js by browser_host.js) on the echo server at $PORT; the
+# argument PROFILE is replaced by a fresh profile directory
+browser_column() {
+  local column=$1 name=$2 t0=$SECONDS
+  shift 2
+  log "$name WebSocket → echo_server"
+  local hport results=$LOGS/${name}_results.log profile=$OUT/$name-profile arg args=()
+  hport=$(free_port)
+  start_bg "$LOGS/${name}_host.log" node "$HERE/browser_host.js" "$hport" "$results"
+  local host_pid=$BG_PID
+  RC=0
+  if wait_listen "$host_pid" "$hport" browser_host "$LOGS/${name}_host.log"; then
+    rm -rf "$profile"
+    mkdir -p "$profile"
+    for arg in "$@"; do args+=("${arg//PROFILE/$profile}"); done
+    start_bg "$LOGS/$name.log" "${args[@]}" "http://$HOST:$hport/chromium.html?ws=ws://$HOST:$PORT/$name"
+    local browser_pid=$BG_PID deadline=$((SECONDS + CLIENT_TIMEOUT))
+    while [ ! -f "$results.done" ] && ((SECONDS < deadline)); do
+      if ! kill -0 "$browser_pid" 2>/dev/null; then
+        log "$name exited early; its log:"
+        tail -n 30 "$LOGS/$name.log" >&2 || true
+        break
+      fi
+      sleep 0.2
+    done
+    if [ -f "$results.done" ]; then
+      grep -q '^PASS' "$results.done" || RC=1
+    else
+      RC=1
+      echo "FAIL timeout: the page reported no end within ${CLIENT_TIMEOUT}s (log: $LOGS/$name.log)" >>"$results"
+    fi
+    stop_pid "$browser_pid"
+  else
+    RC=1
+    : >"$results"
+  fi
+  stop_pid "$host_pid"
+  COLUMN_TIME[$column]=$((SECONDS - t0))
+  collect "$column" "$results" "$RC" no-server-close
+}
+
 # ---------------------------------------------------------------- their clients → our server
-if peer_on node || peer_on nodebuiltin || peer_on python || peer_on chromium; then
+if peer_on node || peer_on nodebuiltin || peer_on python || peer_on chromium || peer_on firefox || peer_on bun; then
   PORT=$(free_port)
   log "starting echo_server $HOST:$PORT"
   start_bg "$LOGS/echo_server.log" "$ECHO_SERVER" "$HOST:$PORT"
@@ -263,53 +334,29 @@ if peer_on node || peer_on nodebuiltin || peer_on python || peer_on chromium; th
       collect "py->us" "$LOGS/py_client.log" "$RC" no-server-close
     fi
     if peer_on chromium; then
-      log "chromium WebSocket → echo_server"
+      browser_column "chrome->us" chromium "$CHROMIUM" --headless --no-sandbox --disable-gpu --disable-quic \
+        --no-first-run --disable-background-networking --disable-component-update --disable-sync \
+        --disable-dev-shm-usage --user-data-dir=PROFILE
+    fi
+    if peer_on firefox; then
+      # Headless Firefox, a fresh profile, no remote control of another
+      # instance; its own WebSocket runs the same page.
+      browser_column "firefox->us" firefox env MOZ_HEADLESS=1 "$FIREFOX" --headless --no-remote -profile PROFILE
+    fi
+    if peer_on bun; then
+      log "bun WebSocket client → echo_server"
       t0=$SECONDS
-      HPORT=$(free_port)
-      BROWSER_RESULTS=$LOGS/chromium_results.log
-      start_bg "$LOGS/browser_host.log" node "$HERE/browser_host.js" "$HPORT" "$BROWSER_RESULTS"
-      HOST_PID=$BG_PID
-      RC=0
-      if wait_listen "$HOST_PID" "$HPORT" browser_host "$LOGS/browser_host.log"; then
-        PROFILE=$OUT/chromium-profile
-        rm -rf "$PROFILE"
-        mkdir -p "$PROFILE"
-        start_bg "$LOGS/chromium.log" "$CHROMIUM" --headless --no-sandbox --disable-gpu --disable-quic \
-          --no-first-run --disable-background-networking --disable-component-update --disable-sync \
-          --disable-dev-shm-usage --user-data-dir="$PROFILE" \
-          "http://$HOST:$HPORT/chromium.html?ws=ws://$HOST:$PORT/chromium"
-        BROWSER_PID=$BG_PID
-        deadline=$((SECONDS + CLIENT_TIMEOUT))
-        while [ ! -f "$BROWSER_RESULTS.done" ] && ((SECONDS < deadline)); do
-          if ! kill -0 "$BROWSER_PID" 2>/dev/null; then
-            log "chromium exited early; its log:"
-            tail -n 30 "$LOGS/chromium.log" >&2 || true
-            break
-          fi
-          sleep 0.2
-        done
-        if [ -f "$BROWSER_RESULTS.done" ]; then
-          grep -q '^PASS' "$BROWSER_RESULTS.done" || RC=1
-        else
-          RC=1
-          echo "FAIL timeout: the page reported no end within ${CLIENT_TIMEOUT}s (log: $LOGS/chromium.log)" \
-            >>"$BROWSER_RESULTS"
-        fi
-        stop_pid "$BROWSER_PID"
-      else
-        RC=1
-        : >"$BROWSER_RESULTS"
-      fi
-      stop_pid "$HOST_PID"
-      COLUMN_TIME[chrome->us]=$((SECONDS - t0))
-      collect "chrome->us" "$BROWSER_RESULTS" "$RC" no-server-close
+      run_fg "$LOGS/bun_client.log" "$BUN" "$HERE/bun_client.js" "ws://$HOST:$PORT/bun"
+      COLUMN_TIME[bun->us]=$((SECONDS - t0))
+      collect "bun->us" "$LOGS/bun_client.log" "$RC" no-server-close
     fi
     if ! kill -0 "$SRV_PID" 2>/dev/null; then
       printf 'echo_server\tserver alive\tFAIL\techo_server exited during the run (log: %s)\n' \
         "$LOGS/echo_server.log" >>"$RESULTS"
     fi
   else
-    for column in node:node-\>us nodebuiltin:nodeWS-\>us python:py-\>us chromium:chrome-\>us; do
+    for column in node:node-\>us nodebuiltin:nodeWS-\>us python:py-\>us chromium:chrome-\>us firefox:firefox-\>us \
+      bun:bun-\>us; do
       peer_on "${column%%:*}" || continue
       COLUMNS+=("${column#*:}")
       printf '%s\tstart\tFAIL\techo_server did not listen (log: %s)\n' "${column#*:}" "$LOGS/echo_server.log" \
@@ -345,13 +392,17 @@ fi
 if peer_on python; then
   their_server "us->py" "python websockets" py "$VPY" "$HERE/py_server.py"
 fi
+if peer_on bun; then
+  their_server "us->bun" "bun" bun "$BUN" "$HERE/bun_server.js"
+fi
 
 # ---------------------------------------------------------------- summary
 T_END=$SECONDS
 echo
 echo "interop: their client → our echo_server (X->us) and our interop_client → their server (us->X)"
 echo "         peers: node = Node ws $WS_VERSION, nodeWS = Node's built-in WebSocket ($(node --version 2>/dev/null || echo -)), py = Python websockets $WEBSOCKETS_VERSION, chromium = $(
-  [ -n "${CHROMIUM:-}" ] && "$CHROMIUM" --version 2>/dev/null | head -n1 | cut -d' ' -f1-2 || echo -)"
+  [ -n "${CHROMIUM:-}" ] && "$CHROMIUM" --version 2>/dev/null | head -n1 | cut -d' ' -f1-2 || echo -), firefox = $(
+  [ -n "${FIREFOX:-}" ] && "$FIREFOX" --version 2>/dev/null | head -n1 | cut -d' ' -f2-3 || echo -), bun = ${BUN_VERSION}"
 for line in "${INFO[@]}"; do echo "         $line"; done
 declare -A CELL=()
 while IFS=$'\t' read -r column check verdict _; do
