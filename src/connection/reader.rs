@@ -43,19 +43,28 @@ pub(super) struct Reader {
     /// (never) for the core alone, [`IN_PLACE_MAX`] for the drivers. Zero
     /// in a default reader: build one with [`Reader::new`].
     stream_above: u64,
-    /// With `stream_messages`: the start of a character that a text
-    /// fragment's end cut, kept until the rest arrives in the next
-    /// fragment (parts end at character boundaries).
+    /// What handing out messages in parts keeps (`stream_messages`);
+    /// boxed on first use, so a connection without parts carries 8 bytes
+    /// of it (bench `memory`, inline sizes).
+    parts: Option<alloc::boxed::Box<Parts>>,
+    deferred: Deferred,
+}
+
+/// What handing out messages in parts keeps between calls.
+#[derive(Debug, Default)]
+struct Parts {
+    /// The start of a character that a text fragment's end cut, kept until
+    /// the rest arrives in the next fragment (parts end at character
+    /// boundaries).
     carry: [u8; 4],
     carry_len: u8,
     /// `carry` was handed out: it starts again empty.
     carry_lent: bool,
-    /// With `stream_messages`, a compressed message: bytes at the front of
-    /// `message` already lent as parts (kept as the inflater's window),
-    /// and the message's bytes dropped from before them.
-    part_lent: usize,
-    part_dropped: usize,
-    deferred: Deferred,
+    /// A compressed message: bytes at the front of `message` already lent
+    /// as parts (kept as the inflater's window), and the message's bytes
+    /// dropped from before them.
+    lent: usize,
+    dropped: usize,
 }
 
 /// The most history a compressed message streamed in parts keeps: the
@@ -94,9 +103,15 @@ impl Reader {
             self.deferred.clear_message = false;
             self.deferred.message_is_text = false;
             self.message.clear();
-            self.part_lent = 0;
-            self.part_dropped = 0;
+            if let Some(parts) = self.parts.as_mut() {
+                parts.lent = 0;
+                parts.dropped = 0;
+            }
         }
+    }
+
+    fn parts(&mut self) -> &mut Parts {
+        self.parts.get_or_insert_with(Default::default)
     }
 
     #[cfg(test)]
@@ -311,8 +326,9 @@ impl Connection {
                     (PartSource::Rx, len, last)
                 }
                 Pass::Carry { last } => {
-                    self.reader.carry_lent = true;
-                    (PartSource::Carry, usize::from(self.reader.carry_len), last)
+                    let parts = self.reader.parts();
+                    parts.carry_lent = true;
+                    (PartSource::Carry, usize::from(parts.carry_len), last)
                 }
             };
             return Plan::Part {
@@ -341,13 +357,13 @@ impl Connection {
             if last && text && self.reader.utf8.finish().is_err() {
                 return Plan::Fail(Error::Protocol(ProtocolError::InvalidUtf8));
             }
-            let start = self.reader.part_lent;
+            let start = self.reader.parts().lent;
             let pending = if text { self.reader.utf8.pending() } else { 0 };
             let end = self.reader.message.len() - pending;
             if start == end && !last {
                 return if complete { Plan::Next } else { Plan::Wait };
             }
-            self.reader.part_lent = end;
+            self.reader.parts().lent = end;
             return Plan::Part {
                 source: PartSource::Message,
                 text,
@@ -388,13 +404,12 @@ impl Connection {
             if self.config.stream_messages {
                 // Parts already lent are dropped, but for the inflater's
                 // window.
-                let reader = &mut self.reader;
-                let drop = reader
-                    .part_lent
-                    .min(reader.message.len().saturating_sub(DEFLATE_WINDOW));
-                reader.message.drop_front(drop);
-                reader.part_lent -= drop;
-                reader.part_dropped += drop;
+                let keep_from = self.reader.message.len().saturating_sub(DEFLATE_WINDOW);
+                let parts = self.reader.parts();
+                let drop = parts.lent.min(keep_from);
+                parts.lent -= drop;
+                parts.dropped += drop;
+                self.reader.message.drop_front(drop);
             }
             if let Some(key) = frame.header.mask {
                 apply_mask(self.rx.get_mut(0..take), key, frame.done);
@@ -427,9 +442,10 @@ impl Connection {
     /// character boundary: a character the frame's end cuts moves to
     /// `carry` and goes out, completed, from the next fragment.
     fn pass_payload(&mut self, frame: &mut InFrame, text: bool) -> Result<Pass, Error> {
-        if self.reader.carry_lent {
-            self.reader.carry_lent = false;
-            self.reader.carry_len = 0;
+        let parts = self.reader.parts();
+        if parts.carry_lent {
+            parts.carry_lent = false;
+            parts.carry_len = 0;
         }
         self.rx.consume(frame.header_len);
         frame.header_len = 0;
@@ -452,13 +468,13 @@ impl Connection {
         let message_end = frame_end && frame.header.fin;
         let invalid = Error::Protocol(ProtocolError::InvalidUtf8);
         let pending = if text { self.reader.utf8.pending() } else { 0 };
-        let carried = usize::from(self.reader.carry_len);
+        let carried = usize::from(self.reader.parts().carry_len);
         if carried > 0 {
-            let reader = &mut self.reader;
+            let parts = self.reader.parts();
             if pending == carried + arrived {
                 // The cut character is still not complete: all of it waits.
-                reader.carry[carried..pending].copy_from_slice(self.rx.get(0..arrived));
-                reader.carry_len = pending as u8;
+                parts.carry[carried..pending].copy_from_slice(self.rx.get(0..arrived));
+                parts.carry_len = pending as u8;
                 self.rx.consume(arrived);
                 frame.consumed += arrived;
                 return match (frame_end, message_end) {
@@ -467,9 +483,9 @@ impl Connection {
                     (false, _) => Ok(Pass::Wait),
                 };
             }
-            let need = crate::utf8::sequence_len(reader.carry[0]) - carried;
-            reader.carry[carried..carried + need].copy_from_slice(self.rx.get(0..need));
-            reader.carry_len = (carried + need) as u8;
+            let need = crate::utf8::sequence_len(parts.carry[0]) - carried;
+            parts.carry[carried..carried + need].copy_from_slice(self.rx.get(0..need));
+            parts.carry_len = (carried + need) as u8;
             self.rx.consume(need);
             frame.consumed += need;
             let last = message_end && frame.consumed == len;
@@ -480,8 +496,9 @@ impl Connection {
             if message_end {
                 return Err(invalid);
             }
-            self.reader.carry[..pending].copy_from_slice(self.rx.get(lend..arrived));
-            self.reader.carry_len = pending as u8;
+            let parts = self.reader.parts();
+            parts.carry[..pending].copy_from_slice(self.rx.get(lend..arrived));
+            parts.carry_len = pending as u8;
             frame.consumed += arrived;
             if lend == 0 {
                 self.rx.consume(arrived);
@@ -512,7 +529,11 @@ impl Connection {
         let bytes = match source {
             PartSource::Rx => self.rx.get(start..end),
             PartSource::Message => &self.reader.message.as_slice()[start..end],
-            PartSource::Carry => &self.reader.carry[start..end],
+            // `Pass::Carry` is only planned once `parts` exists.
+            PartSource::Carry => match self.reader.parts.as_deref() {
+                Some(parts) => &parts.carry[start..end],
+                None => &[],
+            },
         };
         if !text {
             return Event::BinaryPart { data: bytes, last };
@@ -538,7 +559,8 @@ impl Connection {
     /// message.
     fn inflate(&mut self, take: usize, last: bool, text: bool) -> Result<(), Error> {
         // Parts already dropped (`stream_messages`) count towards the limit.
-        let max = self.config.max_message_size - self.reader.part_dropped;
+        let dropped = self.reader.parts.as_ref().map_or(0, |p| p.dropped);
+        let max = self.config.max_message_size - dropped;
         let before = self.reader.message.len();
         let codec = self
             .codec
