@@ -68,7 +68,7 @@ fn large_extend(dst: &mut Vec<u8>, src: &[u8]) {
 // Inlined, with the large path out of line: within a few instructions of a
 // bare `to_vec` on the drivers' small receive, which the other
 // arrangements tried were not (benches/compare callgrind, recv_binary_16_b).
-#[cfg(feature = "std")] // Only the drivers make owned messages.
+// Owned messages: the drivers', and `Connection::take_message`'s.
 #[inline(always)]
 pub(crate) fn to_vec(src: &[u8]) -> Vec<u8> {
     if src.len() <= PIECE {
@@ -78,7 +78,6 @@ pub(crate) fn to_vec(src: &[u8]) -> Vec<u8> {
     }
 }
 
-#[cfg(feature = "std")] // Only the drivers make owned messages.
 #[cold]
 #[inline(never)]
 fn large_to_vec(src: &[u8]) -> Vec<u8> {

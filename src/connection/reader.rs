@@ -679,7 +679,6 @@ impl Connection {
     /// message was reassembled there (several frames, compressed, or over
     /// [`IN_PLACE_MAX`]), so a large message costs no copy; a copy of the
     /// bytes it borrowed from the read buffer otherwise.
-    #[cfg(feature = "std")]
     pub(crate) fn take_payload(&mut self, len: usize) -> alloc::vec::Vec<u8> {
         if self.reader.deferred.clear_message {
             self.reader.deferred.clear_message = false;
@@ -692,6 +691,52 @@ impl Connection {
         let end = self.reader.deferred.consume;
         let start = end.saturating_sub(len);
         crate::copy::to_vec(self.rx.get(start..end))
+    }
+
+    /// The payload of the [`Event::Text`] or [`Event::Binary`] the last
+    /// [`Connection::poll_event`] returned, owned, for a caller that must
+    /// keep it past the next call (an echo, a queue between tasks): the
+    /// message buffer itself when the message was reassembled there (in
+    /// several frames, or compressed), so a large message costs no copy; a
+    /// copy of the bytes it borrowed from the read buffer otherwise, made
+    /// with the crate's own copy, which stays clear of a slow `memcpy` case
+    /// on some CPUs (benches/README.md, "Loopback echo"). A second call for
+    /// the same event copies again, or returns `None` once the message
+    /// buffer was taken.
+    ///
+    /// `None` after any other event, and with
+    /// [`Config::stream_messages`](crate::Config::stream_messages) (parts
+    /// are lent; copy them).
+    ///
+    /// ```
+    /// use rfc6455::connection::Event;
+    /// use rfc6455::{Config, Connection, Role};
+    ///
+    /// let mut server = Connection::established(Role::Server, Config::default(), &[]);
+    /// // A masked binary frame "hi" from a client (mask key 0).
+    /// server.receive(&[0x82, 0x82, 0, 0, 0, 0, b'h', b'i']);
+    /// assert!(matches!(server.poll_event(), Some(Event::Binary(b"hi"))));
+    /// let owned: Vec<u8> = server.take_message().unwrap();
+    /// server.send_binary(&owned).unwrap(); // the borrow has ended: echo it
+    /// assert_eq!(owned, b"hi");
+    /// ```
+    pub fn take_message(&mut self) -> Option<alloc::vec::Vec<u8>> {
+        if self.config.stream_messages || !matches!(self.state, State::Open | State::CloseSent) {
+            return None;
+        }
+        if self.reader.deferred.clear_message {
+            let len = self.reader.message.len();
+            return Some(self.take_payload(len));
+        }
+        if self.reader.deferred.consume == 0 {
+            return None;
+        }
+        // A message read in place still has its header at the front of the
+        // read buffer, its payload (unmasked) up to `consume`.
+        let (header, header_len) = frame::decode(self.rx.unparsed(), self.header_rules()).ok()??;
+        let message = matches!(header.opcode, OpCode::Text | OpCode::Binary) && header.fin && header.rsv == 0;
+        let len = self.reader.deferred.consume.checked_sub(header_len)?;
+        (message && len as u64 == header.len).then(|| self.take_payload(len))
     }
 
     /// [`Connection::take_payload`] for the text message the last
@@ -1276,5 +1321,31 @@ mod tests {
                 Ev::BinaryPart(b"cd".to_vec(), true),
             ]
         );
+    }
+
+    // `take_message`: the payload of the last whole message, owned; never
+    // a control frame's, never a part's.
+    #[test]
+    fn take_message_hands_over_the_last_message_only() {
+        let mut conn = server(Config::default());
+        let mut wire = frame(OpCode::Binary, true, b"in place");
+        wire.extend(frame(OpCode::Ping, true, b"ping"));
+        wire.extend(frame(OpCode::Text, false, "frag".as_bytes()));
+        wire.extend(frame(OpCode::Continuation, true, "mented €".as_bytes()));
+        conn.receive(&wire);
+        assert_eq!(conn.take_message(), None, "before any event");
+        assert!(matches!(conn.poll_event(), Some(Event::Binary(b"in place"))));
+        assert_eq!(conn.take_message().as_deref(), Some(&b"in place"[..]));
+        assert!(matches!(conn.poll_event(), Some(Event::Ping(b"ping"))));
+        assert_eq!(conn.take_message(), None, "a ping is not a message");
+        assert!(matches!(conn.poll_event(), Some(Event::Text("fragmented €"))));
+        assert_eq!(conn.take_message().as_deref(), Some("fragmented €".as_bytes()));
+        assert_eq!(conn.take_message(), None, "the message buffer was taken");
+        assert!(conn.poll_event().is_none());
+
+        let mut conn = streaming();
+        conn.receive(&frame(OpCode::Binary, true, b"a part"));
+        assert!(matches!(conn.poll_event(), Some(Event::BinaryPart { .. })));
+        assert_eq!(conn.take_message(), None, "parts are lent");
     }
 }

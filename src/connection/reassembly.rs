@@ -75,7 +75,6 @@ impl Reassembly {
     }
 
     /// The message, owned; the buffer starts again empty.
-    #[cfg(feature = "std")]
     pub(super) fn take(&mut self) -> Vec<u8> {
         let mut buf = core::mem::take(&mut self.buf);
         buf.truncate(self.len);
