@@ -109,7 +109,8 @@ fuzz_target!(|data: &[u8]| {
     let config = config_from_byte((io_flags >> 6) << 2)
         .handshake_timeout(None)
         .close_timeout(None)
-        .keepalive_interval(None);
+        .keepalive_interval(None)
+        .stream_messages(mode & 16 != 0);
     let echo = mode & 4 != 0;
     let ws = match mode % 4 {
         0 => WebSocket::accept_with(script, config.clone(), |request| {
@@ -152,17 +153,33 @@ fn check_len(len: usize, config: &Config) {
 
 /// `read()` until `Ok(None)` or `Err`, echoing messages when asked.
 fn messages(mut ws: WebSocket<Script>, input_len: usize, config: &Config, echo: bool) {
-    // Each message consumes at least a 2-byte header: a bounded loop.
+    // Bytes of the message arriving in parts so far.
+    let mut in_parts = 0;
+    // Each message consumes at least a 2-byte header, each part at least
+    // one byte: a bounded loop.
     for _ in 0..input_len + 8 {
         match ws.read() {
             Ok(Some(message)) => {
                 match &message {
+                    Message::Text(_) | Message::Binary(_) if config.stream_messages => {
+                        check_len(in_parts + message.len(), config);
+                        in_parts = 0;
+                    }
+                    Message::TextPart(_) | Message::BinaryPart(_) => {
+                        assert!(config.stream_messages, "a part with stream_messages off");
+                        in_parts += message.len();
+                        check_len(in_parts, config);
+                    }
                     Message::Text(t) => check_len(t.len(), config),
                     Message::Binary(b) => check_len(b.len(), config),
                     Message::Ping(p) | Message::Pong(p) => assert!(p.len() <= 125),
                     other => panic!("unexpected {other:?}"),
                 }
-                if echo {
+                if echo && config.stream_messages && !message.is_control() {
+                    // Parts, and the message that ends them, go back as
+                    // they came.
+                    let _ = ws.send_message(message);
+                } else if echo {
                     let _ = match message {
                         Message::Text(t) => ws.send_text(&t),
                         Message::Binary(b) => ws.send_binary(&b),
