@@ -352,6 +352,18 @@ impl core::fmt::Debug for Codec {
     }
 }
 
+/// How far one inflating step got.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Inflated {
+    /// All the input is taken, and the inflater holds no output back.
+    Done,
+    /// The stream ended (a final block) after this many input bytes.
+    StreamEnd(usize),
+    /// The output reached the cap after this many input bytes; the
+    /// inflater may hold more.
+    Full(usize),
+}
+
 /// The message inflated past the size limit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum InflateError {
@@ -425,6 +437,7 @@ impl Codec {
     /// which must not grow past `max` bytes; `last` appends the sync-flush
     /// tail (§7.2.2). Output is produced in bounded steps, so a bomb costs
     /// at most `max` plus one step.
+    #[cfg(test)]
     pub(crate) fn decompress(
         &mut self,
         input: &[u8],
@@ -432,24 +445,49 @@ impl Codec {
         out: &mut Vec<u8>,
         max: usize,
     ) -> Result<(), InflateError> {
+        match self.decompress_capped(input, last, out, max, usize::MAX)? {
+            None => Ok(()),
+            // No cap, so the input is always all taken.
+            Some(_) => Err(InflateError::Corrupt),
+        }
+    }
+
+    /// [`Codec::decompress`] that stops once `out` reached `cap` bytes (a
+    /// part's worth, with messages in parts): `Some(taken)` then, the input
+    /// bytes taken so far; call again with the rest (perhaps none: the
+    /// inflater may still hold output), `last` unchanged. `None` once all
+    /// the input is taken and, with `last`, the message's stream is ended.
+    pub(crate) fn decompress_capped(
+        &mut self,
+        input: &[u8],
+        last: bool,
+        out: &mut Vec<u8>,
+        max: usize,
+        cap: usize,
+    ) -> Result<Option<usize>, InflateError> {
         let bits = self.agreed.recv_window_bits.max(9);
         let decompress = self
             .decompress
             .get_or_insert_with(|| Box::new(Decompress::new_with_window_bits(false, bits)));
         match &mut self.after_final {
             Some(rest) => Self::keep_after_final(rest, input)?,
-            None => {
-                if let Some(consumed) = Self::inflate(decompress, input, out, max)? {
+            None => match Self::inflate(decompress, input, out, max, cap)? {
+                Inflated::Done => {}
+                Inflated::StreamEnd(consumed) => {
                     let mut rest = Vec::new();
                     Self::keep_after_final(&mut rest, &input[consumed..])?;
                     self.after_final = Some(rest);
                 }
-            }
+                Inflated::Full(taken) => return Ok(Some(taken)),
+            },
         }
         if last {
             if self.after_final.is_none() {
-                if let Some(consumed) = Self::inflate(decompress, &TAIL, out, max)? {
-                    self.after_final = Some(TAIL[consumed..].to_vec());
+                // The tail only ends a sync flush: the inflater, drained
+                // above, makes no output of it; uncapped.
+                match Self::inflate(decompress, &TAIL, out, max, usize::MAX)? {
+                    Inflated::StreamEnd(consumed) => self.after_final = Some(TAIL[consumed..].to_vec()),
+                    Inflated::Done | Inflated::Full(_) => {}
                 }
             }
             if let Some(rest) = self.after_final.take() {
@@ -459,7 +497,7 @@ impl Codec {
                 self.decompress = None;
             }
         }
-        Ok(())
+        Ok(None)
     }
 
     /// Bytes after the final block: a few at most (an empty stored block's
@@ -501,25 +539,31 @@ impl Codec {
         Ok(())
     }
 
-    /// Inflates `input` onto `out`; `Some(consumed)` if the stream ended
-    /// (a final block) after `consumed` bytes of it.
+    /// Inflates `input` onto `out`, at most up to `max` bytes (more is an
+    /// error) and stopping at `cap` (see [`Inflated`]).
     fn inflate(
         decompress: &mut Decompress,
         input: &[u8],
         out: &mut Vec<u8>,
         max: usize,
-    ) -> Result<Option<usize>, InflateError> {
+        cap: usize,
+    ) -> Result<Inflated, InflateError> {
         const STEP: usize = 32 << 10;
         let start_in = decompress.total_in();
         loop {
             let consumed = (decompress.total_in() - start_in) as usize;
             if out.len() == out.capacity() {
                 if out.len() >= max {
-                    return Self::at_limit(decompress, &input[consumed..]).map(|()| None);
+                    return Self::at_limit(decompress, &input[consumed..]).map(|()| Inflated::Done);
                 }
-                // Grow geometrically, but never past the limit: memory
-                // follows what was inflated, capped by `max`.
-                let target = max.min(out.capacity().saturating_mul(2).max(out.capacity() + STEP));
+                if out.len() >= cap {
+                    return Ok(Inflated::Full(consumed));
+                }
+                // Grow geometrically, but never past the limit or the cap:
+                // memory follows what was inflated, capped by `max`.
+                let target = max
+                    .min(cap)
+                    .min(out.capacity().saturating_mul(2).max(out.capacity() + STEP));
                 out.reserve_exact(target - out.len());
             }
             let before_out = out.len();
@@ -531,10 +575,10 @@ impl Codec {
             }
             let now_consumed = (decompress.total_in() - start_in) as usize;
             if status == Status::StreamEnd {
-                return Ok(Some(now_consumed));
+                return Ok(Inflated::StreamEnd(now_consumed));
             }
             if now_consumed == input.len() && out.len() < out.capacity() {
-                return Ok(None);
+                return Ok(Inflated::Done);
             }
             if now_consumed == consumed && out.len() == before_out && out.len() < out.capacity() {
                 // No progress with room to spare: the input is not deflate.

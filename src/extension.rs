@@ -93,24 +93,35 @@ pub(crate) fn allowed_rsv(codec: Option<&Codec>) -> u8 {
 }
 
 /// Inflates one frame's compressed payload onto `out` (at most `max`
-/// bytes), mapping the codec's failures to the connection's errors.
-pub(crate) fn inflate(codec: &mut Codec, input: &[u8], last: bool, out: &mut Vec<u8>, max: usize) -> Result<(), Error> {
+/// bytes), mapping the codec's failures to the connection's errors; stops
+/// once `out` holds `cap` bytes, with `Some(taken)`, the input bytes taken
+/// (see `Codec::decompress_capped`).
+pub(crate) fn inflate(
+    codec: &mut Codec,
+    input: &[u8],
+    last: bool,
+    out: &mut Vec<u8>,
+    max: usize,
+    cap: usize,
+) -> Result<Option<usize>, Error> {
     #[cfg(feature = "deflate")]
     {
         use crate::deflate::InflateError;
         use crate::error::{Limit, ProtocolError};
-        codec.decompress(input, last, out, max).map_err(|e| match e {
-            InflateError::TooBig => Error::LimitExceeded {
-                kind: Limit::MessageSize,
-                len: out.len() as u64 + 1,
-                max,
-            },
-            InflateError::Corrupt => Error::Protocol(ProtocolError::InvalidCompressedData),
-        })
+        codec
+            .decompress_capped(input, last, out, max, cap)
+            .map_err(|e| match e {
+                InflateError::TooBig => Error::LimitExceeded {
+                    kind: Limit::MessageSize,
+                    len: out.len() as u64 + 1,
+                    max,
+                },
+                InflateError::Corrupt => Error::Protocol(ProtocolError::InvalidCompressedData),
+            })
     }
     #[cfg(not(feature = "deflate"))]
     {
-        let _ = (input, last, out, max);
+        let _ = (input, last, out, max, cap);
         match *codec {}
     }
 }

@@ -6,6 +6,7 @@ use rfc6455::testkit::{self, counting};
 
 use counting::{peak_of, serial};
 use flate2::{Compress, Compression, FlushCompress};
+use rfc6455::connection::Event;
 use rfc6455::deflate::{ClientWindow, DeflateConfig, DeflateOffer};
 use rfc6455::{ClientRequest, Config, Role};
 use testkit::*;
@@ -315,9 +316,11 @@ fn several_offers_in_order() {
 }
 
 // With `stream_messages`, a compressed message goes out in parts as it is
-// inflated, and only the inflater's window (32 KiB) of what went out is
-// kept: memory follows the part (here what one 1 KiB frame inflates to,
-// 1 MiB), not the message, which has no limit but the configured one.
+// inflated, each at most 64 KiB whatever the ratio (one 1 KiB frame here
+// inflates to 1 MiB), and only the inflater's window (32 KiB) of what went
+// out is kept: memory follows the part, not the message, which has no
+// limit but the configured one. The parts are polled one at a time and
+// dropped, as a relay would.
 #[test]
 fn a_compressed_message_in_parts_holds_only_a_window() {
     let _serial = serial();
@@ -333,23 +336,21 @@ fn a_compressed_message_in_parts_holds_only_a_window() {
             pair.drive();
             pair.server.take_events();
             pair.client.take_events();
-            let (received, peak) = peak_of(|| {
-                let mut received = 0usize;
-                let mut lasts = 0;
+            let ((received, largest), peak) = peak_of(|| {
+                let (mut received, mut largest, mut lasts) = (0usize, 0usize, 0);
                 for i in 0..frames {
                     let frame = match i {
                         0 => binary(&chunk).rsv(0b100),
                         _ => cont(&chunk),
                     };
-                    let events = pair.inject(to, &frame.fin(i + 1 == frames).to(to).bytes());
-                    // The harness logs events too: drop its copies.
-                    pair.server.take_events();
-                    pair.client.take_events();
-                    for event in events {
+                    let peer = pair.peer_mut(to);
+                    peer.deliver(&frame.fin(i + 1 == frames).to(to).bytes());
+                    while let Some(event) = peer.conn.poll_event() {
                         match event {
-                            Ev::BinaryPart(data, last) => {
+                            Event::BinaryPart { data, last } => {
                                 assert!(data.iter().all(|b| *b == 0), "{to:?}: inflated bytes");
                                 received += data.len();
+                                largest = largest.max(data.len());
                                 lasts += usize::from(last);
                             }
                             other => panic!("{to:?}: {other:?}"),
@@ -357,17 +358,63 @@ fn a_compressed_message_in_parts_holds_only_a_window() {
                     }
                 }
                 assert_eq!(lasts, 1, "{to:?}: one last part");
-                received
+                (received, largest)
             });
             assert_eq!(received, frames << 20, "{to:?}");
-            println!("{to:?}: {frames} MiB compressed message in parts, peak heap +{peak} bytes");
+            assert!(largest <= 64 << 10, "{to:?}: a part of {largest} bytes");
+            println!(
+                "{to:?}: {frames} MiB compressed message in parts of at most {largest} bytes, peak heap +{peak} bytes"
+            );
             peaks.push(peak);
         }
-        // 8 MiB and 64 MiB messages hold the same: the part, its copies in
-        // the harness, the window and the inflater's state.
         assert!(
-            peaks[1] <= peaks[0] + (256 << 10),
+            peaks[1] <= peaks[0] + (64 << 10) && peaks[1] <= 512 << 10,
             "{to:?}: peak heap {peaks:?} for 8 and 64 MiB messages"
         );
+    }
+}
+
+// The same cap for text, where each step's output is cut at a character
+// boundary: 1.5 MiB of multibyte text compressed into three fragments, each
+// delivered at once, comes out in parts of at most 64 KiB that join to the
+// text; the text part left over by a cap is never lost.
+#[test]
+fn compressed_text_in_capped_parts_joins_to_the_message() {
+    let _serial = serial();
+    let text = "κόσμε 🎉 aé€𝄞 ".repeat(60_000);
+    let deflated = raw_deflate(text.as_bytes(), 6);
+    let third = deflated.len() / 3;
+    let pieces = [&deflated[..third], &deflated[third..2 * third], &deflated[2 * third..]];
+    for to in ROLES {
+        let config = Config::default().stream_messages(true).max_message_size(usize::MAX);
+        let mut pair = Pair::with_configs(config.clone(), config);
+        pair.drive();
+        let mut joined = String::new();
+        let mut parts = 0;
+        let mut lasts = 0;
+        for (i, piece) in pieces.iter().enumerate() {
+            let frame = match i {
+                0 => text_bytes(piece).rsv(0b100),
+                _ => cont(piece),
+            };
+            let peer = pair.peer_mut(to);
+            peer.deliver(&frame.fin(i == 2).to(to).bytes());
+            while let Some(event) = peer.conn.poll_event() {
+                match event {
+                    Event::TextPart { text, last } => {
+                        // 64 KiB of output, and up to 3 bytes of a character
+                        // the step before cut.
+                        assert!(text.len() <= (64 << 10) + 3, "{to:?}: a part of {} bytes", text.len());
+                        joined.push_str(text);
+                        parts += 1;
+                        lasts += usize::from(last);
+                    }
+                    other => panic!("{to:?}: {other:?}"),
+                }
+            }
+        }
+        assert_eq!(lasts, 1, "{to:?}");
+        assert!(parts > 20, "{to:?}: {parts} parts");
+        assert!(joined == text, "{to:?}: the joined parts differ from the text");
     }
 }

@@ -254,3 +254,40 @@ fn a_tokio_relay_forwards_parts_through_the_sink() {
         assert!(got[0] == Message::Binary(payload), "the message, byte for byte");
     });
 }
+
+// A message whose first part went out to `read()` before the caller
+// closed goes on to its end: after `close()` no new message is handed out
+// (WHATWG), but cutting one under way would leave a relay with a message
+// that never ends.
+#[test]
+fn a_message_under_way_at_close_is_read_to_its_end() {
+    let _serial = serial();
+    let (listener, addr) = listen();
+    let (closed_tx, closed_rx) = std::sync::mpsc::channel::<()>();
+    let server = thread::spawn(move || {
+        let mut ws = accept(&listener);
+        ws.send_message(Message::TextPart("ab".into())).unwrap();
+        // Wait until the client has closed, then finish the message and
+        // send one more, which the client must not hand out.
+        closed_rx.recv_timeout(std::time::Duration::from_secs(10)).unwrap();
+        ws.send_message(Message::TextPart("cd".into())).unwrap();
+        ws.send_message(Message::text("ef")).unwrap();
+        ws.send_message(Message::text("after")).unwrap();
+        while ws.read().unwrap().is_some() {}
+    });
+    let mut ws = connect(addr);
+    assert_eq!(ws.read().unwrap(), Some(Message::TextPart("ab".into())));
+    ws.close(Some(1000), None).unwrap();
+    closed_tx.send(()).unwrap();
+    let mut rest = Vec::new();
+    while let Some(message) = ws.read().unwrap() {
+        rest.push(message);
+    }
+    server.join().unwrap();
+    let text: String = rest.iter().filter_map(|m| m.as_text()).collect();
+    assert_eq!(text, "cdef", "{rest:?}");
+    assert!(
+        matches!(rest.last(), Some(Message::Text(_))),
+        "the message ends: {rest:?}"
+    );
+}

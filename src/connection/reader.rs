@@ -65,7 +65,15 @@ struct Parts {
     /// dropped from before them.
     lent: usize,
     dropped: usize,
+    /// The last inflating step stopped at `PART_MAX`: the inflater may
+    /// hold output, so the next step runs even without new input.
+    inflating: bool,
 }
+
+/// With `stream_messages`, the most output one inflating step makes: a
+/// compressed part is at most this (plus what the buffer already had room
+/// for), whatever the compression ratio of the read.
+const PART_MAX: usize = 64 << 10;
 
 /// The most history a compressed message streamed in parts keeps: the
 /// largest deflate window (RFC 7692 §7.1.2.1), which seeds the inflater
@@ -397,28 +405,12 @@ impl Connection {
         self.rx.consume(frame.header_len);
         frame.header_len = 0;
         let len = frame.header.len as usize;
-        let take = self.rx.len().min(len - frame.done);
-        let complete = frame.done + take == len;
         let text = self.message_is_text(frame.header.opcode);
         if self.reader.compressed {
-            if self.config.stream_messages {
-                // Parts already lent are dropped, but for the inflater's
-                // window.
-                let keep_from = self.reader.message.len().saturating_sub(DEFLATE_WINDOW);
-                let parts = self.reader.parts();
-                let drop = parts.lent.min(keep_from);
-                parts.lent -= drop;
-                parts.dropped += drop;
-                self.reader.message.drop_front(drop);
-            }
-            if let Some(key) = frame.header.mask {
-                apply_mask(self.rx.get_mut(0..take), key, frame.done);
-            }
-            let last = complete && frame.header.fin;
-            if take > 0 || last {
-                self.inflate(take, last, text)?;
-            }
+            return self.stream_compressed(frame, text);
         }
+        let take = self.rx.len().min(len - frame.done);
+        let complete = frame.done + take == len;
         if !self.reader.compressed && take > 0 {
             // Declared so far: the frames received and this one, which
             // start_frame checked against max_message_size.
@@ -435,6 +427,49 @@ impl Connection {
         frame.done += take;
         frame.consumed = frame.done;
         Ok(complete)
+    }
+
+    /// [`Connection::stream_payload`] for a frame of a compressed message:
+    /// the arrived bytes are unmasked in place once, then inflated onto the
+    /// message. With `stream_messages` a step makes at most [`PART_MAX`]
+    /// bytes, so a step may leave input in the read buffer (unmasked:
+    /// `done` past `consumed`) or output in the inflater, and the frame is
+    /// complete only once both are taken.
+    fn stream_compressed(&mut self, frame: &mut InFrame, text: bool) -> Result<bool, Error> {
+        let len = frame.header.len as usize;
+        if self.config.stream_messages {
+            // Parts already lent are dropped, but for the inflater's window.
+            let keep_from = self.reader.message.len().saturating_sub(DEFLATE_WINDOW);
+            let parts = self.reader.parts();
+            let drop = parts.lent.min(keep_from);
+            parts.lent -= drop;
+            parts.dropped += drop;
+            self.reader.message.drop_front(drop);
+        }
+        let ready = frame.done - frame.consumed;
+        let arrived = self.rx.len().min(len - frame.consumed);
+        if arrived > ready {
+            if let Some(key) = frame.header.mask {
+                apply_mask(self.rx.get_mut(ready..arrived), key, frame.done);
+            }
+            frame.done = frame.consumed + arrived;
+        }
+        let last = frame.done == len && frame.header.fin;
+        let held = self.reader.parts.as_ref().is_some_and(|p| p.inflating);
+        let mut taken = arrived;
+        let mut inflating = false;
+        if arrived > 0 || last || held {
+            if let Some(partly) = self.inflate(arrived, last, text)? {
+                taken = partly;
+                inflating = true;
+            }
+        }
+        if inflating || held {
+            self.reader.parts().inflating = inflating;
+        }
+        self.rx.consume(taken);
+        frame.consumed += taken;
+        Ok(frame.consumed == len && !inflating)
     }
 
     /// Unmasks (and, for text, validates) the bytes of a passed frame that
@@ -556,19 +591,31 @@ impl Connection {
 
     /// Inflates the first `take` unparsed bytes, compressed payload, onto the message
     /// (RFC 7692 §7.2.2), validating text as it comes out; `last` ends the
-    /// message.
-    fn inflate(&mut self, take: usize, last: bool, text: bool) -> Result<(), Error> {
+    /// message. With `stream_messages`, a step stops after [`PART_MAX`]
+    /// bytes of output: `Some(taken)`, the input bytes taken.
+    fn inflate(&mut self, take: usize, last: bool, text: bool) -> Result<Option<usize>, Error> {
         // Parts already dropped (`stream_messages`) count towards the limit.
         let dropped = self.reader.parts.as_ref().map_or(0, |p| p.dropped);
         let max = self.config.max_message_size - dropped;
         let before = self.reader.message.len();
+        let cap = match self.config.stream_messages {
+            true => before.saturating_add(PART_MAX),
+            false => usize::MAX,
+        };
         let codec = self
             .codec
             .as_mut()
             .ok_or(Error::Protocol(ProtocolError::ReservedBits(0b100)))?;
-        let result = extension::inflate(codec, self.rx.get(0..take), last, self.reader.message.as_vec(), max);
+        let result = extension::inflate(
+            codec,
+            self.rx.get(0..take),
+            last,
+            self.reader.message.as_vec(),
+            max,
+            cap,
+        );
         self.reader.message.sync_len();
-        result?;
+        let taken = result?;
         if text
             && self
                 .reader
@@ -578,7 +625,7 @@ impl Connection {
         {
             return Err(Error::Protocol(ProtocolError::InvalidUtf8));
         }
-        Ok(())
+        Ok(taken)
     }
 
     /// Whether a data frame with this opcode belongs to a text message.

@@ -362,6 +362,9 @@ pub(crate) struct Dom {
     /// boxed, as it is rare: 8 bytes per connection instead of 32
     /// (bench `memory`, inline sizes).
     gathered: Option<Box<Whole>>,
+    /// A message's first parts went out to a form that takes parts; the
+    /// rest follows even once closing.
+    parts_started: bool,
 }
 
 impl Dom {
@@ -383,6 +386,7 @@ impl Dom {
             discarded: 0,
             io_failure: None,
             gathered: None,
+            parts_started: false,
         };
         if open {
             // Started over an already-upgraded stream: open at once.
@@ -595,12 +599,15 @@ impl Dom {
             let whole = match self.conn.poll_event() {
                 // WHATWG "a WebSocket message has been received", step 1:
                 // "If readyState is not OPEN, then return."
-                Some(
-                    connection::Event::Text(_)
-                    | connection::Event::Binary(_)
-                    | connection::Event::TextPart { .. }
-                    | connection::Event::BinaryPart { .. },
-                ) if !open => continue,
+                Some(connection::Event::Text(_) | connection::Event::Binary(_)) if !open => continue,
+                // A message whose first parts went out to a `read` caller
+                // goes on to its end: cutting it would leave a relay with a
+                // message that never ends.
+                Some(connection::Event::TextPart { .. } | connection::Event::BinaryPart { .. })
+                    if !open && !self.parts_started =>
+                {
+                    continue;
+                }
                 Some(connection::Event::Text(text)) if text.len() <= IN_PLACE_MAX => {
                     return Next::Message(form.lent(Received::Text(text)));
                 }
@@ -610,13 +617,25 @@ impl Dom {
                 Some(connection::Event::Text(text)) => (true, text.len()),
                 Some(connection::Event::Binary(bytes)) => (false, bytes.len()),
                 Some(connection::Event::TextPart { text, last }) => {
-                    match Self::part(&mut self.gathered, form, Received::Text(text), last) {
+                    match Self::part(
+                        &mut self.gathered,
+                        &mut self.parts_started,
+                        form,
+                        Received::Text(text),
+                        last,
+                    ) {
                         Some(out) => return Next::Message(out),
                         None => continue,
                     }
                 }
                 Some(connection::Event::BinaryPart { data, last }) => {
-                    match Self::part(&mut self.gathered, form, Received::Binary(data), last) {
+                    match Self::part(
+                        &mut self.gathered,
+                        &mut self.parts_started,
+                        form,
+                        Received::Binary(data),
+                        last,
+                    ) {
                         Some(out) => return Next::Message(out),
                         None => continue,
                     }
@@ -658,8 +677,15 @@ impl Dom {
     /// small-message path stays tight (benches/compare callgrind,
     /// recv_binary_16_b).
     #[inline(never)]
-    fn part<F: Form>(gathered: &mut Option<Box<Whole>>, form: &F, part: Received<'_>, last: bool) -> Option<F::Out> {
+    fn part<F: Form>(
+        gathered: &mut Option<Box<Whole>>,
+        started: &mut bool,
+        form: &F,
+        part: Received<'_>,
+        last: bool,
+    ) -> Option<F::Out> {
         if let Some(out) = form.part(&part, last) {
+            *started = !last;
             return Some(out);
         }
         match (&mut **gathered.get_or_insert_with(|| Box::new(Whole::of(&part))), part) {
