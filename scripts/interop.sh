@@ -135,6 +135,16 @@ apt_install() {
     || die "apt-get install $* failed"
 }
 
+# npm_install DIR PACKAGE VERSION : PACKAGE@VERSION into DIR/node_modules (no lock file)
+npm_install() {
+  local dir=$1 package=$2 version=$3
+  log "installing $package@$version into $dir"
+  mkdir -p "$dir"
+  printf '{ "name": "rfc6455-interop-%s", "private": true }\n' "$package" >"$dir/package.json"
+  timed_install "npm $package@$version" timeout 300 npm install --prefix "$dir" --no-audit --no-fund \
+    --no-package-lock --no-save --loglevel=error "$package@$version" || die "npm install $package@$version failed"
+}
+
 if peer_on node || peer_on nodebuiltin || peer_on chromium || peer_on firefox || peer_on bun; then
   if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
     timed_install "apt nodejs npm" apt_install nodejs npm
@@ -147,13 +157,7 @@ if peer_on node; then
   NODE_PATH=$NODE_DIR/node_modules
   export NODE_PATH
   have_ws=$(node -e "try { console.log(require('$NODE_PATH/ws/package.json').version) } catch (e) {}" 2>/dev/null)
-  if [ "$have_ws" != "$WS_VERSION" ]; then
-    log "installing ws@$WS_VERSION into $NODE_DIR"
-    mkdir -p "$NODE_DIR"
-    printf '{ "name": "rfc6455-interop", "private": true }\n' >"$NODE_DIR/package.json"
-    timed_install "npm ws@$WS_VERSION" timeout 300 npm install --prefix "$NODE_DIR" --no-audit --no-fund \
-      --no-package-lock --no-save --loglevel=error "ws@$WS_VERSION" || die "npm install ws@$WS_VERSION failed"
-  fi
+  [ "$have_ws" = "$WS_VERSION" ] || npm_install "$NODE_DIR" ws "$WS_VERSION"
 fi
 
 if peer_on python; then
@@ -176,11 +180,7 @@ if peer_on bun; then
   BUN=$BUN_DIR/node_modules/.bin/bun
   have_bun=$("$BUN" --version 2>/dev/null || true)
   if [ "$have_bun" != "$BUN_VERSION" ]; then
-    log "installing bun@$BUN_VERSION into $BUN_DIR"
-    mkdir -p "$BUN_DIR"
-    printf '{ "name": "rfc6455-interop-bun", "private": true }\n' >"$BUN_DIR/package.json"
-    timed_install "npm bun@$BUN_VERSION" timeout 300 npm install --prefix "$BUN_DIR" --no-audit --no-fund \
-      --no-package-lock --no-save --loglevel=error "bun@$BUN_VERSION" || die "npm install bun@$BUN_VERSION failed"
+    npm_install "$BUN_DIR" bun "$BUN_VERSION"
     "$BUN" --version >/dev/null || die "bun@$BUN_VERSION installed but does not run"
   fi
 fi

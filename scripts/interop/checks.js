@@ -178,7 +178,28 @@
     }
   }
 
-  const api = { runChecks, makeText, makeBinary, SIZES, PROTOCOLS, SERVER_CLOSE_REQUEST, SERVER_CLOSE_CODE, SERVER_CLOSE_REASON };
+  // A command-line client (Node, Bun): runs the checks with `WS` against
+  // argv[2] (`--server-close` adds close.server), prints PASS/FAIL lines
+  // after an INFO line, and exits 1 on any failure.
+  function runCli(WS, info, options) {
+    const url = process.argv[2];
+    let failed = false;
+    const report = (check, ok, detail) => {
+      if (!ok) failed = true;
+      console.log(`${ok ? 'PASS' : 'FAIL'} ${check}${detail ? ': ' + detail : ''}`);
+    };
+    if (typeof WS !== 'function') {
+      report('run', false, 'no WebSocket constructor');
+      process.exit(1);
+    }
+    console.log(`INFO versions: ${info}`);
+    const opts = Object.assign({ serverClose: process.argv.includes('--server-close') }, options);
+    return runChecks(WS, url, report, opts)
+      .catch((e) => report('run', false, String(e && e.stack ? e.stack : e)))
+      .finally(() => process.exit(failed ? 1 : 0));
+  }
+
+  const api = { runChecks, runCli, makeText, makeBinary, SIZES, PROTOCOLS, SERVER_CLOSE_REQUEST, SERVER_CLOSE_CODE, SERVER_CLOSE_REASON };
   if (typeof module === 'object' && module.exports) module.exports = api;
   else root.InteropChecks = api;
 })(typeof globalThis !== 'undefined' ? globalThis : this);
