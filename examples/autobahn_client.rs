@@ -151,8 +151,8 @@ mod over_tokio {
         while let Some(message) = ws.read().await? {
             match message {
                 // The DOM's send rules: discarded once closing.
-                Message::Text(text) => ws.send(text).await?,
-                Message::Binary(data) => ws.send(data).await?,
+                Message::Text(text) => ws.send(&text).await?,
+                Message::Binary(data) => ws.send(&data).await?,
                 // Pings and pongs (the core already answered the pings).
                 _ => {}
             }

@@ -52,7 +52,7 @@ async fn chat(mut socket: Socket, room: broadcast::Sender<String>) {
             Err(broadcast::error::RecvError::Closed) => break,
         };
         // Waits while this client's socket is full; fails once it is gone.
-        if write.send(rfc6455::Message::Text(text)).await.is_err() {
+        if write.send(rfc6455::Message::Text(text.into())).await.is_err() {
             break;
         }
     }

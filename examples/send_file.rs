@@ -40,8 +40,8 @@ fn main() -> Result<(), Error> {
         sent += part.len();
         // A part that more parts follow, then the rest of the message.
         ws.send_message(match last {
-            false => Message::BinaryPart(part),
-            true => Message::Binary(part),
+            false => Message::BinaryPart(part.into()),
+            true => Message::Binary(part.into()),
         })?;
         if last {
             break;

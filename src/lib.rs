@@ -93,6 +93,7 @@ pub mod handshake;
 #[cfg(feature = "http")]
 pub mod http;
 pub mod mask;
+pub mod payload;
 #[cfg(any(feature = "testkit", test))]
 #[doc(hidden)]
 pub mod testkit;
@@ -104,6 +105,9 @@ mod utf8;
 #[cfg(feature = "std")]
 pub mod websocket;
 
+/// The `bytes` crate, whose [`Bytes`] holds binary payloads.
+pub use bytes;
+pub use bytes::Bytes;
 pub use close::{CloseCode, CloseFrame, OwnedCloseFrame};
 pub use config::Config;
 pub use connection::{Connection, ReadyState, Role};
@@ -111,6 +115,7 @@ pub use error::{Error, HandshakeError, Misuse, ProtocolError};
 pub use frame::OpCode;
 pub use handshake::{Accept, ClientRequest, Request};
 pub use mask::MaskSource;
+pub use payload::Utf8Bytes;
 #[cfg(feature = "std")]
 pub use websocket::{BinaryType, CloseEvent, Message, MessageData, MessageEvent, Plain, Transport, WebSocket};
 

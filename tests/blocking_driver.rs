@@ -302,13 +302,17 @@ fn echo_across_length_boundaries_with_a_subprotocol() {
     for len in LENGTHS {
         let data = binary_of_len(len);
         ws.send_binary(&data).unwrap();
-        assert_eq!(next(&mut ws), Message::Binary(data.clone()), "binary of {len} bytes");
-        sent.push(Message::Binary(data));
+        assert_eq!(
+            next(&mut ws),
+            Message::Binary(data.clone().into()),
+            "binary of {len} bytes"
+        );
+        sent.push(Message::Binary(data.into()));
 
         let text = text_of_len(len);
         ws.send_text(&text).unwrap();
-        assert_eq!(next(&mut ws), Message::Text(text.clone()), "text of {len} bytes");
-        sent.push(Message::Text(text));
+        assert_eq!(next(&mut ws), Message::Text(text.clone().into()), "text of {len} bytes");
+        sent.push(Message::Text(text.into()));
     }
 
     ws.close_with(CloseCode::NORMAL, "done").unwrap();
@@ -357,7 +361,7 @@ fn connect_by_url_and_echo_multibyte_text() {
     ];
     for text in texts {
         ws.send_text(text).unwrap();
-        assert_eq!(next(&mut ws), Message::Text(text.to_owned()));
+        assert_eq!(next(&mut ws), Message::Text(text.to_owned().into()));
     }
     ws.close_with(CloseCode(4000), "client leaving ✓").unwrap();
     read_to_end(&mut ws);
@@ -371,7 +375,7 @@ fn connect_by_url_and_echo_multibyte_text() {
     let echoed = echoed.unwrap();
     assert_eq!(echoed.peer_close, close_frame(4000, "client leaving ✓"));
     let received: Vec<_> = echoed.messages.into_iter().collect();
-    let expected: Vec<_> = texts.iter().map(|t| Message::Text((*t).to_owned())).collect();
+    let expected: Vec<_> = texts.iter().map(|t| Message::Text((*t).to_owned().into())).collect();
     assert_eq!(received, expected);
     dog.finish();
 }
@@ -409,7 +413,11 @@ fn a_pipelined_burst_is_echoed_in_a_few_writes_under_a_high_water_mark() {
     }
     ws.flush().unwrap();
     for i in 0..BURST {
-        assert_eq!(next(&mut ws), Message::Binary(binary_of_len(100 + i)), "echo {i}");
+        assert_eq!(
+            next(&mut ws),
+            Message::Binary(binary_of_len(100 + i).into()),
+            "echo {i}"
+        );
     }
     ws.close(Some(1000), None).unwrap();
     read_to_end(&mut ws);
@@ -452,7 +460,7 @@ fn pings_are_answered_automatically() {
     let long = [0x5a; 125];
     for payload in [&b"are you there?"[..], b"", &long] {
         ws.ping(payload).unwrap();
-        assert_eq!(next(&mut ws), Message::Pong(payload.to_vec()));
+        assert_eq!(next(&mut ws), Message::Pong(payload.to_vec().into()));
     }
     assert!(matches!(
         ws.ping(&[0; 126]),
@@ -461,7 +469,7 @@ fn pings_are_answered_automatically() {
 
     ws.send_text("ping me").unwrap();
     // Returned after the pong is already on its way.
-    assert_eq!(next(&mut ws), Message::Ping(b"from server".to_vec()));
+    assert_eq!(next(&mut ws), Message::Ping(b"from server".to_vec().into()));
     ws.close_with(CloseCode::NORMAL, "").unwrap();
     read_to_end(&mut ws);
 
@@ -469,11 +477,11 @@ fn pings_are_answered_automatically() {
     assert_eq!(
         messages.unwrap(),
         [
-            Message::Ping(b"are you there?".to_vec()),
-            Message::Ping(Vec::new()),
-            Message::Ping(long.to_vec()),
+            Message::Ping(b"are you there?".to_vec().into()),
+            Message::Ping(Vec::new().into()),
+            Message::Ping(long.to_vec().into()),
             Message::Text("ping me".into()),
-            Message::Pong(b"from server".to_vec()),
+            Message::Pong(b"from server".to_vec().into()),
         ]
     );
     dog.finish();
@@ -566,12 +574,12 @@ fn plain_transport_client() {
     let request = ClientRequest::new(addr.to_string(), "/plain");
     let mut ws = WebSocket::client(Plain(stream), request, Config::default()).unwrap();
     ws.send_binary(&[1, 2, 3]).unwrap();
-    assert_eq!(next(&mut ws), Message::Binary(vec![1, 2, 3]));
+    assert_eq!(next(&mut ws), Message::Binary(vec![1, 2, 3].into()));
     ws.close_with(CloseCode::GOING_AWAY, "").unwrap();
     read_to_end(&mut ws);
     let (_, echoed) = server.join().unwrap();
     let echoed = echoed.unwrap();
-    assert_eq!(echoed.messages, [Message::Binary(vec![1, 2, 3])]);
+    assert_eq!(echoed.messages, [Message::Binary(vec![1, 2, 3].into())]);
     assert_eq!(echoed.peer_close, close_frame(1001, ""));
     dog.finish();
 }

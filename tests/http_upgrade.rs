@@ -40,11 +40,11 @@ async fn hyper_upgrade_echoes_for_the_async_client() {
         ws.send(bytes.as_slice()).await.unwrap();
         assert_eq!(
             timeout(LIMIT, ws.next()).await.unwrap().unwrap().unwrap(),
-            Message::Text(text)
+            Message::Text(text.into())
         );
         assert_eq!(
             timeout(LIMIT, ws.next()).await.unwrap().unwrap().unwrap(),
-            Message::Binary(bytes)
+            Message::Binary(bytes.into())
         );
     }
     ws.close(Some(1000), Some("bye")).await.unwrap();
@@ -116,11 +116,11 @@ async fn sink_send_all_through_hyper() {
         .await
         .unwrap()
         .unwrap();
-    let mut outgoing = futures_util::stream::iter((0..100).map(|i| Ok(Message::Text(format!("m{i}")))));
+    let mut outgoing = futures_util::stream::iter((0..100).map(|i| Ok(Message::Text(format!("m{i}").into()))));
     timeout(LIMIT, ws.send_all(&mut outgoing)).await.unwrap().unwrap();
     for i in 0..100 {
         let got = timeout(LIMIT, ws.next()).await.unwrap().unwrap().unwrap();
-        assert_eq!(got, Message::Text(format!("m{i}")));
+        assert_eq!(got, Message::Text(format!("m{i}").into()));
     }
 }
 

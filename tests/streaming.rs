@@ -99,8 +99,8 @@ fn a_blocking_relay_holds_parts_not_the_message() {
                 *b = byte_at(start + i);
             }
             let message = match start + PART == len {
-                false => Message::BinaryPart(part.clone()),
-                true => Message::Binary(part.clone()),
+                false => Message::BinaryPart(part.clone().into()),
+                true => Message::Binary(part.clone().into()),
             };
             sender.send_message(message).unwrap();
         }
@@ -131,8 +131,9 @@ fn dom_events_gather_the_parts_into_one_message() {
         // find the nearest ones.
         let a = (cut..).find(|i| sent.is_char_boundary(*i)).unwrap();
         let b = (2 * cut..).find(|i| sent.is_char_boundary(*i)).unwrap();
-        ws.send_message(Message::TextPart(sent[..a].to_owned())).unwrap();
-        ws.send_message(Message::TextPart(sent[a..b].to_owned())).unwrap();
+        ws.send_message(Message::TextPart(sent[..a].to_owned().into())).unwrap();
+        ws.send_message(Message::TextPart(sent[a..b].to_owned().into()))
+            .unwrap();
         ws.send_message(Message::text(&sent[b..])).unwrap();
         ws.close(Some(1000), None).unwrap();
         while ws.read().unwrap().is_some() {}
@@ -165,14 +166,14 @@ fn parts_keep_the_fragment_order() {
     });
     let mut ws = connect(addr);
     ws.send_message(Message::TextPart("ab".into())).unwrap();
-    for refused in [Message::BinaryPart(vec![1]), Message::binary(vec![2])] {
+    for refused in [Message::BinaryPart(vec![1].into()), Message::binary(vec![2])] {
         let refused = ws.send_message(refused);
         assert!(
             matches!(refused, Err(rfc6455::Error::Misuse(rfc6455::Misuse::MessageInProgress))),
             "{refused:?}"
         );
     }
-    ws.send_message(Message::Ping(b"between".to_vec())).unwrap();
+    ws.send_message(Message::Ping(b"between".to_vec().into())).unwrap();
     ws.send_message(Message::TextPart("cd".into())).unwrap();
     ws.send_message(Message::text("ef")).unwrap();
     ws.send_message(Message::text("next")).unwrap();
@@ -187,7 +188,7 @@ fn parts_keep_the_fragment_order() {
         match message {
             Message::TextPart(text) => so_far.push_str(text),
             Message::Text(text) => messages.push(std::mem::take(&mut so_far) + text),
-            Message::Ping(payload) => assert_eq!(payload, b"between"),
+            Message::Ping(payload) => assert_eq!(payload, &b"between"[..]),
             other => panic!("{other:?}"),
         }
     }
@@ -221,7 +222,7 @@ fn a_tokio_relay_forwards_parts_through_the_sink() {
         let source_task = tokio::spawn(async move {
             let (stream, _) = source.accept().await.unwrap();
             let mut ws = Ws::accept(stream).await.unwrap();
-            ws.send(Message::Binary(sent)).await.unwrap();
+            ws.send(Message::Binary(sent.into())).await.unwrap();
             ws.close(Some(1000), None).await.unwrap();
             while ws.next().await.is_some() {}
         });
@@ -251,7 +252,7 @@ fn a_tokio_relay_forwards_parts_through_the_sink() {
         let got = sink_task.await.unwrap();
         assert!(parts > 1, "a 1 MiB frame in {parts} part(s) before its end");
         assert_eq!(got.len(), 1, "one message at the far end");
-        assert!(got[0] == Message::Binary(payload), "the message, byte for byte");
+        assert!(got[0] == Message::Binary(payload.into()), "the message, byte for byte");
     });
 }
 

@@ -99,8 +99,8 @@ fn blocking_wss_round_trip() {
     let big = vec![7u8; 200_000];
     ws.send(big.as_slice()).unwrap();
     assert_eq!(ws.read().unwrap(), Some(Message::Text("over TLS".into())));
-    assert_eq!(ws.read().unwrap(), Some(Message::Binary(vec![0, 1, 2, 255])));
-    assert_eq!(ws.read().unwrap(), Some(Message::Binary(big)));
+    assert_eq!(ws.read().unwrap(), Some(Message::Binary(vec![0, 1, 2, 255].into())));
+    assert_eq!(ws.read().unwrap(), Some(Message::Binary(big.into())));
     ws.close(Some(1000), Some("done")).unwrap();
     assert_eq!(ws.read().unwrap(), None);
     assert_eq!(ws.peer_close().and_then(|c| c.code).map(|c| c.0), Some(1000));
@@ -211,7 +211,7 @@ mod tokio_driver {
             let bytes: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
             ws.send(bytes.as_slice()).await.unwrap();
             let echoed = timeout(LIMIT, ws.next()).await.unwrap().unwrap().unwrap();
-            assert_eq!(echoed, Message::Binary(bytes));
+            assert_eq!(echoed, Message::Binary(bytes.into()));
         }
         ws.close(Some(1000), None).await.unwrap();
         assert!(timeout(LIMIT, ws.next()).await.unwrap().is_none());
@@ -249,7 +249,7 @@ mod tokio_driver {
         .unwrap()
         .unwrap();
         let (mut read, mut write) = ws.split();
-        let message = |i: usize| Message::Binary(vec![i as u8; 64 << 10]);
+        let message = |i: usize| Message::Binary(vec![i as u8; 64 << 10].into());
         let sender = tokio::spawn(async move {
             for i in 0..48 {
                 write.send(message(i)).await.unwrap();

@@ -198,11 +198,11 @@ fn numbered(i: usize) -> Message {
     if i % 2 == 0 {
         let mut t = format!("#{i}:");
         t.push_str(&text_of_len(len));
-        Message::Text(t)
+        Message::Text(t.into())
     } else {
         let mut b = (i as u32).to_be_bytes().to_vec();
         b.extend(pattern(len));
-        Message::Binary(b)
+        Message::Binary(b.into())
     }
 }
 
@@ -258,7 +258,7 @@ async fn echo_server(
     while let Some(message) = ws.read().await? {
         match &message {
             Message::Text(t) => ws.send(t.as_str()).await?,
-            Message::Binary(b) => ws.send(b.as_slice()).await?,
+            Message::Binary(b) => ws.send(&b[..]).await?,
             _ => {}
         }
         messages.push(message);
@@ -506,7 +506,7 @@ async fn round_trip_over_tcp_across_length_boundaries() {
             let t = text_of_len(len);
             ws.send(t.as_str()).await.unwrap();
             assert_eq!(next(&mut ws).await, Seen::Text(t.clone()), "text of {len} bytes");
-            sent.extend([Message::Binary(data), Message::Text(t)]);
+            sent.extend([Message::Binary(data.into()), Message::Text(t.into())]);
         }
         // binaryType (WHATWG): ArrayBuffer hands out owned bytes.
         ws.set_binary_type(BinaryType::ArrayBuffer);
@@ -515,7 +515,7 @@ async fn round_trip_over_tcp_across_length_boundaries() {
             Some(Event::Message(m)) => assert_eq!(m.data, MessageData::ArrayBuffer(vec![1, 2, 3])),
             other => panic!("{other:?}"),
         }
-        sent.push(Message::Binary(vec![1, 2, 3]));
+        sent.push(Message::Binary(vec![1, 2, 3].into()));
 
         // WHATWG close() while open: start the closing handshake, CLOSING.
         ws.close(Some(1000), Some("bye")).await.unwrap();
@@ -644,7 +644,12 @@ async fn tokio_server_against_the_blocking_client() {
         let (protocol, extensions, received, events) = watch.join(client).await.unwrap();
         let sent: Vec<Message> = SIZES
             .iter()
-            .flat_map(|&len| [Message::Binary(pattern(len)), Message::Text(text_of_len(len))])
+            .flat_map(|&len| {
+                [
+                    Message::Binary(pattern(len).into()),
+                    Message::Text(text_of_len(len).into()),
+                ]
+            })
             .collect();
         assert_eq!(protocol, "superchat");
         assert!(extensions.starts_with("permessage-deflate"), "{extensions:?}");
@@ -711,13 +716,16 @@ async fn tokio_client_against_the_blocking_server() {
             let data = pattern(len);
             ws.send(&data).await.unwrap();
             assert!(
-                ws.read().await.unwrap() == Some(Message::Binary(data.clone())),
+                ws.read().await.unwrap() == Some(Message::Binary(data.clone().into())),
                 "binary {len}"
             );
             let t = text_of_len(len);
             ws.send(t.as_str()).await.unwrap();
-            assert!(ws.read().await.unwrap() == Some(Message::Text(t.clone())), "text {len}");
-            sent.extend([Message::Binary(data), Message::Text(t)]);
+            assert!(
+                ws.read().await.unwrap() == Some(Message::Text(t.clone().into())),
+                "text {len}"
+            );
+            sent.extend([Message::Binary(data.into()), Message::Text(t.into())]);
         }
         ws.send("please close").await.unwrap();
         sent.push(Message::Text("please close".into()));
@@ -774,10 +782,13 @@ async fn stream_and_sink() {
         assert_messages(&echoed, &batch, "echoes of the fed batch");
 
         // RFC 6455 §5.5.3: the pong carries the ping's application data.
-        SinkExt::send(&mut ws, Message::Ping(b"anyone?".to_vec()))
+        SinkExt::send(&mut ws, Message::Ping(b"anyone?".to_vec().into()))
             .await
             .unwrap();
-        assert_eq!(ws.next().await.unwrap().unwrap(), Message::Pong(b"anyone?".to_vec()));
+        assert_eq!(
+            ws.next().await.unwrap().unwrap(),
+            Message::Pong(b"anyone?".to_vec().into())
+        );
 
         SinkExt::close(&mut ws).await.unwrap();
         assert_eq!(ws.ready_state(), ReadyState::Closing);
@@ -918,8 +929,8 @@ async fn split_halves_against_a_pipelined_echo_over_a_small_pipe() {
 
 fn numbered_ev(i: usize) -> Ev {
     match numbered(i) {
-        Message::Text(t) => Ev::Text(t),
-        Message::Binary(b) => Ev::Binary(b),
+        Message::Text(t) => Ev::Text(t.into()),
+        Message::Binary(b) => Ev::Binary(b.into()),
         _ => unreachable!(),
     }
 }
@@ -1054,7 +1065,10 @@ async fn split_read_half_answers_pings_while_the_application_only_reads() {
         raw.hang_up().await;
         assert_eq!(
             reader.await.unwrap(),
-            [Message::Ping(b"are you there?".to_vec()), Message::Ping(Vec::new())]
+            [
+                Message::Ping(b"are you there?".to_vec().into()),
+                Message::Ping(Vec::new().into())
+            ]
         );
     })
     .await;
@@ -1112,8 +1126,8 @@ async fn split_ping_is_answered_while_the_write_half_streams() {
         let messages: Vec<Ev> = events.into_iter().filter(|e| !matches!(e, Ev::Pong(_))).collect();
         for (i, event) in messages.iter().enumerate() {
             let expected = match numbered(i) {
-                Message::Text(t) => Ev::Text(t),
-                Message::Binary(b) => Ev::Binary(b),
+                Message::Text(t) => Ev::Text(t.into()),
+                Message::Binary(b) => Ev::Binary(b.into()),
                 _ => unreachable!(),
             };
             assert!(*event == expected, "message {i}");
@@ -1121,7 +1135,7 @@ async fn split_ping_is_answered_while_the_write_half_streams() {
         raw.close(1000, "").await;
         assert_eq!(raw.next().await, Some(Ev::close(1000, "")));
         raw.hang_up().await;
-        assert_eq!(reader.await.unwrap(), [Message::Ping(b"mid-stream".to_vec())]);
+        assert_eq!(reader.await.unwrap(), [Message::Ping(b"mid-stream".to_vec().into())]);
         assert_eq!(write.ready_state(), ReadyState::Closed);
     })
     .await;
@@ -1232,7 +1246,7 @@ async fn sink_poll_ready_stays_pending_above_the_high_water_mark() {
         ws.set_high_water_mark(MARK);
         let mut fed = 0;
         loop {
-            let message = Message::Binary(message_bytes(fed, MSG));
+            let message = Message::Binary(message_bytes(fed, MSG).into());
             match timeout(Duration::from_secs(10), ws.feed(message)).await {
                 Ok(result) => {
                     result.unwrap();
@@ -1450,13 +1464,13 @@ async fn dropped_read_futures_lose_nothing() {
         let mut expected: Vec<Message> = expected
             .into_iter()
             .map(|s| match s {
-                Seen::Text(t) => Message::Text(t),
-                Seen::Binary(b) => Message::Binary(b),
+                Seen::Text(t) => Message::Text(t.into()),
+                Seen::Binary(b) => Message::Binary(b.into()),
                 other => panic!("{other:?}"),
             })
             .collect();
         // The ping arrives between the fragments, so before the message.
-        expected.insert(2, Message::Ping(b"mid".to_vec()));
+        expected.insert(2, Message::Ping(b"mid".to_vec().into()));
         assert_messages(&messages, &expected, "read under cancellation");
         assert!(cancelled >= 2 * len, "only {cancelled} cancellations for {len} bytes");
         assert_eq!(ws.peer_close().cloned(), frame_of(1000, "bye"));
@@ -1851,7 +1865,7 @@ async fn send_while_connecting_is_an_invalid_state_error() {
             ws.send("hello").await,
             ws.send(&b"bytes"[..]).await,
             Pin::new(&mut ws).start_send(Message::Text("sink".into())),
-            Pin::new(&mut ws).start_send(Message::Binary(vec![1])),
+            Pin::new(&mut ws).start_send(Message::Binary(vec![1].into())),
         ] {
             match result {
                 Err(e @ Error::Misuse(_)) => assert_eq!(e.dom_exception(), Some("InvalidStateError")),
@@ -2019,7 +2033,7 @@ async fn buffered_amount_counts_application_bytes_of_a_compressed_message() {
         // The server reads: the message arrives whole, the count drops to 0.
         let (flushed, echoed) = tokio::join!(client.flush(), server.read());
         flushed.unwrap();
-        assert_eq!(echoed.unwrap(), Some(Message::Text(text)));
+        assert_eq!(echoed.unwrap(), Some(Message::Text(text.into())));
         assert_eq!(client.buffered_amount(), 0);
     })
     .await;
@@ -2090,7 +2104,7 @@ async fn a_send_queued_below_the_mark_is_written_while_the_read_half_waits() {
 /// or second fails, with the transport's I/O error.
 async fn sink_fails_with_io(sink: &mut (impl Sink<Message, Error = Error> + Unpin)) {
     for sent in 0..2000 {
-        if let Err(error) = SinkExt::send(sink, Message::Binary(vec![7; 1024])).await {
+        if let Err(error) = SinkExt::send(sink, Message::Binary(vec![7; 1024].into())).await {
             assert!(sent < 2, "failed only after {sent} sends");
             assert!(matches!(error, Error::Io(_)), "{error:?}");
             return;
@@ -2108,7 +2122,7 @@ async fn the_sink_reports_a_transport_that_is_gone() {
     let (mut ws, raw) = client_pair(4096, plain_config()).await;
     drop(raw);
     sink_fails_with_io(&mut ws).await;
-    let again = SinkExt::send(&mut ws, Message::Binary(vec![7])).await;
+    let again = SinkExt::send(&mut ws, Message::Binary(vec![7].into())).await;
     assert!(matches!(again, Err(Error::Io(_))), "{again:?}");
     assert!(ws.send("the DOM's send stays silent").await.is_ok());
 }
@@ -2129,8 +2143,8 @@ async fn the_sink_refuses_a_send_after_its_close() {
 async fn send_takes_a_message() {
     let (mut ws, mut raw) = client_pair(4096, plain_config()).await;
     ws.send(Message::Text("hello".into())).await.unwrap();
-    ws.send(Message::Ping(b"p".to_vec())).await.unwrap();
-    ws.send(Message::Binary(vec![1, 2])).await.unwrap();
+    ws.send(Message::Ping(b"p".to_vec().into())).await.unwrap();
+    ws.send(Message::Binary(vec![1, 2].into())).await.unwrap();
     assert_eq!(raw.next().await, Some(Ev::text("hello")));
     assert_eq!(raw.next().await, Some(Ev::Ping(b"p".to_vec())));
     assert_eq!(raw.next().await, Some(Ev::Binary(vec![1, 2])));
@@ -2171,7 +2185,7 @@ async fn split_halves_ping_learn_the_close_and_reunite() {
     // The raw peer's automatic pong to the ping comes first.
     assert_eq!(
         read.read().await.unwrap(),
-        Some(Message::Pong(b"are you there".to_vec()))
+        Some(Message::Pong(b"are you there".to_vec().into()))
     );
     assert_eq!(read.read().await.unwrap(), None, "the stream ends with the close");
     let close = read.peer_close().expect("the peer's close frame");

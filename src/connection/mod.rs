@@ -33,7 +33,8 @@ use core::time::Duration;
 mod opening;
 mod reader;
 #[cfg(feature = "std")]
-pub(crate) use reader::IN_PLACE_MAX;
+#[cfg(feature = "std")]
+pub(crate) use reader::SHARE_MIN;
 mod reassembly;
 mod rx;
 #[cfg(test)]

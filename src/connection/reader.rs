@@ -12,6 +12,7 @@ use crate::extension;
 use crate::frame::{self, FrameHeader, HeaderRules, MAX_CONTROL_PAYLOAD, OpCode};
 use crate::mask::apply_mask;
 use crate::utf8::Utf8Validator;
+use bytes::Bytes;
 
 /// For the drivers ([`Connection::stream_large_messages`]), single-frame
 /// messages larger than this stream onto the message buffer like
@@ -23,6 +24,12 @@ use crate::utf8::Utf8Validator;
 /// no clear gain between 16 and 64 KiB (benches/README.md).
 #[cfg(feature = "std")]
 pub(crate) const IN_PLACE_MAX: usize = 64 << 10;
+
+/// A message read in place that is at least this long is handed out owned
+/// as the read buffer's own bytes ([`Rx::split`]) rather than copied. Below
+/// it a copy costs less than sharing, and a small message kept for long
+/// would keep a whole read buffer alive (bench `receive_driver`).
+pub(crate) const SHARE_MIN: usize = 16 << 10;
 
 /// What reading frames keeps between calls. It holds something only while
 /// frames flow (Open, CloseSent): the connection starts with an empty one
@@ -724,32 +731,40 @@ impl Connection {
     /// The payload of the message the last [`Connection::poll_event`]
     /// handed out (`len` bytes), owned: the message buffer itself when the
     /// message was reassembled there (several frames, compressed, or over
-    /// [`IN_PLACE_MAX`]), so a large message costs no copy; a copy of the
-    /// bytes it borrowed from the read buffer otherwise.
-    pub(crate) fn take_payload(&mut self, len: usize) -> alloc::vec::Vec<u8> {
+    /// [`IN_PLACE_MAX`]); the read buffer's own bytes, shared, when it was
+    /// read in place and is at least [`SHARE_MIN`]; a copy otherwise.
+    pub(crate) fn take_payload(&mut self, len: usize) -> Bytes {
         if self.reader.deferred.clear_message {
             self.reader.deferred.clear_message = false;
             self.reader.deferred.message_is_text = false;
             let mut payload = self.reader.message.take();
             // The message buffer held exactly this message.
             payload.truncate(len);
-            return payload;
+            return Bytes::from(payload);
         }
         let end = self.reader.deferred.consume;
         let start = end.saturating_sub(len);
-        crate::copy::to_vec(self.rx.get(start..end))
+        if len >= SHARE_MIN {
+            // The header and payload leave the read buffer with the split.
+            self.reader.deferred.consume = 0;
+            return self.rx.split(start..end);
+        }
+        crate::copy::to_bytes(self.rx.get(start..end))
     }
 
     /// The payload of the [`Event::Text`] or [`Event::Binary`] the last
     /// [`Connection::poll_event`] returned, owned, for a caller that must
-    /// keep it past the next call (an echo, a queue between tasks): the
-    /// message buffer itself when the message was reassembled there (in
-    /// several frames, or compressed), so a large message costs no copy; a
-    /// copy of the bytes it borrowed from the read buffer otherwise, made
-    /// with the crate's own copy, which stays clear of a slow `memcpy` case
-    /// on some CPUs (benches/README.md, "Loopback echo"). A second call for
-    /// the same event copies again, or returns `None` once the message
-    /// buffer was taken.
+    /// keep it past the next call (an echo, a queue between tasks), without
+    /// a copy where one can be avoided: the message buffer itself when the
+    /// message was reassembled there (in several frames, or compressed);
+    /// the read buffer's own bytes when the message was read in place and
+    /// is at least 16 KiB (the [`Bytes`] then shares the read buffer's
+    /// allocation, which goes back to the connection when it is dropped;
+    /// see [`crate::payload`]); a copy below that, made with the crate's
+    /// own copy, which stays clear of a slow `memcpy` case on some CPUs
+    /// (benches/README.md, "Loopback echo"). A second call for the same
+    /// event copies again, or returns `None` once the message was taken
+    /// without a copy.
     ///
     /// `None` after any other event, and with
     /// [`Config::stream_messages`](crate::Config::stream_messages) (parts
@@ -757,17 +772,17 @@ impl Connection {
     ///
     /// ```
     /// use rfc6455::connection::Event;
-    /// use rfc6455::{Config, Connection, Role};
+    /// use rfc6455::{Bytes, Config, Connection, Role};
     ///
     /// let mut server = Connection::established(Role::Server, Config::default(), &[]);
     /// // A masked binary frame "hi" from a client (mask key 0).
     /// server.receive(&[0x82, 0x82, 0, 0, 0, 0, b'h', b'i']);
     /// assert!(matches!(server.poll_event(), Some(Event::Binary(b"hi"))));
-    /// let owned: Vec<u8> = server.take_message().unwrap();
+    /// let owned: Bytes = server.take_message().unwrap();
     /// server.send_binary(&owned).unwrap(); // the borrow has ended: echo it
-    /// assert_eq!(owned, b"hi");
+    /// assert_eq!(owned, &b"hi"[..]);
     /// ```
-    pub fn take_message(&mut self) -> Option<alloc::vec::Vec<u8>> {
+    pub fn take_message(&mut self) -> Option<Bytes> {
         if self.config.stream_messages || !matches!(self.state, State::Open | State::CloseSent) {
             return None;
         }
@@ -775,49 +790,57 @@ impl Connection {
             let len = self.reader.message.len();
             return Some(self.take_payload(len));
         }
+        let (_, len) = self.lent_in_place()?;
+        Some(self.take_payload(len))
+    }
+
+    /// The opcode and length of the message the last event lent from the
+    /// read buffer, if it was one: it still has its header at the front of
+    /// the read buffer, its payload (unmasked) up to `consume`.
+    fn lent_in_place(&self) -> Option<(OpCode, usize)> {
         if self.reader.deferred.consume == 0 {
             return None;
         }
-        // A message read in place still has its header at the front of the
-        // read buffer, its payload (unmasked) up to `consume`.
         let (header, header_len) = frame::decode(self.rx.unparsed(), self.header_rules()).ok()??;
         let message = matches!(header.opcode, OpCode::Text | OpCode::Binary) && header.fin && header.rsv == 0;
         let len = self.reader.deferred.consume.checked_sub(header_len)?;
-        (message && len as u64 == header.len).then(|| self.take_payload(len))
+        (message && len as u64 == header.len).then_some((header.opcode, len))
     }
 
     /// [`Connection::take_payload`] for the text message the last
-    /// `poll_event` handed out (`len` bytes), as a `String`.
+    /// `poll_event` handed out (`len` bytes).
     #[cfg(feature = "std")]
-    pub(crate) fn take_text(&mut self, len: usize) -> alloc::string::String {
-        let validated = self.reader.deferred.clear_message && self.reader.deferred.message_is_text;
+    pub(crate) fn take_text(&mut self, len: usize) -> crate::payload::Utf8Bytes {
+        use crate::payload::Utf8Bytes;
+        // `deliver` hands out text only once the validator has accepted
+        // all of it and `finish`ed, from the message buffer (flagged
+        // `message_is_text`, both flags cleared by `settle` before the
+        // buffer is written again) or from the read buffer, where an
+        // unfragmented, uncompressed text frame whose payload ends at
+        // `consume` is what it lent (`lent_in_place`; the read buffer's
+        // bytes before `end` never change, see `deliver`).
+        let validated = if self.reader.deferred.clear_message {
+            self.reader.deferred.message_is_text
+        } else {
+            self.lent_in_place() == Some((OpCode::Text, len))
+        };
         let payload = self.take_payload(len);
         if !validated {
-            // Not the message buffer's text (no driver takes text lent
-            // from the read buffer): checked, never assumed.
-            return match alloc::string::String::from_utf8(payload) {
+            // Not text `deliver` lent: checked, never assumed.
+            return match Utf8Bytes::try_from(payload.clone()) {
                 Ok(text) => text,
-                Err(e) => alloc::string::String::from_utf8_lossy(e.as_bytes()).into_owned(),
+                Err(_) => Utf8Bytes::from(alloc::string::String::from_utf8_lossy(&payload).into_owned()),
             };
         }
-        debug_assert!(
-            core::str::from_utf8(&payload).is_ok(),
-            "validator accepted invalid UTF-8"
-        );
         // Validating the whole message again cost more than receiving it
         // (bench `receive_driver`, text_fragmented_64k: 872 µs against 97
-        // for the same bytes as binary).
-        // `validated` says the message buffer was handed out as text by
-        // `deliver` and not reused since (`settle` clears both flags before
-        // the buffer is written again): every byte of it went through the
-        // UTF-8 validator as it landed and `finish` accepted the end, by the
-        // argument in `deliver`. `take_payload` returned that buffer itself,
-        // truncated to `len`, the length of the `&str` `deliver` lent, so it
-        // cuts at the message's end.
+        // for the same bytes as binary). `take_payload` returned the bytes
+        // `deliver` lent as a `&str` of `len` bytes (the message buffer
+        // truncated to `len`, or the read buffer's `consume - len..consume`).
         #[allow(unsafe_code)]
         // SAFETY: `payload` is valid UTF-8, by the argument just above.
         unsafe {
-            alloc::string::String::from_utf8_unchecked(payload)
+            Utf8Bytes::from_bytes_unchecked(payload)
         }
     }
 
@@ -1195,7 +1218,7 @@ mod tests {
         wire.extend(frame(OpCode::Text, true, b"second"));
         conn.receive(&wire);
         assert!(matches!(conn.poll_event(), Some(Event::Binary(b"first"))));
-        assert_eq!(conn.take_payload(5), b"first");
+        assert_eq!(conn.take_payload(5), &b"first"[..]);
         assert!(matches!(conn.poll_event(), Some(Event::Text("second"))));
     }
 
@@ -1394,5 +1417,83 @@ mod tests {
         conn.receive(&frame(OpCode::Binary, true, b"a part"));
         assert!(matches!(conn.poll_event(), Some(Event::BinaryPart { .. })));
         assert_eq!(conn.take_message(), None, "parts are lent");
+    }
+
+    // A message read in place of at least SHARE_MIN is handed out as the
+    // read buffer's own bytes: the `Bytes` starts where the event's slice
+    // did. Below SHARE_MIN it is a copy.
+    #[test]
+    fn a_large_message_read_in_place_is_taken_without_a_copy() {
+        for (opcode, len) in [
+            (OpCode::Binary, SHARE_MIN),
+            (OpCode::Text, 40 << 10),
+            (OpCode::Binary, SHARE_MIN - 1),
+        ] {
+            let mut conn = server(Config::default());
+            let payload: Vec<u8> = (0..len).map(|i| b'a' + (i % 26) as u8).collect();
+            conn.receive(&frame(opcode, true, &payload));
+            let lent = match conn.poll_event() {
+                Some(Event::Binary(data)) => data.as_ptr(),
+                Some(Event::Text(text)) => text.as_ptr(),
+                other => panic!("{other:?}"),
+            };
+            let taken = match opcode {
+                OpCode::Text => conn.take_text(len).into_bytes(),
+                _ => conn.take_message().unwrap(),
+            };
+            assert_eq!(taken, payload);
+            assert_eq!(
+                taken.as_ptr() == lent,
+                len >= SHARE_MIN,
+                "{len} bytes shared, not copied"
+            );
+            assert!(conn.poll_event().is_none());
+            assert_eq!(conn.take_message(), None, "taken once");
+        }
+    }
+
+    // Messages taken out of the read buffer stay intact while it reads on:
+    // held ones keep their allocation (the buffer moves to a new one),
+    // dropped ones give it back. Frames of every size, in reads of what
+    // `read_buffer` offers, some in pieces of odd lengths.
+    #[test]
+    fn taken_messages_stay_intact_while_the_buffer_reads_on() {
+        for keep in [true, false] {
+            let mut conn = server(Config::default());
+            let mut wire = Vec::new();
+            let mut sent = Vec::new();
+            for i in 0..60usize {
+                let len = [20 << 10, 7, SHARE_MIN, 60 << 10, 1000, 33_333][i % 6];
+                let payload: Vec<u8> = (0..len).map(|j| (i * 31 + j * 7) as u8).collect();
+                wire.extend(frame(OpCode::Binary, true, &payload));
+                sent.push(payload);
+            }
+            let mut held = Vec::new();
+            let mut offset = 0;
+            let mut step = 0;
+            while offset < wire.len() {
+                step += 1;
+                let room = conn.read_buffer();
+                let n = room
+                    .len()
+                    .min(wire.len() - offset)
+                    .min(if step % 3 == 0 { 4093 } else { usize::MAX });
+                room[..n].copy_from_slice(&wire[offset..offset + n]);
+                conn.commit_read(n);
+                offset += n;
+                while let Some(event) = conn.poll_event() {
+                    assert!(matches!(event, Event::Binary(_)), "{event:?}");
+                    let message = conn.take_message().unwrap();
+                    assert_eq!(message, sent[held.len()], "message {}", held.len());
+                    held.push(if keep { message } else { Bytes::new() });
+                }
+            }
+            assert_eq!(held.len(), sent.len());
+            if keep {
+                for (i, (message, payload)) in held.iter().zip(&sent).enumerate() {
+                    assert_eq!(message, payload, "message {i}, held while 60 more were read");
+                }
+            }
+        }
     }
 }

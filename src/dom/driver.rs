@@ -187,15 +187,15 @@ impl Driver {
         let in_parts = self.dom.conn.message_in_parts();
         match message {
             Message::Text(text) if in_parts == Some(OpCode::Text) => {
-                self.dom.send_part(&Data::from(text), true).map(drop)
+                self.dom.send_part(&Data::from(&*text), true).map(drop)
             }
             Message::Binary(bytes) if in_parts == Some(OpCode::Binary) => {
-                self.dom.send_part(&Data::from(bytes), true).map(drop)
+                self.dom.send_part(&Data::from(&*bytes), true).map(drop)
             }
-            Message::Text(text) => self.dom.send(&Data::from(text)).map(drop),
-            Message::Binary(bytes) => self.dom.send(&Data::from(bytes)).map(drop),
-            Message::TextPart(text) => self.dom.send_part(&Data::from(text), false).map(drop),
-            Message::BinaryPart(data) => self.dom.send_part(&Data::from(data), false).map(drop),
+            Message::Text(text) => self.dom.send(&Data::from(&*text)).map(drop),
+            Message::Binary(bytes) => self.dom.send(&Data::from(&*bytes)).map(drop),
+            Message::TextPart(text) => self.dom.send_part(&Data::from(&*text), false).map(drop),
+            Message::BinaryPart(data) => self.dom.send_part(&Data::from(&*data), false).map(drop),
             Message::Ping(data) => self.dom.conn.ping(&data),
             Message::Pong(data) => self.dom.conn.pong(&data),
         }
@@ -290,8 +290,8 @@ impl Driver {
             // `Message`; no event is built for it.
             match ready!(self.poll_step(io, AsMessage)) {
                 Some(Step::Message(message)) => return Poll::Ready(Some(Ok(message))),
-                Some(Step::Ping(data)) => return Poll::Ready(Some(Ok(Message::Ping(data)))),
-                Some(Step::Pong(data)) => return Poll::Ready(Some(Ok(Message::Pong(data)))),
+                Some(Step::Ping(data)) => return Poll::Ready(Some(Ok(Message::Ping(data.into())))),
+                Some(Step::Pong(data)) => return Poll::Ready(Some(Ok(Message::Pong(data.into())))),
                 Some(Step::Dom(Event::Error(e))) => return Poll::Ready(Some(Err(e.error))),
                 Some(Step::Dom(_) | Step::Decide) => {}
                 None => return Poll::Ready(None),

@@ -203,6 +203,34 @@ impl From<String> for Data<'static> {
     }
 }
 
+impl<'a> From<&'a crate::Utf8Bytes> for Data<'a> {
+    fn from(text: &'a crate::Utf8Bytes) -> Self {
+        Data::Text(Cow::Borrowed(text))
+    }
+}
+
+impl<'a> From<&'a bytes::Bytes> for Data<'a> {
+    fn from(bytes: &'a bytes::Bytes) -> Self {
+        Data::Binary(Cow::Borrowed(bytes))
+    }
+}
+
+/// Without a copy when the text owns its buffer alone; a received
+/// message that shares the read buffer is copied (send `&text` to skip
+/// that copy: the payload is copied into the output queue either way).
+impl From<crate::Utf8Bytes> for Data<'static> {
+    fn from(text: crate::Utf8Bytes) -> Self {
+        Data::Text(Cow::Owned(text.into()))
+    }
+}
+
+/// As `From<Utf8Bytes>`.
+impl From<bytes::Bytes> for Data<'static> {
+    fn from(bytes: bytes::Bytes) -> Self {
+        Data::Binary(Cow::Owned(bytes.into()))
+    }
+}
+
 impl<'a> From<&'a [u8]> for Data<'a> {
     fn from(bytes: &'a [u8]) -> Self {
         Data::Binary(Cow::Borrowed(bytes))

@@ -23,10 +23,12 @@ pub use event::{
 };
 
 use crate::close::{CloseCode, OwnedCloseFrame};
-use crate::connection::{self, Connection, IN_PLACE_MAX, ReadyState};
+use crate::connection::{self, Connection, ReadyState, SHARE_MIN};
 use crate::copy;
 use crate::error::{Error, HandshakeError, Misuse};
 use crate::handshake::{self, Accept, ClientRequest, Request};
+use crate::payload::Utf8Bytes;
+use bytes::Bytes;
 use std::boxed::Box;
 use std::collections::VecDeque;
 use std::string::String;
@@ -38,9 +40,9 @@ use std::vec::Vec;
 #[non_exhaustive]
 pub enum Message {
     /// A text message.
-    Text(String),
+    Text(Utf8Bytes),
     /// A binary message.
-    Binary(Vec<u8>),
+    Binary(Bytes),
     /// A part of a text message that more parts follow, ending at a
     /// character boundary: the message ends with the [`Message::Text`]
     /// after it, which carries its last part.
@@ -52,25 +54,25 @@ pub enum Message {
     /// part starts it, and the next `Text` ends it. So forwarding each
     /// message received relays messages of any size in the memory of one
     /// part.
-    TextPart(String),
+    TextPart(Utf8Bytes),
     /// A part of a binary message that more parts follow: the message
     /// ends with the [`Message::Binary`] after it (see
     /// [`Message::TextPart`]).
-    BinaryPart(Vec<u8>),
+    BinaryPart(Bytes),
     /// A ping (already answered when [`Config::auto_pong`](crate::Config::auto_pong) is on).
-    Ping(Vec<u8>),
+    Ping(Bytes),
     /// A pong.
-    Pong(Vec<u8>),
+    Pong(Bytes),
 }
 
 impl Message {
     /// A text message.
-    pub fn text(text: impl Into<String>) -> Self {
+    pub fn text(text: impl Into<Utf8Bytes>) -> Self {
         Message::Text(text.into())
     }
 
     /// A binary message.
-    pub fn binary(bytes: impl Into<Vec<u8>>) -> Self {
+    pub fn binary(bytes: impl Into<Bytes>) -> Self {
         Message::Binary(bytes.into())
     }
 
@@ -98,7 +100,7 @@ impl Message {
     /// The text of a text message or part.
     pub fn as_text(&self) -> Option<&str> {
         match self {
-            Message::Text(text) | Message::TextPart(text) => Some(text),
+            Message::Text(text) | Message::TextPart(text) => Some(text.as_str()),
             _ => None,
         }
     }
@@ -123,7 +125,7 @@ impl Message {
     }
 
     /// The payload, owned, without a copy (a text's UTF-8 bytes).
-    pub fn into_data(self) -> Vec<u8> {
+    pub fn into_data(self) -> Bytes {
         match self {
             Message::Text(text) | Message::TextPart(text) => text.into_bytes(),
             Message::Binary(bytes) | Message::Ping(bytes) | Message::Pong(bytes) => bytes,
@@ -136,7 +138,7 @@ impl Message {
     /// # Errors
     ///
     /// The message itself, unchanged, when it is not text.
-    pub fn into_text(self) -> Result<String, Self> {
+    pub fn into_text(self) -> Result<Utf8Bytes, Self> {
         match self {
             Message::Text(text) | Message::TextPart(text) => Ok(text),
             other => Err(other),
@@ -146,7 +148,19 @@ impl Message {
 
 impl From<String> for Message {
     fn from(text: String) -> Self {
+        Message::Text(text.into())
+    }
+}
+
+impl From<Utf8Bytes> for Message {
+    fn from(text: Utf8Bytes) -> Self {
         Message::Text(text)
+    }
+}
+
+impl From<Bytes> for Message {
+    fn from(bytes: Bytes) -> Self {
+        Message::Binary(bytes)
     }
 }
 
@@ -158,13 +172,13 @@ impl From<&str> for Message {
 
 impl From<Vec<u8>> for Message {
     fn from(bytes: Vec<u8>) -> Self {
-        Message::Binary(bytes)
+        Message::Binary(bytes.into())
     }
 }
 
 impl From<&[u8]> for Message {
     fn from(bytes: &[u8]) -> Self {
-        Message::Binary(bytes.to_vec())
+        Message::Binary(Bytes::copy_from_slice(bytes))
     }
 }
 
@@ -203,19 +217,33 @@ pub(crate) enum Received<'a> {
     Binary(&'a [u8]),
 }
 
-/// A large message the core reassembled, taken whole (no copy).
+/// A large message taken whole from the core (no copy).
 #[derive(Debug)]
 pub(crate) enum Whole {
+    Text(Utf8Bytes),
+    Binary(Bytes),
+}
+
+/// A message's parts gathered for a form that takes messages whole.
+#[derive(Debug)]
+enum Gathered {
     Text(String),
     Binary(Vec<u8>),
 }
 
-impl Whole {
+impl Gathered {
     /// An empty message of `part`'s kind.
     fn of(part: &Received<'_>) -> Self {
         match part {
-            Received::Text(_) => Whole::Text(String::new()),
-            Received::Binary(_) => Whole::Binary(Vec::new()),
+            Received::Text(_) => Gathered::Text(String::new()),
+            Received::Binary(_) => Gathered::Binary(Vec::new()),
+        }
+    }
+
+    fn into_whole(self) -> Whole {
+        match self {
+            Gathered::Text(text) => Whole::Text(text.into()),
+            Gathered::Binary(bytes) => Whole::Binary(bytes.into()),
         }
     }
 }
@@ -245,8 +273,8 @@ impl Form for AsMessage {
     #[inline(always)]
     fn lent(&self, message: Received<'_>) -> Message {
         match message {
-            Received::Text(text) => Message::Text(copy::to_string(text)),
-            Received::Binary(bytes) => Message::Binary(copy::to_vec(bytes)),
+            Received::Text(text) => Message::Text(copy::to_utf8_bytes(text)),
+            Received::Binary(bytes) => Message::Binary(copy::to_bytes(bytes)),
         }
     }
 
@@ -267,10 +295,10 @@ impl Form for AsMessage {
         // instructions per 16-byte message in `Message`'s layout
         // (benches/compare callgrind, recv_binary_16_b).
         Some(match (*part, last) {
-            (Received::Text(text), false) => Message::TextPart(copy::to_string(text)),
-            (Received::Binary(bytes), false) => Message::BinaryPart(copy::to_vec(bytes)),
-            (Received::Text(text), true) => Message::Text(copy::to_string(text)),
-            (Received::Binary(bytes), true) => Message::Binary(copy::to_vec(bytes)),
+            (Received::Text(text), false) => Message::TextPart(copy::to_utf8_bytes(text)),
+            (Received::Binary(bytes), false) => Message::BinaryPart(copy::to_bytes(bytes)),
+            (Received::Text(text), true) => Message::Text(copy::to_utf8_bytes(text)),
+            (Received::Binary(bytes), true) => Message::Binary(copy::to_bytes(bytes)),
         })
     }
 }
@@ -294,8 +322,11 @@ impl Form for AsEvent {
     #[inline(never)]
     fn whole(&self, message: Whole) -> Event {
         let data = match message {
-            Whole::Text(text) => MessageData::Text(text),
-            Whole::Binary(bytes) => MessageData::owned_binary(bytes, self.0),
+            // The DOM's data are a `String` and a `Vec`: no copy when the
+            // message owns its buffer alone, one when it shares the read
+            // buffer's (as `lent` copies a smaller one).
+            Whole::Text(text) => MessageData::Text(text.into()),
+            Whole::Binary(bytes) => MessageData::owned_binary(bytes.into(), self.0),
         };
         Event::Message(MessageEvent { data })
     }
@@ -361,7 +392,7 @@ pub(crate) struct Dom {
     /// takes messages whole (`Config::stream_messages` under the DOM API);
     /// boxed, as it is rare: 8 bytes per connection instead of 32
     /// (bench `memory`, inline sizes).
-    gathered: Option<Box<Whole>>,
+    gathered: Option<Box<Gathered>>,
     /// A message's first parts went out to a form that takes parts; the
     /// rest follows even once closing.
     parts_started: bool,
@@ -594,8 +625,8 @@ impl Dom {
                 return Next::Done;
             }
             let open = self.ready_state() == ReadyState::Open;
-            // A message over the in-place size lies in the core's message
-            // buffer and is taken whole rather than copied.
+            // A large message is taken whole rather than copied: the core's
+            // message buffer, or its bytes shared out of the read buffer.
             let whole = match self.conn.poll_event() {
                 // WHATWG "a WebSocket message has been received", step 1:
                 // "If readyState is not OPEN, then return."
@@ -608,10 +639,10 @@ impl Dom {
                 {
                     continue;
                 }
-                Some(connection::Event::Text(text)) if text.len() <= IN_PLACE_MAX => {
+                Some(connection::Event::Text(text)) if text.len() < SHARE_MIN => {
                     return Next::Message(form.lent(Received::Text(text)));
                 }
-                Some(connection::Event::Binary(bytes)) if bytes.len() <= IN_PLACE_MAX => {
+                Some(connection::Event::Binary(bytes)) if bytes.len() < SHARE_MIN => {
                     return Next::Message(form.lent(Received::Binary(bytes)));
                 }
                 Some(connection::Event::Text(text)) => (true, text.len()),
@@ -678,7 +709,7 @@ impl Dom {
     /// recv_binary_16_b).
     #[inline(never)]
     fn part<F: Form>(
-        gathered: &mut Option<Box<Whole>>,
+        gathered: &mut Option<Box<Gathered>>,
         started: &mut bool,
         form: &F,
         part: Received<'_>,
@@ -688,14 +719,17 @@ impl Dom {
             *started = !last;
             return Some(out);
         }
-        match (&mut **gathered.get_or_insert_with(|| Box::new(Whole::of(&part))), part) {
-            (Whole::Text(so_far), Received::Text(text)) => so_far.push_str(text),
-            (Whole::Binary(so_far), Received::Binary(bytes)) => so_far.extend_from_slice(bytes),
+        match (
+            &mut **gathered.get_or_insert_with(|| Box::new(Gathered::of(&part))),
+            part,
+        ) {
+            (Gathered::Text(so_far), Received::Text(text)) => so_far.push_str(text),
+            (Gathered::Binary(so_far), Received::Binary(bytes)) => so_far.extend_from_slice(bytes),
             // The core never mixes the kinds of one message's parts.
             _ => {}
         }
         match last {
-            true => gathered.take().map(|whole| form.whole(*whole)),
+            true => gathered.take().map(|whole| form.whole(whole.into_whole())),
             false => None,
         }
     }

@@ -6,9 +6,11 @@
 
 use super::testing::DomPair;
 use super::{Data, Dom};
+use crate::Utf8Bytes;
 use crate::connection::{ReadyState, Role};
 use crate::error::{Error, HandshakeError, ProtocolError, Timeout};
 use crate::testkit::{DomEv, Fault, OP_TEXT, frame};
+use bytes::Bytes;
 use core::time::Duration;
 use std::string::String;
 use std::vec::Vec;
@@ -336,7 +338,7 @@ fn message_helpers_match_the_variants() {
     assert_eq!(text.as_text(), Some("héllo"));
     assert_eq!(text.len(), 6, "bytes, not chars");
     assert_eq!(text.clone().into_data(), "héllo".as_bytes());
-    assert_eq!(text.into_text(), Ok(String::from("héllo")));
+    assert_eq!(text.into_text(), Ok(Utf8Bytes::from("héllo")));
 
     let binary = Message::from(&[1u8, 2, 3][..]);
     assert_eq!(binary, Message::binary(vec![1, 2, 3]));
@@ -345,7 +347,7 @@ fn message_helpers_match_the_variants() {
     assert_eq!(binary.as_bytes(), [1, 2, 3]);
     assert_eq!(binary.clone().into_text(), Err(binary));
 
-    let ping = Message::Ping(Vec::new());
+    let ping = Message::Ping(Bytes::new());
     assert!(ping.is_control() && ping.is_empty());
-    assert!(Message::Pong(vec![9]).is_control());
+    assert!(Message::Pong(Bytes::from(vec![9])).is_control());
 }

@@ -166,11 +166,11 @@ fn a_blocked_write_reads_on_while_unsolicited_output_is_small() {
     // The pong (RFC 6455 §5.5.2) cannot be written: the message still
     // comes through.
     match driver.poll_message(&mut io) {
-        Poll::Ready(Some(Ok(Message::Ping(p)))) => assert_eq!(p, b"p"),
+        Poll::Ready(Some(Ok(Message::Ping(p)))) => assert_eq!(p, &b"p"[..]),
         _ => panic!("no ping"),
     }
     match driver.poll_message(&mut io) {
-        Poll::Ready(Some(Ok(Message::Binary(b)))) => assert_eq!(b, b"data"),
+        Poll::Ready(Some(Ok(Message::Binary(b)))) => assert_eq!(b, &b"data"[..]),
         _ => panic!("no message while the pong waited"),
     }
     io.room = usize::MAX;
