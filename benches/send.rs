@@ -6,9 +6,9 @@
 
 mod common;
 
-use common::{Replay, SIZES, XorShift, ascii, batch, binary};
+use common::{Copying, Replay, SIZES, XorShift, ascii, batch, binary};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use rfc6455::{Config, Connection, Plain, Role, WebSocket};
+use rfc6455::{Bytes, Config, Connection, Message, Plain, Role, WebSocket};
 use std::hint::black_box;
 use std::time::Duration;
 
@@ -113,6 +113,27 @@ fn driver(c: &mut Criterion) {
                 }
             });
         });
+    }
+    // A server forwarding messages it owns (an echo, a proxy): copied into
+    // the output queue (`send_binary`) or written from the `Bytes` itself
+    // (`send_message`), into a sink that copies as a kernel does.
+    for size in [64 << 10, 1 << 20] {
+        group.throughput(throughput(size));
+        let data = Bytes::from(binary(size));
+        for (name, owned) in [("server_copied", false), ("server_bytes", true)] {
+            let conn = Connection::established(Role::Server, Config::default(), &[]);
+            let mut ws = WebSocket::from_connection(conn, Plain(Copying::new()));
+            group.bench_function(BenchmarkId::new(name, size), |b| {
+                b.iter(|| {
+                    for _ in 0..batch(size) {
+                        match owned {
+                            true => ws.send_message(Message::Binary(data.clone())).unwrap(),
+                            false => ws.send_binary(&data).unwrap(),
+                        }
+                    }
+                });
+            });
+        }
     }
     group.finish();
 }

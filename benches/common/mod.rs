@@ -246,3 +246,52 @@ impl io::Write for Replay {
         Ok(())
     }
 }
+
+/// A sink that copies what is written, as a kernel copies a write into
+/// its socket buffer (into one reused 1 MiB buffer); reads find nothing.
+pub struct Copying {
+    kernel: Vec<u8>,
+}
+
+impl Copying {
+    pub fn new() -> Self {
+        Self {
+            kernel: vec![0; 1 << 20],
+        }
+    }
+
+    fn copy_in(&mut self, buf: &[u8]) -> usize {
+        let n = buf.len().min(self.kernel.len());
+        self.kernel[..n].copy_from_slice(&buf[..n]);
+        std::hint::black_box(&mut self.kernel);
+        n
+    }
+}
+
+impl io::Read for Copying {
+    fn read(&mut self, _: &mut [u8]) -> io::Result<usize> {
+        Err(io::ErrorKind::WouldBlock.into())
+    }
+}
+
+impl io::Write for Copying {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        Ok(self.copy_in(buf))
+    }
+
+    fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        let mut n = 0;
+        for buf in bufs {
+            let k = self.copy_in(buf);
+            n += k;
+            if k < buf.len() {
+                break;
+            }
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}

@@ -743,6 +743,7 @@ impl Connection {
             return Bytes::from(payload);
         }
         let end = self.reader.deferred.consume;
+        debug_assert!(end >= len, "no lent message of {len} bytes to take");
         let start = end.saturating_sub(len);
         if len >= SHARE_MIN {
             // The header and payload leave the read buffer with the split.
@@ -798,7 +799,8 @@ impl Connection {
     /// read buffer, if it was one: it still has its header at the front of
     /// the read buffer, its payload (unmasked) up to `consume`.
     fn lent_in_place(&self) -> Option<(OpCode, usize)> {
-        if self.reader.deferred.consume == 0 {
+        // Parts lend payload bytes with no header before them.
+        if self.reader.deferred.consume == 0 || self.config.stream_messages {
             return None;
         }
         let (header, header_len) = frame::decode(self.rx.unparsed(), self.header_rules()).ok()??;

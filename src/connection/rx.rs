@@ -147,8 +147,13 @@ impl Rx {
                 self.init_end = 0;
             }
         }
-        // Zero-fills only what `reuse_initialised` did not cover.
+        // Zero-fills only what `reuse_initialised` did not cover. Capacity
+        // is `needed` already: `resize` keeps the allocation `init_end`
+        // describes.
+        debug_assert!(self.buf.capacity() >= needed);
+        let before = self.buf.as_ptr();
         self.buf.resize(needed, 0);
+        debug_assert_eq!(self.buf.as_ptr(), before, "resize reallocated");
         self.init_end = self.init_end.max(self.buf.as_ptr() as usize + self.buf.len());
     }
 

@@ -8,7 +8,15 @@ use crate::error::{Error, Misuse};
 use crate::frame::{self, FrameHeader, MAX_CONTROL_PAYLOAD, MAX_HEADER_LEN, OpCode};
 use crate::mask::{MaskSource, apply_mask};
 use alloc::boxed::Box;
+use alloc::collections::VecDeque;
 use alloc::vec::Vec;
+use bytes::Bytes;
+
+/// A payload at least this long that goes out as it is (a server's frame,
+/// uncompressed) is queued by reference rather than copied
+/// ([`Connection::send_binary_bytes`]); below it the copy costs less than
+/// a separate piece to write (bench `send_driver`, server_bytes).
+pub(crate) const SHARE_MIN: usize = 16 << 10;
 
 /// Bytes to send, `buf[start..]`, and the masking keys for the frames
 /// appended to them (a client's; a server sends unmasked, RFC 6455 §5.1).
@@ -19,6 +27,49 @@ pub(super) struct Tx {
     /// The opcode (text or binary) of the fragmented message being sent:
     /// its first frame went out, its last not yet (RFC 6455 §5.4).
     fragmenting: Option<OpCode>,
+    /// Payloads queued without a copy, `None` while there are none (boxed:
+    /// a connection that never sends one carries 16 bytes of it).
+    shared: Option<Box<Shared>>,
+    /// Their bytes not yet written: kept here, so the pending length is a
+    /// sum with no branch (the drivers ask for it several times per send;
+    /// benches/compare callgrind, send_binary_16_b).
+    shared_len: usize,
+}
+
+/// Payloads queued by reference: each goes out after `buf[..at]` and
+/// before `buf[at..]`, in order (`at` never decreases).
+#[derive(Default)]
+struct Shared {
+    items: VecDeque<(usize, Bytes)>,
+    /// Bytes of the first item already written.
+    written: usize,
+}
+
+impl Shared {
+    /// The pieces to write next, from `buf[start..]` and the items, in
+    /// order; how many were put in `out`.
+    fn pieces<'a>(&'a self, buf: &'a [u8], mut start: usize, out: &mut [&'a [u8]]) -> usize {
+        let mut n = 0;
+        let mut written = self.written;
+        for (at, bytes) in &self.items {
+            for piece in [&buf[start..*at], &bytes[written..]] {
+                if n == out.len() {
+                    return n;
+                }
+                if !piece.is_empty() {
+                    out[n] = piece;
+                    n += 1;
+                }
+            }
+            start = *at;
+            written = 0;
+        }
+        if n < out.len() && start < buf.len() {
+            out[n] = &buf[start..];
+            n += 1;
+        }
+        n
+    }
 }
 
 impl Tx {
@@ -29,7 +80,34 @@ impl Tx {
             start: 0,
             masks,
             fragmenting: None,
+            shared: None,
+            shared_len: 0,
         }
+    }
+
+    /// Whether a payload of `len` bytes can be queued by reference: it
+    /// goes out unmasked (a server's) and is large enough to pay for it.
+    pub(super) fn can_share(&self, len: usize) -> bool {
+        self.masks.is_none() && len >= SHARE_MIN
+    }
+
+    /// Queues one unmasked final frame whose payload is written from
+    /// `payload` itself, not copied.
+    pub(super) fn push_shared_frame(&mut self, opcode: OpCode, payload: Bytes) {
+        debug_assert!(self.masks.is_none(), "a masked payload cannot be shared");
+        let header = FrameHeader {
+            fin: true,
+            rsv: 0,
+            opcode,
+            mask: None,
+            len: payload.len() as u64,
+        };
+        let mut head = [0u8; MAX_HEADER_LEN];
+        let head_len = frame::encode(&header, &mut head);
+        self.buf.extend_from_slice(&head[..head_len]);
+        self.shared_len += payload.len();
+        let shared = self.shared.get_or_insert_with(Default::default);
+        shared.items.push_back((self.buf.len(), payload));
     }
 
     /// Queues one frame, masked when there is a mask source.
@@ -73,18 +151,96 @@ impl Tx {
     // (benches/compare callgrind, send_binary_16_b).
     #[inline]
     pub(super) fn pending(&self) -> &[u8] {
-        &self.buf[self.start..]
+        match &self.shared {
+            None => &self.buf[self.start..],
+            Some(shared) => self.first_piece(shared),
+        }
+    }
+
+    #[inline(never)]
+    fn first_piece<'a>(&'a self, shared: &'a Shared) -> &'a [u8] {
+        let mut piece: [&[u8]; 1] = [&[]];
+        shared.pieces(&self.buf, self.start, &mut piece);
+        piece[0]
+    }
+
+    /// The pieces to write next, in order, as many as fit in `out`; how
+    /// many there are.
+    pub(super) fn pending_pieces<'a>(&'a self, out: &mut [&'a [u8]]) -> usize {
+        match &self.shared {
+            None if self.start == self.buf.len() || out.is_empty() => 0,
+            None => {
+                out[0] = &self.buf[self.start..];
+                1
+            }
+            Some(shared) => shared.pieces(&self.buf, self.start, out),
+        }
+    }
+
+    /// How many bytes wait to be written, all pieces together.
+    #[inline]
+    pub(super) fn pending_len(&self) -> usize {
+        self.buf.len() - self.start + self.shared_len
     }
 
     pub(super) fn is_empty(&self) -> bool {
-        self.start == self.buf.len()
+        self.start == self.buf.len() && self.shared.is_none()
     }
 
     /// Marks `n` pending bytes written, at most as many as are pending.
+    #[inline]
     pub(super) fn advance(&mut self, n: usize) {
+        if self.shared.is_some() {
+            return self.advance_shared(n);
+        }
         // Clamped before adding, so a written byte is never queued again.
         self.start += n.min(self.buf.len() - self.start);
-        if self.start == self.buf.len() {
+        self.compact();
+    }
+
+    /// `advance` across pieces (a vectored write may cover several).
+    #[inline(never)]
+    fn advance_shared(&mut self, mut n: usize) {
+        while n > 0 {
+            let Some(shared) = self.shared.as_mut() else {
+                break;
+            };
+            match shared.items.front() {
+                Some(&(at, ref bytes)) if at == self.start => {
+                    let k = n.min(bytes.len() - shared.written);
+                    shared.written += k;
+                    self.shared_len -= k;
+                    if shared.written == bytes.len() {
+                        shared.items.pop_front();
+                        shared.written = 0;
+                    }
+                    n -= k;
+                }
+                Some(&(at, _)) => {
+                    let k = n.min(at - self.start);
+                    self.start += k;
+                    n -= k;
+                }
+                None => {
+                    self.shared = None;
+                    break;
+                }
+            }
+            if self.shared.as_ref().is_some_and(|s| s.items.is_empty()) {
+                self.shared = None;
+            }
+        }
+        if self.shared.is_none() {
+            // Clamped, so a written byte is never queued again.
+            self.start += n.min(self.buf.len() - self.start);
+        }
+        self.compact();
+    }
+
+    /// Drops what was written from the front of `buf`.
+    #[inline]
+    fn compact(&mut self) {
+        if self.start == self.buf.len() && self.shared.is_none() {
             self.buf.clear();
             self.start = 0;
         } else if self.start >= 64 << 10 && self.start >= self.buf.len() / 2 {
@@ -92,16 +248,28 @@ impl Tx {
             // must not keep what was written: drop it. Moving at most as
             // many bytes as were dropped keeps this amortised O(1).
             self.buf.drain(..self.start);
+            if let Some(shared) = self.shared.as_mut() {
+                for (at, _) in shared.items.iter_mut() {
+                    *at -= self.start;
+                }
+            }
             self.start = 0;
         }
     }
 
     /// Copies pending bytes into `out` and marks them written.
     pub(super) fn take(&mut self, out: &mut [u8]) -> usize {
-        let pending = self.pending();
-        let n = pending.len().min(out.len());
-        out[..n].copy_from_slice(&pending[..n]);
-        self.advance(n);
+        let mut n = 0;
+        while n < out.len() {
+            let pending = self.pending();
+            let k = pending.len().min(out.len() - n);
+            if k == 0 {
+                break;
+            }
+            out[n..n + k].copy_from_slice(&pending[..k]);
+            self.advance(k);
+            n += k;
+        }
         n
     }
 
@@ -109,6 +277,8 @@ impl Tx {
     pub(super) fn clear(&mut self) {
         self.buf.clear();
         self.start = 0;
+        self.shared = None;
+        self.shared_len = 0;
     }
 
     /// Gives the buffer back once everything in it is written.
@@ -116,6 +286,8 @@ impl Tx {
         if self.is_empty() {
             self.buf = Vec::new();
             self.start = 0;
+            self.shared = None;
+            self.shared_len = 0;
         }
     }
 }
@@ -256,6 +428,44 @@ impl Connection {
         Ok(())
     }
 
+    /// [`Connection::send_binary`] for a payload the caller owns as
+    /// [`Bytes`] (a message received, for an echo or a proxy): queued by
+    /// reference, not copied, when it goes out as it is (a server's frame,
+    /// not compressed) and is at least 16 KiB; its bytes are then written
+    /// from `data` itself, as a piece of its own
+    /// ([`Connection::pending_output_pieces`]). Copied like
+    /// `send_binary`'s otherwise. Compressed when permessage-deflate is
+    /// negotiated and `data` reaches its threshold.
+    ///
+    /// # Errors
+    ///
+    /// As [`Connection::send_message`].
+    pub fn send_binary_bytes(&mut self, data: Bytes) -> Result<(), Error> {
+        self.send_shared(OpCode::Binary, data)
+    }
+
+    /// [`Connection::send_binary_bytes`] for text.
+    ///
+    /// # Errors
+    ///
+    /// As [`Connection::send_message`].
+    pub fn send_text_bytes(&mut self, text: crate::payload::Utf8Bytes) -> Result<(), Error> {
+        self.send_shared(OpCode::Text, text.into_bytes())
+    }
+
+    fn send_shared(&mut self, opcode: OpCode, data: Bytes) -> Result<(), Error> {
+        let compressed = self.codec.as_ref().is_some_and(|c| data.len() >= c.threshold());
+        if compressed || !self.tx.can_share(data.len()) {
+            return self.send_message(opcode, &data, true);
+        }
+        self.check_open()?;
+        if self.tx.fragmenting.is_some() {
+            return Err(Error::Misuse(Misuse::MessageInProgress));
+        }
+        self.tx.push_shared_frame(opcode, data);
+        Ok(())
+    }
+
     /// Queues a ping (payload at most 125 bytes).
     ///
     /// # Errors
@@ -319,14 +529,53 @@ impl Connection {
         self.start_close(&[]);
     }
 
-    /// Bytes waiting to be written to the transport.
+    /// The next bytes to write to the transport: all of them, unless a
+    /// payload was queued by reference ([`Connection::send_binary_bytes`]),
+    /// which comes out as a piece of its own. Write, [`advance_output`]
+    /// and ask again until it is empty, or write every piece at once with
+    /// [`Connection::pending_output_pieces`].
+    ///
+    /// [`advance_output`]: Connection::advance_output
     #[inline]
     pub fn pending_output(&self) -> &[u8] {
         self.tx.pending()
     }
 
+    /// The pieces of output waiting to be written, in order, for a
+    /// vectored write: as many as fit in `out`; returns how many. One
+    /// piece, [`Connection::pending_output`], unless payloads were queued
+    /// by reference. Follow with [`Connection::advance_output`] for the
+    /// bytes written, across pieces.
+    ///
+    /// ```
+    /// use rfc6455::{Bytes, Config, Connection, Role};
+    ///
+    /// let mut server = Connection::established(Role::Server, Config::default(), &[]);
+    /// let payload = Bytes::from(vec![7u8; 20_000]);
+    /// server.send_binary_bytes(payload.clone()).unwrap();
+    /// server.send_text("after").unwrap();
+    /// let mut pieces = [&[][..]; 4];
+    /// let n = server.pending_output_pieces(&mut pieces);
+    /// // The header, the payload itself (not a copy), the next frame.
+    /// assert_eq!(n, 3);
+    /// assert_eq!(pieces[1].as_ptr(), payload.as_ptr());
+    /// assert_eq!(server.pending_output_len(), 4 + 20_000 + 7);
+    /// server.advance_output(server.pending_output_len());
+    /// assert!(server.pending_output().is_empty());
+    /// ```
+    pub fn pending_output_pieces<'a>(&'a self, out: &mut [&'a [u8]]) -> usize {
+        self.tx.pending_pieces(out)
+    }
+
+    /// How many bytes wait to be written, every piece together.
+    #[inline]
+    pub fn pending_output_len(&self) -> usize {
+        self.tx.pending_len()
+    }
+
     /// Records that the first `n` bytes of [`Connection::pending_output`]
-    /// were written. `n` is clamped to what is pending.
+    /// (or of the pieces [`Connection::pending_output_pieces`] gave, in
+    /// order) were written. `n` is clamped to what is pending.
     pub fn advance_output(&mut self, n: usize) {
         self.tx.advance(n);
     }
@@ -458,5 +707,122 @@ mod tests {
                 Some(Misuse::NoMessageInProgress)
             );
         }
+    }
+
+    /// A small deterministic generator for the interleavings below.
+    fn next(state: &mut u64) -> u64 {
+        *state ^= *state << 13;
+        *state ^= *state >> 7;
+        *state ^= *state << 17;
+        *state
+    }
+
+    // Payloads queued by reference go out where their frame was queued,
+    // byte for byte as the copied ones would: the same operations on two
+    // servers, one sending `Bytes`, one slices, give the same wire bytes
+    // whatever the writes' sizes, whether they take one piece at a time
+    // (`pending_output`), several (`pending_output_pieces`, a vectored
+    // write cut short anywhere) or copy out (`take_output`), and across
+    // the queue's compaction.
+    #[test]
+    fn shared_payloads_go_out_in_order_as_copies_would() {
+        for seed in 1..=40u64 {
+            let mut rng = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+            let mut shared = Connection::established(Role::Server, Config::default(), &[]);
+            let mut copied = Connection::established(Role::Server, Config::default(), &[]);
+            let (mut wire, mut expected) = (Vec::new(), Vec::new());
+            for step in 0..60 {
+                match next(&mut rng) % 5 {
+                    0 | 1 => {
+                        let len = [SHARE_MIN, 20_000, 70_000, 100, 0, 15_000, 9_000][(next(&mut rng) % 7) as usize];
+                        let payload: Vec<u8> = (0..len).map(|i| (i as u64 ^ seed) as u8).collect();
+                        shared.send_binary_bytes(Bytes::from(payload.clone())).unwrap();
+                        copied.send_binary(&payload).unwrap();
+                    }
+                    2 => {
+                        let text = "é".repeat(10_000 + step);
+                        shared
+                            .send_text_bytes(crate::payload::Utf8Bytes::from(text.as_str()))
+                            .unwrap();
+                        copied.send_text(&text).unwrap();
+                    }
+                    3 => {
+                        shared.ping(b"p").unwrap();
+                        copied.ping(b"p").unwrap();
+                    }
+                    _ => {}
+                }
+                // Write some of what is pending, one of three ways.
+                let budget = (next(&mut rng) % 30_000) as usize;
+                match next(&mut rng) % 3 {
+                    0 => {
+                        let piece = shared.pending_output();
+                        let n = piece.len().min(budget);
+                        wire.extend_from_slice(&piece[..n]);
+                        shared.advance_output(n);
+                    }
+                    1 => {
+                        let mut pieces = [&[][..]; 3];
+                        let count = shared.pending_output_pieces(&mut pieces);
+                        let mut n = 0;
+                        for piece in &pieces[..count] {
+                            let k = piece.len().min(budget - n);
+                            wire.extend_from_slice(&piece[..k]);
+                            n += k;
+                        }
+                        shared.advance_output(n);
+                    }
+                    _ => {
+                        let mut out = vec![0; budget];
+                        let n = shared.take_output(&mut out);
+                        wire.extend_from_slice(&out[..n]);
+                    }
+                }
+                expected.extend_from_slice(copied.pending_output());
+                copied.advance_output(usize::MAX);
+            }
+            while shared.pending_output_len() > 0 {
+                let before = shared.pending_output_len();
+                wire.extend_from_slice(shared.pending_output());
+                shared.advance_output(shared.pending_output().len());
+                assert!(shared.pending_output_len() < before, "seed {seed}: no progress");
+            }
+            assert!(shared.pending_output().is_empty());
+            assert_eq!(wire.len(), expected.len(), "seed {seed}");
+            assert!(wire == expected, "seed {seed}: the wire bytes differ");
+        }
+    }
+
+    // Only what goes out as it is is shared: a client masks (a copy), a
+    // small payload is copied (and a compressed one is the compressor's
+    // output, `send_shared`).
+    #[test]
+    fn only_large_unmasked_uncompressed_payloads_are_shared() {
+        let payload = Bytes::from(vec![3u8; SHARE_MIN]);
+        let mut pieces = [&[][..]; 4];
+        let mut server = Connection::established(Role::Server, Config::default(), &[]);
+        server.send_binary_bytes(payload.clone()).unwrap();
+        assert_eq!(server.pending_output_pieces(&mut pieces), 2);
+        assert_eq!(pieces[1].as_ptr(), payload.as_ptr(), "shared, not copied");
+        let mut small = Connection::established(Role::Server, Config::default(), &[]);
+        small.send_binary_bytes(payload.slice(..SHARE_MIN - 1)).unwrap();
+        assert_eq!(small.pending_output_pieces(&mut pieces), 1);
+        let mut client = Connection::established(Role::Client, Config::default(), &[]);
+        client.send_binary_bytes(payload.clone()).unwrap();
+        assert_eq!(client.pending_output_pieces(&mut pieces), 1);
+        assert_eq!(
+            client.pending_output_len(),
+            8 + SHARE_MIN,
+            "masked: header with key, then payload"
+        );
+        // Misuse is refused as by `send_binary`, nothing queued.
+        let mut fragmenting = Connection::established(Role::Server, Config::default(), &[]);
+        fragmenting.send_frame(OpCode::Binary, b"a", false).unwrap();
+        let queued = fragmenting.pending_output_len();
+        assert!(matches!(
+            fragmenting.send_binary_bytes(payload.clone()),
+            Err(Error::Misuse(Misuse::MessageInProgress))
+        ));
+        assert_eq!(fragmenting.pending_output_len(), queued);
     }
 }

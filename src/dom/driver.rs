@@ -11,7 +11,7 @@
 //! `Poll::Pending` unless the caller asked not to wait (`try_*`), in which
 //! case `Pending` means "would block".
 
-use super::{AsEvent, AsMessage, BinaryType, Data, Dom, Event, Form, Message, Next};
+use super::{AsEvent, AsMessage, BinaryType, Data, Dom, Event, Form, Message, Next, Whole};
 use crate::close::{CloseCode, OwnedCloseFrame};
 use crate::connection::{Connection, ReadyState};
 use crate::error::Error;
@@ -49,6 +49,9 @@ pub(crate) trait Io {
 
     /// Writes from `buf`.
     fn poll_write(&mut self, buf: &[u8]) -> Poll<io::Result<usize>>;
+
+    /// Writes from `bufs`, in order, as one write where the transport can.
+    fn poll_write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> Poll<io::Result<usize>>;
 
     /// Flushes what the transport buffered.
     fn poll_flush(&mut self) -> Poll<io::Result<()>>;
@@ -150,7 +153,7 @@ impl Driver {
     /// Whether an open socket has more than the high-water mark queued (a
     /// non-blocking send refuses then).
     pub(crate) fn over_high_water_mark(&self) -> bool {
-        self.ready_state() == ReadyState::Open && self.dom.conn.pending_output().len() > self.high_water_mark
+        self.ready_state() == ReadyState::Open && self.dom.conn.pending_output_len() > self.high_water_mark
     }
 
     /// Whether output waits to be written.
@@ -192,8 +195,8 @@ impl Driver {
             Message::Binary(bytes) if in_parts == Some(OpCode::Binary) => {
                 self.dom.send_part(&Data::from(&*bytes), true).map(drop)
             }
-            Message::Text(text) => self.dom.send(&Data::from(&*text)).map(drop),
-            Message::Binary(bytes) => self.dom.send(&Data::from(&*bytes)).map(drop),
+            Message::Text(text) => self.dom.send_owned(Whole::Text(text)).map(drop),
+            Message::Binary(bytes) => self.dom.send_owned(Whole::Binary(bytes)).map(drop),
             Message::TextPart(text) => self.dom.send_part(&Data::from(&*text), false).map(drop),
             Message::BinaryPart(data) => self.dom.send_part(&Data::from(&*data), false).map(drop),
             Message::Ping(data) => self.dom.conn.ping(&data),
@@ -395,19 +398,18 @@ impl Driver {
         // no deadline and no timeout left on the transport there is
         // nothing to arm (the common case: no clock read, no call).
         if io.writes_wait()
-            && self.dom.conn.pending_output().len() > limit
+            && self.dom.conn.pending_output_len() > limit
             && (self.dom.conn.has_timeout() || io.has_timer() || self.gave_up())
             && self.expired(io)
         {
             return Poll::Ready(Ok(()));
         }
         loop {
-            let pending = self.dom.conn.pending_output();
-            let len = pending.len();
+            let len = self.dom.conn.pending_output_len();
             if len <= limit {
                 break;
             }
-            match io.poll_write(pending) {
+            match write_pending(&self.dom.conn, len, io) {
                 Poll::Ready(Ok(0)) => return Poll::Ready(Err(io::Error::from(ErrorKind::WriteZero).into())),
                 Poll::Ready(Ok(n)) => {
                     self.dom.wrote(n);
@@ -515,7 +517,7 @@ impl Driver {
     #[cfg(feature = "tokio")]
     pub(crate) fn write_what_fits(&mut self, io: &mut impl Io) {
         while self.dom.transport_open() && self.has_output() {
-            match io.poll_write(self.dom.conn.pending_output()) {
+            match write_pending(&self.dom.conn, self.dom.conn.pending_output_len(), io) {
                 Poll::Ready(Ok(n)) if n > 0 => self.dom.wrote(n),
                 Poll::Ready(Err(e)) if e.kind() == ErrorKind::Interrupted => {}
                 _ => break,
@@ -534,7 +536,7 @@ impl Driver {
         // writes wait at most this long now.
         let _ = io.poll_deadline(Some(io.now().saturating_add(CLOSE_WRITE_WAIT)));
         while flush && self.has_output() {
-            match io.poll_write(self.dom.conn.pending_output()) {
+            match write_pending(&self.dom.conn, self.dom.conn.pending_output_len(), io) {
                 Poll::Ready(Ok(n)) if n > 0 => self.dom.wrote(n),
                 Poll::Ready(Err(e)) if e.kind() == ErrorKind::Interrupted => {}
                 _ => break,
@@ -550,6 +552,28 @@ impl Driver {
         self.dom.transport_closed();
         Poll::Ready(())
     }
+}
+
+/// Writes pending output (`len` bytes in all): the one piece as it is, or
+/// the pieces of payloads queued by reference
+/// (`Connection::send_binary_bytes`) with their headers in one vectored
+/// write.
+#[inline(always)]
+fn write_pending(conn: &Connection, len: usize, io: &mut impl Io) -> Poll<io::Result<usize>> {
+    let pending = conn.pending_output();
+    if pending.len() == len {
+        io.poll_write(pending)
+    } else {
+        write_pieces(conn, io)
+    }
+}
+
+#[inline(never)]
+fn write_pieces(conn: &Connection, io: &mut impl Io) -> Poll<io::Result<usize>> {
+    let mut pieces: [&[u8]; 8] = [&[]; 8];
+    let n = conn.pending_output_pieces(&mut pieces);
+    let slices = pieces.map(io::IoSlice::new);
+    io.poll_write_vectored(&slices[..n])
 }
 
 /// The attributes and settings both drivers show, written once: expands to

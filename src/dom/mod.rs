@@ -492,7 +492,7 @@ impl Dom {
     /// peers that both pipeline make progress; the bound stops a peer
     /// that floods pings without reading the pongs from growing our queue.
     pub(crate) fn may_read_while_write_blocked(&self) -> bool {
-        let pending = self.conn.pending_output().len() as u64;
+        let pending = self.conn.pending_output_len() as u64;
         let application = self.queued.back().map_or(0, |f| f.end.saturating_sub(self.written));
         pending.saturating_sub(application) <= READ_WHILE_WRITE_BLOCKED
     }
@@ -514,7 +514,7 @@ impl Dom {
     /// closed: it still counts in `bufferedAmount`); `InvalidStateError`
     /// while connecting.
     pub(crate) fn send(&mut self, data: &Data<'_>) -> Result<bool, Error> {
-        self.send_with(data, |conn| match data {
+        self.send_with(data.len(), |conn| match data {
             Data::Text(text) => conn.send_text(text),
             Data::Binary(bytes) => conn.send_binary(bytes),
         })
@@ -523,27 +523,41 @@ impl Dom {
     /// [`Dom::send`] for a part of a message (`last` ends it), sent as one
     /// frame of a fragmented message.
     pub(crate) fn send_part(&mut self, data: &Data<'_>, last: bool) -> Result<bool, Error> {
-        self.send_with(data, |conn| match data {
+        self.send_with(data.len(), |conn| match data {
             Data::Text(text) => conn.send_text_part(text, last),
             Data::Binary(bytes) => conn.send_binary_part(bytes, last),
+        })
+    }
+
+    /// [`Dom::send`] for an owned payload: a large one a server sends
+    /// uncompressed is queued by reference, not copied
+    /// ([`Connection::send_binary_bytes`]).
+    pub(crate) fn send_owned(&mut self, message: Whole) -> Result<bool, Error> {
+        let len = match &message {
+            Whole::Text(text) => text.len(),
+            Whole::Binary(bytes) => bytes.len(),
+        };
+        self.send_with(len, |conn| match message {
+            Whole::Text(text) => conn.send_text_bytes(text),
+            Whole::Binary(bytes) => conn.send_binary_bytes(bytes),
         })
     }
 
     #[inline(always)]
     fn send_with(
         &mut self,
-        data: &Data<'_>,
+        len: usize,
         queue: impl FnOnce(&mut Connection) -> Result<(), Error>,
     ) -> Result<bool, Error> {
         match self.ready_state() {
             ReadyState::Connecting => Err(Error::Misuse(Misuse::SendWhileConnecting)),
             ReadyState::Open if self.conn.ready_state() == ReadyState::Open => {
-                let before = self.conn.pending_output().len() as u64;
+                let before = self.conn.pending_output_len() as u64;
                 queue(&mut self.conn)?;
-                let after = self.conn.pending_output().len() as u64;
+                let after = self.conn.pending_output_len() as u64;
                 self.queued.push_back(Queued {
                     end: self.written + after,
-                    payload: data.len() as u64,
+                    payload: len as u64,
                     wire: after - before,
                 });
                 Ok(true)
@@ -551,7 +565,7 @@ impl Dom {
             // Closing or closed, or failed with the events not yet handed
             // out.
             _ => {
-                self.discarded += data.len() as u64;
+                self.discarded += len as u64;
                 Ok(false)
             }
         }

@@ -176,11 +176,13 @@ impl DomPair {
     /// peer already closed its transport, as a socket whose peer is gone
     /// still takes bytes until it learns so).
     fn write(me: &mut Side, peer: &mut Side) {
-        let n = me.dom.conn.pending_output().len();
-        if peer.dom.transport_open() {
-            peer.inbox.extend_from_slice(me.dom.conn.pending_output());
+        while !me.dom.conn.pending_output().is_empty() {
+            let n = me.dom.conn.pending_output().len();
+            if peer.dom.transport_open() {
+                peer.inbox.extend_from_slice(me.dom.conn.pending_output());
+            }
+            me.dom.wrote(n);
         }
-        me.dom.wrote(n);
     }
 
     /// One read: a chunk of the inbox, or the end of stream; `false` if

@@ -155,8 +155,13 @@ impl Peer {
 
     /// Takes the pending output, as written to the transport.
     pub fn take_output(&mut self) -> Vec<u8> {
-        let out = self.conn.pending_output().to_vec();
-        self.conn.advance_output(out.len());
+        let mut out = Vec::new();
+        while !self.conn.pending_output().is_empty() {
+            let piece = self.conn.pending_output();
+            out.extend_from_slice(piece);
+            let n = piece.len();
+            self.conn.advance_output(n);
+        }
         self.sent.extend_from_slice(&out);
         out
     }

@@ -138,6 +138,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Io for Async<'_, '_, S> {
         }
     }
 
+    #[inline(never)]
+    fn poll_write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> Poll<io::Result<usize>> {
+        let cx = &mut *self.cx;
+        match self.stream.as_deref_mut() {
+            Some(stream) => Pin::new(stream).poll_write_vectored(cx, bufs),
+            None => Poll::Ready(Err(io::Error::from(ErrorKind::NotConnected))),
+        }
+    }
+
     #[inline]
     fn poll_flush(&mut self) -> Poll<io::Result<()>> {
         let cx = &mut *self.cx;

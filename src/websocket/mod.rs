@@ -98,6 +98,19 @@ struct Blocking<S> {
 }
 
 impl<S: Transport> Blocking<S> {
+    /// A write's result: a write that "would block" at once, before any
+    /// timeout could run out, is a non-blocking transport's: it pends,
+    /// whatever the call wanted.
+    #[inline(always)]
+    fn wrote(&self, started: Option<Instant>, result: io::Result<usize>) -> Poll<io::Result<usize>> {
+        match result {
+            Err(e) if e.kind() == ErrorKind::WouldBlock && started.is_none_or(|t| t.elapsed() < MIN_TIMEOUT) => {
+                Poll::Pending
+            }
+            result => self.done(result),
+        }
+    }
+
     #[inline(always)]
     fn done<T>(&self, result: io::Result<T>) -> Poll<io::Result<T>> {
         match result {
@@ -157,15 +170,15 @@ impl<S: Transport> Io for Blocking<S> {
     fn poll_write(&mut self, buf: &[u8]) -> Poll<io::Result<usize>> {
         let started = self.timeout_set.map(|_| Instant::now());
         let result = self.stream().and_then(|s| s.write(buf));
-        match result {
-            // A write that "would block" at once, before any timeout could
-            // run out, is a non-blocking transport's: it pends, whatever
-            // the call wanted.
-            Err(e) if e.kind() == ErrorKind::WouldBlock && started.is_none_or(|t| t.elapsed() < MIN_TIMEOUT) => {
-                Poll::Pending
-            }
-            result => self.done(result),
-        }
+        self.wrote(started, result)
+    }
+
+    // Only for payloads queued by reference: out of line.
+    #[inline(never)]
+    fn poll_write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> Poll<io::Result<usize>> {
+        let started = self.timeout_set.map(|_| Instant::now());
+        let result = self.stream().and_then(|s| s.write_vectored(bufs));
+        self.wrote(started, result)
     }
 
     #[inline(always)]

@@ -116,6 +116,11 @@ impl<S: Write> Write for Plain<S> {
         self.0.write(buf)
     }
 
+    // A payload queued by reference goes out with its header in one write.
+    fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        self.0.write_vectored(bufs)
+    }
+
     fn flush(&mut self) -> io::Result<()> {
         self.0.flush()
     }
@@ -162,6 +167,14 @@ impl Write for MaybeTlsStream {
             MaybeTlsStream::Plain(s) => s.write(buf),
             #[cfg(feature = "rustls")]
             MaybeTlsStream::Tls(s) => s.write(buf),
+        }
+    }
+
+    fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        match self {
+            MaybeTlsStream::Plain(s) => s.write_vectored(bufs),
+            #[cfg(feature = "rustls")]
+            MaybeTlsStream::Tls(s) => s.write_vectored(bufs),
         }
     }
 

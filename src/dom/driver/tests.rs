@@ -74,6 +74,12 @@ impl Io for Fake {
         Poll::Ready(Ok(n))
     }
 
+    // As a socket's `writev`: the pieces in order, as far as the room goes.
+    fn poll_write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> Poll<io::Result<usize>> {
+        let joined: Vec<u8> = bufs.iter().flat_map(|b| b.iter().copied()).collect();
+        self.poll_write(&joined)
+    }
+
     fn poll_flush(&mut self) -> Poll<io::Result<()>> {
         Poll::Ready(Ok(()))
     }
