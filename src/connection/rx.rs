@@ -33,6 +33,9 @@ pub(super) struct Rx {
     /// to be initialised, 0 when none is: every byte of the allocation
     /// before it has been in `buf[..len]` (see `reuse_initialised`).
     init_end: usize,
+    /// Bytes were split off the front since the buffer last had its whole
+    /// allocation (see `reclaim_after_split`).
+    split_off: bool,
 }
 
 impl Rx {
@@ -112,6 +115,9 @@ impl Rx {
     }
 
     fn reserve(&mut self, want: usize, frame_left: Option<usize>, chunk: usize) {
+        if self.split_off && self.start == self.end {
+            self.reclaim_after_split(want);
+        }
         if self.buf.len() - self.end >= want {
             return;
         }
@@ -132,6 +138,7 @@ impl Rx {
             if self.buf.try_reclaim(want) {
                 self.reuse_initialised(needed);
             } else {
+                self.split_off = false;
                 let mut target = needed.max(self.buf.capacity().saturating_mul(2));
                 if let Some(left) = frame_left {
                     target = target.min(needed.max(left.saturating_add(chunk)));
@@ -157,6 +164,24 @@ impl Rx {
         self.init_end = self.init_end.max(self.buf.as_ptr() as usize + self.buf.len());
     }
 
+    /// With nothing unparsed after a split, takes the whole allocation back
+    /// once the bytes split off are dropped: reads are then offered all of
+    /// it again, not only what follows the split bytes, where a 16 KiB
+    /// message was cut in two reads one time in four (strace of the
+    /// loopback echo at 16 KiB, one message in flight).
+    #[cold]
+    #[inline(never)]
+    fn reclaim_after_split(&mut self, want: usize) {
+        self.start = 0;
+        self.end = 0;
+        self.buf.clear();
+        if self.buf.try_reclaim(want.max(BUSY_READ)) {
+            self.split_off = false;
+        }
+        // Taken back or not, the bytes the view had stay its room.
+        self.reuse_initialised(self.buf.capacity());
+    }
+
     /// After `try_reclaim`, takes the allocation's bytes known to be
     /// initialised back into the buffer's length without zeroing them
     /// again: a split message leaves the read buffer to refill its whole
@@ -168,8 +193,9 @@ impl Rx {
         if known > self.buf.len() {
             debug_assert!(known <= self.buf.capacity());
             #[allow(unsafe_code)]
-            // SAFETY: `known <= needed <= capacity` (`try_reclaim` made room
-            // for `want` past `len == end`). `try_reclaim` never allocates:
+            // SAFETY: `known <= needed <= capacity` (callers pass at most
+            // the capacity). `try_reclaim` never allocates (nor does
+            // `clear`):
             // `buf` is still a view of the allocation `init_end` was
             // recorded in (it is reset to 0 whenever `buf` gets another),
             // now starting at or after its front. Every byte before
@@ -197,6 +223,7 @@ impl Rx {
         front.advance(self.start + range.start);
         self.end -= cut;
         self.start = 0;
+        self.split_off = true;
         front.freeze()
     }
 
@@ -350,6 +377,26 @@ mod tests {
             rx.commit(5);
             assert_eq!(rx.len(), 95);
         }
+    }
+
+    // With nothing unparsed after a split and the split bytes dropped, a
+    // read is offered the whole allocation again, not what follows them:
+    // a message is not cut at the view's end (strace, loopback echo).
+    #[test]
+    fn reads_get_the_whole_allocation_back_after_a_split() {
+        let mut rx = Rx::default();
+        rx.room(BUSY_READ, None, 8);
+        let capacity = rx.capacity();
+        rx.commit(20_000);
+        let message = rx.split(0..20_000);
+        drop(message);
+        assert_eq!(rx.room(8, None, 8).len(), capacity, "the whole allocation, initialised");
+        rx.commit(30_000);
+        let held = rx.split(0..30_000);
+        // While a message holds the allocation, the rest of it is the room.
+        assert_eq!(rx.room(8, None, 8).len(), capacity - 30_000);
+        drop(held);
+        assert_eq!(rx.room(8, None, 8).len(), capacity);
     }
 
     #[test]
