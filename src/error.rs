@@ -179,6 +179,16 @@ pub enum Misuse {
     /// A close code the DOM API does not let applications send (only 1000
     /// and 3000–4999; WHATWG `InvalidAccessError`).
     DomCloseCode(u16),
+    /// `send_payload` with more bytes than the declared frame has left.
+    PayloadOverrun {
+        /// Bytes the frame had left.
+        left: u64,
+        /// Bytes offered.
+        len: usize,
+    },
+    /// `send_payload` with bytes that cannot continue (or that leave
+    /// unfinished) a text frame's UTF-8.
+    InvalidUtf8,
 }
 
 impl Error {
@@ -348,6 +358,8 @@ impl fmt::Display for Misuse {
             NotHttpTypes => f.write_str("the HTTP message is not valid in http crate types"),
             SendWhileConnecting => f.write_str("send() before the connection is open"),
             DomCloseCode(code) => write!(f, "close code {code} is neither 1000 nor in 3000-4999"),
+            PayloadOverrun { left, len } => write!(f, "{len} payload bytes for a frame with {left} left"),
+            InvalidUtf8 => f.write_str("a text frame's payload is not UTF-8"),
         }
     }
 }

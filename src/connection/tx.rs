@@ -34,6 +34,25 @@ pub(super) struct Tx {
     /// sum with no branch (the drivers ask for it several times per send;
     /// benches/compare callgrind, send_binary_16_b).
     shared_len: usize,
+    /// A frame whose length was declared and whose payload is still
+    /// arriving ([`Connection::begin_message`]); boxed, as `shared`.
+    declared: Option<Box<Declared>>,
+}
+
+/// A frame sent with its length declared up front, payload to come.
+struct Declared {
+    /// Payload bytes still to come.
+    left: u64,
+    /// The frame's masking key, and how far into its key stream the
+    /// payload has come.
+    key: Option<[u8; 4]>,
+    offset: usize,
+    /// A text frame's payload is checked as it comes (RFC 6455 §8.1: the
+    /// peer fails the connection on invalid UTF-8).
+    text: Option<crate::utf8::Utf8Validator>,
+    /// Control frames queued meanwhile: they may go between frames, never
+    /// inside one (§5.4), so they follow the frame's last byte.
+    held: Vec<u8>,
 }
 
 /// Payloads queued by reference: each goes out after `buf[..at]` and
@@ -82,6 +101,7 @@ impl Tx {
             fragmenting: None,
             shared: None,
             shared_len: 0,
+            declared: None,
         }
     }
 
@@ -121,6 +141,9 @@ impl Tx {
     }
 
     fn push_any_frame(&mut self, opcode: OpCode, fin: bool, rsv: u8, payload: &[u8]) {
+        if self.declared.is_some() && opcode.is_control() {
+            return self.hold_control(opcode, payload);
+        }
         let mask = self.masks.as_mut().map(|m| m.mask_key());
         let header = FrameHeader {
             fin,
@@ -138,6 +161,78 @@ impl Tx {
         copy::extend(tx, payload);
         if let Some(key) = mask {
             apply_mask(&mut tx[start..], key, 0);
+        }
+    }
+
+    /// Queues a control frame after the declared frame under way.
+    #[cold]
+    #[inline(never)]
+    fn hold_control(&mut self, opcode: OpCode, payload: &[u8]) {
+        let mask = self.masks.as_mut().map(|m| m.mask_key());
+        let header = FrameHeader {
+            fin: true,
+            rsv: 0,
+            opcode,
+            mask,
+            len: payload.len() as u64,
+        };
+        let mut head = [0u8; MAX_HEADER_LEN];
+        let head_len = frame::encode(&header, &mut head);
+        if let Some(declared) = self.declared.as_mut() {
+            let held = &mut declared.held;
+            held.extend_from_slice(&head[..head_len]);
+            let start = held.len();
+            held.extend_from_slice(payload);
+            if let Some(key) = mask {
+                apply_mask(&mut held[start..], key, 0);
+            }
+        }
+    }
+
+    /// Queues the header of a final frame of `len` payload bytes, which
+    /// `push_declared` then queues as they come.
+    fn begin_declared(&mut self, opcode: OpCode, len: u64) {
+        let key = self.masks.as_mut().map(|m| m.mask_key());
+        let header = FrameHeader {
+            fin: true,
+            rsv: 0,
+            opcode,
+            mask: key,
+            len,
+        };
+        let mut head = [0u8; MAX_HEADER_LEN];
+        let head_len = frame::encode(&header, &mut head);
+        self.buf.extend_from_slice(&head[..head_len]);
+        if len == 0 {
+            return;
+        }
+        self.declared = Some(Box::new(Declared {
+            left: len,
+            key,
+            offset: 0,
+            text: (opcode == OpCode::Text).then(Default::default),
+            held: Vec::new(),
+        }));
+    }
+
+    /// Queues the next payload bytes of the declared frame (the caller
+    /// checked that they fit and, for text, are UTF-8 so far); after its
+    /// last byte, the control frames held meanwhile.
+    fn push_declared(&mut self, data: &[u8]) {
+        let Some(declared) = self.declared.as_mut() else {
+            return;
+        };
+        let start = self.buf.len();
+        copy::extend(&mut self.buf, data);
+        if let Some(key) = declared.key {
+            apply_mask(&mut self.buf[start..], key, declared.offset);
+        }
+        declared.offset = (declared.offset + data.len()) % 4;
+        declared.left -= data.len() as u64;
+        if declared.left == 0 {
+            let held = core::mem::take(&mut declared.held);
+            self.declared = None;
+            self.buf.extend_from_slice(&held);
         }
     }
 
@@ -277,6 +372,7 @@ impl Tx {
     pub(super) fn clear(&mut self) {
         self.buf.clear();
         self.start = 0;
+        self.declared = None;
         self.shared = None;
         self.shared_len = 0;
     }
@@ -343,6 +439,9 @@ impl Connection {
             return Err(Error::Misuse(Misuse::ControlOpcode));
         }
         self.check_open()?;
+        if self.tx.declared.is_some() {
+            return Err(Error::Misuse(Misuse::MessageInProgress));
+        }
         let kind = match (opcode, self.tx.fragmenting) {
             (OpCode::Continuation, Some(kind)) => kind,
             (OpCode::Continuation, None) => return Err(Error::Misuse(Misuse::NoMessageInProgress)),
@@ -381,6 +480,91 @@ impl Connection {
     /// while a text message is being sent in parts. Nothing is queued then.
     pub fn send_binary_part(&mut self, data: &[u8], last: bool) -> Result<(), Error> {
         self.send_part(OpCode::Binary, data, last)
+    }
+
+    /// Starts a message sent as one frame whose payload length, `len`, is
+    /// declared in its header: the payload follows in any number of
+    /// [`Connection::send_payload`] calls, for a message whose size is
+    /// known before its bytes are (a file, a proxied body), without
+    /// fragmenting it. Nothing is compressed. Until its last byte is
+    /// queued no other message may start, and pings, pongs and a close
+    /// frame (the application's or the automatic ones) wait behind it:
+    /// RFC 6455 §5.4 lets control frames go between frames, never inside
+    /// one. A text frame's payload must be UTF-8 as a whole; each piece is
+    /// checked as it comes.
+    ///
+    /// ```
+    /// use rfc6455::{Config, Connection, OpCode, Role};
+    ///
+    /// let mut server = Connection::established(Role::Server, Config::default(), &[]);
+    /// server.begin_message(OpCode::Binary, 5).unwrap();
+    /// server.send_payload(b"he").unwrap();
+    /// server.ping(b"p").unwrap(); // held until the frame is complete
+    /// server.send_payload(b"llo").unwrap();
+    /// assert_eq!(server.pending_output(), b"\x82\x05hello\x89\x01p");
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`Connection::send_message`], and [`Misuse::MessageInProgress`]
+    /// while a declared frame is under way. Nothing is queued then.
+    pub fn begin_message(&mut self, opcode: OpCode, len: u64) -> Result<(), Error> {
+        if !matches!(opcode, OpCode::Text | OpCode::Binary) {
+            return Err(Error::Misuse(Misuse::NotAMessage));
+        }
+        self.check_open()?;
+        if self.tx.fragmenting.is_some() {
+            return Err(Error::Misuse(Misuse::MessageInProgress));
+        }
+        // Other data waits until the frame is complete: while it is under
+        // way the message counts as being sent in parts.
+        self.tx.fragmenting = (len > 0).then_some(opcode);
+        self.tx.begin_declared(opcode, len);
+        Ok(())
+    }
+
+    /// Queues the next bytes of the frame [`Connection::begin_message`]
+    /// declared; the last of them completes it (and the message).
+    ///
+    /// # Errors
+    ///
+    /// [`Misuse::NoMessageInProgress`] with no declared frame under way,
+    /// [`Misuse::PayloadOverrun`] for more bytes than the frame has left,
+    /// [`Misuse::InvalidUtf8`] for bytes that cannot continue a text
+    /// frame's UTF-8 (or leave it unfinished at its end), and
+    /// [`Misuse::Closing`] once the connection has failed. Nothing is
+    /// queued then.
+    pub fn send_payload(&mut self, data: &[u8]) -> Result<(), Error> {
+        let Some(declared) = self.tx.declared.as_mut() else {
+            return Err(Error::Misuse(Misuse::NoMessageInProgress));
+        };
+        // A frame under way is finished even after the peer's close (our
+        // reply waits behind it), not after a failure.
+        if matches!(self.state, State::Closed { clean: false }) {
+            return Err(Error::Misuse(Misuse::Closing));
+        }
+        if data.len() as u64 > declared.left {
+            return Err(Error::Misuse(Misuse::PayloadOverrun {
+                left: declared.left,
+                len: data.len(),
+            }));
+        }
+        if let Some(text) = declared.text.as_mut() {
+            // Checked on a copy of the validator, so a refused piece leaves
+            // the frame as it was.
+            let mut next = text.clone();
+            let ends = data.len() as u64 == declared.left;
+            if next.feed(data).is_err() || (ends && next.finish().is_err()) {
+                return Err(Error::Misuse(Misuse::InvalidUtf8));
+            }
+            *text = next;
+        }
+        let completes = data.len() as u64 == declared.left;
+        self.tx.push_declared(data);
+        if completes {
+            self.tx.fragmenting = None;
+        }
+        Ok(())
     }
 
     /// The kind (text or binary) of the message being sent in fragments,
@@ -824,5 +1008,97 @@ mod tests {
             Err(Error::Misuse(Misuse::MessageInProgress))
         ));
         assert_eq!(fragmenting.pending_output_len(), queued);
+    }
+
+    // RFC 6455 §5.2: one frame whose header declares the payload length,
+    // the payload queued as it comes; §5.4: control frames may be injected
+    // between frames, never inside one, so they wait for its last byte.
+    // The wire bytes equal one `send_binary` of the whole payload followed
+    // by the held control frames, for either role, whatever the cuts.
+    #[test]
+    fn a_declared_frame_goes_out_as_one_frame_with_control_frames_after_it() {
+        for role in [Role::Client, Role::Server] {
+            for cut in [0, 1, 3, 4, 7, 70_000, 99_999, 100_000] {
+                let payload: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
+                let mut conn = Connection::established_with_masks(role, Config::default(), &[], Box::new(Fixed));
+                let mut plain = Connection::established_with_masks(role, Config::default(), &[], Box::new(Fixed));
+                conn.begin_message(OpCode::Binary, payload.len() as u64).unwrap();
+                conn.send_payload(&payload[..cut]).unwrap();
+                conn.ping(b"held").unwrap();
+                if cut < payload.len() {
+                    let refused = conn.send_binary(b"no");
+                    assert!(matches!(refused, Err(Error::Misuse(Misuse::MessageInProgress))));
+                    assert!(matches!(
+                        conn.send_frame(OpCode::Continuation, b"no", true),
+                        Err(Error::Misuse(Misuse::MessageInProgress))
+                    ));
+                }
+                if cut < payload.len() {
+                    conn.send_payload(&payload[cut..]).unwrap();
+                }
+                conn.send_text("next").unwrap();
+                plain.send_binary(&payload).unwrap();
+                plain.ping(b"held").unwrap();
+                plain.send_text("next").unwrap();
+                assert!(
+                    conn.pending_output() == plain.pending_output(),
+                    "{role:?}, cut at {cut}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_declared_frame_refuses_what_it_cannot_carry() {
+        let mut conn = Connection::established(Role::Server, Config::default(), &[]);
+        assert!(matches!(
+            conn.send_payload(b"x"),
+            Err(Error::Misuse(Misuse::NoMessageInProgress))
+        ));
+        conn.begin_message(OpCode::Text, 4).unwrap();
+        let queued = conn.pending_output_len();
+        assert!(matches!(
+            conn.begin_message(OpCode::Binary, 1),
+            Err(Error::Misuse(Misuse::MessageInProgress))
+        ));
+        assert!(matches!(
+            conn.send_payload(b"12345"),
+            Err(Error::Misuse(Misuse::PayloadOverrun { left: 4, len: 5 }))
+        ));
+        // "é" cut after its first byte is fine mid-frame, not at its end.
+        conn.send_payload(b"ab\xc3").unwrap();
+        assert!(matches!(
+            conn.send_payload(b"\xff"),
+            Err(Error::Misuse(Misuse::InvalidUtf8))
+        ));
+        assert_eq!(conn.pending_output_len(), queued + 3, "refused bytes were queued");
+        conn.send_payload(b"\xa9").unwrap();
+        assert_eq!(conn.pending_output(), b"\x81\x04ab\xc3\xa9");
+        let mut unfinished = Connection::established(Role::Server, Config::default(), &[]);
+        unfinished.begin_message(OpCode::Text, 1).unwrap();
+        assert!(matches!(
+            unfinished.send_payload(b"\xc3"),
+            Err(Error::Misuse(Misuse::InvalidUtf8))
+        ));
+        // An empty frame is complete at once.
+        let mut empty = Connection::established(Role::Server, Config::default(), &[]);
+        empty.begin_message(OpCode::Binary, 0).unwrap();
+        empty.send_binary(b"after").unwrap();
+        assert_eq!(empty.pending_output(), b"\x82\x00\x82\x05after");
+    }
+
+    // §5.5.1: the close reply goes out after the frame under way, not
+    // inside it; the frame is still completed after the peer's close.
+    #[test]
+    fn a_close_reply_waits_for_the_declared_frame() {
+        let mut conn = Connection::established(Role::Server, Config::default(), &[]);
+        conn.begin_message(OpCode::Binary, 6).unwrap();
+        conn.send_payload(b"abc").unwrap();
+        // The client's close 1000, masked with a zero key.
+        conn.receive(&[0x88, 0x82, 0, 0, 0, 0, 0x03, 0xe8]);
+        while conn.poll_event().is_some() {}
+        assert_eq!(conn.pending_output(), b"\x82\x06abc", "nothing inside the frame");
+        conn.send_payload(b"def").unwrap();
+        assert_eq!(conn.pending_output(), b"\x82\x06abcdef\x88\x02\x03\xe8");
     }
 }
