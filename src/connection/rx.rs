@@ -27,8 +27,10 @@ pub(super) struct Rx {
     /// The last read filled all the room offered: the peer is streaming,
     /// so the next read is offered more (see `want`).
     busy: bool,
-    /// How far the handshake's end-of-headers search has looked.
-    scanned: usize,
+    /// How far the handshake's end-of-headers search has looked (a `u32`
+    /// packs beside the flags: `Connection` is 8 bytes smaller, bench
+    /// `memory`).
+    scanned: u32,
     /// The address one past the last byte of the buffer's allocation known
     /// to be initialised, 0 when none is: every byte of the allocation
     /// before it has been in `buf[..len]` (see `reuse_initialised`).
@@ -265,9 +267,9 @@ impl Rx {
     /// so a byte-at-a-time sender does not cost quadratic time.
     pub(super) fn has_header_end(&mut self) -> bool {
         let buffered = &self.buf[self.start..self.end];
-        let from = self.scanned.saturating_sub(3);
+        let from = (self.scanned as usize).saturating_sub(3).min(buffered.len());
         let found = buffered[from..].windows(4).any(|w| w == b"\r\n\r\n");
-        self.scanned = buffered.len();
+        self.scanned = u32::try_from(buffered.len()).unwrap_or(u32::MAX);
         found
     }
 
@@ -404,7 +406,7 @@ mod tests {
         let mut rx = Rx::default();
         rx.extend(b"GET / HTTP/1.1\r\n\r", None, 64);
         assert!(!rx.has_header_end());
-        assert_eq!(rx.scanned, rx.len());
+        assert_eq!(rx.scanned as usize, rx.len());
         rx.extend(b"\n", None, 64);
         assert!(rx.has_header_end(), "the blank line straddles two reads");
     }
