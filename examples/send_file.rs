@@ -1,11 +1,13 @@
 //! Sends a file as one binary message, read and sent in 64 KiB parts, so
 //! a file of any size goes out in the memory of one part; prints what the
 //! server answers (the echo server sends it back: the reply arrives in
-//! parts too, counted, not kept).
+//! parts too, counted, not kept). Each part is one frame of a fragmented
+//! message; with `--declared` the message is one frame whose header
+//! declares the file's length, its payload sent part by part.
 //!
 //! ```text
 //! cargo run --release --example echo_server &
-//! cargo run --release --example send_file -- FILE [URL]    # default ws://127.0.0.1:9001/
+//! cargo run --release --example send_file -- [--declared] FILE [URL]    # default ws://127.0.0.1:9001/
 //! ```
 
 use rfc6455::websocket::{Event, WebSocket};
@@ -15,9 +17,10 @@ use std::io::Read;
 const PART: usize = 64 << 10;
 
 fn main() -> Result<(), Error> {
-    let mut args = std::env::args().skip(1);
+    let mut args = std::env::args().skip(1).peekable();
+    let declared = args.next_if(|a| a == "--declared").is_some();
     let Some(path) = args.next() else {
-        eprintln!("usage: send_file FILE [URL]");
+        eprintln!("usage: send_file [--declared] FILE [URL]");
         std::process::exit(2);
     };
     let url = args.next().unwrap_or_else(|| "ws://127.0.0.1:9001/".into());
@@ -31,9 +34,23 @@ fn main() -> Result<(), Error> {
             std::process::exit(1);
         }
     }
+    let mut sent = 0;
+    if declared {
+        let len = file.metadata()?.len();
+        ws.begin_message(false, len)?;
+        loop {
+            let part = read_part(&mut file)?;
+            if part.is_empty() {
+                break;
+            }
+            sent += part.len();
+            ws.send_payload(&part)?;
+        }
+        println!("sent {path}: {sent} bytes as one frame, in pieces of {PART}");
+        return answer(ws);
+    }
     // Read one part ahead, so the last part is known when it is sent.
     let mut part = read_part(&mut file)?;
-    let mut sent = 0;
     loop {
         let next = read_part(&mut file)?;
         let last = next.is_empty();
@@ -49,6 +66,11 @@ fn main() -> Result<(), Error> {
         part = next;
     }
     println!("sent {path}: {sent} bytes in parts of {PART}");
+    answer(ws)
+}
+
+/// Counts the server's answer as it arrives, then closes.
+fn answer(mut ws: WebSocket<rfc6455::websocket::MaybeTlsStream>) -> Result<(), Error> {
     let mut received = 0;
     while let Some(message) = ws.read()? {
         received += message.len();

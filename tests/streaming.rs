@@ -195,6 +195,65 @@ fn parts_keep_the_fragment_order() {
     assert_eq!(messages, ["abcdef", "next"], "{got:?}");
 }
 
+// A message of known length sent as one frame (RFC 6455 §5.2) from its
+// pieces, through the blocking driver: the receiver (parts on) gets every
+// byte in order as one message, and a ping sent meanwhile arrives after
+// it, not inside it (§5.4).
+#[test]
+fn a_declared_frame_arrives_whole_with_the_ping_after_it() {
+    let _serial = serial();
+    let (listener, addr) = listen();
+    const LEN: usize = 300_000;
+    let server = thread::spawn(move || {
+        let mut ws = accept(&listener);
+        let mut got = Vec::new();
+        while let Some(message) = ws.read().unwrap() {
+            got.push(message);
+        }
+        got
+    });
+    let mut ws = connect(addr);
+    ws.begin_message(false, LEN as u64).unwrap();
+    let payload: Vec<u8> = (0..LEN).map(byte_at).collect();
+    for (i, piece) in payload.chunks(7_001).enumerate() {
+        ws.send_payload(piece).unwrap();
+        if i == 3 {
+            ws.send_message(Message::Ping(rfc6455::Bytes::from_static(b"meanwhile")))
+                .unwrap();
+            let refused = ws.send_message(Message::binary(vec![1]));
+            assert!(
+                matches!(refused, Err(rfc6455::Error::Misuse(rfc6455::Misuse::MessageInProgress))),
+                "{refused:?}"
+            );
+        }
+    }
+    ws.send_message(Message::text("next")).unwrap();
+    ws.close(Some(1000), None).unwrap();
+    while ws.read().unwrap().is_some() {}
+    let got = server.join().unwrap();
+    let mut joined = Vec::new();
+    let mut rest = got.iter();
+    for message in rest.by_ref() {
+        match message {
+            Message::BinaryPart(data) => joined.extend_from_slice(data),
+            Message::Binary(data) => {
+                joined.extend_from_slice(data);
+                break;
+            }
+            other => panic!("before the message ended: {other:?}"),
+        }
+    }
+    assert!(joined == payload, "the message, byte for byte");
+    let after: Vec<_> = rest.collect();
+    assert_eq!(
+        after,
+        [
+            &Message::Ping(rfc6455::Bytes::from_static(b"meanwhile")),
+            &Message::text("next")
+        ]
+    );
+}
+
 // The tokio driver: a 1 MiB message is read in parts as it arrives (`Stream` of `Message`), and a relay task forwards them through
 // the `Sink` of another connection, so the far end receives the message
 // whole (its own parts off) and byte for byte.

@@ -473,6 +473,39 @@ impl Watch {
 
 // ================================================================ 1. round trip
 
+/// A text message of known length sent as one frame from its pieces
+/// (`begin_message`, `send_payload`), cut inside multibyte characters, is
+/// echoed back whole; text that would not be UTF-8 is refused before it
+/// is queued.
+#[tokio::test]
+async fn a_declared_text_frame_is_echoed_whole() {
+    run(async {
+        let (listener, addr) = listen().await;
+        let server = tokio::spawn(echo_server(listener, Config::default(), |_| Ok(Accept::new())));
+        let mut ws = WebSocket::connect(&format!("ws://{addr}/"), &[]).await.unwrap();
+        assert_eq!(next(&mut ws).await, Seen::Open);
+        let text = "zß水🍌".repeat(20_000);
+        ws.begin_message(true, text.len() as u64).await.unwrap();
+        for piece in text.as_bytes().chunks(4_099) {
+            ws.send_payload(piece).await.unwrap();
+        }
+        assert_eq!(next(&mut ws).await, Seen::Text(text.clone()));
+        ws.begin_message(true, 2).await.unwrap();
+        let refused = ws.send_payload(&[0xff]).await;
+        assert!(
+            matches!(refused, Err(Error::Misuse(rfc6455::Misuse::InvalidUtf8))),
+            "{refused:?}"
+        );
+        ws.send_payload(b"ok").await.unwrap();
+        assert_eq!(next(&mut ws).await, Seen::Text("ok".into()));
+        ws.close(Some(1000), None).await.unwrap();
+        while ws.next_event().await.is_some() {}
+        let echoed = server.await.unwrap().unwrap();
+        assert_eq!(echoed.messages.len(), 2);
+    })
+    .await;
+}
+
 /// Text and binary across the length forms, tokio client against tokio
 /// server over TCP; the attributes the DOM exposes; the event order open →
 /// message… → close; nothing after close.

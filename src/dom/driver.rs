@@ -185,6 +185,19 @@ impl Driver {
     /// closing or its transport failed ([`Dom::sendable`]). A text or
     /// binary message while a message of its kind is sent in parts is
     /// that message's last part.
+    /// A message as one frame of declared length (`Connection::begin_message`),
+    /// with `start_send`'s errors.
+    pub(crate) fn begin_message(&mut self, text: bool, len: u64) -> Result<(), Error> {
+        self.dom.sendable()?;
+        self.dom.begin_message(text, len).map(drop)
+    }
+
+    /// The next bytes of that frame (`Connection::send_payload`).
+    pub(crate) fn send_payload(&mut self, data: &[u8]) -> Result<(), Error> {
+        self.dom.sendable()?;
+        self.dom.send_payload(data).map(drop)
+    }
+
     pub(crate) fn start_send(&mut self, message: Message) -> Result<(), Error> {
         self.dom.sendable()?;
         let in_parts = self.dom.conn.message_in_parts();

@@ -529,6 +529,21 @@ impl Dom {
         })
     }
 
+    /// [`Connection::begin_message`] with the DOM's accounting.
+    pub(crate) fn begin_message(&mut self, text: bool, len: u64) -> Result<bool, Error> {
+        let opcode = if text {
+            crate::OpCode::Text
+        } else {
+            crate::OpCode::Binary
+        };
+        self.send_with(0, |conn| conn.begin_message(opcode, len))
+    }
+
+    /// [`Connection::send_payload`] with the DOM's accounting.
+    pub(crate) fn send_payload(&mut self, data: &[u8]) -> Result<bool, Error> {
+        self.send_with(data.len(), |conn| conn.send_payload(data))
+    }
+
     /// [`Dom::send`] for an owned payload: a large one a server sends
     /// uncompressed is queued by reference, not copied
     /// ([`Connection::send_binary_bytes`]).

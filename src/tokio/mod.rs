@@ -662,6 +662,32 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
         self.flush().await
     }
 
+    /// Starts a message sent as one frame whose header declares its
+    /// length (see the blocking
+    /// [`WebSocket::begin_message`](crate::websocket::WebSocket::begin_message)).
+    ///
+    /// # Errors
+    ///
+    /// As the blocking
+    /// [`WebSocket::begin_message`](crate::websocket::WebSocket::begin_message).
+    pub async fn begin_message(&mut self, text: bool, len: u64) -> Result<(), Error> {
+        self.inner.driver.begin_message(text, len)?;
+        poll_fn(|cx| self.inner.poll_sink_ready(cx)).await
+    }
+
+    /// The next bytes of the frame [`WebSocket::begin_message`] declared;
+    /// resolves once no more than the high-water mark is queued, as a
+    /// `Sink` send does.
+    ///
+    /// # Errors
+    ///
+    /// As the blocking
+    /// [`WebSocket::send_payload`](crate::websocket::WebSocket::send_payload).
+    pub async fn send_payload(&mut self, data: &[u8]) -> Result<(), Error> {
+        self.inner.driver.send_payload(data)?;
+        poll_fn(|cx| self.inner.poll_sink_ready(cx)).await
+    }
+
     /// The DOM's `close(code, reason)`: the same argument checks and state
     /// rules as the blocking
     /// [`WebSocket::close`](crate::websocket::WebSocket::close); writes the

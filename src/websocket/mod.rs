@@ -649,6 +649,39 @@ impl<S: Transport> WebSocket<S> {
         self.wait(|driver, io| driver.poll_sink_drain(io, limit))
     }
 
+    /// Starts a message sent as one frame whose header declares its
+    /// length, `len` bytes of text (`text`) or binary, for a message whose
+    /// size is known before its bytes (a file): the payload follows through
+    /// [`WebSocket::send_payload`], and no other message goes out until
+    /// its last byte has (pings and pongs wait behind it; see
+    /// [`Connection::begin_message`]).
+    ///
+    /// # Errors
+    ///
+    /// Those of [`WebSocket::send_message`], and
+    /// [`Misuse::MessageInProgress`](crate::Misuse::MessageInProgress)
+    /// while a message is under way.
+    pub fn begin_message(&mut self, text: bool, len: u64) -> Result<(), Error> {
+        self.driver.begin_message(text, len)?;
+        let limit = self.driver.high_water_mark;
+        self.wait(|driver, io| driver.poll_sink_drain(io, limit))
+    }
+
+    /// The next bytes of the frame [`WebSocket::begin_message`] declared,
+    /// written as [`WebSocket::send_message`] writes (down to the
+    /// high-water mark).
+    ///
+    /// # Errors
+    ///
+    /// Those of [`Connection::send_payload`] (more bytes than declared,
+    /// text that is not UTF-8, no frame under way), then those of
+    /// [`WebSocket::send_message`].
+    pub fn send_payload(&mut self, data: &[u8]) -> Result<(), Error> {
+        self.driver.send_payload(data)?;
+        let limit = self.driver.high_water_mark;
+        self.wait(|driver, io| driver.poll_sink_drain(io, limit))
+    }
+
     /// Non-blocking send for event loops over a non-blocking transport:
     /// refuses with [`Error::WouldBlock`] while more than the high-water
     /// mark is queued, otherwise queues the message and writes what the
