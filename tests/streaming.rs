@@ -47,6 +47,15 @@ fn accept(listener: &TcpListener) -> WebSocket<TcpStream> {
     WebSocket::accept_with(stream, streaming(), |_| Ok(Accept::new())).unwrap()
 }
 
+/// Everything a connection reads until it closes.
+fn read_all(mut ws: WebSocket<TcpStream>) -> Vec<Message> {
+    let mut got = Vec::new();
+    while let Some(message) = ws.read().unwrap() {
+        got.push(message);
+    }
+    got
+}
+
 // A 16 MiB message, sent in 64 KiB parts, crosses a relay (a server
 // connection forwarding each part it reads to a client connection) and is
 // received in parts: every byte arrives, in order, as one message, and the
@@ -156,14 +165,7 @@ fn dom_events_gather_the_parts_into_one_message() {
 fn parts_keep_the_fragment_order() {
     let _serial = serial();
     let (listener, addr) = listen();
-    let server = thread::spawn(move || {
-        let mut ws = accept(&listener);
-        let mut got = Vec::new();
-        while let Some(message) = ws.read().unwrap() {
-            got.push(message);
-        }
-        got
-    });
+    let server = thread::spawn(move || read_all(accept(&listener)));
     let mut ws = connect(addr);
     ws.send_message(Message::TextPart("ab".into())).unwrap();
     for refused in [Message::BinaryPart(vec![1].into()), Message::binary(vec![2])] {
@@ -204,14 +206,7 @@ fn a_declared_frame_arrives_whole_with_the_ping_after_it() {
     let _serial = serial();
     let (listener, addr) = listen();
     const LEN: usize = 300_000;
-    let server = thread::spawn(move || {
-        let mut ws = accept(&listener);
-        let mut got = Vec::new();
-        while let Some(message) = ws.read().unwrap() {
-            got.push(message);
-        }
-        got
-    });
+    let server = thread::spawn(move || read_all(accept(&listener)));
     let mut ws = connect(addr);
     ws.begin_message(false, LEN as u64).unwrap();
     let payload: Vec<u8> = (0..LEN).map(byte_at).collect();
