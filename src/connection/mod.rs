@@ -386,13 +386,21 @@ impl Connection {
     }
 
     /// Whether the transport should be closed once the pending output is
-    /// written: after a failure, after a server's close handshake, and for
-    /// a client once the server closed its side or the close timeout ran
-    /// out (§7.1.1: the server closes the TCP connection first).
+    /// written: after a failure, after a server's close handshake (and the
+    /// declared frame its close reply waits behind), and for a client once
+    /// the server closed its side or the close timeout ran out (§7.1.1:
+    /// the server closes the TCP connection first).
     pub fn should_close_transport(&self) -> bool {
         match self.state {
+            // A server closes once its close frame is written, unless the
+            // frame is held behind a declared frame still arriving
+            // (`begin_message`): then it waits for that frame, within the
+            // close timeout.
             State::Closed { clean } => {
-                !clean || self.role == Role::Server || self.eof || !self.timers.is_armed(Timer::Close)
+                !clean
+                    || (self.role == Role::Server && !self.tx.holds_frames())
+                    || self.eof
+                    || !self.timers.is_armed(Timer::Close)
             }
             _ => false,
         }
@@ -508,11 +516,12 @@ impl Connection {
     /// The close handshake is over (`clean`), or the connection failed or
     /// was given up: nothing more is read and the timers stop, except that
     /// a client after a clean close waits for the server to close the
-    /// transport (§7.1.1).
+    /// transport (§7.1.1), and either side waits for a declared frame its
+    /// close frame is held behind, both within the close timeout.
     fn enter_closed(&mut self, clean: bool) {
         self.state = State::Closed { clean };
         self.timers.stop_all();
-        if clean && self.role == Role::Client {
+        if clean && (self.role == Role::Client || self.tx.holds_frames()) {
             self.timers.arm(Timer::Close, self.now, self.config.close_timeout);
         }
         // A clean close's frame is still borrowed by `Event::Close`: the

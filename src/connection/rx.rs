@@ -194,20 +194,21 @@ impl Rx {
         let known = self.init_end.saturating_sub(start).min(needed);
         if known > self.buf.len() {
             debug_assert!(known <= self.buf.capacity());
+            // Why the bytes below `known` are initialised: `try_reclaim`
+            // and `clear` never allocate, so `buf` is still a view of the
+            // allocation `init_end` was recorded in (`init_end` is reset to
+            // 0 whenever `buf` gets another), starting at or after its
+            // front. Every byte before `init_end` has been within
+            // `buf[..len]` since that allocation was made: the view starts
+            // at the front, moves forward only by `split` (past bytes it
+            // held) and back only to the front, and `init_end` is the
+            // furthest its end has been. Bytes once initialised stay so
+            // while the allocation lives, which it does while `buf` holds
+            // it; the messages split from it are immutable `Bytes`.
             #[allow(unsafe_code)]
             // SAFETY: `known <= needed <= capacity` (callers pass at most
-            // the capacity). `try_reclaim` never allocates (nor does
-            // `clear`):
-            // `buf` is still a view of the allocation `init_end` was
-            // recorded in (it is reset to 0 whenever `buf` gets another),
-            // now starting at or after its front. Every byte before
-            // `init_end` has been within `buf[..len]` since that
-            // allocation was made: the view starts at the front, moves
-            // forward only by `split` (past bytes it held) and back only to
-            // the front, and `init_end` is the furthest its end has been.
-            // Bytes once initialised stay so while the allocation lives,
-            // which it does while `buf` holds it; the messages split from
-            // it are immutable `Bytes`.
+            // the capacity), and `buf[..known]` is initialised, by the
+            // argument just above.
             unsafe {
                 self.buf.set_len(known)
             };

@@ -115,16 +115,11 @@ impl Tx {
     /// `payload` itself, not copied.
     pub(super) fn push_shared_frame(&mut self, opcode: OpCode, payload: Bytes) {
         debug_assert!(self.masks.is_none(), "a masked payload cannot be shared");
-        let header = FrameHeader {
-            fin: true,
-            rsv: 0,
-            opcode,
-            mask: None,
-            len: payload.len() as u64,
-        };
-        let mut head = [0u8; MAX_HEADER_LEN];
-        let head_len = frame::encode(&header, &mut head);
-        self.buf.extend_from_slice(&head[..head_len]);
+        append_frame(
+            &mut self.buf,
+            frame_header(opcode, true, 0, None, payload.len() as u64),
+            &[],
+        );
         self.shared_len += payload.len();
         let shared = self.shared.get_or_insert_with(Default::default);
         shared.items.push_back((self.buf.len(), payload));
@@ -145,23 +140,11 @@ impl Tx {
             return self.hold_control(opcode, payload);
         }
         let mask = self.masks.as_mut().map(|m| m.mask_key());
-        let header = FrameHeader {
-            fin,
-            rsv,
-            opcode,
-            mask,
-            len: payload.len() as u64,
-        };
-        let mut head = [0u8; MAX_HEADER_LEN];
-        let head_len = frame::encode(&header, &mut head);
-        let tx = &mut self.buf;
-        tx.reserve(head_len + payload.len());
-        tx.extend_from_slice(&head[..head_len]);
-        let start = tx.len();
-        copy::extend(tx, payload);
-        if let Some(key) = mask {
-            apply_mask(&mut tx[start..], key, 0);
-        }
+        append_frame(
+            &mut self.buf,
+            frame_header(opcode, fin, rsv, mask, payload.len() as u64),
+            payload,
+        );
     }
 
     /// Queues a control frame after the declared frame under way.
@@ -169,23 +152,9 @@ impl Tx {
     #[inline(never)]
     fn hold_control(&mut self, opcode: OpCode, payload: &[u8]) {
         let mask = self.masks.as_mut().map(|m| m.mask_key());
-        let header = FrameHeader {
-            fin: true,
-            rsv: 0,
-            opcode,
-            mask,
-            len: payload.len() as u64,
-        };
-        let mut head = [0u8; MAX_HEADER_LEN];
-        let head_len = frame::encode(&header, &mut head);
         if let Some(declared) = self.declared.as_mut() {
-            let held = &mut declared.held;
-            held.extend_from_slice(&head[..head_len]);
-            let start = held.len();
-            held.extend_from_slice(payload);
-            if let Some(key) = mask {
-                apply_mask(&mut held[start..], key, 0);
-            }
+            let header = frame_header(opcode, true, 0, mask, payload.len() as u64);
+            append_frame(&mut declared.held, header, payload);
         }
     }
 
@@ -193,16 +162,7 @@ impl Tx {
     /// `push_declared` then queues as they come.
     fn begin_declared(&mut self, opcode: OpCode, len: u64) {
         let key = self.masks.as_mut().map(|m| m.mask_key());
-        let header = FrameHeader {
-            fin: true,
-            rsv: 0,
-            opcode,
-            mask: key,
-            len,
-        };
-        let mut head = [0u8; MAX_HEADER_LEN];
-        let head_len = frame::encode(&header, &mut head);
-        self.buf.extend_from_slice(&head[..head_len]);
+        append_frame(&mut self.buf, frame_header(opcode, true, 0, key, len), &[]);
         if len == 0 {
             return;
         }
@@ -234,6 +194,12 @@ impl Tx {
             self.declared = None;
             self.buf.extend_from_slice(&held);
         }
+    }
+
+    /// Whether a declared frame is still arriving, so frames queued after
+    /// it (a close reply) are not written yet.
+    pub(super) fn holds_frames(&self) -> bool {
+        self.declared.is_some()
     }
 
     /// Queues bytes as they are (an HTTP response).
@@ -385,6 +351,32 @@ impl Tx {
             self.shared = None;
             self.shared_len = 0;
         }
+    }
+}
+
+#[inline(always)]
+fn frame_header(opcode: OpCode, fin: bool, rsv: u8, mask: Option<[u8; 4]>, len: u64) -> FrameHeader {
+    FrameHeader {
+        fin,
+        rsv,
+        opcode,
+        mask,
+        len,
+    }
+}
+
+/// Appends a frame: `header`, then `payload` masked with the header's key
+/// (an empty `payload` for a header whose payload follows elsewhere).
+#[inline(always)]
+fn append_frame(dst: &mut Vec<u8>, header: FrameHeader, payload: &[u8]) {
+    let mut head = [0u8; MAX_HEADER_LEN];
+    let head_len = frame::encode(&header, &mut head);
+    dst.reserve(head_len + payload.len());
+    dst.extend_from_slice(&head[..head_len]);
+    let start = dst.len();
+    copy::extend(dst, payload);
+    if let Some(key) = header.mask {
+        apply_mask(&mut dst[start..], key, 0);
     }
 }
 
@@ -893,14 +885,6 @@ mod tests {
         }
     }
 
-    /// A small deterministic generator for the interleavings below.
-    fn next(state: &mut u64) -> u64 {
-        *state ^= *state << 13;
-        *state ^= *state >> 7;
-        *state ^= *state << 17;
-        *state
-    }
-
     // Payloads queued by reference go out where their frame was queued,
     // byte for byte as the copied ones would: the same operations on two
     // servers, one sending `Bytes`, one slices, give the same wire bytes
@@ -911,14 +895,14 @@ mod tests {
     #[test]
     fn shared_payloads_go_out_in_order_as_copies_would() {
         for seed in 1..=40u64 {
-            let mut rng = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+            let mut rng = crate::testkit::XorShift::new(seed);
             let mut shared = Connection::established(Role::Server, Config::default(), &[]);
             let mut copied = Connection::established(Role::Server, Config::default(), &[]);
             let (mut wire, mut expected) = (Vec::new(), Vec::new());
             for step in 0..60 {
-                match next(&mut rng) % 5 {
+                match rng.next_u64() % 5 {
                     0 | 1 => {
-                        let len = [SHARE_MIN, 20_000, 70_000, 100, 0, 15_000, 9_000][(next(&mut rng) % 7) as usize];
+                        let len = [SHARE_MIN, 20_000, 70_000, 100, 0, 15_000, 9_000][(rng.next_u64() % 7) as usize];
                         let payload: Vec<u8> = (0..len).map(|i| (i as u64 ^ seed) as u8).collect();
                         shared.send_binary_bytes(Bytes::from(payload.clone())).unwrap();
                         copied.send_binary(&payload).unwrap();
@@ -937,8 +921,8 @@ mod tests {
                     _ => {}
                 }
                 // Write some of what is pending, one of three ways.
-                let budget = (next(&mut rng) % 30_000) as usize;
-                match next(&mut rng) % 3 {
+                let budget = (rng.next_u64() % 30_000) as usize;
+                match rng.next_u64() % 3 {
                     0 => {
                         let piece = shared.pending_output();
                         let n = piece.len().min(budget);
@@ -1098,7 +1082,23 @@ mod tests {
         conn.receive(&[0x88, 0x82, 0, 0, 0, 0, 0x03, 0xe8]);
         while conn.poll_event().is_some() {}
         assert_eq!(conn.pending_output(), b"\x82\x06abc", "nothing inside the frame");
+        // §7.1.1: the server closes the transport after its close frame,
+        // which waits behind the frame: not before, within the close timeout.
+        assert!(!conn.should_close_transport(), "the close reply is not written yet");
         conn.send_payload(b"def").unwrap();
         assert_eq!(conn.pending_output(), b"\x82\x06abcdef\x88\x02\x03\xe8");
+        assert!(conn.should_close_transport());
+
+        let mut stalled = Connection::established(Role::Server, Config::default(), &[]);
+        stalled.begin_message(OpCode::Binary, 6).unwrap();
+        stalled.receive(&[0x88, 0x82, 0, 0, 0, 0, 0x03, 0xe8]);
+        while stalled.poll_event().is_some() {}
+        assert!(!stalled.should_close_transport());
+        let deadline = stalled.poll_timeout().expect("the close timeout is armed");
+        stalled.handle_timeout(deadline);
+        assert!(
+            stalled.should_close_transport(),
+            "an unfinished frame is given up after the close timeout"
+        );
     }
 }

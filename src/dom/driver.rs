@@ -192,9 +192,9 @@ impl Driver {
         self.dom.begin_message(text, len).map(drop)
     }
 
-    /// The next bytes of that frame (`Connection::send_payload`).
+    /// The next bytes of that frame (`Connection::send_payload`), also
+    /// after the peer's close; write them with `poll_drain`.
     pub(crate) fn send_payload(&mut self, data: &[u8]) -> Result<(), Error> {
-        self.dom.sendable()?;
         self.dom.send_payload(data).map(drop)
     }
 

@@ -472,13 +472,19 @@ impl Dom {
     /// is told: the transport's I/O error (its kind) after a transport
     /// failure, [`Misuse::Closing`] once closing, closed or failed.
     pub(crate) fn sendable(&self) -> Result<(), Error> {
-        if let Some(kind) = self.io_failure {
-            return Err(Error::Io(std::io::Error::new(kind, "the transport failed")));
-        }
+        self.transport_error()?;
         match self.conn.ready_state() {
             ReadyState::Open if self.transport == Transport::Open && !self.close_decided() => Ok(()),
             ReadyState::Connecting => Err(Error::Misuse(Misuse::NotOpen)),
             _ => Err(Error::Misuse(Misuse::Closing)),
+        }
+    }
+
+    /// The transport's failure, once it failed.
+    fn transport_error(&self) -> Result<(), Error> {
+        match self.io_failure {
+            Some(kind) => Err(Error::Io(std::io::Error::new(kind, "the transport failed"))),
+            None => Ok(()),
         }
     }
 
@@ -539,9 +545,15 @@ impl Dom {
         self.send_with(0, |conn| conn.begin_message(opcode, len))
     }
 
-    /// [`Connection::send_payload`] with the DOM's accounting.
+    /// [`Connection::send_payload`] with the DOM's accounting while open.
+    /// After the peer's close the frame is still finished (the core holds
+    /// the close reply behind it), so this does not ask `sendable`.
     pub(crate) fn send_payload(&mut self, data: &[u8]) -> Result<bool, Error> {
-        self.send_with(data.len(), |conn| conn.send_payload(data))
+        self.transport_error()?;
+        if self.conn.ready_state() == ReadyState::Open {
+            return self.send_with(data.len(), |conn| conn.send_payload(data));
+        }
+        self.conn.send_payload(data).map(|()| true)
     }
 
     /// [`Dom::send`] for an owned payload: a large one a server sends

@@ -676,8 +676,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     }
 
     /// The next bytes of the frame [`WebSocket::begin_message`] declared;
-    /// resolves once no more than the high-water mark is queued, as a
-    /// `Sink` send does.
+    /// resolves once no more than the high-water mark is queued. A frame
+    /// under way is finished even after the peer's close.
     ///
     /// # Errors
     ///
@@ -685,7 +685,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     /// [`WebSocket::send_payload`](crate::websocket::WebSocket::send_payload).
     pub async fn send_payload(&mut self, data: &[u8]) -> Result<(), Error> {
         self.inner.driver.send_payload(data)?;
-        poll_fn(|cx| self.inner.poll_sink_ready(cx)).await
+        poll_fn(|cx| self.inner.poll_ready(cx)).await;
+        Ok(())
     }
 
     /// The DOM's `close(code, reason)`: the same argument checks and state

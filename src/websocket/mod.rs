@@ -668,18 +668,18 @@ impl<S: Transport> WebSocket<S> {
     }
 
     /// The next bytes of the frame [`WebSocket::begin_message`] declared,
-    /// written as [`WebSocket::send_message`] writes (down to the
-    /// high-water mark).
+    /// written down to the high-water mark. A frame under way is finished
+    /// even after the peer's close: the close reply follows it.
     ///
     /// # Errors
     ///
     /// Those of [`Connection::send_payload`] (more bytes than declared,
-    /// text that is not UTF-8, no frame under way), then those of
-    /// [`WebSocket::send_message`].
+    /// text that is not UTF-8, no frame under way, the connection failed),
+    /// and the transport's once it failed.
     pub fn send_payload(&mut self, data: &[u8]) -> Result<(), Error> {
         self.driver.send_payload(data)?;
         let limit = self.driver.high_water_mark;
-        self.wait(|driver, io| driver.poll_sink_drain(io, limit))
+        self.wait(|driver, io| driver.poll_drain(io, limit).map(Ok))
     }
 
     /// Non-blocking send for event loops over a non-blocking transport:
