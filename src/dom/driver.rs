@@ -156,6 +156,12 @@ impl Driver {
         self.ready_state() == ReadyState::Open && self.dom.conn.pending_output_len() > self.high_water_mark
     }
 
+    /// Whether a message may be sent now ([`Dom::sendable`]).
+    #[cfg(feature = "tokio")]
+    pub(crate) fn sendable(&self) -> Result<(), Error> {
+        self.dom.sendable()
+    }
+
     /// Whether output waits to be written.
     pub(crate) fn has_output(&self) -> bool {
         !self.dom.conn.pending_output().is_empty()

@@ -42,11 +42,16 @@ mod split;
 mod stream;
 #[cfg(feature = "rustls")]
 mod tls;
+mod websocket_stream;
 
 pub use split::{ReadHalf, WriteHalf};
 pub use stream::MaybeTlsStream;
 #[cfg(feature = "rustls")]
 pub use tls::TlsStream;
+pub use websocket_stream::{
+    AbortController, AbortSignal, CloseInfo, Closed, Opened, Readable, WebSocketError, WebSocketStream,
+    WebSocketStreamOptions, Writable,
+};
 
 use crate::close::CloseCode;
 use crate::config::Config;

@@ -46,8 +46,9 @@ struct Shared<S> {
 }
 
 /// A poisoned lock means a panic elsewhere mid-poll; the state itself is
-/// still consistent between polls, so carry on with it.
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+/// still consistent between polls, so carry on with it (here and in
+/// `WebSocketStream`'s shared state).
+pub(super) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 

@@ -1,0 +1,947 @@
+//! `WebSocketStream`: the WHATWG streams-based WebSocket API, with the
+//! backpressure the DOM's `WebSocket` lacks.
+//!
+//! The shape follows the WebSocketStream text of whatwg/websockets pull
+//! request 48 (not yet merged into the standard; Chromium ships it since
+//! version 124):
+//!
+//! | JavaScript                         | here                                           |
+//! |------------------------------------|------------------------------------------------|
+//! | `new WebSocketStream(url, {protocols, signal})` | [`WebSocketStream::new`] with [`WebSocketStreamOptions`] |
+//! | `wss.url`                          | [`WebSocketStream::url`]                       |
+//! | `await wss.opened`                 | [`WebSocketStream::opened`] → [`Opened`]       |
+//! | `readable` (a `ReadableStream`)    | [`Readable`], a `Stream` of [`Message`]s       |
+//! | `writable` (a `WritableStream`)    | [`Writable`], a `Sink` of [`Message`]s         |
+//! | `await wss.closed`                 | [`WebSocketStream::closed`] → [`CloseInfo`]    |
+//! | `wss.close({closeCode, reason})`   | [`WebSocketStream::close`]                     |
+//! | `readable.cancel(e)` / `writable.abort(e)` | [`Readable::cancel`] / [`Writable::abort`] |
+//! | `WebSocketError`                   | [`WebSocketError`]                             |
+//!
+//! **Backpressure.** The network is read only as the readable is pulled
+//! (plus a configurable read-ahead, [`WebSocketStreamOptions::read_ahead`]):
+//! a consumer that stops reading stops the reads, the peer's sends fill the
+//! transport and then wait. A write completes once the message is handed to
+//! the transport, and waits while the transport is full.
+//!
+//! **Who drives.** Rust futures run only when polled: the handshake runs
+//! while [`opened`](WebSocketStream::opened) or
+//! [`closed`](WebSocketStream::closed) is awaited, and the connection moves
+//! while the readable, the writable or `closed` is polled. Pings are
+//! answered and the close handshake completes whichever of them runs;
+//! `closed` reads (and, as the standard says of a closing socket,
+//! discards) only once the connection is closing, or ahead into the
+//! read-ahead room. So await `closed` after `close()` to see the close
+//! through; messages already queued for the readable stay there.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), rfc6455::tokio::WebSocketError> {
+//! use futures_util::{SinkExt, StreamExt};
+//! use rfc6455::Message;
+//! use rfc6455::tokio::{CloseInfo, WebSocketStream, WebSocketStreamOptions};
+//!
+//! let wss = WebSocketStream::new("ws://127.0.0.1:9001/", WebSocketStreamOptions::new().protocol("chat"))?;
+//! let mut opened = wss.opened().await?;
+//! println!("protocol {:?}, extensions {:?}", opened.protocol, opened.extensions);
+//! opened.writable.send(Message::text("hello")).await?;
+//! if let Some(message) = opened.readable.next().await {
+//!     println!("{:?}", message?);
+//! }
+//! wss.close(Some(CloseInfo::new(1000, "done")))?;
+//! let closed = wss.closed().await?;
+//! println!("closed with {:?} {:?}", closed.close_code, closed.reason);
+//! # Ok(())
+//! # }
+//! ```
+
+use super::split::lock;
+use super::{Inner, MaybeTlsStream, WebSocket};
+use crate::config::Config;
+use crate::connection::ReadyState;
+use crate::dom::driver::{Step, TlsConfig};
+use crate::dom::{AsMessage, Event, Message, dom_request};
+use crate::error::Error;
+use ::tokio::io::{AsyncRead, AsyncWrite};
+use core::future::{Future, poll_fn};
+use core::pin::Pin;
+use core::task::{Context, Poll, Waker, ready};
+use std::boxed::Box;
+use std::collections::VecDeque;
+use std::string::{String, ToString};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::Wake;
+use std::vec::Vec;
+
+// ---------------------------------------------------------------- errors
+
+/// The standard's `WebSocketError`: why a connection failed (the rejection
+/// of `opened` and `closed`, the error of the readable and the writable),
+/// and what a caller hands to [`Readable::cancel`] or [`Writable::abort`]
+/// to close with a code and reason.
+#[derive(Clone, Debug)]
+pub struct WebSocketError {
+    message: String,
+    close_code: Option<u16>,
+    reason: String,
+    cause: Option<Arc<Error>>,
+}
+
+impl WebSocketError {
+    /// The standard's `new WebSocketError(message, {closeCode, reason})`:
+    /// `close_code` 1000 or 3000–4999, `reason` at most 123 UTF-8 bytes; a
+    /// reason without a code means 1000.
+    ///
+    /// # Errors
+    ///
+    /// [`Misuse::DomCloseCode`](crate::Misuse::DomCloseCode) (the
+    /// standard's `InvalidAccessError`) or
+    /// [`Misuse::ReasonTooLong`](crate::Misuse::ReasonTooLong)
+    /// (`SyntaxError`).
+    pub fn new(message: impl Into<String>, close_code: Option<u16>, reason: &str) -> Result<Self, Error> {
+        let close_code = checked_close(close_code, reason)?;
+        Ok(Self {
+            message: message.into(),
+            close_code,
+            reason: reason.into(),
+            cause: None,
+        })
+    }
+
+    /// A failure: close code 1006, as the DOM reports every failure (none
+    /// for a misuse).
+    fn failure(cause: Error) -> Self {
+        Self {
+            message: cause.to_string(),
+            // A misuse is the caller's error, not the connection's end.
+            close_code: (!matches!(cause, Error::Misuse(_))).then_some(crate::CloseCode::ABNORMAL.0),
+            reason: String::new(),
+            cause: Some(Arc::new(cause)),
+        }
+    }
+
+    fn unclean(code: u16, reason: String) -> Self {
+        Self {
+            message: "the connection closed without a clean close handshake".into(),
+            close_code: Some(code),
+            reason,
+            cause: None,
+        }
+    }
+
+    fn aborted() -> Self {
+        Self {
+            message: "the opening handshake was aborted".into(),
+            close_code: None,
+            reason: String::new(),
+            cause: None,
+        }
+    }
+
+    /// The message.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// The standard's `closeCode`: the code to close with (an error the
+    /// caller made) or that the connection ended with (1006 for a failure);
+    /// `None` for an aborted handshake.
+    pub fn close_code(&self) -> Option<u16> {
+        self.close_code
+    }
+
+    /// The standard's `reason`.
+    pub fn reason(&self) -> &str {
+        &self.reason
+    }
+
+    /// What made the connection fail, when it did.
+    pub fn cause(&self) -> Option<&Error> {
+        self.cause.as_deref()
+    }
+}
+
+impl core::fmt::Display for WebSocketError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for WebSocketError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.cause.as_deref().map(|e| e as _)
+    }
+}
+
+impl From<Error> for WebSocketError {
+    fn from(cause: Error) -> Self {
+        Self::failure(cause)
+    }
+}
+
+/// The close arguments' rules of `close()` and `new WebSocketError()`:
+/// code 1000 or 3000–4999, reason ≤ 123 bytes, a reason alone means 1000.
+fn checked_close(code: Option<u16>, reason: &str) -> Result<Option<u16>, Error> {
+    if let Some(code) = code {
+        if code != 1000 && !(3000..=4999).contains(&code) {
+            return Err(Error::Misuse(crate::Misuse::DomCloseCode(code)));
+        }
+    }
+    if reason.len() > crate::close::MAX_REASON_LEN {
+        return Err(Error::Misuse(crate::Misuse::ReasonTooLong(reason.len())));
+    }
+    Ok(match code {
+        None if !reason.is_empty() => Some(1000),
+        code => code,
+    })
+}
+
+// ---------------------------------------------------------------- options
+
+/// The standard's `WebSocketCloseInfo`: what `closed` resolves to, and what
+/// [`WebSocketStream::close`] takes.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CloseInfo {
+    /// The close code; `None` closes without one (and a close received
+    /// without one shows as 1005).
+    pub close_code: Option<u16>,
+    /// The reason.
+    pub reason: String,
+}
+
+impl CloseInfo {
+    /// A close code and reason.
+    pub fn new(close_code: u16, reason: impl Into<String>) -> Self {
+        Self {
+            close_code: Some(close_code),
+            reason: reason.into(),
+        }
+    }
+}
+
+/// The standard's `AbortController`, for the `signal` option: aborting
+/// before the connection opens fails the handshake and the connection
+/// (a connection timeout, typically). It does nothing once open.
+#[derive(Clone, Debug, Default)]
+pub struct AbortController {
+    signal: AbortSignal,
+}
+
+impl AbortController {
+    /// A controller whose signal is not aborted.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The signal to pass in [`WebSocketStreamOptions::signal`].
+    pub fn signal(&self) -> AbortSignal {
+        self.signal.clone()
+    }
+
+    /// Aborts: a handshake under way fails.
+    pub fn abort(&self) {
+        self.signal.inner.aborted.store(true, Ordering::Release);
+        if let Some(waker) = lock(&self.signal.inner.waker).take() {
+            waker.wake();
+        }
+    }
+}
+
+/// The standard's `AbortSignal` (see [`AbortController`]).
+#[derive(Clone, Debug, Default)]
+pub struct AbortSignal {
+    inner: Arc<SignalInner>,
+}
+
+#[derive(Debug, Default)]
+struct SignalInner {
+    aborted: AtomicBool,
+    waker: Mutex<Option<Waker>>,
+}
+
+impl AbortSignal {
+    /// Whether the controller aborted.
+    pub fn aborted(&self) -> bool {
+        self.inner.aborted.load(Ordering::Acquire)
+    }
+
+    fn poll_aborted(&self, cx: &Context<'_>) -> bool {
+        *lock(&self.inner.waker) = Some(cx.waker().clone());
+        self.aborted()
+    }
+}
+
+/// The standard's `WebSocketStreamOptions`, and the settings a Rust caller
+/// needs besides.
+#[derive(Clone, Debug, Default)]
+#[must_use]
+pub struct WebSocketStreamOptions {
+    protocols: Vec<String>,
+    signal: Option<AbortSignal>,
+    config: Config,
+    read_ahead: usize,
+    write_high_water_mark: usize,
+    #[cfg(feature = "rustls")]
+    tls: Option<TlsConfig>,
+}
+
+impl WebSocketStreamOptions {
+    /// No subprotocols, no signal, the default [`Config`], no read-ahead.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Offers a subprotocol (`protocols`); call once per protocol.
+    pub fn protocol(mut self, protocol: impl Into<String>) -> Self {
+        self.protocols.push(protocol.into());
+        self
+    }
+
+    /// The `signal`: aborting it before open fails the connection.
+    pub fn signal(mut self, signal: AbortSignal) -> Self {
+        self.signal = Some(signal);
+        self
+    }
+
+    /// The protocol settings (limits, timeouts, permessage-deflate).
+    pub fn config(mut self, config: Config) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// The readable's high-water mark, in payload bytes: how much may be
+    /// read ahead of the consumer, into a queue, while another handle (the
+    /// writable waiting on a full transport, `closed`) drives the
+    /// connection. Default 0: the network is read only as the readable is
+    /// pulled. The queue holds at most this plus one message.
+    pub fn read_ahead(mut self, bytes: usize) -> Self {
+        self.read_ahead = bytes;
+        self
+    }
+
+    /// The writable's high-water mark, in bytes of output: a write
+    /// completes once at most this much stays queued. Default 0: once the
+    /// transport took all of it.
+    pub fn write_high_water_mark(mut self, bytes: usize) -> Self {
+        self.write_high_water_mark = bytes;
+        self
+    }
+
+    /// The TLS settings for `wss://` (default: webpki roots).
+    #[cfg(feature = "rustls")]
+    pub fn tls(mut self, tls: std::sync::Arc<rustls::ClientConfig>) -> Self {
+        self.tls = Some(tls);
+        self
+    }
+}
+
+// ---------------------------------------------------------------- state
+
+type Connecting<S> = Pin<Box<dyn Future<Output = Result<WebSocket<S>, Error>> + Send>>;
+
+/// Where the connection is.
+// Open is where a connection spends its life; boxing it would cost an
+// indirection on every poll to save 880 bytes during the handshake.
+#[allow(clippy::large_enum_variant)]
+enum Phase<S> {
+    /// The opening handshake, run by whoever awaits `opened` or `closed`.
+    Connecting(Connecting<S>),
+    Open(Inner<S>),
+    /// It never opened (failed, aborted, closed before open).
+    Failed,
+}
+
+struct State<S> {
+    phase: Phase<S>,
+    signal: Option<AbortSignal>,
+    /// The streams, until `opened` hands them out.
+    streams_taken: bool,
+    /// Messages read ahead of the readable's consumer, and their bytes.
+    ahead: VecDeque<Message>,
+    ahead_bytes: usize,
+    read_ahead: usize,
+    write_high_water_mark: usize,
+    /// The readable was cancelled or dropped: messages are discarded.
+    readable_gone: bool,
+    /// The readable has handed out its error (it ends after it).
+    readable_errored: bool,
+    /// How it ended, once it did: `closed`'s value.
+    outcome: Option<Result<CloseInfo, WebSocketError>>,
+}
+
+/// Every task waiting on this connection. Any readiness of the transport or
+/// timer wakes them all: each handle's poll decides whether it can move.
+#[derive(Default)]
+struct Wakers(Mutex<Vec<Waker>>);
+
+impl Wakers {
+    fn register(&self, waker: &Waker) {
+        let mut list = lock(&self.0);
+        if !list.iter().any(|w| w.will_wake(waker)) {
+            list.push(waker.clone());
+        }
+    }
+}
+
+impl Wake for Wakers {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        let list = core::mem::take(&mut *lock(&self.0));
+        for waker in list {
+            waker.wake();
+        }
+    }
+}
+
+struct Shared<S> {
+    state: Mutex<State<S>>,
+    wakers: Arc<Wakers>,
+}
+
+impl<S> Shared<S> {
+    /// Runs `f` on the state with a waker that wakes every waiting handle.
+    fn poll<T>(&self, cx: &mut Context<'_>, f: impl FnOnce(&mut State<S>, &mut Context<'_>) -> Poll<T>) -> Poll<T> {
+        self.wakers.register(cx.waker());
+        let waker = Waker::from(Arc::clone(&self.wakers));
+        let mut shared_cx = Context::from_waker(&waker);
+        f(&mut lock(&self.state), &mut shared_cx)
+    }
+
+    fn wake_all(&self) {
+        Arc::clone(&self.wakers).wake_by_ref();
+    }
+}
+
+/// Who is driving: the readable takes messages; any other handle reads
+/// only into the read-ahead room, or to see a close through.
+#[derive(Clone, Copy, PartialEq)]
+enum Who {
+    Reader,
+    Other,
+}
+
+impl<S> State<S> {
+    /// The error the connection ended with, if it failed.
+    fn error(&self) -> Option<WebSocketError> {
+        match &self.outcome {
+            Some(Err(e)) => Some(e.clone()),
+            _ => None,
+        }
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> State<S> {
+    /// Runs the opening handshake; ready once it ended either way.
+    fn poll_open(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        let Phase::Connecting(connecting) = &mut self.phase else {
+            return Poll::Ready(());
+        };
+        // The standard's signal: "abort the handshake" fails it.
+        if self.signal.as_ref().is_some_and(|s| s.poll_aborted(cx)) {
+            self.phase = Phase::Failed;
+            self.outcome = Some(Err(WebSocketError::aborted()));
+            return Poll::Ready(());
+        }
+        match ready!(connecting.as_mut().poll(cx)) {
+            Ok(ws) => {
+                let mut inner = ws.inner;
+                inner.driver.high_water_mark = self.write_high_water_mark;
+                self.phase = Phase::Open(inner);
+            }
+            Err(e) => {
+                self.phase = Phase::Failed;
+                self.outcome = Some(Err(WebSocketError::failure(e)));
+            }
+        }
+        Poll::Ready(())
+    }
+
+    /// Moves the connection on. The reader gets the next message (`None`
+    /// once it ended); another driver reads only where it may, and is
+    /// ready (`None`) once the connection ended.
+    fn pump(&mut self, cx: &mut Context<'_>, who: Who) -> Poll<Option<Message>> {
+        ready!(self.poll_open(cx));
+        loop {
+            if who == Who::Reader {
+                if let Some(message) = self.ahead.pop_front() {
+                    self.ahead_bytes -= message.len();
+                    return Poll::Ready(Some(message));
+                }
+            }
+            if self.outcome.is_some() {
+                return Poll::Ready(None);
+            }
+            let Phase::Open(inner) = &mut self.phase else {
+                return Poll::Ready(None);
+            };
+            // Backpressure: only the consumer's pull reads an open
+            // connection, besides the read-ahead room.
+            let may_read = who == Who::Reader
+                || self.readable_gone
+                || self.ahead_bytes < self.read_ahead
+                || inner.driver.ready_state() != ReadyState::Open;
+            if !may_read {
+                // Still write what is queued (a pong, a close).
+                if inner.driver.has_output() {
+                    let _ = ready!(inner.drive(cx, |d, io| d.poll_settle(io)));
+                }
+                return Poll::Pending;
+            }
+            match ready!(inner.drive(cx, |d, io| d.poll_step(io, AsMessage))) {
+                Some(Step::Message(message)) => {
+                    if self.readable_gone {
+                        continue;
+                    }
+                    if who == Who::Reader {
+                        return Poll::Ready(Some(message));
+                    }
+                    self.ahead_bytes += message.len();
+                    self.ahead.push_back(message);
+                }
+                Some(Step::Dom(Event::Error(e))) => {
+                    self.outcome = Some(Err(WebSocketError::failure(e.error)));
+                }
+                Some(Step::Dom(Event::Close(close))) => {
+                    self.outcome = Some(if close.was_clean {
+                        Ok(CloseInfo {
+                            close_code: Some(close.code),
+                            reason: close.reason,
+                        })
+                    } else {
+                        Err(WebSocketError::unclean(close.code, close.reason))
+                    });
+                }
+                // Pings are answered by the core; open was the handshake's.
+                Some(_) => {}
+                None => {
+                    // The DOM layer ends only after its close event.
+                    self.outcome
+                        .get_or_insert_with(|| Err(WebSocketError::unclean(1006, String::new())));
+                }
+            }
+        }
+    }
+
+    /// The standard's "close using a WebSocketError" and `close()`: a code
+    /// and reason, or none (a close frame without a body). Before open it
+    /// fails the handshake.
+    fn close(&mut self, code: Option<u16>, reason: &str) {
+        match &mut self.phase {
+            Phase::Connecting(_) => {
+                self.phase = Phase::Failed;
+                self.outcome = Some(Err(WebSocketError::failure(Error::ClosedBeforeOpen)));
+            }
+            Phase::Open(inner) => {
+                let now = inner.now();
+                // A code the DOM may not send (an error handed back from
+                // `closed`, 1006) closes without a code.
+                let reason = (!reason.is_empty()).then_some(reason);
+                if inner.driver.close(now, code, reason).is_err() {
+                    let _ = inner.driver.close(now, None, None);
+                }
+                // Write the close frame now as far as the transport takes
+                // it, so it goes out even if nothing polls for a while.
+                let mut cx = Context::from_waker(Waker::noop());
+                let _ = inner.drive(&mut cx, |d, io| {
+                    d.write_what_fits(io);
+                    Poll::Ready(())
+                });
+            }
+            Phase::Failed => {}
+        }
+    }
+}
+
+// ---------------------------------------------------------------- the API
+
+/// The standard's `WebSocketStream` over a tokio transport.
+pub struct WebSocketStream<S = MaybeTlsStream> {
+    url: String,
+    shared: Arc<Shared<S>>,
+}
+
+impl<S> core::fmt::Debug for WebSocketStream<S> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("WebSocketStream")
+            .field("url", &self.url)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The standard's `WebSocketOpenInfo`: what `opened` resolves to.
+#[derive(Debug)]
+pub struct Opened<S = MaybeTlsStream> {
+    /// The messages received.
+    pub readable: Readable<S>,
+    /// Where messages are sent.
+    pub writable: Writable<S>,
+    /// The subprotocol the server chose; empty when none.
+    pub protocol: String,
+    /// The negotiated extensions; empty when none.
+    pub extensions: String,
+}
+
+impl WebSocketStream<MaybeTlsStream> {
+    /// The standard's constructor: checks the URL and the protocols now
+    /// (the constructor's exceptions), and connects when
+    /// [`opened`](Self::opened) or [`closed`](Self::closed) is first
+    /// awaited (futures are lazy).
+    ///
+    /// # Errors
+    ///
+    /// As [`WebSocket::connect`](super::WebSocket::connect) for the
+    /// arguments: [`Error::Url`], or [`Error::Misuse`] with
+    /// `InvalidProtocol`.
+    pub fn new(url: &str, options: WebSocketStreamOptions) -> Result<Self, WebSocketError> {
+        let protocols: Vec<&str> = options.protocols.iter().map(String::as_str).collect();
+        let (request, secure, shown) = dom_request(url, &protocols)?;
+        #[cfg(feature = "rustls")]
+        let tls = options.tls.clone();
+        #[cfg(not(feature = "rustls"))]
+        let tls: Option<TlsConfig> = None;
+        let connecting: Connecting<MaybeTlsStream> = Box::pin(WebSocket::open_request(
+            request,
+            secure,
+            shown.clone(),
+            options.config.clone(),
+            tls,
+        ));
+        Ok(Self::with_phase(shown, Phase::Connecting(connecting), options))
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
+    /// A stream over a socket already open (a server's accepted socket,
+    /// a connection made with other settings): `opened` is ready at once.
+    /// Only the options' read-ahead and write high-water mark apply.
+    pub fn from_socket(ws: WebSocket<S>, options: WebSocketStreamOptions) -> Self {
+        let url = ws.url().into();
+        let mut inner = ws.inner;
+        inner.driver.high_water_mark = options.write_high_water_mark;
+        Self::with_phase(url, Phase::Open(inner), options)
+    }
+
+    /// Accepts a client on `stream` (see
+    /// [`WebSocket::accept`](super::WebSocket::accept)) as a stream.
+    ///
+    /// # Errors
+    ///
+    /// The handshake's failure.
+    pub async fn accept(stream: S, options: WebSocketStreamOptions) -> Result<Self, WebSocketError> {
+        let ws = WebSocket::accept_with(stream, options.config.clone(), |_| Ok(crate::Accept::new())).await?;
+        Ok(Self::from_socket(ws, options))
+    }
+
+    fn with_phase(url: String, phase: Phase<S>, options: WebSocketStreamOptions) -> Self {
+        let state = State {
+            phase,
+            signal: options.signal,
+            streams_taken: false,
+            ahead: VecDeque::new(),
+            ahead_bytes: 0,
+            read_ahead: options.read_ahead,
+            write_high_water_mark: options.write_high_water_mark,
+            readable_gone: false,
+            readable_errored: false,
+            outcome: None,
+        };
+        Self {
+            url,
+            shared: Arc::new(Shared {
+                state: Mutex::new(state),
+                wakers: Arc::default(),
+            }),
+        }
+    }
+
+    /// The standard's `url`; empty for an accepted socket.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The standard's `opened`: runs the handshake, then hands out the
+    /// readable, the writable, the protocol and the extensions. They are
+    /// handed out once; later calls fail.
+    ///
+    /// # Errors
+    ///
+    /// The connection failed before opening (or was aborted, or closed),
+    /// or the streams were already handed out.
+    pub async fn opened(&self) -> Result<Opened<S>, WebSocketError> {
+        poll_fn(|cx| self.shared.poll(cx, |state, cx| state.poll_open(cx))).await;
+        let mut state = lock(&self.shared.state);
+        let Phase::Open(inner) = &state.phase else {
+            return Err(state
+                .error()
+                .unwrap_or_else(|| WebSocketError::failure(Error::ClosedBeforeOpen)));
+        };
+        if state.streams_taken {
+            return Err(WebSocketError {
+                message: "the readable and the writable were already handed out".into(),
+                close_code: None,
+                reason: String::new(),
+                cause: None,
+            });
+        }
+        let protocol = inner.driver.protocol().into();
+        let extensions = inner.driver.extensions().into();
+        state.streams_taken = true;
+        Ok(Opened {
+            readable: Readable {
+                shared: Arc::clone(&self.shared),
+                done: false,
+            },
+            writable: Writable {
+                shared: Arc::clone(&self.shared),
+            },
+            protocol,
+            extensions,
+        })
+    }
+
+    /// The standard's `closed`: a future of the close code and reason of a
+    /// clean close, or the error of one that was not. Clone it freely;
+    /// awaiting it drives the connection (see the module's "Who drives").
+    pub fn closed(&self) -> Closed<S> {
+        Closed {
+            shared: Arc::clone(&self.shared),
+        }
+    }
+
+    /// The standard's `close(closeInfo)`: starts the close handshake with
+    /// the code and reason (none: a close frame without a body), or fails
+    /// the handshake before open. Await [`closed`](Self::closed) for the
+    /// outcome.
+    ///
+    /// # Errors
+    ///
+    /// As [`WebSocketError::new`] for the arguments.
+    pub fn close(&self, info: Option<CloseInfo>) -> Result<(), Error> {
+        let info = info.unwrap_or_default();
+        let code = checked_close(info.close_code, &info.reason)?;
+        lock(&self.shared.state).close(code, &info.reason);
+        self.shared.wake_all();
+        Ok(())
+    }
+}
+
+/// The readable side: a `Stream` of text and binary [`Message`]s that
+/// reads the network as it is pulled. It ends after a clean close; after
+/// a failure it yields the [`WebSocketError`] once, then ends.
+pub struct Readable<S = MaybeTlsStream> {
+    shared: Arc<Shared<S>>,
+    done: bool,
+}
+
+impl<S> core::fmt::Debug for Readable<S> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Readable").finish_non_exhaustive()
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Readable<S> {
+    /// The standard's `readable.cancel(reason)`: closes the connection
+    /// with the error's code and reason, or without a code; what arrives
+    /// from now on is discarded.
+    pub fn cancel(mut self, reason: Option<WebSocketError>) {
+        self.give_up(reason);
+    }
+
+    fn give_up(&mut self, reason: Option<WebSocketError>) {
+        self.done = true;
+        let mut state = lock(&self.shared.state);
+        state.readable_gone = true;
+        state.ahead.clear();
+        state.ahead_bytes = 0;
+        if state.outcome.is_none() {
+            let (code, reason) = reason.map_or((None, String::new()), |e| (e.close_code, e.reason));
+            state.close(code, &reason);
+        }
+        drop(state);
+        self.shared.wake_all();
+    }
+}
+
+impl<S> Readable<S> {
+    /// Payload bytes read ahead and queued for this readable (see
+    /// [`WebSocketStreamOptions::read_ahead`]).
+    pub fn queued_bytes(&self) -> usize {
+        lock(&self.shared.state).ahead_bytes
+    }
+}
+
+impl<S> Drop for Readable<S> {
+    /// Nothing will read what arrives: it is discarded from now on, so
+    /// the writable and `closed` keep the connection moving.
+    fn drop(&mut self) {
+        if !self.done {
+            let mut state = lock(&self.shared.state);
+            state.readable_gone = true;
+            state.ahead.clear();
+            state.ahead_bytes = 0;
+            drop(state);
+            self.shared.wake_all();
+        }
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> futures_core::Stream for Readable<S> {
+    type Item = Result<Message, WebSocketError>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        if this.done {
+            return Poll::Ready(None);
+        }
+        let next = this.shared.poll(cx, |state, cx| {
+            let message = ready!(state.pump(cx, Who::Reader));
+            Poll::Ready(match message {
+                Some(message) => Some(Ok(message)),
+                None if !state.readable_errored => {
+                    state.readable_errored = true;
+                    state.error().map(Err)
+                }
+                None => None,
+            })
+        });
+        if let Poll::Ready(None) = next {
+            this.done = true;
+        }
+        if next.is_ready() {
+            // Room freed in the read-ahead queue, or the end: a handle
+            // waiting on either may move on.
+            this.shared.wake_all();
+        }
+        next
+    }
+}
+
+/// The writable side: a `Sink` of [`Message`]s. A message is written
+/// before `poll_ready` lets the next one in (down to the write high-water
+/// mark), so a full transport makes the sender wait.
+pub struct Writable<S = MaybeTlsStream> {
+    shared: Arc<Shared<S>>,
+}
+
+impl<S> core::fmt::Debug for Writable<S> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Writable").finish_non_exhaustive()
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Writable<S> {
+    /// The standard's `writable.abort(reason)`: closes the connection with
+    /// the error's code and reason, or without a code.
+    pub fn abort(self, reason: Option<WebSocketError>) {
+        let mut state = lock(&self.shared.state);
+        if state.outcome.is_none() {
+            let (code, reason) = reason.map_or((None, String::new()), |e| (e.close_code, e.reason));
+            state.close(code, &reason);
+        }
+        drop(state);
+        self.shared.wake_all();
+    }
+}
+
+/// Runs `f` on the open connection: the stream's error once it ended, and
+/// `f`'s error as the stream's.
+fn with_open<S: AsyncRead + AsyncWrite + Unpin>(
+    state: &mut State<S>,
+    f: impl FnOnce(&mut Inner<S>) -> Poll<Result<(), Error>>,
+) -> Poll<Result<(), WebSocketError>> {
+    if let Some(e) = state.error() {
+        return Poll::Ready(Err(e));
+    }
+    let result = match &mut state.phase {
+        Phase::Open(inner) => ready!(f(inner)),
+        _ => Err(Error::Misuse(crate::Misuse::NotOpen)),
+    };
+    Poll::Ready(result.map_err(|e| state.error().unwrap_or_else(|| WebSocketError::failure(e))))
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> futures_sink::Sink<Message> for Writable<S> {
+    type Error = WebSocketError;
+
+    /// Ready once at most the write high-water mark is queued. While the
+    /// transport is full it reads ahead into the readable's room, so two
+    /// peers that both write before they read wait on each other only
+    /// beyond it.
+    fn poll_ready(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), WebSocketError>> {
+        self.shared.poll(cx, |state, cx| {
+            let ready = with_open(state, |inner| {
+                let limit = inner.driver.high_water_mark;
+                inner.drive(cx, |d, io| d.poll_sink_drain(io, limit))
+            });
+            if ready.is_pending() && state.ahead_bytes < state.read_ahead && state.pump(cx, Who::Other).is_ready() {
+                // It ended meanwhile: its error, or the refusal to send.
+                return with_open(state, |inner| Poll::Ready(inner.driver.sendable()));
+            }
+            ready
+        })
+    }
+
+    fn start_send(self: Pin<&mut Self>, message: Message) -> Result<(), WebSocketError> {
+        let mut state = lock(&self.shared.state);
+        match with_open(&mut state, |inner| Poll::Ready(inner.driver.start_send(message))) {
+            Poll::Ready(result) => result,
+            Poll::Pending => unreachable!("with_open is ready when f is"),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), WebSocketError>> {
+        self.shared.poll(cx, |state, cx| {
+            with_open(state, |inner| inner.drive(cx, |d, io| d.poll_sink_flush(io)))
+        })
+    }
+
+    /// The standard's writable close: the close handshake, without a code;
+    /// ready once the close frame is written.
+    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), WebSocketError>> {
+        self.shared.poll(cx, |state, cx| {
+            with_open(state, |inner| {
+                if inner.driver.ready_state() == ReadyState::Open {
+                    let now = inner.now();
+                    inner.driver.close(now, None, None)?;
+                }
+                inner.drive(cx, |d, io| d.poll_settle(io))
+            })
+        })
+    }
+}
+
+/// The standard's `closed` (see [`WebSocketStream::closed`]).
+pub struct Closed<S = MaybeTlsStream> {
+    shared: Arc<Shared<S>>,
+}
+
+impl<S> Clone for Closed<S> {
+    fn clone(&self) -> Self {
+        Self {
+            shared: Arc::clone(&self.shared),
+        }
+    }
+}
+
+impl<S> core::fmt::Debug for Closed<S> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Closed").finish_non_exhaustive()
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Future for Closed<S> {
+    type Output = Result<CloseInfo, WebSocketError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        self.shared.poll(cx, |state, cx| {
+            ready!(state.pump(cx, Who::Other));
+            Poll::Ready(
+                state
+                    .outcome
+                    .clone()
+                    .unwrap_or_else(|| Err(WebSocketError::failure(Error::ClosedBeforeOpen))),
+            )
+        })
+    }
+}
