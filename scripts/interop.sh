@@ -11,6 +11,11 @@
 #                 127.0.0.1 by scripts/interop/browser_host.js, which also
 #                 collects the page's results (chromium.html + checks.js)
 #   firefox       headless Firefox ESR's own WebSocket, the same page
+#   chromeWSS     headless Chromium's WebSocketStream (chromium_stream.html)
+#                 against target/release/examples/stream_server (our
+#                 WebSocketStream): the same checks, plus stream.cancel,
+#                 stream.abort and stream.backpressure (the page stops
+#                 reading for 2 s; the server's writes must wait)
 #   bun           Bun's WebSocket client        (scripts/interop/bun_client.js)
 # Our client (target/release/examples/interop_client) against their servers:
 #   node-ws       scripts/interop/node_server.js
@@ -34,7 +39,7 @@
 # lock file), `websockets` into $INTEROP_OUT/venv.
 #
 # Environment (all optional):
-#   INTEROP_SKIP_BUILD=1     don't run `cargo build --release --examples`
+#   INTEROP_SKIP_BUILD=1     don't run `cargo build --release --features tokio --examples`
 #   INTEROP_PEERS            which peers to run (default "node nodebuiltin python chromium firefox bun")
 #   INTEROP_OUT              output dir (default target/interop): logs in $INTEROP_OUT/logs
 #   INTEROP_PYTHON           python used to create the venv (default python3)
@@ -71,6 +76,7 @@ rm -f "$LOGS"/*
 case $TARGET_DIR in /*) ;; *) TARGET_DIR=$ROOT/$TARGET_DIR ;; esac
 ECHO_SERVER=$TARGET_DIR/release/examples/echo_server
 OUR_CLIENT=$TARGET_DIR/release/examples/interop_client
+STREAM_SERVER=$TARGET_DIR/release/examples/stream_server
 
 T_START=$SECONDS
 INSTALL_TIMES=()
@@ -205,15 +211,18 @@ fi
 
 # ---------------------------------------------------------------- build
 if [ "${INTEROP_SKIP_BUILD:-0}" != 1 ]; then
-  log "cargo build --release --examples"
+  log "cargo build --release --features tokio --examples"
   t0=$SECONDS
-  cargo build --release --examples || die "cargo build failed"
+  cargo build --release --features tokio --examples || die "cargo build failed"
   BUILD_SECS=$((SECONDS - t0))
 else
   BUILD_SECS=skipped
 fi
 [ -x "$ECHO_SERVER" ] || die "$ECHO_SERVER missing (build the examples)"
 [ -x "$OUR_CLIENT" ] || die "$OUR_CLIENT missing (build the examples)"
+if peer_on chromium; then
+  [ -x "$STREAM_SERVER" ] || die "$STREAM_SERVER missing (build the examples with --features tokio)"
+fi
 T_TESTS=$SECONDS
 
 # ---------------------------------------------------------------- results
@@ -259,13 +268,14 @@ collect() {
   fi
 }
 
-# browser_column COLUMN NAME BROWSER ARGS... : the browser opens chromium.html
-# (served with checks.js by browser_host.js) on the echo server at $PORT; the
-# argument PROFILE is replaced by a fresh profile directory
+# browser_column COLUMN NAME BROWSER ARGS... : the browser opens $PAGE
+# (default chromium.html; served with checks.js by browser_host.js) on the
+# server $PAGE_WS (default the echo server at $PORT); the argument PROFILE is
+# replaced by a fresh profile directory
 browser_column() {
   local column=$1 name=$2 t0=$SECONDS
   shift 2
-  log "$name WebSocket → echo_server"
+  log "$name: ${PAGE:-chromium.html} → ${PAGE_WS:-echo_server}"
   local hport results=$LOGS/${name}_results.log profile=$OUT/$name-profile arg args=()
   hport=$(free_port)
   start_bg "$LOGS/${name}_host.log" node "$HERE/browser_host.js" "$hport" "$results"
@@ -275,7 +285,8 @@ browser_column() {
     rm -rf "$profile"
     mkdir -p "$profile"
     for arg in "$@"; do args+=("${arg//PROFILE/$profile}"); done
-    start_bg "$LOGS/$name.log" "${args[@]}" "http://$HOST:$hport/chromium.html?ws=ws://$HOST:$PORT/$name"
+    start_bg "$LOGS/$name.log" "${args[@]}" \
+      "http://$HOST:$hport/${PAGE:-chromium.html}?ws=${PAGE_WS:-ws://$HOST:$PORT/$name}"
     local browser_pid=$BG_PID deadline=$((SECONDS + CLIENT_TIMEOUT))
     while [ ! -f "$results.done" ] && ((SECONDS < deadline)); do
       if ! kill -0 "$browser_pid" 2>/dev/null; then
@@ -366,6 +377,25 @@ if peer_on node || peer_on nodebuiltin || peer_on python || peer_on chromium || 
   stop_pid "$SRV_PID"
 fi
 
+# ---------------------------------------------------------------- WebSocketStream: Chromium's ↔ ours
+if peer_on chromium; then
+  SPORT=$(free_port)
+  log "starting stream_server $HOST:$SPORT"
+  start_bg "$LOGS/stream_server.log" "$STREAM_SERVER" "$HOST:$SPORT"
+  SSRV_PID=$BG_PID
+  if wait_listen "$SSRV_PID" "$SPORT" stream_server "$LOGS/stream_server.log"; then
+    PAGE=chromium_stream.html PAGE_WS=ws://$HOST:$SPORT \
+      browser_column "chromeWSS->us" chromium_stream "$CHROMIUM" --headless --no-sandbox --disable-gpu \
+      --disable-quic --no-first-run --disable-background-networking --disable-component-update --disable-sync \
+      --disable-dev-shm-usage --user-data-dir=PROFILE
+  else
+    COLUMNS+=("chromeWSS->us")
+    printf '%s\tstart\tFAIL\tstream_server did not listen (log: %s)\n' "chromeWSS->us" "$LOGS/stream_server.log" \
+      >>"$RESULTS"
+  fi
+  stop_pid "$SSRV_PID"
+fi
+
 # ---------------------------------------------------------------- our client → their servers
 # their_server COLUMN NAME LOGNAME CMD... : start CMD PORT, run our client against it
 their_server() {
@@ -410,7 +440,7 @@ while IFS=$'\t' read -r column check verdict _; do
   # a check reported twice counts as its worst outcome
   if [ "${CELL[$key]:-}" != FAIL ]; then CELL[$key]=$verdict; fi
 done <"$RESULTS"
-printf '%-16s' check
+printf '%-20s' check
 for c in "${COLUMNS[@]}"; do printf ' %-12s' "$c"; done
 echo
 extra=()
@@ -422,7 +452,7 @@ while IFS=$'\t' read -r column check _; do
 done <"$RESULTS"
 PASSED=0 FAILED=0 SKIPPED=0
 for check in "${CHECKS[@]}" "${extra[@]}"; do
-  printf '%-16s' "$check"
+  printf '%-20s' "$check"
   for c in "${COLUMNS[@]}"; do
     v=${CELL[$c|$check]:-}
     if [ -z "$v" ]; then
@@ -444,7 +474,7 @@ while IFS= read -r column; do
   # results from outside the client columns (echo_server itself)
   while IFS=$'\t' read -r col check verdict detail; do
     [ "$col" = "$column" ] || continue
-    printf '%-16s %s: %s %s\n' "$check" "$col" "$verdict" "$detail"
+    printf '%-20s %s: %s %s\n' "$check" "$col" "$verdict" "$detail"
     if [ "$verdict" = FAIL ]; then FAILED=$((FAILED + 1)); fi
   done <"$RESULTS"
 done < <(awk -F'\t' '!($1 in seen) { seen[$1]; print $1 }' "$RESULTS")

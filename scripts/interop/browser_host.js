@@ -11,6 +11,7 @@ const port = Number(process.argv[2]);
 const out = process.argv[3];
 const files = {
   '/chromium.html': ['text/html; charset=utf-8', path.join(__dirname, 'chromium.html')],
+  '/chromium_stream.html': ['text/html; charset=utf-8', path.join(__dirname, 'chromium_stream.html')],
   '/checks.js': ['text/javascript; charset=utf-8', path.join(__dirname, 'checks.js')],
 };
 fs.writeFileSync(out, '');

@@ -199,7 +199,36 @@
       .finally(() => process.exit(failed ? 1 : 0));
   }
 
-  const api = { runChecks, runCli, makeText, makeBinary, SIZES, PROTOCOLS, SERVER_CLOSE_REQUEST, SERVER_CLOSE_CODE, SERVER_CLOSE_REASON };
+  // In a page served by browser_host.js: `report` shows each result in
+  // `logEl` and posts it to /result (after an INFO line with the user
+  // agent); `run(promise)` reports a throw, then posts /done once every
+  // result is posted.
+  function pageReporter(logEl) {
+    let failed = false;
+    const post = (path, body) =>
+      fetch(path, { method: 'POST', headers: { 'Content-Type': 'text/plain;charset=utf-8' }, body }).catch(() => {});
+    const pending = [post('/result', 'INFO user-agent: ' + navigator.userAgent)];
+    const report = (check, ok, detail) => {
+      if (!ok) failed = true;
+      const line = `${ok ? 'PASS' : 'FAIL'} ${check}${detail ? ': ' + detail : ''}`;
+      logEl.textContent += line + '\n';
+      pending.push(post('/result', line));
+    };
+    const run = (promise) =>
+      promise
+        .catch((e) => report('run', false, String(e && e.stack ? e.stack : e)))
+        .finally(async () => {
+          await Promise.all(pending);
+          document.title = failed ? 'interop: FAIL' : 'interop: PASS';
+          await post('/done', failed ? 'FAIL' : 'PASS');
+        });
+    return { report, run };
+  }
+
+  const api = {
+    runChecks, runCli, pageReporter, makeText, makeBinary, firstDiff, describeText, SIZES, PROTOCOLS, MULTIBYTE, CLOSE_CODE, CLOSE_REASON,
+    SERVER_CLOSE_REQUEST, SERVER_CLOSE_CODE, SERVER_CLOSE_REASON,
+  };
   if (typeof module === 'object' && module.exports) module.exports = api;
   else root.InteropChecks = api;
 })(typeof globalThis !== 'undefined' ? globalThis : this);
