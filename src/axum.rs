@@ -53,6 +53,8 @@ pub struct WebSocketUpgrade {
     version: http::Version,
     uri: http::Uri,
     headers: http::HeaderMap,
+    /// The `:protocol` of an HTTP/2 extended CONNECT (RFC 8441).
+    connect_protocol: Option<String>,
     on_upgrade: OnUpgrade,
     config: Config,
     protocols: Vec<String>,
@@ -115,6 +117,7 @@ impl<S: Send + Sync> FromRequestParts<S> for WebSocketUpgrade {
             version: parts.version,
             uri: parts.uri.clone(),
             headers: parts.headers.clone(),
+            connect_protocol: crate::http::connect_protocol(&parts.extensions).map(String::from),
             on_upgrade,
             config: Config::default(),
             protocols: Vec::new(),
@@ -164,8 +167,16 @@ impl WebSocketUpgrade {
                 None => Accept::new(),
             })
         };
-        let head = (self.method, self.version, self.uri, self.headers);
-        let upgrade = match crate::http::accept_head(&head.0, head.1, &head.2, &head.3, self.config, choose) {
+        let upgrade = crate::http::accept_head(
+            &self.method,
+            self.version,
+            self.connect_protocol.as_deref(),
+            &self.uri,
+            &self.headers,
+            self.config,
+            choose,
+        );
+        let upgrade = match upgrade {
             Ok(upgrade) => upgrade,
             Err(refused) => return refused.response.map(|()| Body::empty()),
         };

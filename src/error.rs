@@ -391,7 +391,8 @@ pub enum HandshakeError {
     TooLarge,
     /// The transport ended during the handshake.
     Eof,
-    /// Server: the request method was not GET.
+    /// Server: the request method was not GET (CONNECT for an HTTP/2
+    /// extended CONNECT).
     Method(String),
     /// The request (server) or response (client) was not HTTP/1.1.
     HttpVersion,
@@ -413,7 +414,8 @@ pub enum HandshakeError {
     Version,
     /// Server: the application refused the request with this status.
     Rejected(u16),
-    /// Client: the server answered with a status other than 101.
+    /// Client: the server answered with a status other than 101 (200 for an
+    /// HTTP/2 extended CONNECT).
     Status {
         /// The HTTP status code.
         code: u16,
@@ -433,6 +435,13 @@ pub enum HandshakeError {
     /// Client: the server's permessage-deflate parameters are malformed or
     /// were not allowed by any offer (RFC 7692 §7.1).
     BadExtension(String),
+    /// Server: an HTTP/2 extended CONNECT whose `:protocol` is not
+    /// `websocket` (RFC 8441 §5).
+    ConnectProtocol,
+    /// Client: the HTTP/2 server did not enable extended CONNECT
+    /// (`SETTINGS_ENABLE_CONNECT_PROTOCOL`, RFC 8441 §3), so no WebSocket
+    /// can be opened over it.
+    NoExtendedConnect,
 }
 
 impl fmt::Display for HandshakeError {
@@ -442,7 +451,7 @@ impl fmt::Display for HandshakeError {
             Malformed(what) => write!(f, "malformed HTTP message: {what}"),
             TooLarge => f.write_str("header block too large"),
             Eof => f.write_str("connection closed during the handshake"),
-            Method(m) => write!(f, "method {m} is not GET"),
+            Method(m) => write!(f, "method {m} is not GET (nor CONNECT over HTTP/2)"),
             HttpVersion => f.write_str("HTTP version is not 1.1"),
             MissingHost => f.write_str("no Host header"),
             DuplicateHost => f.write_str("more than one Host header"),
@@ -452,12 +461,14 @@ impl fmt::Display for HandshakeError {
             Key => f.write_str("Sec-WebSocket-Key missing or not 16 base64-encoded bytes"),
             Version => f.write_str("Sec-WebSocket-Version missing or not 13"),
             Rejected(status) => write!(f, "application rejected the request with status {status}"),
-            Status { code, reason } => write!(f, "server answered {code} {reason}, not 101"),
+            Status { code, reason } => write!(f, "server answered {code} {reason}, not accepting the upgrade"),
             Accept => f.write_str("Sec-WebSocket-Accept missing or wrong"),
             UnofferedProtocol(p) => write!(f, "server chose subprotocol {p:?}, which was not offered"),
             NoProtocol => f.write_str("server chose none of the offered subprotocols"),
             UnofferedExtension(e) => write!(f, "server answered extension {e:?}, which was not offered"),
             BadExtension(e) => write!(f, "server answered {e:?}, which no offer allowed"),
+            ConnectProtocol => f.write_str("extended CONNECT whose :protocol is not websocket"),
+            NoExtendedConnect => f.write_str("the HTTP/2 server does not enable extended CONNECT (RFC 8441)"),
         }
     }
 }

@@ -84,11 +84,28 @@ pub fn accept<B>(
     accept_head(
         request.method(),
         request.version(),
+        connect_protocol(request.extensions()),
         request.uri(),
         request.headers(),
         config,
         decide,
     )
+}
+
+/// The `:protocol` pseudo-header of an HTTP/2 extended CONNECT (RFC 8441
+/// §4), as hyper or h2 hand it over in the request's extensions.
+#[cfg(feature = "http2")]
+pub(crate) fn connect_protocol(extensions: &::http::Extensions) -> Option<&str> {
+    extensions
+        .get::<::hyper::ext::Protocol>()
+        .map(::hyper::ext::Protocol::as_str)
+        .or_else(|| extensions.get::<::h2::ext::Protocol>().map(::h2::ext::Protocol::as_str))
+}
+
+/// Without feature `http2` no extended CONNECT is accepted.
+#[cfg(not(feature = "http2"))]
+pub(crate) fn connect_protocol(_: &::http::Extensions) -> Option<&str> {
+    None
 }
 
 /// [`accept`] from a request's head, as extractors see it (axum's
@@ -121,12 +138,21 @@ pub fn accept_parts(
     config: Config,
     decide: impl FnOnce(&Request) -> Result<Accept, u16>,
 ) -> Result<Upgrade, Box<Refused>> {
-    accept_head(&parts.method, parts.version, &parts.uri, &parts.headers, config, decide)
+    accept_head(
+        &parts.method,
+        parts.version,
+        connect_protocol(&parts.extensions),
+        &parts.uri,
+        &parts.headers,
+        config,
+        decide,
+    )
 }
 
 pub(crate) fn accept_head(
     method: &::http::Method,
     version: ::http::Version,
+    protocol: Option<&str>,
     uri: &::http::Uri,
     headers: &::http::HeaderMap,
     config: Config,
@@ -142,12 +168,14 @@ pub(crate) fn accept_head(
         Box::new(Refused { response, error })
     };
     // Judged where the HTTP stack left it: no HTTP/1.1 bytes rebuilt for
-    // the core's parser. HTTP/2 and HTTP/3 requests reach a WebSocket only
-    // through extended CONNECT (RFC 8441), which this path does not take,
-    // so anything but HTTP/1.1 is refused as §4.1 requires.
+    // the core's parser. HTTP/2 requests reach a WebSocket only through
+    // extended CONNECT (RFC 8441, feature `http2`); any other request that
+    // is not HTTP/1.1 is refused as RFC 6455 §4.1 requires.
+    let http11 = version == ::http::Version::HTTP_11;
     let head = crate::handshake::judge_head(
         method.as_str(),
-        version == ::http::Version::HTTP_11,
+        http11,
+        protocol.filter(|_| version == ::http::Version::HTTP_2),
         uri.path_and_query().map_or("/", |p| p.as_str()),
         uri.authority().map(|a| a.as_str()),
         headers.iter().map(|(name, value)| (name.as_str(), value.as_bytes())),
@@ -270,6 +298,9 @@ pub fn client_request<B>(request: &::http::Request<B>) -> Result<(ClientRequest,
 #[derive(Debug)]
 pub struct ClientHandshake {
     conn: Connection,
+    /// An extended CONNECT (RFC 8441) over TLS (`https`) or not (`http`);
+    /// `None` for an HTTP/1.1 upgrade.
+    extended_connect: Option<bool>,
 }
 
 impl ClientHandshake {
@@ -277,6 +308,21 @@ impl ClientHandshake {
     pub fn new(request: ClientRequest, config: Config) -> Self {
         Self {
             conn: Connection::client(request, config),
+            extended_connect: None,
+        }
+    }
+
+    /// Starts a client handshake as an HTTP/2 extended CONNECT (RFC 8441
+    /// §5): [`request`](Self::request) is a `CONNECT` with the `:protocol`
+    /// `websocket` (in the request's extensions, for h2 and for hyper, with
+    /// feature `http2`), `Sec-WebSocket-Version`, the offered subprotocols
+    /// and extensions and the extra headers, and no key; the server's `200`
+    /// goes to [`finish`](Self::finish). `secure`: the `:scheme` is `https`
+    /// (else `http`).
+    pub fn extended_connect(request: ClientRequest, secure: bool, config: Config) -> Self {
+        Self {
+            conn: Connection::client_extended_connect(request, config),
+            extended_connect: Some(secure),
         }
     }
 
@@ -289,6 +335,9 @@ impl ClientHandshake {
     /// queued (it failed [`ClientRequest::check`]), or
     /// [`Misuse::NotHttpTypes`] when the `http` crate refuses a part of it.
     pub fn request(&self) -> Result<::http::Request<()>, Error> {
+        if let Some(secure) = self.extended_connect {
+            return self.connect_request(secure);
+        }
         let mut storage = [httparse::EMPTY_HEADER; 64];
         let mut parsed = httparse::Request::new(&mut storage);
         let bytes = self.conn.pending_output();
@@ -299,6 +348,40 @@ impl ClientHandshake {
         let mut builder = ::http::Request::get(parsed.path.unwrap_or("/"));
         for header in parsed.headers.iter() {
             builder = builder.header(header.name, header.value);
+        }
+        builder.body(()).map_err(|_| Error::Misuse(Misuse::NotHttpTypes))
+    }
+
+    /// RFC 8441 §4, §5: the extended CONNECT, from the same request the
+    /// HTTP/1.1 handshake encodes, less what HTTP/2 has no use for (the
+    /// upgrade headers, the key; `Host` becomes the `:authority`).
+    fn connect_request(&self, secure: bool) -> Result<::http::Request<()>, Error> {
+        let request = self.conn.client_request().ok_or(Error::Misuse(Misuse::NoHttpMessage))?;
+        request.check()?;
+        let bytes = request.encode("-");
+        let mut storage = [httparse::EMPTY_HEADER; 64];
+        let mut parsed = httparse::Request::new(&mut storage);
+        match parsed.parse(&bytes) {
+            Ok(httparse::Status::Complete(_)) => {}
+            _ => return Err(Error::Misuse(Misuse::NoHttpMessage)),
+        }
+        let scheme = if secure { "https" } else { "http" };
+        let uri = std::format!("{scheme}://{}{}", request.host(), request.resource());
+        let mut builder = ::http::Request::builder()
+            .method(::http::Method::CONNECT)
+            .version(::http::Version::HTTP_2)
+            .uri(uri);
+        for header in parsed.headers.iter() {
+            let dropped = ["Host", "Upgrade", "Connection", "Sec-WebSocket-Key"];
+            if !dropped.iter().any(|d| header.name.eq_ignore_ascii_case(d)) {
+                builder = builder.header(header.name, header.value);
+            }
+        }
+        #[cfg(feature = "http2")]
+        {
+            builder = builder
+                .extension(::h2::ext::Protocol::from_static("websocket"))
+                .extension(::hyper::ext::Protocol::from_static("websocket"));
         }
         builder.body(()).map_err(|_| Error::Misuse(Misuse::NotHttpTypes))
     }
@@ -607,6 +690,161 @@ mod tests {
         assert!(matches!(
             client.finish(&response),
             Err(Error::Handshake(HandshakeError::Accept))
+        ));
+    }
+
+    /// An HTTP/2 extended CONNECT as hyper hands it over (RFC 8441 §4).
+    #[cfg(feature = "http2")]
+    fn extended_connect() -> ::http::request::Builder {
+        ::http::Request::connect("https://example.com/chat?room=1")
+            .version(::http::Version::HTTP_2)
+            .extension(::hyper::ext::Protocol::from_static("websocket"))
+            .header("sec-websocket-version", "13")
+    }
+
+    /// RFC 8441 §5: accepted with a 200 and no accept key, subprotocol and
+    /// permessage-deflate negotiated as over HTTP/1.1; the host is the
+    /// `:authority`.
+    #[cfg(feature = "http2")]
+    #[test]
+    fn accepts_an_extended_connect_with_200() {
+        let request = extended_connect()
+            .header("sec-websocket-protocol", "chat, superchat")
+            .header("sec-websocket-extensions", "permessage-deflate; client_max_window_bits")
+            .body(())
+            .unwrap();
+        let mut host = String::new();
+        let upgrade = accept(&request, Config::default(), |r| {
+            assert!(r.is_extended_connect());
+            assert_eq!(r.key(), "");
+            host = String::from(r.host());
+            assert_eq!(r.target(), "/chat?room=1");
+            Ok(Accept::new().protocol("chat"))
+        })
+        .unwrap();
+        assert_eq!(host, "example.com");
+        let response = &upgrade.response;
+        assert_eq!(response.status(), 200);
+        assert!(response.headers().get("sec-websocket-accept").is_none());
+        assert!(response.headers().get("upgrade").is_none());
+        assert!(response.headers().get("connection").is_none());
+        assert_eq!(response.headers()["sec-websocket-protocol"], "chat");
+        assert!(
+            response.headers()["sec-websocket-extensions"]
+                .to_str()
+                .unwrap()
+                .starts_with("permessage-deflate")
+        );
+        assert_eq!(upgrade.connection.ready_state(), ReadyState::Open);
+        // The same through the request's parts (axum's extractor path).
+        let (parts, ()) = request.into_parts();
+        assert!(accept_parts(&parts, Config::default(), |_| Ok(Accept::new())).is_ok());
+    }
+
+    /// RFC 8441 §5 with RFC 6455 §4.2.1's rules: the wrong `:protocol`, the
+    /// wrong version, another method, a missing `:authority`, and an
+    /// HTTP/2 request that is no extended CONNECT are refused.
+    #[cfg(feature = "http2")]
+    #[test]
+    fn refuses_bad_extended_connects() {
+        let refused = |request: ::http::Request<()>| {
+            let refused = accept(&request, Config::default(), |_| Ok(Accept::new())).unwrap_err();
+            let Error::Handshake(error) = refused.error else {
+                panic!("{:?}", refused.error)
+            };
+            (refused.response.status().as_u16(), error)
+        };
+        let mut other = extended_connect().body(()).unwrap();
+        other
+            .extensions_mut()
+            .insert(::hyper::ext::Protocol::from_static("webtransport"));
+        assert_eq!(refused(other), (400, HandshakeError::ConnectProtocol));
+        let version = ::http::Request::connect("https://example.com/")
+            .version(::http::Version::HTTP_2)
+            .extension(::hyper::ext::Protocol::from_static("websocket"))
+            .header("sec-websocket-version", "8")
+            .body(())
+            .unwrap();
+        assert_eq!(refused(version), (426, HandshakeError::Version));
+        let no_version = ::http::Request::connect("https://example.com/")
+            .version(::http::Version::HTTP_2)
+            .extension(::hyper::ext::Protocol::from_static("websocket"))
+            .body(())
+            .unwrap();
+        assert_eq!(refused(no_version), (426, HandshakeError::Version));
+        let get = ::http::Request::get("https://example.com/")
+            .version(::http::Version::HTTP_2)
+            .extension(::hyper::ext::Protocol::from_static("websocket"))
+            .header("sec-websocket-version", "13")
+            .body(())
+            .unwrap();
+        assert_eq!(refused(get), (400, HandshakeError::Method("GET".into())));
+        let no_authority = ::http::Request::connect("/chat")
+            .version(::http::Version::HTTP_2)
+            .extension(::hyper::ext::Protocol::from_static("websocket"))
+            .header("sec-websocket-version", "13")
+            .body(())
+            .unwrap();
+        assert_eq!(refused(no_authority), (400, HandshakeError::MissingHost));
+        // A plain CONNECT (no `:protocol`) is no WebSocket request.
+        let plain = ::http::Request::connect("https://example.com/")
+            .version(::http::Version::HTTP_2)
+            .header("sec-websocket-version", "13")
+            .body(())
+            .unwrap();
+        assert_eq!(refused(plain), (400, HandshakeError::Method("CONNECT".into())));
+    }
+
+    /// The client's side (RFC 8441 §4, §5): a CONNECT over HTTP/2 with
+    /// `:protocol` websocket, the version, the offers and extra headers,
+    /// and no key, Upgrade, Connection or Host; a 200 opens it, a 101 or
+    /// another status does not.
+    #[cfg(feature = "http2")]
+    #[test]
+    fn the_client_sends_an_extended_connect_and_wants_200() {
+        let new = || {
+            let request = ClientRequest::new("example.com:8443", "/chat")
+                .protocol("chat")
+                .header("Authorization", "Bearer t0ken");
+            ClientHandshake::extended_connect(request, true, Config::default())
+        };
+        let handshake = new();
+        let request = handshake.request().unwrap();
+        assert_eq!(request.method(), ::http::Method::CONNECT);
+        assert_eq!(request.version(), ::http::Version::HTTP_2);
+        assert_eq!(request.uri(), "https://example.com:8443/chat");
+        assert_eq!(
+            request.extensions().get::<::h2::ext::Protocol>().map(|p| p.as_str()),
+            Some("websocket")
+        );
+        let headers = request.headers();
+        assert_eq!(headers["sec-websocket-version"], "13");
+        assert_eq!(headers["sec-websocket-protocol"], "chat");
+        assert_eq!(headers["authorization"], "Bearer t0ken");
+        assert!(headers.contains_key("sec-websocket-extensions"));
+        for absent in ["sec-websocket-key", "upgrade", "connection", "host"] {
+            assert!(!headers.contains_key(absent), "{absent}");
+        }
+        let ok = ::http::Response::builder()
+            .status(200)
+            .header("sec-websocket-protocol", "chat")
+            .body(())
+            .unwrap();
+        let conn = handshake.finish(&ok).unwrap();
+        assert_eq!(conn.protocol(), Some("chat"));
+        let switching = ::http::Response::builder().status(101).body(()).unwrap();
+        assert!(matches!(
+            new().finish(&switching),
+            Err(Error::Handshake(HandshakeError::Status { code: 101, .. }))
+        ));
+        let unoffered = ::http::Response::builder()
+            .status(200)
+            .header("sec-websocket-protocol", "other")
+            .body(())
+            .unwrap();
+        assert!(matches!(
+            new().finish(&unoffered),
+            Err(Error::Handshake(HandshakeError::UnofferedProtocol(_)))
         ));
     }
 }

@@ -89,6 +89,8 @@ mod dom;
 pub mod error;
 mod extension;
 pub mod frame;
+#[cfg(feature = "http2")]
+pub mod h2;
 pub mod handshake;
 #[cfg(feature = "http")]
 pub mod http;

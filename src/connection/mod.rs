@@ -294,6 +294,25 @@ impl Connection {
         conn
     }
 
+    /// A client whose request an HTTP/2 stack sends as an extended CONNECT
+    /// (RFC 8441): nothing is queued, and the response (a `200` with the
+    /// subprotocol and extensions, no accept key) comes in as HTTP/1.1
+    /// head bytes; see `http::ClientHandshake::extended_connect`.
+    #[cfg(feature = "http")]
+    pub(crate) fn client_extended_connect(request: ClientRequest, config: Config) -> Self {
+        let request = extension::offer(request, &config);
+        let state = State::AwaitingResponse {
+            request: Box::new(request),
+            key: String::new(),
+        };
+        Self::new(
+            Role::Client,
+            config,
+            state,
+            Tx::new(Vec::new(), Some(Box::new(crate::mask::ThreadRngSource))),
+        )
+    }
+
     /// A server awaiting a client's request.
     ///
     /// The handshake timeout counts from time zero on the caller's clock.

@@ -47,6 +47,15 @@ impl Connection {
         }
     }
 
+    /// Client: the request awaiting its response.
+    #[cfg(feature = "http")]
+    pub(crate) fn client_request(&self) -> Option<&handshake::ClientRequest> {
+        match &self.state {
+            State::AwaitingResponse { request, .. } => Some(request),
+            _ => None,
+        }
+    }
+
     /// Client: sets up what the server's `Sec-WebSocket-Extensions` agreed
     /// to.
     fn agree_extensions(&mut self, extensions: &str) -> Result<(), HandshakeError> {

@@ -72,11 +72,16 @@ impl Accept {
 /// The `101 Switching Protocols` answer to `request` (§4.2.2 step 5).
 pub(crate) fn encode_accept(request: &Request, accept: &Accept, extensions: &str) -> Vec<u8> {
     let mut out = String::with_capacity(160);
-    out.push_str(
-        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ",
-    );
-    out.push_str(&accept_key(request.key().as_bytes()));
-    out.push_str("\r\n");
+    if request.is_extended_connect() {
+        // RFC 8441 §5: a 2xx accepts; no Upgrade, Connection or accept key.
+        out.push_str("HTTP/1.1 200 OK\r\n");
+    } else {
+        out.push_str(
+            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ",
+        );
+        out.push_str(&accept_key(request.key().as_bytes()));
+        out.push_str("\r\n");
+    }
     if let Some(protocol) = &accept.protocol {
         out.push_str("Sec-WebSocket-Protocol: ");
         out.push_str(protocol);

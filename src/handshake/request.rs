@@ -72,9 +72,17 @@ impl Request {
         self.header_str("Origin")
     }
 
-    /// The `Sec-WebSocket-Key` (base64, as sent).
+    /// The `Sec-WebSocket-Key` (base64, as sent); empty for an extended
+    /// CONNECT, which has none.
     pub fn key(&self) -> &str {
         &self.key
+    }
+
+    /// Whether this is an HTTP/2 extended CONNECT (RFC 8441) rather than an
+    /// HTTP/1.1 upgrade: the answer is then a `200` and the stream itself
+    /// carries the frames.
+    pub fn is_extended_connect(&self) -> bool {
+        self.key.is_empty()
     }
 
     /// Subprotocols offered, in the client's order of preference.
@@ -154,10 +162,15 @@ pub(crate) fn parse_request(buf: &[u8], limits: Limits) -> Result<Option<(Reques
 /// more than `max_headers` headers, or more bytes than `max_bytes` as
 /// HTTP/1.1 would take, is [`HandshakeError::TooLarge`]. Without a `Host`
 /// header, `authority` (the URI's) stands for it.
+///
+/// A request over HTTP/2 reaches a WebSocket only as an extended CONNECT
+/// (RFC 8441 §4, §5): `protocol` is its `:protocol` pseudo-header, which
+/// the HTTP stack hands over apart from the headers (`None` for HTTP/1.1).
 #[cfg(feature = "http")]
 pub(crate) fn judge_head<'h>(
     method: &str,
     http11: bool,
+    protocol: Option<&str>,
     target: &str,
     authority: Option<&str>,
     headers: impl Iterator<Item = (&'h str, &'h [u8])>,
@@ -173,7 +186,59 @@ pub(crate) fn judge_head<'h>(
         }
         copied.push((name.to_owned(), value.to_owned()));
     }
+    if let Some(protocol) = protocol {
+        if method != "CONNECT" {
+            return Err(HandshakeError::Method(method.to_owned()).into());
+        }
+        return judge_extended_connect(protocol, target, authority, copied);
+    }
     judge(method, http11, target, authority, copied)
+}
+
+/// The rules of RFC 8441 §5 on an extended CONNECT: `:protocol` is
+/// `websocket`, `:authority` names the host, `Sec-WebSocket-Version` is 13
+/// as in §4.2.1; there is no `Upgrade`, `Connection` or key (the stream
+/// itself is the upgrade). The [`Request`] has an empty key, which is how
+/// the answer knows to be a `200` without `Sec-WebSocket-Accept`.
+#[cfg(feature = "http")]
+fn judge_extended_connect(
+    protocol: &str,
+    target: &str,
+    authority: Option<&str>,
+    headers: Headers,
+) -> Result<Request, BadRequest> {
+    if !protocol.eq_ignore_ascii_case("websocket") {
+        return Err(HandshakeError::ConnectProtocol.into());
+    }
+    let Some(authority) = authority else {
+        return Err(HandshakeError::MissingHost.into());
+    };
+    check_version(&headers)?;
+    let (target, _) = split_target(target);
+    Ok(with_offers(target, Some(authority.to_owned()), headers, String::new()))
+}
+
+/// §4.2.1 item 6: one `Sec-WebSocket-Version`, 13; 426 otherwise (§4.2.2).
+fn check_version(headers: &Headers) -> Result<(), BadRequest> {
+    let mut versions = header_values(headers, "Sec-WebSocket-Version");
+    match (versions.next(), versions.next()) {
+        (Some(v), None) if v.trim_ascii() == b"13" => Ok(()),
+        _ => Err(HandshakeError::Version.into()),
+    }
+}
+
+/// The request, with the subprotocols and extensions it offers.
+fn with_offers(target: String, authority: Option<String>, headers: Headers, key: String) -> Request {
+    let protocols = all_items(&headers, "Sec-WebSocket-Protocol");
+    let extensions = all_items(&headers, "Sec-WebSocket-Extensions");
+    Request {
+        target,
+        authority,
+        headers,
+        key,
+        protocols,
+        extensions,
+    }
 }
 
 /// The rules of §4.2.1 on a parsed request head. `authority` is the
@@ -213,11 +278,7 @@ fn judge(
     if !any_has_token(&headers, "Connection", "Upgrade") {
         return Err(HandshakeError::Connection.into());
     }
-    let mut versions = header_values(&headers, "Sec-WebSocket-Version");
-    match (versions.next(), versions.next()) {
-        (Some(v), None) if v.trim_ascii() == b"13" => {}
-        _ => return Err(HandshakeError::Version.into()),
-    }
+    check_version(&headers)?;
     let mut keys = header_values(&headers, "Sec-WebSocket-Key");
     let key = match (keys.next(), keys.next()) {
         (Some(k), None) => k.trim_ascii(),
@@ -229,17 +290,7 @@ fn judge(
     }
     let key = String::from_utf8_lossy(key).into_owned();
     drop(keys);
-    drop(versions);
-    let protocols = all_items(&headers, "Sec-WebSocket-Protocol");
-    let extensions = all_items(&headers, "Sec-WebSocket-Extensions");
-    Ok(Request {
-        target,
-        authority,
-        headers,
-        key,
-        protocols,
-        extensions,
-    })
+    Ok(with_offers(target, authority, headers, key))
 }
 
 #[cfg(test)]

@@ -46,20 +46,23 @@ pub(crate) fn validate_response(
         return Err(HandshakeError::HttpVersion);
     }
     let code = response.code.unwrap_or(0);
-    if code != 101 {
+    // No key: an HTTP/2 extended CONNECT (RFC 8441 §5), which a 200 accepts
+    // with no Upgrade, Connection or accept key; the stream is the upgrade.
+    let extended_connect = key.is_empty();
+    if code != if extended_connect { 200 } else { 101 } {
         return Err(HandshakeError::Status {
             code,
             reason: response.reason.unwrap_or("").to_owned(),
         });
     }
-    if !any_has_token(&headers, "Upgrade", "websocket") {
-        return Err(HandshakeError::Upgrade);
-    }
-    if !any_has_token(&headers, "Connection", "Upgrade") {
-        return Err(HandshakeError::Connection);
-    }
-    let expected = accept_key(key.as_bytes());
-    {
+    if !extended_connect {
+        if !any_has_token(&headers, "Upgrade", "websocket") {
+            return Err(HandshakeError::Upgrade);
+        }
+        if !any_has_token(&headers, "Connection", "Upgrade") {
+            return Err(HandshakeError::Connection);
+        }
+        let expected = accept_key(key.as_bytes());
         let mut accepts = header_values(&headers, "Sec-WebSocket-Accept");
         match (accepts.next(), accepts.next()) {
             (Some(value), None) if value.trim_ascii() == expected.as_bytes() => {}

@@ -1,0 +1,292 @@
+//! WebSockets over HTTP/2 (RFC 8441), both roles against each other: a
+//! hyper 1.x HTTP/2 server (cleartext, prior knowledge) that accepts
+//! extended CONNECTs through `rfc6455::http::accept`, and
+//! `rfc6455::h2::Client`, which opens several WebSockets as streams of one
+//! HTTP/2 connection. A raw `h2` server stands in where hyper cannot be
+//! made to misbehave (a reset stream).
+#![cfg(feature = "http2")]
+
+use bytes::Bytes;
+use futures_util::StreamExt;
+use http_body_util::Empty;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use rfc6455::h2::Client;
+use rfc6455::tokio::WebSocket;
+use rfc6455::{Accept, ClientRequest, Config, Error, HandshakeError, Message};
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::time::timeout;
+
+const LIMIT: Duration = Duration::from_secs(20);
+
+async fn run<T>(body: impl Future<Output = T>) -> T {
+    match timeout(LIMIT, body).await {
+        Ok(value) => value,
+        Err(_) => panic!("the test did not finish within {LIMIT:?}: a hang"),
+    }
+}
+
+/// What the server saw.
+#[derive(Default)]
+struct Seen {
+    /// TCP connections accepted.
+    connections: AtomicUsize,
+    /// Requests accepted as WebSockets.
+    websockets: AtomicUsize,
+    /// Of these, the extended CONNECTs (RFC 8441).
+    extended: AtomicUsize,
+    /// Close codes the echo loops ended with.
+    closes: std::sync::Mutex<Vec<Option<u16>>>,
+}
+
+/// A hyper HTTP/2 server; `enable` advertises SETTINGS_ENABLE_CONNECT_PROTOCOL.
+/// Each accepted WebSocket echoes text and binary, choosing "chat" when
+/// offered.
+async fn h2_server(enable: bool) -> (SocketAddr, Arc<Seen>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let seen = Arc::new(Seen::default());
+    let served = Arc::clone(&seen);
+    tokio::spawn(async move {
+        loop {
+            let Ok((tcp, _)) = listener.accept().await else { return };
+            served.connections.fetch_add(1, Ordering::SeqCst);
+            let seen = Arc::clone(&served);
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(move |request| handle(request, Arc::clone(&seen)));
+                let mut builder = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
+                if enable {
+                    builder.enable_connect_protocol();
+                }
+                let _ = builder.serve_connection(TokioIo::new(tcp), service).await;
+            });
+        }
+    });
+    (addr, seen)
+}
+
+async fn handle(
+    mut request: hyper::Request<Incoming>,
+    seen: Arc<Seen>,
+) -> Result<hyper::Response<Empty<Bytes>>, std::convert::Infallible> {
+    let accepted = rfc6455::http::accept(&request, Config::default(), |head| {
+        if head.is_extended_connect() {
+            seen.extended.fetch_add(1, Ordering::SeqCst);
+        }
+        Ok(if head.protocols().iter().any(|p| p == "chat") {
+            Accept::new().protocol("chat")
+        } else {
+            Accept::new()
+        })
+    });
+    let upgrade = match accepted {
+        Ok(upgrade) => upgrade,
+        Err(refused) => return Ok(refused.response.map(|()| Empty::new())),
+    };
+    seen.websockets.fetch_add(1, Ordering::SeqCst);
+    let on_upgrade = hyper::upgrade::on(&mut request);
+    let connection = upgrade.connection;
+    tokio::spawn(async move {
+        let Ok(upgraded) = on_upgrade.await else { return };
+        let mut ws = WebSocket::from_connection(connection, TokioIo::new(upgraded));
+        while let Some(Ok(message)) = ws.next().await {
+            if (message.is_text() || message.is_binary()) && ws.send(message).await.is_err() {
+                break;
+            }
+        }
+        let code = ws.peer_close().and_then(|c| c.code).map(|c| c.0);
+        seen.closes.lock().unwrap().push(code);
+    });
+    Ok(upgrade.response.map(|()| Empty::new()))
+}
+
+async fn client(addr: SocketAddr) -> Client {
+    Client::handshake(TcpStream::connect(addr).await.unwrap())
+        .await
+        .unwrap()
+}
+
+fn request(addr: SocketAddr, path: &str) -> ClientRequest {
+    ClientRequest::new(addr.to_string(), path)
+}
+
+/// RFC 8441 §4, §5: three WebSockets opened as streams of one HTTP/2
+/// connection (the server saw one TCP connection and three extended
+/// CONNECTs), each negotiating its subprotocol and permessage-deflate and
+/// echoing its own messages, interleaved; each closes with its own code.
+#[tokio::test]
+async fn websockets_share_one_http2_connection() {
+    run(async {
+        let (addr, seen) = h2_server(true).await;
+        let client = client(addr).await;
+        assert!(client.supports_websockets());
+        let mut sockets = Vec::new();
+        for (i, path) in ["/a", "/b", "/c"].iter().enumerate() {
+            let mut request = request(addr, path);
+            if i != 1 {
+                request = request.protocol("chat");
+            }
+            let ws = client.connect(request, false, Config::default()).await.unwrap();
+            assert_eq!(ws.protocol(), if i != 1 { "chat" } else { "" });
+            assert!(ws.extensions().starts_with("permessage-deflate"), "{}", ws.extensions());
+            sockets.push(ws);
+        }
+        for round in 0..3 {
+            for (i, ws) in sockets.iter_mut().enumerate() {
+                ws.send(format!("socket {i} round {round}").as_str()).await.unwrap();
+                let big: Vec<u8> = (0..70_000 + i).map(|b| (b * 7 + i) as u8).collect();
+                ws.send(big.as_slice()).await.unwrap();
+            }
+            for (i, ws) in sockets.iter_mut().enumerate() {
+                let text = ws.read().await.unwrap().unwrap();
+                assert_eq!(text, Message::text(format!("socket {i} round {round}")));
+                let big = ws.read().await.unwrap().unwrap();
+                assert_eq!(big.len(), 70_000 + i);
+                assert!(big.as_bytes().iter().enumerate().all(|(b, &v)| v == (b * 7 + i) as u8));
+            }
+        }
+        for (i, ws) in sockets.iter_mut().enumerate() {
+            ws.close(Some(4000 + i as u16), None).await.unwrap();
+            assert!(ws.read().await.unwrap().is_none());
+            let close = ws.peer_close().expect("the server answered the close");
+            assert_eq!(close.code.map(|c| c.0), Some(4000 + i as u16));
+        }
+        assert_eq!(seen.connections.load(Ordering::SeqCst), 1);
+        assert_eq!(seen.websockets.load(Ordering::SeqCst), 3);
+        assert_eq!(seen.extended.load(Ordering::SeqCst), 3);
+        // The server's loops ended on the close handshake: the stream's
+        // END_STREAM after it is no failure.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let mut closes = seen.closes.lock().unwrap().clone();
+        closes.sort();
+        assert_eq!(closes, [Some(4000), Some(4001), Some(4002)]);
+    })
+    .await;
+}
+
+/// RFC 8441 §3: without SETTINGS_ENABLE_CONNECT_PROTOCOL from the server,
+/// the client sends no extended CONNECT.
+#[tokio::test]
+async fn no_websocket_without_the_setting() {
+    run(async {
+        let (addr, seen) = h2_server(false).await;
+        let client = client(addr).await;
+        assert!(!client.supports_websockets());
+        let error = client
+            .connect(request(addr, "/"), false, Config::default())
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(error, Error::Handshake(HandshakeError::NoExtendedConnect)),
+            "{error:?}"
+        );
+        assert_eq!(seen.websockets.load(Ordering::SeqCst), 0);
+    })
+    .await;
+}
+
+/// The server's refusal (RFC 6455 §4.2.1's rules applied to the CONNECT:
+/// an unoffered subprotocol asked for, a wrong version) arrives as the
+/// status, and the client fails the handshake with it.
+#[tokio::test]
+async fn a_refused_connect_fails_the_handshake() {
+    run(async {
+        let (addr, _seen) = h2_server(true).await;
+        let client = client(addr).await;
+        let request = request(addr, "/").header("Sec-WebSocket-Version", "8");
+        let error = client.connect(request, false, Config::default()).await.unwrap_err();
+        // The client's own version header comes first; a second one makes
+        // the request's version invalid: 426 (RFC 6455 §4.2.2).
+        assert!(
+            matches!(&error, Error::Handshake(HandshakeError::Status { code: 426, .. })),
+            "{error:?}"
+        );
+        // The connection still serves other streams.
+        let mut ws = client
+            .connect(request_ok(addr), false, Config::default())
+            .await
+            .unwrap();
+        ws.send("still here").await.unwrap();
+        assert_eq!(ws.read().await.unwrap().unwrap(), Message::text("still here"));
+    })
+    .await;
+}
+
+fn request_ok(addr: SocketAddr) -> ClientRequest {
+    request(addr, "/ok")
+}
+
+/// RFC 8441 §5: a reset stream is a failed WebSocket connection (1006),
+/// not a clean close. A raw h2 server accepts the CONNECT, then resets.
+#[tokio::test]
+async fn a_reset_stream_fails_the_connection() {
+    run(async {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let (tcp, _) = listener.accept().await.unwrap();
+            let mut builder = h2::server::Builder::new();
+            builder.enable_connect_protocol();
+            let mut connection = builder.handshake::<_, Bytes>(tcp).await.unwrap();
+            let (request, mut respond) = connection.accept().await.unwrap().unwrap();
+            assert_eq!(request.method(), http::Method::CONNECT);
+            assert_eq!(
+                request.extensions().get::<h2::ext::Protocol>().map(|p| p.as_str()),
+                Some("websocket")
+            );
+            assert!(request.headers().get("sec-websocket-key").is_none());
+            assert_eq!(request.headers()["sec-websocket-version"], "13");
+            let response = http::Response::builder().status(200).body(()).unwrap();
+            let mut send = respond.send_response(response, false).unwrap();
+            tokio::spawn(async move { while connection.accept().await.is_some() {} });
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            send.send_reset(h2::Reason::INTERNAL_ERROR);
+            tokio::time::sleep(Duration::from_secs(5)).await;
+        });
+        let client = client(addr).await;
+        let mut ws = client
+            .connect(request(addr, "/"), false, Config::default())
+            .await
+            .unwrap();
+        let failure = ws.read().await.unwrap_err();
+        assert!(
+            matches!(&failure, Error::Io(e) if e.kind() == std::io::ErrorKind::ConnectionReset),
+            "{failure:?}"
+        );
+        assert!(ws.peer_close().is_none());
+    })
+    .await;
+}
+
+/// The same handler serves HTTP/1.1 upgrades (a 101) when hyper speaks
+/// HTTP/1.1: `Request::is_extended_connect` tells the two apart.
+#[tokio::test]
+async fn http1_upgrades_still_work_beside_http2() {
+    run(async {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let seen = Arc::new(Seen::default());
+        let served = Arc::clone(&seen);
+        tokio::spawn(async move {
+            let (tcp, _) = listener.accept().await.unwrap();
+            let service = hyper::service::service_fn(move |request| handle(request, Arc::clone(&served)));
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(tcp), service)
+                .with_upgrades()
+                .await;
+        });
+        let mut ws = WebSocket::connect(&format!("ws://{addr}/"), &["chat"]).await.unwrap();
+        assert_eq!(ws.protocol(), "chat");
+        ws.send("over HTTP/1.1").await.unwrap();
+        assert_eq!(ws.read().await.unwrap().unwrap(), Message::text("over HTTP/1.1"));
+        let _ = ws.close(Some(1000), None).await;
+        assert_eq!(seen.websockets.load(Ordering::SeqCst), 1);
+        assert_eq!(seen.extended.load(Ordering::SeqCst), 0);
+    })
+    .await;
+}
