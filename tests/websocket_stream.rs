@@ -547,3 +547,179 @@ async fn accept_and_a_dropped_readable() {
     })
     .await;
 }
+
+// ---------------------------------------------------------------- wakeups
+
+/// `closed` awaited in another task, while the connection is open and
+/// nothing reads, is woken when the writable starts the close: nothing else
+/// would wake it (it reads nothing while the connection is open).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn closed_elsewhere_sees_the_writable_close() {
+    run(async {
+        let (addr, _seen) = server(echo).await;
+        let (wss, mut opened) = open(addr, WebSocketStreamOptions::new()).await;
+        let watcher = tokio::spawn(wss.closed());
+        sleep(Duration::from_millis(100)).await;
+        opened.writable.close().await.unwrap();
+        let closed = timeout(Duration::from_secs(5), watcher).await;
+        assert_eq!(closed.expect("closed woke").unwrap().unwrap(), CloseInfo::new(1005, ""));
+    })
+    .await;
+}
+
+/// One signal for several streams (the standard's `AbortSignal` may be
+/// shared): aborting it fails every handshake under way, not only the one
+/// that polled last.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_signal_aborts_every_handshake() {
+    run(async {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let mut silent = Vec::new();
+            while let Ok((stream, _)) = listener.accept().await {
+                silent.push(stream);
+            }
+        });
+        let controller = AbortController::new();
+        let mut tasks = Vec::new();
+        for _ in 0..3 {
+            let options = WebSocketStreamOptions::new().signal(controller.signal());
+            let wss = WebSocketStream::new(&url(addr), options).unwrap();
+            tasks.push(tokio::spawn(async move { wss.opened().await.map(drop) }));
+            sleep(Duration::from_millis(50)).await;
+        }
+        controller.abort();
+        for (i, task) in tasks.into_iter().enumerate() {
+            let opened = timeout(Duration::from_secs(3), task).await;
+            let error = opened
+                .unwrap_or_else(|_| panic!("stream {i} was not woken"))
+                .unwrap()
+                .unwrap_err();
+            assert!(error.cause().is_none(), "stream {i}: {error:?}");
+        }
+    })
+    .await;
+}
+
+/// A handle's waker is kept only while it lives: `closed` futures dropped
+/// while pending (under a timeout, in a `select!`) leave nothing behind.
+#[tokio::test]
+async fn dropped_closed_futures_keep_no_waker() {
+    use std::sync::Arc;
+    use std::task::{Context, Wake, Waker};
+    struct Counted;
+    impl Wake for Counted {
+        fn wake(self: Arc<Self>) {}
+    }
+    run(async {
+        let (addr, _seen) = server(echo).await;
+        let (wss, _opened) = open(addr, WebSocketStreamOptions::new()).await;
+        let wakers: Vec<Arc<Counted>> = (0..1_000).map(|_| Arc::new(Counted)).collect();
+        for counted in &wakers {
+            let waker = Waker::from(Arc::clone(counted));
+            let mut closed = std::pin::pin!(wss.closed());
+            assert!(closed.as_mut().poll(&mut Context::from_waker(&waker)).is_pending());
+        }
+        let kept = wakers.iter().filter(|w| Arc::strong_count(w) > 1).count();
+        assert_eq!(kept, 0, "wakers of dropped futures kept");
+    })
+    .await;
+}
+
+/// Both peers write 8 MiB before they read (more than the TCP buffers
+/// hold): with read-ahead room for it, the writable reads into the room
+/// while its writes wait, through `send` (poll_flush) as through `feed`
+/// (poll_ready), so neither side waits on the other for ever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn read_ahead_breaks_a_write_write_deadlock() {
+    run(async {
+        const N: usize = 64;
+        const SIZE: usize = 128 * 1024;
+        for use_send in [true, false] {
+            let (addr, _done) = server(|mut ws: WebSocket<TcpStream>| async move {
+                for _ in 0..N {
+                    if ws.send(Message::binary(vec![7u8; SIZE])).await.is_err() {
+                        return;
+                    }
+                }
+                let mut read = 0;
+                while read < N {
+                    match ws.next().await {
+                        Some(Ok(m)) if m.is_binary() => read += 1,
+                        Some(Ok(_)) => {}
+                        _ => return,
+                    }
+                }
+                let _ = ws.close(Some(1000), None).await;
+                while ws.next().await.is_some() {}
+            })
+            .await;
+            let options = WebSocketStreamOptions::new()
+                .config(plain_config())
+                .read_ahead(N * SIZE + 1);
+            let (wss, mut opened) = open(addr, options).await;
+            let wrote = timeout(Duration::from_secs(10), async {
+                for _ in 0..N {
+                    let message = Message::binary(vec![1u8; SIZE]);
+                    if use_send {
+                        opened.writable.send(message).await.unwrap();
+                    } else {
+                        opened.writable.feed(message).await.unwrap();
+                    }
+                }
+                opened.writable.flush().await.unwrap();
+            })
+            .await;
+            assert!(wrote.is_ok(), "deadlocked (send: {use_send})");
+            for _ in 0..N {
+                assert_eq!(opened.readable.next().await.unwrap().unwrap().len(), SIZE);
+            }
+            assert_eq!(wss.closed().await.unwrap(), CloseInfo::new(1000, ""));
+        }
+    })
+    .await;
+}
+
+/// A dropped readable lets the writable read (and discard) while it waits,
+/// so a peer that writes before it reads is not stuck behind unread data.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_readable_does_not_block_the_writable() {
+    run(async {
+        const N: usize = 64;
+        const SIZE: usize = 128 * 1024;
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = tokio::spawn(async move {
+            let (stream, _) = listener.accept().await.unwrap();
+            let wss = WebSocketStream::accept(stream, WebSocketStreamOptions::new().config(plain_config()))
+                .await
+                .unwrap();
+            let opened = wss.opened().await.unwrap();
+            drop(opened.readable);
+            let mut writable = opened.writable;
+            for _ in 0..N {
+                writable.send(Message::binary(vec![7u8; SIZE])).await.unwrap();
+            }
+        });
+        let mut client = WebSocket::connect_with(&url(addr), &[], plain_config()).await.unwrap();
+        let client = tokio::spawn(async move {
+            for _ in 0..N {
+                client.send(Message::binary(vec![1u8; SIZE])).await.unwrap();
+            }
+            let mut read = 0;
+            while read < N {
+                if client.next().await.unwrap().unwrap().is_binary() {
+                    read += 1;
+                }
+            }
+        });
+        let both = timeout(Duration::from_secs(10), async {
+            server.await.unwrap();
+            client.await.unwrap();
+        })
+        .await;
+        assert!(both.is_ok(), "the writable of a dropped readable never read");
+    })
+    .await;
+}

@@ -27,11 +27,17 @@
 //! while [`opened`](WebSocketStream::opened) or
 //! [`closed`](WebSocketStream::closed) is awaited, and the connection moves
 //! while the readable, the writable or `closed` is polled. Pings are
-//! answered and the close handshake completes whichever of them runs;
-//! `closed` reads (and, as the standard says of a closing socket,
-//! discards) only once the connection is closing, or ahead into the
-//! read-ahead room. So await `closed` after `close()` to see the close
-//! through; messages already queued for the readable stay there.
+//! answered and the close handshake completes whichever of them runs.
+//! Besides the readable, only two things read an open connection: `closed`
+//! and a write waiting on a full transport, each into the read-ahead room
+//! only (so two peers that both write before they read can be given room
+//! enough not to wait on each other), or anything once the readable was
+//! dropped or cancelled (what arrives is then discarded). Once the close
+//! handshake started, `closed` reads on and, as the standard says of a
+//! closing socket, discards messages. So await `closed` after `close()` to
+//! see the close through; messages already queued for the readable stay
+//! there. Writes are refused once the close handshake started (the
+//! standard discards them silently).
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), rfc6455::tokio::WebSocketError> {
@@ -240,7 +246,8 @@ impl AbortController {
     /// Aborts: a handshake under way fails.
     pub fn abort(&self) {
         self.signal.inner.aborted.store(true, Ordering::Release);
-        if let Some(waker) = lock(&self.signal.inner.waker).take() {
+        let waiting = core::mem::take(&mut *lock(&self.signal.inner.wakers));
+        for waker in waiting {
             waker.wake();
         }
     }
@@ -255,7 +262,9 @@ pub struct AbortSignal {
 #[derive(Debug, Default)]
 struct SignalInner {
     aborted: AtomicBool,
-    waker: Mutex<Option<Waker>>,
+    /// One per stream waiting on the signal (each polls with its own
+    /// shared waker, so `will_wake` keeps one entry per stream).
+    wakers: Mutex<Vec<Waker>>,
 }
 
 impl AbortSignal {
@@ -264,8 +273,17 @@ impl AbortSignal {
         self.inner.aborted.load(Ordering::Acquire)
     }
 
+    /// The stream no longer waits on the signal.
+    fn forget(&self, waker: &Waker) {
+        lock(&self.inner.wakers).retain(|w| !w.will_wake(waker));
+    }
+
     fn poll_aborted(&self, cx: &Context<'_>) -> bool {
-        *lock(&self.inner.waker) = Some(cx.waker().clone());
+        let mut waiting = lock(&self.inner.wakers);
+        if !waiting.iter().any(|w| w.will_wake(cx.waker())) {
+            waiting.push(cx.waker().clone());
+        }
+        drop(waiting);
         self.aborted()
     }
 }
@@ -309,10 +327,10 @@ impl WebSocketStreamOptions {
     }
 
     /// The readable's high-water mark, in payload bytes: how much may be
-    /// read ahead of the consumer, into a queue, while another handle (the
-    /// writable waiting on a full transport, `closed`) drives the
-    /// connection. Default 0: the network is read only as the readable is
-    /// pulled. The queue holds at most this plus one message.
+    /// read ahead of the consumer, into a queue, while another handle (a
+    /// write waiting on a full transport, `closed`) drives the connection.
+    /// Default 0: the network is read only as the readable is pulled. The
+    /// queue holds at most this plus one message.
     pub fn read_ahead(mut self, bytes: usize) -> Self {
         self.read_ahead = bytes;
         self
@@ -368,16 +386,49 @@ struct State<S> {
     outcome: Option<Result<CloseInfo, WebSocketError>>,
 }
 
-/// Every task waiting on this connection. Any readiness of the transport or
-/// timer wakes them all: each handle's poll decides whether it can move.
+/// Every handle waiting on this connection, one slot each (the readable,
+/// the writable, each `closed` future, an `opened` under way): a poll
+/// replaces its handle's waker, a dropped handle frees its slot, so the
+/// list never outgrows the handles alive. Any readiness of the transport,
+/// the timer or the signal wakes them all: each handle's poll decides
+/// whether it can move.
 #[derive(Default)]
-struct Wakers(Mutex<Vec<Waker>>);
+struct Wakers(Mutex<Slots>);
+
+#[derive(Default)]
+struct Slots {
+    wakers: Vec<Option<Waker>>,
+    used: Vec<bool>,
+}
 
 impl Wakers {
-    fn register(&self, waker: &Waker) {
-        let mut list = lock(&self.0);
-        if !list.iter().any(|w| w.will_wake(waker)) {
-            list.push(waker.clone());
+    fn claim(&self) -> usize {
+        let mut slots = lock(&self.0);
+        if let Some(free) = slots.used.iter().position(|used| !used) {
+            slots.used[free] = true;
+            return free;
+        }
+        slots.used.push(true);
+        slots.wakers.push(None);
+        slots.used.len() - 1
+    }
+
+    fn release(&self, slot: usize) {
+        let mut slots = lock(&self.0);
+        if let (Some(used), Some(waker)) = (slots.used.get(slot).copied(), slots.wakers.get_mut(slot)) {
+            *waker = None;
+            if used {
+                slots.used[slot] = false;
+            }
+        }
+    }
+
+    fn register(&self, slot: usize, waker: &Waker) {
+        if let Some(kept) = lock(&self.0).wakers.get_mut(slot) {
+            match kept {
+                Some(kept) if kept.will_wake(waker) => {}
+                _ => *kept = Some(waker.clone()),
+            }
         }
     }
 }
@@ -388,8 +439,8 @@ impl Wake for Wakers {
     }
 
     fn wake_by_ref(self: &Arc<Self>) {
-        let list = core::mem::take(&mut *lock(&self.0));
-        for waker in list {
+        let woken: Vec<Waker> = lock(&self.0).wakers.iter_mut().filter_map(Option::take).collect();
+        for waker in woken {
             waker.wake();
         }
     }
@@ -401,12 +452,29 @@ struct Shared<S> {
 }
 
 impl<S> Shared<S> {
-    /// Runs `f` on the state with a waker that wakes every waiting handle.
-    fn poll<T>(&self, cx: &mut Context<'_>, f: impl FnOnce(&mut State<S>, &mut Context<'_>) -> Poll<T>) -> Poll<T> {
-        self.wakers.register(cx.waker());
+    /// Runs `f` on the state for the handle in `slot`, with a waker that
+    /// wakes every waiting handle. A poll that moved the connection on (it
+    /// opened, started closing, ended) wakes the other handles: one may be
+    /// waiting for just that, with nothing else to wake it.
+    fn poll<T>(
+        &self,
+        slot: usize,
+        cx: &mut Context<'_>,
+        f: impl FnOnce(&mut State<S>, &mut Context<'_>) -> Poll<T>,
+    ) -> Poll<T> {
+        self.wakers.register(slot, cx.waker());
         let waker = Waker::from(Arc::clone(&self.wakers));
         let mut shared_cx = Context::from_waker(&waker);
-        f(&mut lock(&self.state), &mut shared_cx)
+        let (result, moved) = {
+            let mut state = lock(&self.state);
+            let before = state.stage();
+            let result = f(&mut state, &mut shared_cx);
+            (result, state.stage() != before)
+        };
+        if moved {
+            self.wake_all();
+        }
+        result
     }
 
     fn wake_all(&self) {
@@ -423,6 +491,17 @@ enum Who {
 }
 
 impl<S> State<S> {
+    /// Where the connection stands, as the handles waiting on it care:
+    /// connecting, open, closing, ended.
+    fn stage(&self) -> (u8, bool) {
+        let phase = match &self.phase {
+            Phase::Connecting(_) => 0,
+            Phase::Open(inner) => 1 + inner.driver.ready_state() as u8,
+            Phase::Failed => 9,
+        };
+        (phase, self.outcome.is_some())
+    }
+
     /// The error the connection ended with, if it failed.
     fn error(&self) -> Option<WebSocketError> {
         match &self.outcome {
@@ -444,7 +523,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> State<S> {
             self.outcome = Some(Err(WebSocketError::aborted()));
             return Poll::Ready(());
         }
-        match ready!(connecting.as_mut().poll(cx)) {
+        let done = ready!(connecting.as_mut().poll(cx));
+        if let Some(signal) = &self.signal {
+            signal.forget(cx.waker());
+        }
+        match done {
             Ok(ws) => {
                 let mut inner = ws.inner;
                 inner.driver.high_water_mark = self.write_high_water_mark;
@@ -670,7 +753,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
     /// The connection failed before opening (or was aborted, or closed),
     /// or the streams were already handed out.
     pub async fn opened(&self) -> Result<Opened<S>, WebSocketError> {
-        poll_fn(|cx| self.shared.poll(cx, |state, cx| state.poll_open(cx))).await;
+        let slot = SlotGuard::claim(&self.shared);
+        poll_fn(|cx| self.shared.poll(slot.0, cx, |state, cx| state.poll_open(cx))).await;
+        drop(slot);
         let mut state = lock(&self.shared.state);
         let Phase::Open(inner) = &state.phase else {
             return Err(state
@@ -690,10 +775,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
         state.streams_taken = true;
         Ok(Opened {
             readable: Readable {
+                slot: self.shared.wakers.claim(),
                 shared: Arc::clone(&self.shared),
                 done: false,
             },
             writable: Writable {
+                slot: self.shared.wakers.claim(),
                 shared: Arc::clone(&self.shared),
             },
             protocol,
@@ -706,6 +793,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
     /// awaiting it drives the connection (see the module's "Who drives").
     pub fn closed(&self) -> Closed<S> {
         Closed {
+            slot: self.shared.wakers.claim(),
             shared: Arc::clone(&self.shared),
         }
     }
@@ -732,6 +820,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
 /// a failure it yields the [`WebSocketError`] once, then ends.
 pub struct Readable<S = MaybeTlsStream> {
     shared: Arc<Shared<S>>,
+    slot: usize,
     done: bool,
 }
 
@@ -776,6 +865,7 @@ impl<S> Drop for Readable<S> {
     /// Nothing will read what arrives: it is discarded from now on, so
     /// the writable and `closed` keep the connection moving.
     fn drop(&mut self) {
+        self.shared.wakers.release(self.slot);
         if !self.done {
             let mut state = lock(&self.shared.state);
             state.readable_gone = true;
@@ -795,8 +885,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> futures_core::Stream for Readable<S> {
         if this.done {
             return Poll::Ready(None);
         }
-        let next = this.shared.poll(cx, |state, cx| {
+        let mut freed_room = false;
+        let next = this.shared.poll(this.slot, cx, |state, cx| {
+            let was_full = state.read_ahead > 0 && state.ahead_bytes >= state.read_ahead;
             let message = ready!(state.pump(cx, Who::Reader));
+            freed_room = was_full && state.ahead_bytes < state.read_ahead;
             Poll::Ready(match message {
                 Some(message) => Some(Ok(message)),
                 None if !state.readable_errored => {
@@ -809,9 +902,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> futures_core::Stream for Readable<S> {
         if let Poll::Ready(None) = next {
             this.done = true;
         }
-        if next.is_ready() {
-            // Room freed in the read-ahead queue, or the end: a handle
-            // waiting on either may move on.
+        if freed_room {
+            // A handle that stopped at the read-ahead mark may read on.
             this.shared.wake_all();
         }
         next
@@ -823,6 +915,28 @@ impl<S: AsyncRead + AsyncWrite + Unpin> futures_core::Stream for Readable<S> {
 /// mark), so a full transport makes the sender wait.
 pub struct Writable<S = MaybeTlsStream> {
     shared: Arc<Shared<S>>,
+    slot: usize,
+}
+
+impl<S> Drop for Writable<S> {
+    fn drop(&mut self) {
+        self.shared.wakers.release(self.slot);
+    }
+}
+
+/// A slot held for the length of a future (`opened`).
+struct SlotGuard<'a, S>(usize, &'a Shared<S>);
+
+impl<'a, S> SlotGuard<'a, S> {
+    fn claim(shared: &'a Shared<S>) -> Self {
+        Self(shared.wakers.claim(), shared)
+    }
+}
+
+impl<S> Drop for SlotGuard<'_, S> {
+    fn drop(&mut self) {
+        self.1.wakers.release(self.0);
+    }
 }
 
 impl<S> core::fmt::Debug for Writable<S> {
@@ -861,27 +975,40 @@ fn with_open<S: AsyncRead + AsyncWrite + Unpin>(
     Poll::Ready(result.map_err(|e| state.error().unwrap_or_else(|| WebSocketError::failure(e))))
 }
 
+/// While a write waits on a full transport, reads on into the readable's
+/// read-ahead room (or discards, once the readable is gone), so two peers
+/// that both write before they read wait on each other only beyond it. If
+/// the connection ended meanwhile: its error, or the refusal to send.
+fn read_while_blocked<S: AsyncRead + AsyncWrite + Unpin>(
+    state: &mut State<S>,
+    cx: &mut Context<'_>,
+    write: Poll<Result<(), WebSocketError>>,
+) -> Poll<Result<(), WebSocketError>> {
+    if write.is_pending()
+        && (state.readable_gone || state.ahead_bytes < state.read_ahead)
+        && state.pump(cx, Who::Other).is_ready()
+    {
+        return with_open(state, |inner| Poll::Ready(inner.driver.sendable()));
+    }
+    write
+}
+
 impl<S: AsyncRead + AsyncWrite + Unpin> futures_sink::Sink<Message> for Writable<S> {
     type Error = WebSocketError;
 
-    /// Ready once at most the write high-water mark is queued. While the
-    /// transport is full it reads ahead into the readable's room, so two
-    /// peers that both write before they read wait on each other only
-    /// beyond it.
+    /// Ready once at most the write high-water mark is queued.
     fn poll_ready(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), WebSocketError>> {
-        self.shared.poll(cx, |state, cx| {
-            let ready = with_open(state, |inner| {
+        self.shared.poll(self.slot, cx, |state, cx| {
+            let write = with_open(state, |inner| {
                 let limit = inner.driver.high_water_mark;
                 inner.drive(cx, |d, io| d.poll_sink_drain(io, limit))
             });
-            if ready.is_pending() && state.ahead_bytes < state.read_ahead && state.pump(cx, Who::Other).is_ready() {
-                // It ended meanwhile: its error, or the refusal to send.
-                return with_open(state, |inner| Poll::Ready(inner.driver.sendable()));
-            }
-            ready
+            read_while_blocked(state, cx, write)
         })
     }
 
+    /// Refused once the close handshake started (the standard discards
+    /// such a write and reports success; a Rust sender is told).
     fn start_send(self: Pin<&mut Self>, message: Message) -> Result<(), WebSocketError> {
         let mut state = lock(&self.shared.state);
         match with_open(&mut state, |inner| Poll::Ready(inner.driver.start_send(message))) {
@@ -891,15 +1018,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> futures_sink::Sink<Message> for Writable
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), WebSocketError>> {
-        self.shared.poll(cx, |state, cx| {
-            with_open(state, |inner| inner.drive(cx, |d, io| d.poll_sink_flush(io)))
+        self.shared.poll(self.slot, cx, |state, cx| {
+            let write = with_open(state, |inner| inner.drive(cx, |d, io| d.poll_sink_flush(io)));
+            read_while_blocked(state, cx, write)
         })
     }
 
     /// The standard's writable close: the close handshake, without a code;
     /// ready once the close frame is written.
     fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), WebSocketError>> {
-        self.shared.poll(cx, |state, cx| {
+        self.shared.poll(self.slot, cx, |state, cx| {
             with_open(state, |inner| {
                 if inner.driver.ready_state() == ReadyState::Open {
                     let now = inner.now();
@@ -914,13 +1042,21 @@ impl<S: AsyncRead + AsyncWrite + Unpin> futures_sink::Sink<Message> for Writable
 /// The standard's `closed` (see [`WebSocketStream::closed`]).
 pub struct Closed<S = MaybeTlsStream> {
     shared: Arc<Shared<S>>,
+    slot: usize,
 }
 
 impl<S> Clone for Closed<S> {
     fn clone(&self) -> Self {
         Self {
+            slot: self.shared.wakers.claim(),
             shared: Arc::clone(&self.shared),
         }
+    }
+}
+
+impl<S> Drop for Closed<S> {
+    fn drop(&mut self) {
+        self.shared.wakers.release(self.slot);
     }
 }
 
@@ -934,7 +1070,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Future for Closed<S> {
     type Output = Result<CloseInfo, WebSocketError>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        self.shared.poll(cx, |state, cx| {
+        self.shared.poll(self.slot, cx, |state, cx| {
             ready!(state.pump(cx, Who::Other));
             Poll::Ready(
                 state
