@@ -17,6 +17,13 @@
 #                 stream.abort and stream.backpressure (the page stops
 #                 reading for 2 s; the server's writes must wait)
 #   bun           Bun's WebSocket client        (scripts/interop/bun_client.js)
+# HTTP/2 (RFC 8441), against target/release/examples/h2_echo_server:
+#   nodeh2c / nodeh2tls  Node's http2 client: extended CONNECT streams of one
+#                 session (cleartext prior knowledge, then TLS with ALPN h2),
+#                 masked frames built by hand (scripts/interop/node_h2_client.js)
+#   chromeH2      headless Chromium over TLS (ALPN h2): the server's own page
+#                 opens three wss:// WebSockets; they must arrive as extended
+#                 CONNECTs on the HTTP/2 connection that served the page
 # Our client (target/release/examples/interop_client) against their servers:
 #   node-ws       scripts/interop/node_server.js
 #   py-websockets scripts/interop/py_server.py
@@ -39,7 +46,7 @@
 # lock file), `websockets` into $INTEROP_OUT/venv.
 #
 # Environment (all optional):
-#   INTEROP_SKIP_BUILD=1     don't run `cargo build --release --features tokio --examples`
+#   INTEROP_SKIP_BUILD=1     don't run `cargo build --release --features tokio,http2 --examples`
 #   INTEROP_PEERS            which peers to run (default "node nodebuiltin python chromium firefox bun")
 #   INTEROP_OUT              output dir (default target/interop): logs in $INTEROP_OUT/logs
 #   INTEROP_PYTHON           python used to create the venv (default python3)
@@ -77,6 +84,7 @@ case $TARGET_DIR in /*) ;; *) TARGET_DIR=$ROOT/$TARGET_DIR ;; esac
 ECHO_SERVER=$TARGET_DIR/release/examples/echo_server
 OUR_CLIENT=$TARGET_DIR/release/examples/interop_client
 STREAM_SERVER=$TARGET_DIR/release/examples/stream_server
+H2_SERVER=$TARGET_DIR/release/examples/h2_echo_server
 
 T_START=$SECONDS
 INSTALL_TIMES=()
@@ -211,9 +219,9 @@ fi
 
 # ---------------------------------------------------------------- build
 if [ "${INTEROP_SKIP_BUILD:-0}" != 1 ]; then
-  log "cargo build --release --features tokio --examples"
+  log "cargo build --release --features tokio,http2 --examples"
   t0=$SECONDS
-  cargo build --release --features tokio --examples || die "cargo build failed"
+  cargo build --release --features tokio,http2 --examples || die "cargo build failed"
   BUILD_SECS=$((SECONDS - t0))
 else
   BUILD_SECS=skipped
@@ -222,6 +230,9 @@ fi
 [ -x "$OUR_CLIENT" ] || die "$OUR_CLIENT missing (build the examples)"
 if peer_on chromium; then
   [ -x "$STREAM_SERVER" ] || die "$STREAM_SERVER missing (build the examples with --features tokio)"
+fi
+if peer_on chromium || peer_on node; then
+  [ -x "$H2_SERVER" ] || die "$H2_SERVER missing (build the examples with --features http2)"
 fi
 T_TESTS=$SECONDS
 
@@ -312,13 +323,19 @@ browser_column() {
   collect "$column" "$results" "$RC" no-server-close
 }
 
+# start_server NAME BINARY PORT : starts one of our example servers on
+# HOST:PORT (log $LOGS/NAME.log) and waits until it listens; sets SERVER_PID
+start_server() {
+  log "starting $1 $HOST:$3"
+  start_bg "$LOGS/$1.log" "$2" "$HOST:$3"
+  SERVER_PID=$BG_PID
+  wait_listen "$SERVER_PID" "$3" "$1" "$LOGS/$1.log"
+}
+
 # ---------------------------------------------------------------- their clients → our server
 if peer_on node || peer_on nodebuiltin || peer_on python || peer_on chromium || peer_on firefox || peer_on bun; then
   PORT=$(free_port)
-  log "starting echo_server $HOST:$PORT"
-  start_bg "$LOGS/echo_server.log" "$ECHO_SERVER" "$HOST:$PORT"
-  SRV_PID=$BG_PID
-  if wait_listen "$SRV_PID" "$PORT" echo_server "$LOGS/echo_server.log"; then
+  if start_server echo_server "$ECHO_SERVER" "$PORT"; then
     if peer_on node; then
       log "node ws client → echo_server"
       t0=$SECONDS
@@ -361,7 +378,7 @@ if peer_on node || peer_on nodebuiltin || peer_on python || peer_on chromium || 
       COLUMN_TIME[bun->us]=$((SECONDS - t0))
       collect "bun->us" "$LOGS/bun_client.log" "$RC" no-server-close
     fi
-    if ! kill -0 "$SRV_PID" 2>/dev/null; then
+    if ! kill -0 "$SERVER_PID" 2>/dev/null; then
       printf 'echo_server\tserver alive\tFAIL\techo_server exited during the run (log: %s)\n' \
         "$LOGS/echo_server.log" >>"$RESULTS"
     fi
@@ -374,16 +391,13 @@ if peer_on node || peer_on nodebuiltin || peer_on python || peer_on chromium || 
         >>"$RESULTS"
     done
   fi
-  stop_pid "$SRV_PID"
+  stop_pid "$SERVER_PID"
 fi
 
 # ---------------------------------------------------------------- WebSocketStream: Chromium's ↔ ours
 if peer_on chromium; then
   SPORT=$(free_port)
-  log "starting stream_server $HOST:$SPORT"
-  start_bg "$LOGS/stream_server.log" "$STREAM_SERVER" "$HOST:$SPORT"
-  SSRV_PID=$BG_PID
-  if wait_listen "$SSRV_PID" "$SPORT" stream_server "$LOGS/stream_server.log"; then
+  if start_server stream_server "$STREAM_SERVER" "$SPORT"; then
     PAGE=chromium_stream.html PAGE_WS=ws://$HOST:$SPORT \
       browser_column "chromeWSS->us" chromium_stream "$CHROMIUM" --headless --no-sandbox --disable-gpu \
       --disable-quic --no-first-run --disable-background-networking --disable-component-update --disable-sync \
@@ -393,7 +407,58 @@ if peer_on chromium; then
     printf '%s\tstart\tFAIL\tstream_server did not listen (log: %s)\n' "chromeWSS->us" "$LOGS/stream_server.log" \
       >>"$RESULTS"
   fi
-  stop_pid "$SSRV_PID"
+  stop_pid "$SERVER_PID"
+fi
+
+# ---------------------------------------------------------------- HTTP/2 (RFC 8441): their clients → our h2_echo_server
+# Columns of their own checks (H2_CHECKS), exempt from the WebSocket checks above.
+H2_CHECKS=(h2.settings h2.connect h2.subprotocol h2.text h2.binary.125 h2.binary.65536 h2.binary.1048576 h2.close)
+H2_COLUMNS=()
+if peer_on node || peer_on chromium; then
+  HPORT=$(free_port)
+  if start_server h2_echo_server "$H2_SERVER" "$HPORT"; then
+    if peer_on node; then
+      for mode in h2c:http h2tls:https; do
+        column="node${mode%%:*}->us"
+        log "node http2 client ($column) → h2_echo_server"
+        t0=$SECONDS
+        H2_COLUMNS+=("$column")
+        run_fg "$LOGS/node_${mode%%:*}_client.log" node "$HERE/node_h2_client.js" "${mode#*:}://$HOST:$HPORT"
+        COLUMN_TIME[$column]=$((SECONDS - t0))
+        collect "$column" "$LOGS/node_${mode%%:*}_client.log" "$RC"
+      done
+    fi
+    if peer_on chromium; then
+      # Chromium opens WebSockets over an HTTP/2 connection it already has
+      # to the origin: the page comes from the server itself, over TLS with
+      # ALPN h2 (its self-signed certificate ignored), and reports to it.
+      column="chromeH2->us"
+      log "chromium → h2_echo_server page (wss:// over HTTP/2)"
+      t0=$SECONDS
+      H2_COLUMNS+=("$column")
+      rm -rf "$OUT/chromium-h2-profile"
+      start_bg "$LOGS/chromium_h2.log" "$CHROMIUM" --headless --no-sandbox --disable-gpu --disable-quic --no-first-run \
+        --disable-background-networking --disable-component-update --disable-sync --disable-dev-shm-usage \
+        --ignore-certificate-errors --user-data-dir="$OUT/chromium-h2-profile" "https://$HOST:$HPORT/"
+      browser_pid=$BG_PID
+      deadline=$((SECONDS + CLIENT_TIMEOUT))
+      while ! grep -q '^report from connection' "$LOGS/h2_echo_server.log" && ((SECONDS < deadline)); do
+        kill -0 "$browser_pid" 2>/dev/null || break
+        sleep 0.2
+      done
+      stop_pid "$browser_pid"
+      sed -n 's/^report from connection [0-9]*: //p' "$LOGS/h2_echo_server.log" >"$LOGS/chromium_h2_results.log"
+      RC=0
+      grep -q '^PASS' "$LOGS/chromium_h2_results.log" || RC=1
+      [ -s "$LOGS/chromium_h2_results.log" ] || echo "FAIL h2.browser: the page reported nothing within ${CLIENT_TIMEOUT}s (log: $LOGS/chromium_h2.log)" >"$LOGS/chromium_h2_results.log"
+      COLUMN_TIME[$column]=$((SECONDS - t0))
+      collect "$column" "$LOGS/chromium_h2_results.log" "$RC"
+    fi
+  else
+    COLUMNS+=("h2")
+    printf '%s\tstart\tFAIL\th2_echo_server did not listen (log: %s)\n' "h2" "$LOGS/h2_echo_server.log" >>"$RESULTS"
+  fi
+  stop_pid "$SERVER_PID"
 fi
 
 # ---------------------------------------------------------------- our client → their servers
@@ -456,8 +521,11 @@ for check in "${CHECKS[@]}" "${extra[@]}"; do
   for c in "${COLUMNS[@]}"; do
     v=${CELL[$c|$check]:-}
     if [ -z "$v" ]; then
-      # checks that are not per-client (user-agent lines) stay blank
-      if [[ " ${CHECKS[*]} " == *" $check "* ]]; then v=MISSING; else v=.; fi
+      # checks that are not per-client (user-agent lines) stay blank; the
+      # HTTP/2 columns owe only the HTTP/2 checks (the browser's page one)
+      if [[ " ${H2_COLUMNS[*]} " == *" $c "* ]]; then
+        if [[ " ${H2_CHECKS[*]} " == *" $check "* && $c != chromeH2* ]]; then v=MISSING; else v=.; fi
+      elif [[ " ${CHECKS[*]} " == *" $check "* ]]; then v=MISSING; else v=.; fi
     fi
     case $v in
       PASS) PASSED=$((PASSED + 1)) ;;
@@ -483,6 +551,7 @@ if [ "$FAILED" -gt 0 ]; then
   echo "failures:"
   awk -F'\t' '$3 == "FAIL" { printf "  %s %s: %s\n", $1, $2, $4 }' "$RESULTS"
   for column in "${COLUMNS[@]}"; do
+    [[ " ${H2_COLUMNS[*]} " == *" $column "* ]] && continue
     missing=()
     for check in "${CHECKS[@]}"; do
       [ -n "${CELL[$column|$check]:-}" ] || missing+=("$check")

@@ -6,6 +6,10 @@
 //! made to misbehave (a reset stream).
 #![cfg(feature = "http2")]
 
+#[path = "../examples/h2_echo_server.rs"]
+#[allow(dead_code)]
+mod example;
+
 use bytes::Bytes;
 use futures_util::StreamExt;
 use http_body_util::Empty;
@@ -19,6 +23,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::timeout;
 
@@ -287,6 +292,55 @@ async fn http1_upgrades_still_work_beside_http2() {
         let _ = ws.close(Some(1000), None).await;
         assert_eq!(seen.websockets.load(Ordering::SeqCst), 1);
         assert_eq!(seen.extended.load(Ordering::SeqCst), 0);
+    })
+    .await;
+}
+
+/// `examples/h2_echo_server.rs`: HTTP/1.1 upgrades and RFC 8441 on one
+/// port. Our HTTP/2 client opens two WebSockets on one h2c connection and
+/// the HTTP/1.1 client one beside it; `/stats` shows how each arrived.
+#[tokio::test]
+async fn the_example_serves_both_http_versions_on_one_port() {
+    run(async {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let tls = tokio_rustls::TlsAcceptor::from(Arc::new(example::tls_config(None, None).unwrap()));
+        tokio::spawn(example::serve(listener, tls));
+        let client = client(addr).await;
+        assert!(client.supports_websockets());
+        let mut over_h2 = Vec::new();
+        for path in ["/one", "/two"] {
+            let request = request(addr, path).protocol("chat");
+            over_h2.push(client.connect(request, false, Config::default()).await.unwrap());
+        }
+        let mut over_h1 = WebSocket::connect(&format!("ws://{addr}/three"), &["chat"])
+            .await
+            .unwrap();
+        for (i, ws) in over_h2.iter_mut().enumerate() {
+            assert_eq!(ws.protocol(), "chat");
+            ws.send(format!("message {i}").as_str()).await.unwrap();
+            assert_eq!(ws.read().await.unwrap().unwrap(), Message::text(format!("message {i}")));
+        }
+        assert_eq!(over_h1.protocol(), "chat");
+        over_h1.send("over HTTP/1.1").await.unwrap();
+        assert_eq!(over_h1.read().await.unwrap().unwrap(), Message::text("over HTTP/1.1"));
+        // /stats over HTTP/1.1, read by hand: one line of JSON.
+        let mut tcp = TcpStream::connect(addr).await.unwrap();
+        tcp.write_all(b"GET /stats HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .await
+            .unwrap();
+        let mut answer = String::new();
+        tcp.read_to_string(&mut answer).await.unwrap();
+        let h2 = r#""http":"HTTP/2","tls":false,"extended":true"#;
+        let h1 = r#""http":"HTTP/1.1","tls":false,"extended":false"#;
+        assert_eq!(answer.matches(h2).count(), 2, "{answer}");
+        assert_eq!(answer.matches(h1).count(), 1, "{answer}");
+        for ws in &mut over_h2 {
+            ws.close(Some(1000), None).await.unwrap();
+            assert!(ws.read().await.unwrap().is_none());
+        }
+        over_h1.close(Some(1000), None).await.unwrap();
+        assert!(over_h1.read().await.unwrap().is_none());
     })
     .await;
 }
