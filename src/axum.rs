@@ -7,6 +7,11 @@
 //! valid upgrade is refused while extracting, with the status the core
 //! chose (400, 426 …), before the handler runs.
 //!
+//! With feature `http2`, an HTTP/2 extended CONNECT (RFC 8441) is accepted
+//! too (`axum::serve` enables it with axum's `http2` feature) and answered
+//! with a 200. It arrives as `CONNECT`, not `GET`: route it with
+//! `routing::any` to take both.
+//!
 //! ```no_run
 //! use axum::{Router, routing::get};
 //! use rfc6455::axum::WebSocketUpgrade;

@@ -344,3 +344,49 @@ async fn the_example_serves_both_http_versions_on_one_port() {
     })
     .await;
 }
+
+/// The axum extractor over HTTP/2: `axum::serve` enables extended CONNECT,
+/// and a route that takes any method (a WebSocket comes as GET over
+/// HTTP/1.1, CONNECT over HTTP/2) upgrades both ways with the same handler.
+#[cfg(feature = "axum")]
+#[tokio::test]
+async fn the_axum_extractor_accepts_extended_connect() {
+    run(async {
+        let app = axum::Router::new().route(
+            "/ws",
+            axum::routing::any(|upgrade: rfc6455::axum::WebSocketUpgrade| async move {
+                upgrade.protocols(["chat"]).on_upgrade(|mut socket| async move {
+                    while let Ok(Some(message)) = socket.read().await {
+                        if message.is_text() && socket.send(message).await.is_err() {
+                            break;
+                        }
+                    }
+                })
+            }),
+        );
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        let client = client(addr).await;
+        assert!(client.supports_websockets());
+        let mut over_h2 = client
+            .connect(request(addr, "/ws").protocol("chat"), false, Config::default())
+            .await
+            .unwrap();
+        assert_eq!(over_h2.protocol(), "chat");
+        over_h2.send("axum over HTTP/2").await.unwrap();
+        assert_eq!(
+            over_h2.read().await.unwrap().unwrap(),
+            Message::text("axum over HTTP/2")
+        );
+        let mut over_h1 = WebSocket::connect(&format!("ws://{addr}/ws"), &["chat"]).await.unwrap();
+        over_h1.send("axum over HTTP/1.1").await.unwrap();
+        assert_eq!(
+            over_h1.read().await.unwrap().unwrap(),
+            Message::text("axum over HTTP/1.1")
+        );
+        over_h2.close(Some(1000), None).await.unwrap();
+        assert!(over_h2.read().await.unwrap().is_none());
+    })
+    .await;
+}
