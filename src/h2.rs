@@ -25,6 +25,7 @@
 //!
 //! // h2c with prior knowledge; over TLS, a stream whose ALPN chose "h2".
 //! let tcp = tokio::net::TcpStream::connect("127.0.0.1:9003").await?;
+//! tcp.set_nodelay(true)?;
 //! let client = rfc6455::h2::Client::handshake(tcp).await?;
 //! let request = ClientRequest::new("127.0.0.1:9003", "/chat").protocol("chat");
 //! let mut chat = client.connect(request, false, Config::default()).await?;
@@ -56,6 +57,11 @@ use core::task::{Context, Poll, ready};
 use std::io;
 use std::string::ToString;
 
+/// The flow-control window of each stream (a WebSocket), in bytes.
+pub const STREAM_WINDOW: u32 = 2 * 1024 * 1024;
+/// The flow-control window of the whole connection, in bytes.
+pub const CONNECTION_WINDOW: u32 = 5 * 1024 * 1024;
+
 /// An HTTP/2 connection to a server that accepts WebSockets (RFC 8441):
 /// open as many as needed with [`connect`](Self::connect). Cloning shares
 /// the connection.
@@ -71,7 +77,9 @@ fn h2_error(error: ::h2::Error) -> Error {
 impl Client {
     /// The HTTP/2 handshake over `io` (TLS whose ALPN chose `h2`, or
     /// cleartext with prior knowledge); the connection then runs in a tokio
-    /// task of its own. Returns once the server's `SETTINGS` arrived (a
+    /// task of its own. Set `TCP_NODELAY` on a TCP transport first: the
+    /// streams share it, and Nagle's algorithm would hold each small frame
+    /// for the peer's delayed ACK. Returns once the server's `SETTINGS` arrived (a
     /// ping's answer follows them), so [`supports_websockets`](Self::supports_websockets)
     /// is known.
     ///
@@ -82,7 +90,15 @@ impl Client {
     where
         T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
-        let (send, mut connection) = ::h2::client::handshake(io).await.map_err(h2_error)?;
+        // hyper's client windows: the protocol's default of 64 KiB a
+        // stream would hold a large message to one window per round trip.
+        // A stream nobody reads holds at most its window.
+        let (send, mut connection) = ::h2::client::Builder::new()
+            .initial_window_size(STREAM_WINDOW)
+            .initial_connection_window_size(CONNECTION_WINDOW)
+            .handshake(io)
+            .await
+            .map_err(h2_error)?;
         let mut ping = connection.ping_pong();
         ::tokio::spawn(async move {
             // The connection's end reaches every stream as its error.

@@ -16,8 +16,9 @@ use http_body_util::Empty;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use rfc6455::h2::Client;
+use rfc6455::testkit::{decode_frames, frame, text, wire};
 use rfc6455::tokio::WebSocket;
-use rfc6455::{Accept, ClientRequest, Config, Error, HandshakeError, Message};
+use rfc6455::{Accept, ClientRequest, Config, Error, HandshakeError, Message, Role};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -111,9 +112,9 @@ async fn handle(
 }
 
 async fn client(addr: SocketAddr) -> Client {
-    Client::handshake(TcpStream::connect(addr).await.unwrap())
-        .await
-        .unwrap()
+    let tcp = TcpStream::connect(addr).await.unwrap();
+    tcp.set_nodelay(true).unwrap();
+    Client::handshake(tcp).await.unwrap()
 }
 
 fn request(addr: SocketAddr, path: &str) -> ClientRequest {
@@ -387,6 +388,51 @@ async fn the_axum_extractor_accepts_extended_connect() {
         );
         over_h2.close(Some(1000), None).await.unwrap();
         assert!(over_h2.read().await.unwrap().is_none());
+    })
+    .await;
+}
+
+/// A failure right behind a message, over HTTP/2 (Autobahn 4.2.3's shape:
+/// a text, then a frame with reserved opcode 13, in one write): the server
+/// echoes the text, fails with 1002 (RFC 6455 §5.2) and drops the socket at
+/// once; the client still gets the echo and the close frame, then
+/// `END_STREAM`, in every round (the socket's drop resets nothing queued).
+#[tokio::test]
+async fn a_failure_right_after_a_message_loses_no_frame() {
+    run(async {
+        let (addr, _seen) = h2_server(true).await;
+        let tcp = TcpStream::connect(addr).await.unwrap();
+        tcp.set_nodelay(true).unwrap();
+        let (send, connection) = h2::client::handshake(tcp).await.unwrap();
+        tokio::spawn(connection);
+        for round in 0..20 {
+            let mut send = send.clone().ready().await.unwrap();
+            let connect = http::Request::builder()
+                .method(http::Method::CONNECT)
+                .version(http::Version::HTTP_2)
+                .uri(format!("http://{addr}/"))
+                .extension(h2::ext::Protocol::from_static("websocket"))
+                .header("sec-websocket-version", "13")
+                .body(())
+                .unwrap();
+            let (response, mut stream) = send.send_request(connect, false).unwrap();
+            let mut body = response.await.unwrap().into_body();
+            let frames = wire(Role::Server, &[text("hello"), frame(13, b"reserved")]);
+            stream.send_data(Bytes::from(frames), false).unwrap();
+            let mut received = Vec::new();
+            while let Some(data) = body.data().await {
+                let data = data.unwrap_or_else(|e| panic!("round {round}: {e} after {} bytes", received.len()));
+                let _ = body.flow_control().release_capacity(data.len());
+                received.extend_from_slice(&data);
+            }
+            let frames = decode_frames(&received);
+            let seen: Vec<(u8, Vec<u8>)> = frames.iter().map(|f| (f.opcode, f.payload.clone())).collect();
+            assert_eq!(
+                seen,
+                [(1, b"hello".to_vec()), (8, 1002u16.to_be_bytes().to_vec())],
+                "round {round}"
+            );
+        }
     })
     .await;
 }
