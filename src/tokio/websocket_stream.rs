@@ -449,6 +449,8 @@ impl Wake for Wakers {
 struct Shared<S> {
     state: Mutex<State<S>>,
     wakers: Arc<Wakers>,
+    /// `wakers` as the one waker the transport and timer see, made once.
+    waker: Waker,
 }
 
 impl<S> Shared<S> {
@@ -463,8 +465,7 @@ impl<S> Shared<S> {
         f: impl FnOnce(&mut State<S>, &mut Context<'_>) -> Poll<T>,
     ) -> Poll<T> {
         self.wakers.register(slot, cx.waker());
-        let waker = Waker::from(Arc::clone(&self.wakers));
-        let mut shared_cx = Context::from_waker(&waker);
+        let mut shared_cx = Context::from_waker(&self.waker);
         let (result, moved) = {
             let mut state = lock(&self.state);
             let before = state.stage();
@@ -732,9 +733,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
         };
         Self {
             url,
-            shared: Arc::new(Shared {
-                state: Mutex::new(state),
-                wakers: Arc::default(),
+            shared: Arc::new({
+                let wakers = Arc::<Wakers>::default();
+                Shared {
+                    state: Mutex::new(state),
+                    waker: Waker::from(Arc::clone(&wakers)),
+                    wakers,
+                }
             }),
         }
     }

@@ -24,10 +24,11 @@ pub const MAX_READ: usize = 64 << 10;
 pub const BATCH_BYTES: usize = 256 << 10;
 
 /// The libraries, in table order.
-pub const LIBS: [&str; 6] = [
+pub const LIBS: [&str; 7] = [
     "rfc6455",
     "rfc6455-driver",
     "rfc6455-tokio",
+    "rfc6455-stream",
     "tungstenite",
     "fastwebsockets",
     "tokio-websockets",
@@ -328,12 +329,14 @@ pub fn runner(lib: &str, spec: &Spec) -> Box<dyn Runner> {
         ("rfc6455", false) => Box::new(recv::Rfc6455::new(spec)),
         ("rfc6455-driver", false) => Box::new(recv::Rfc6455Driver::new(spec)),
         ("rfc6455-tokio", false) => Box::new(recv::Rfc6455Tokio::new(spec)),
+        ("rfc6455-stream", false) => Box::new(recv::Rfc6455Stream::new(spec)),
         ("tungstenite", false) => Box::new(recv::Tungstenite::new(spec)),
         ("fastwebsockets", false) => Box::new(recv::Fast::new(spec)),
         ("tokio-websockets", false) => Box::new(recv::Tokio::new(spec)),
         ("rfc6455", true) => Box::new(send::Rfc6455::new(spec)),
         ("rfc6455-driver", true) => Box::new(send::Rfc6455Driver::new(spec)),
         ("rfc6455-tokio", true) => Box::new(send::Rfc6455Tokio::new(spec)),
+        ("rfc6455-stream", true) => Box::new(send::Rfc6455Stream::new(spec)),
         ("tungstenite", true) => Box::new(send::Tungstenite::new(spec)),
         ("fastwebsockets", true) => Box::new(send::Fast::new(spec)),
         ("tokio-websockets", true) => Box::new(send::Tokio::new(spec)),
@@ -448,6 +451,49 @@ pub mod recv {
                     bytes += match ws.read().await {
                         Ok(Some(rfc6455::Message::Text(t))) => std::hint::black_box(t).len(),
                         Ok(Some(rfc6455::Message::Binary(b))) => std::hint::black_box(b).len(),
+                        other => panic!("unexpected {other:?}"),
+                    };
+                }
+                bytes
+            })
+        }
+    }
+
+    /// The tokio driver under `WebSocketStream`: the readable, pulled.
+    pub struct Rfc6455Stream {
+        rt: tokio::runtime::Runtime,
+        readable: rfc6455::tokio::Readable<Replay>,
+        messages: usize,
+    }
+
+    impl Rfc6455Stream {
+        pub fn new(spec: &Spec) -> Self {
+            let rt = runtime();
+            let conn = Connection::established(rfc6455::Role::Server, Config::default(), &[]);
+            let readable = rt.block_on(async {
+                let ws = rfc6455::tokio::WebSocket::from_connection(conn, Replay::new(wire(spec)));
+                let wss = rfc6455::tokio::WebSocketStream::from_socket(ws, Default::default());
+                wss.opened().await.unwrap().readable
+            });
+            Self {
+                rt,
+                readable,
+                messages: spec.messages(),
+            }
+        }
+    }
+
+    impl Runner for Rfc6455Stream {
+        #[inline(never)]
+        fn run(&mut self) -> usize {
+            use futures_util::StreamExt;
+            let Self { rt, readable, messages } = self;
+            rt.block_on(async {
+                let mut bytes = 0;
+                for _ in 0..*messages {
+                    bytes += match readable.next().await {
+                        Some(Ok(rfc6455::Message::Text(t))) => std::hint::black_box(t).len(),
+                        Some(Ok(rfc6455::Message::Binary(b))) => std::hint::black_box(b).len(),
                         other => panic!("unexpected {other:?}"),
                     };
                 }
@@ -660,6 +706,52 @@ pub mod send {
             rt.block_on(async {
                 for _ in 0..*messages {
                     ws.send(&data[..]).await.unwrap();
+                }
+            });
+            *messages * data.len()
+        }
+    }
+
+    /// The tokio driver under `WebSocketStream`: the writable, one
+    /// `SinkExt::send` (ready, start, flush) per message.
+    pub struct Rfc6455Stream {
+        rt: tokio::runtime::Runtime,
+        writable: rfc6455::tokio::Writable<Replay>,
+        data: Bytes,
+        messages: usize,
+    }
+
+    impl Rfc6455Stream {
+        pub fn new(spec: &Spec) -> Self {
+            let rt = runtime();
+            let conn = Connection::established(rfc6455::Role::Client, Config::default(), &[]);
+            let writable = rt.block_on(async {
+                let ws = rfc6455::tokio::WebSocket::from_connection(conn, Replay::new(vec![0]));
+                let wss = rfc6455::tokio::WebSocketStream::from_socket(ws, Default::default());
+                wss.opened().await.unwrap().writable
+            });
+            Self {
+                rt,
+                writable,
+                data: Bytes::from(binary(spec.size)),
+                messages: spec.messages(),
+            }
+        }
+    }
+
+    impl Runner for Rfc6455Stream {
+        #[inline(never)]
+        fn run(&mut self) -> usize {
+            use futures_util::SinkExt;
+            let Self {
+                rt,
+                writable,
+                data,
+                messages,
+            } = self;
+            rt.block_on(async {
+                for _ in 0..*messages {
+                    writable.send(rfc6455::Message::Binary(data.clone())).await.unwrap();
                 }
             });
             *messages * data.len()
