@@ -14,7 +14,7 @@ out=${CARGO_TARGET_DIR:-target}/callgrind
 mkdir -p "$out"
 echo "| library | $workload: instructions / message |"
 echo "| --- | ---: |"
-for lib in rfc6455 rfc6455-driver rfc6455-tokio tungstenite fastwebsockets tokio-websockets; do
+for lib in rfc6455 rfc6455-driver rfc6455-tokio rfc6455-stream tungstenite fastwebsockets tokio-websockets; do
     file="$out/$workload-$lib.out"
     msgs=$(valgrind --tool=callgrind --collect-atstart=no --toggle-collect='*measured*' \
         --callgrind-out-file="$file" "$bin" "$lib" "$workload" "$n" 2>/dev/null | awk '{print $3}')
