@@ -608,15 +608,8 @@ impl Dom {
     /// `SyntaxError`), then the state's rule. A `reason` without a `code` is
     /// ignored, as in the DOM. The driver then writes.
     pub(crate) fn close(&mut self, code: Option<u16>, reason: Option<&str>) -> Result<(), Error> {
-        if let Some(code) = code {
-            if code != 1000 && !(3000..=4999).contains(&code) {
-                return Err(Error::Misuse(Misuse::DomCloseCode(code)));
-            }
-        }
         let reason = reason.unwrap_or("");
-        if reason.len() > crate::close::MAX_REASON_LEN {
-            return Err(Error::Misuse(Misuse::ReasonTooLong(reason.len())));
-        }
+        check_close(code, reason)?;
         match code {
             Some(code) => self.close_with(CloseCode(code), reason),
             None => self.close_common(|conn| {
@@ -930,6 +923,21 @@ impl core::fmt::Debug for Dom {
 /// Checks the DOM constructor's arguments and builds the request (WHATWG
 /// "new WebSocket(url, protocols)" steps 1–10): returns it, whether it needs
 /// TLS, and the URL as the `url` attribute shows it.
+/// The close arguments' rules the DOM's `close()`, WebSocketStream's
+/// `close()` and `new WebSocketError()` share: `code` 1000 or 3000–4999
+/// (`InvalidAccessError`), `reason` at most 123 UTF-8 bytes (`SyntaxError`).
+pub(crate) fn check_close(code: Option<u16>, reason: &str) -> Result<(), Error> {
+    if let Some(code) = code {
+        if code != 1000 && !(3000..=4999).contains(&code) {
+            return Err(Error::Misuse(Misuse::DomCloseCode(code)));
+        }
+    }
+    if reason.len() > crate::close::MAX_REASON_LEN {
+        return Err(Error::Misuse(Misuse::ReasonTooLong(reason.len())));
+    }
+    Ok(())
+}
+
 pub(crate) fn dom_request(url: &str, protocols: &[&str]) -> Result<(ClientRequest, bool, String), Error> {
     let (mut request, secure) = ClientRequest::from_url(url).map_err(Error::Url)?;
     for (i, protocol) in protocols.iter().enumerate() {

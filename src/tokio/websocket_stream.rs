@@ -64,7 +64,7 @@ use super::{Inner, MaybeTlsStream, WebSocket};
 use crate::config::Config;
 use crate::connection::ReadyState;
 use crate::dom::driver::{Step, TlsConfig};
-use crate::dom::{AsMessage, Event, Message, dom_request};
+use crate::dom::{AsMessage, Event, Message, check_close, dom_request};
 use crate::error::Error;
 use ::tokio::io::{AsyncRead, AsyncWrite};
 use core::future::{Future, poll_fn};
@@ -184,17 +184,10 @@ impl From<Error> for WebSocketError {
     }
 }
 
-/// The close arguments' rules of `close()` and `new WebSocketError()`:
-/// code 1000 or 3000–4999, reason ≤ 123 bytes, a reason alone means 1000.
+/// The close arguments of `close()` and `new WebSocketError()`: the DOM's
+/// rules ([`check_close`]), and here a reason alone means 1000.
 fn checked_close(code: Option<u16>, reason: &str) -> Result<Option<u16>, Error> {
-    if let Some(code) = code {
-        if code != 1000 && !(3000..=4999).contains(&code) {
-            return Err(Error::Misuse(crate::Misuse::DomCloseCode(code)));
-        }
-    }
-    if reason.len() > crate::close::MAX_REASON_LEN {
-        return Err(Error::Misuse(crate::Misuse::ReasonTooLong(reason.len())));
-    }
+    check_close(code, reason)?;
     Ok(match code {
         None if !reason.is_empty() => Some(1000),
         code => code,
@@ -415,11 +408,9 @@ impl Wakers {
 
     fn release(&self, slot: usize) {
         let mut slots = lock(&self.0);
-        if let (Some(used), Some(waker)) = (slots.used.get(slot).copied(), slots.wakers.get_mut(slot)) {
+        if let Some(waker) = slots.wakers.get_mut(slot) {
             *waker = None;
-            if used {
-                slots.used[slot] = false;
-            }
+            slots.used[slot] = false;
         }
     }
 
@@ -977,7 +968,13 @@ fn with_open<S: AsyncRead + AsyncWrite + Unpin>(
         Phase::Open(inner) => ready!(f(inner)),
         _ => Err(Error::Misuse(crate::Misuse::NotOpen)),
     };
-    Poll::Ready(result.map_err(|e| state.error().unwrap_or_else(|| WebSocketError::failure(e))))
+    Poll::Ready(as_stream_error(state, result))
+}
+
+/// `f`'s error as the stream's: the error the connection ended with, if
+/// it did.
+fn as_stream_error<S>(state: &State<S>, result: Result<(), Error>) -> Result<(), WebSocketError> {
+    result.map_err(|e| state.error().unwrap_or_else(|| WebSocketError::failure(e)))
 }
 
 /// While a write waits on a full transport, reads on into the readable's
@@ -1016,10 +1013,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> futures_sink::Sink<Message> for Writable
     /// such a write and reports success; a Rust sender is told).
     fn start_send(self: Pin<&mut Self>, message: Message) -> Result<(), WebSocketError> {
         let mut state = lock(&self.shared.state);
-        match with_open(&mut state, |inner| Poll::Ready(inner.driver.start_send(message))) {
-            Poll::Ready(result) => result,
-            Poll::Pending => unreachable!("with_open is ready when f is"),
+        if let Some(e) = state.error() {
+            return Err(e);
         }
+        let sent = match &mut state.phase {
+            Phase::Open(inner) => inner.driver.start_send(message),
+            _ => Err(Error::Misuse(crate::Misuse::NotOpen)),
+        };
+        as_stream_error(&state, sent)
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), WebSocketError>> {
