@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Smoke-fuzz every cargo-fuzz target for a bounded time, one at a time.
+# Smoke-fuzz every cargo-fuzz target for a bounded time, FUZZ_JOBS at a time.
 #
 #   bash scripts/fuzz_smoke.sh             # from anywhere; 30 s per target
 #   FUZZ_SECONDS=600 bash scripts/fuzz_smoke.sh frames driver
@@ -16,6 +16,8 @@
 # Arguments: targets to run (default: all, from `cargo fuzz list`).
 # Environment (all optional):
 #   FUZZ_SECONDS     seconds per target (default 30)
+#   FUZZ_JOBS        targets run side by side, each a single-threaded
+#                    libFuzzer process (default: the number of cores)
 #   FUZZ_TOOLCHAIN   toolchain for cargo (default nightly)
 #   FUZZ_SANITIZER   cargo fuzz --sanitizer: none (default; the crate's one
 #                    unsafe block, a UTF-8 conversion, is re-checked by a
@@ -38,6 +40,7 @@ toolchain=${FUZZ_TOOLCHAIN:-nightly}
 sanitizer=${FUZZ_SANITIZER:-none}
 timeout=${FUZZ_TIMEOUT:-10}
 rss=${FUZZ_RSS_MB:-2048}
+jobs=${FUZZ_JOBS:-$(nproc 2>/dev/null || echo 1)}
 cargo=(cargo "+$toolchain")
 
 if ! "${cargo[@]}" --version >/dev/null 2>&1; then
@@ -70,18 +73,18 @@ else
     trap 'rm -rf "$work"' EXIT
 fi
 
-# One line per target for the summary.
-summary=()
-failed=0
-for target in "${targets[@]}"; do
-    corpus="$work/corpus/$target"
-    log="$work/$target.log"
+# Fuzzes one target; its summary line goes to $work/$target.line, and
+# $work/$target.failed marks a failure.
+run_target() {
+    local target=$1
+    local corpus="$work/corpus/$target"
+    local log="$work/$target.log"
     mkdir -p "$corpus"
     if [[ -d corpus/$target ]]; then
         cp -n corpus/"$target"/seed-* "$corpus"/ 2>/dev/null || true
     fi
     echo "== $target: ${seconds} s from $(find "$corpus" -type f | wc -l) inputs"
-    status=ok
+    local status=ok
     # shellcheck disable=SC2086
     if ! "${cargo[@]}" fuzz run --sanitizer "$sanitizer" "$target" "$corpus" -- \
         -max_total_time="$seconds" -timeout="$timeout" -rss_limit_mb="$rss" \
@@ -92,6 +95,7 @@ for target in "${targets[@]}"; do
     if grep -qE '^==[0-9]+== ERROR: libFuzzer|^SUMMARY: libFuzzer|panicked at' "$log"; then
         status=FAILED
     fi
+    local done_line cov ft corp runs eps rss_peak
     done_line=$(grep -E '^#[0-9]+[[:space:]]+DONE' "$log" | tail -n 1 || true)
     cov=$(sed -nE 's/.* cov: ([0-9]+).*/\1/p' <<<"$done_line")
     ft=$(sed -nE 's/.* ft: ([0-9]+).*/\1/p' <<<"$done_line")
@@ -100,15 +104,37 @@ for target in "${targets[@]}"; do
     eps=$(sed -nE 's/^stat::average_exec_per_sec: *([0-9]+).*/\1/p' "$log" | tail -n 1)
     rss_peak=$(sed -nE 's/^stat::peak_rss_mb: *([0-9]+).*/\1/p' "$log" | tail -n 1)
     if [[ $status != ok ]]; then
-        failed=1
-        echo "!! $target FAILED; last lines of $log:"
-        grep -E 'panicked at|ERROR: libFuzzer|SUMMARY|Test unit written|Base64|^Error|^error' "$log" | head -n 20 || true
-        tail -n 30 "$log"
+        touch "$work/$target.failed"
+        {
+            echo "!! $target FAILED; last lines of $log:"
+            grep -E 'panicked at|ERROR: libFuzzer|SUMMARY|Test unit written|Base64|^Error|^error' "$log" | head -n 20 || true
+            tail -n 30 "$log"
+        } >&2
     fi
-    line=$(printf '%-18s %-7s %12s %8s %7s %7s %10s %6s' "$target" "$status" "${runs:--}" "${eps:--}" \
-        "${cov:--}" "${ft:--}" "${corp:--}" "${rss_peak:--}")
-    echo "$line"
-    summary+=("$line")
+    printf '%-18s %-7s %12s %8s %7s %7s %10s %6s\n' "$target" "$status" "${runs:--}" "${eps:--}" \
+        "${cov:--}" "${ft:--}" "${corp:--}" "${rss_peak:--}" | tee "$work/$target.line"
+}
+
+running=0
+for target in "${targets[@]}"; do
+    rm -f "$work/$target.failed" "$work/$target.line"
+    if ((running >= jobs)); then
+        wait -n || true
+        running=$((running - 1))
+    fi
+    run_target "$target" &
+    running=$((running + 1))
+done
+wait
+
+# One line per target for the summary, in the targets' order.
+summary=()
+failed=0
+for target in "${targets[@]}"; do
+    if [[ -e $work/$target.failed || ! -s $work/$target.line ]]; then
+        failed=1
+    fi
+    summary+=("$(cat "$work/$target.line" 2>/dev/null || printf '%-18s %-7s' "$target" FAILED)")
 done
 
 echo

@@ -2276,3 +2276,30 @@ async fn connect_request_sends_its_headers_and_keeps_the_response_headers() {
     );
     server.await.unwrap();
 }
+
+/// The opening handshake's futures hold the socket in a box. A task that
+/// writes `let ws = WebSocket::accept(stream).await` keeps that future's
+/// room beside the socket's own for its whole life (an async fn's layout
+/// gives the two no shared room), so a future holding the socket inline
+/// doubled what every idle connection costs (`benches/compare`'s
+/// `idle.sh`: 3,047 bytes of RSS, 1,990 with the box).
+#[tokio::test]
+async fn opening_futures_hold_the_socket_in_a_box() {
+    let socket = std::mem::size_of::<WebSocket<DuplexStream>>();
+    let (a, _b) = duplex(64);
+    let accept = WebSocket::accept(a);
+    let (a, _b) = duplex(64);
+    let accept_with = WebSocket::accept_with(a, Config::default(), |_| Ok(Accept::new()));
+    let (a, _b) = duplex(64);
+    let client = WebSocket::client(a, request(), Config::default());
+    for (name, size) in [
+        ("accept", std::mem::size_of_val(&accept)),
+        ("accept_with", std::mem::size_of_val(&accept_with)),
+        ("client", std::mem::size_of_val(&client)),
+    ] {
+        assert!(size <= 128, "{name}'s future is {size} bytes; the socket is {socket}");
+    }
+    // Built at the call, the sockets are whole and unpolled: dropping the
+    // futures drops them.
+    drop((accept, accept_with, client));
+}

@@ -522,12 +522,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     /// # Ok(())
     /// # }
     /// ```
-    pub async fn client(stream: S, request: ClientRequest, config: Config) -> Result<Self, Error> {
+    pub fn client(stream: S, request: ClientRequest, config: Config) -> impl Future<Output = Result<Self, Error>> {
         // The caller's stream may be TLS; nothing here can tell.
         let url = client_url(&request, false);
-        let mut ws = Self::with_inner(Inner::new(Connection::client(request, config), Some(stream), url));
-        ws.handshake(None::<fn(&Request) -> Result<Accept, u16>>).await?;
-        Ok(ws)
+        let ws = Self::with_inner(Inner::new(Connection::client(request, config), Some(stream), url));
+        ws.opening(None::<fn(&Request) -> Result<Accept, u16>>, false)
     }
 
     /// Performs the server handshake over `stream`, accepting any valid
@@ -556,8 +555,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     /// }
     /// # }
     /// ```
-    pub async fn accept(stream: S) -> Result<Self, Error> {
-        Self::accept_with(stream, Config::default(), |_| Ok(Accept::new())).await
+    pub fn accept(stream: S) -> impl Future<Output = Result<Self, Error>> {
+        Self::accept_with(stream, Config::default(), |_| Ok(Accept::new()))
     }
 
     /// Performs the server handshake over `stream`; `decide` sees the
@@ -585,15 +584,35 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     /// # Ok(())
     /// # }
     /// ```
-    pub async fn accept_with(
+    pub fn accept_with<F: FnOnce(&Request) -> Result<Accept, u16>>(
         stream: S,
         config: Config,
-        decide: impl FnOnce(&Request) -> Result<Accept, u16>,
-    ) -> Result<Self, Error> {
-        let mut ws = Self::with_inner(Inner::new(Connection::server(config), Some(stream), String::new()));
-        ws.handshake(Some(decide)).await?;
-        ws.flush().await?;
-        Ok(ws)
+        decide: F,
+    ) -> impl Future<Output = Result<Self, Error>> {
+        let ws = Self::with_inner(Inner::new(Connection::server(config), Some(stream), String::new()));
+        ws.opening(Some(decide), true)
+    }
+
+    /// The opening handshake of a socket built at the call, not at the
+    /// first poll: the returned future then holds a box, not the socket and
+    /// its `Config`. A caller's `let ws = WebSocket::accept(s).await` keeps
+    /// this future beside its own slot for the socket for the whole
+    /// connection (the async fn's layout gives them no shared room), so
+    /// its size is paid by every idle connection (`benches/compare`'s
+    /// `idle.sh`).
+    fn opening<F: FnOnce(&Request) -> Result<Accept, u16>>(
+        self,
+        decide: Option<F>,
+        flush: bool,
+    ) -> impl Future<Output = Result<Self, Error>> {
+        let mut ws = Box::new(self);
+        async move {
+            ws.handshake(decide).await?;
+            if flush {
+                ws.flush().await?;
+            }
+            Ok(*ws)
+        }
     }
 
     async fn handshake(&mut self, decide: Option<impl FnOnce(&Request) -> Result<Accept, u16>>) -> Result<(), Error> {
