@@ -173,7 +173,13 @@ enum Queued {
 /// ```
 pub struct Connection {
     role: Role,
-    config: Config,
+    /// What the open connection needs of its [`Config`].
+    settings: Settings,
+    /// The whole [`Config`], while the opening handshake needs it (limits,
+    /// timeout, extension offers); boxed and dropped once open, so an
+    /// open connection keeps 64 bytes of it rather than 144
+    /// (benches/compare idle.sh).
+    opening: Option<Box<Config>>,
     state: State,
     rx: Rx,
     /// The peer closed its side of the transport.
@@ -181,7 +187,10 @@ pub struct Connection {
     reader: Reader,
     queued: Option<Queued>,
     tx: Tx,
-    negotiated: Negotiated,
+    /// What the handshake agreed on; `None` while nothing was (a server
+    /// with no subprotocol or extension): 8 bytes in every connection
+    /// rather than 64 (benches/compare idle.sh).
+    negotiated: Option<Box<Negotiated>>,
     now: Duration,
     timers: Timers,
     /// The extension codec, once negotiated (see `extension`). Not part
@@ -189,6 +198,38 @@ pub struct Connection {
     codec: Option<Box<Codec>>,
     /// Compressed output of the message being sent.
     scratch: Vec<u8>,
+}
+
+/// The part of [`Config`] an open connection reads.
+#[derive(Debug, Clone, Copy)]
+struct Settings {
+    max_frame_size: usize,
+    max_message_size: usize,
+    /// Clamped to `1..=MAX_READ_CHUNK`.
+    read_chunk: usize,
+    close_timeout: Option<Duration>,
+    keepalive_interval: Option<Duration>,
+    auto_pong: bool,
+    echo_close_reason: bool,
+    stream_messages: bool,
+}
+
+impl Settings {
+    fn new(config: &Config) -> Self {
+        Self {
+            max_frame_size: config.max_frame_size,
+            max_message_size: config.max_message_size,
+            // Configured sizes bound what is allocated, never set it: a
+            // read chunk past 1 MiB (up to usize::MAX) would be reserved
+            // as such.
+            read_chunk: config.read_chunk.clamp(1, MAX_READ_CHUNK),
+            close_timeout: config.close_timeout,
+            keepalive_interval: config.keepalive_interval,
+            auto_pong: config.auto_pong,
+            echo_close_reason: config.echo_close_reason,
+            stream_messages: config.stream_messages,
+        }
+    }
 }
 
 impl core::fmt::Debug for Connection {
@@ -203,23 +244,28 @@ impl core::fmt::Debug for Connection {
 }
 
 impl Connection {
-    fn new(role: Role, mut config: Config, state: State, tx: Tx) -> Self {
-        // Configured sizes bound what is allocated, never set it: a read
-        // chunk past 1 MiB (up to usize::MAX) would be reserved as such.
-        config.read_chunk = config.read_chunk.clamp(1, MAX_READ_CHUNK);
+    fn new(role: Role, config: Config, state: State, tx: Tx) -> Self {
         let mut timers = Timers::default();
-        // From time zero: the connection is made before any time is told.
-        timers.arm(Timer::Handshake, Duration::ZERO, config.handshake_timeout);
+        let settings = Settings::new(&config);
+        let opening = match state {
+            State::Open => None,
+            _ => {
+                // From time zero: the connection is made before any time is told.
+                timers.arm(Timer::Handshake, Duration::ZERO, config.handshake_timeout);
+                Some(Box::new(config))
+            }
+        };
         Self {
             role,
-            config,
+            settings,
+            opening,
             state,
             rx: Rx::default(),
             eof: false,
             reader: Reader::new(),
             queued: None,
             tx,
-            negotiated: Negotiated::default(),
+            negotiated: None,
             now: Duration::ZERO,
             timers,
             codec: None,
@@ -251,9 +297,10 @@ impl Connection {
     #[must_use]
     pub fn started_at(mut self, now: Duration) -> Self {
         self.now = self.now.max(now);
-        if self.timers.is_armed(Timer::Handshake) {
-            self.timers
-                .arm(Timer::Handshake, self.now, self.config.handshake_timeout);
+        if let Some(config) = &self.opening {
+            if self.timers.is_armed(Timer::Handshake) {
+                self.timers.arm(Timer::Handshake, self.now, config.handshake_timeout);
+            }
         }
         self
     }
@@ -366,13 +413,13 @@ impl Connection {
 
     /// The subprotocol agreed on in the handshake, if any.
     pub fn protocol(&self) -> Option<&str> {
-        self.negotiated.protocol.as_deref()
+        self.negotiated.as_ref()?.protocol.as_deref()
     }
 
     /// The extensions agreed on, as the `Sec-WebSocket-Extensions` value
     /// (empty when none).
     pub fn extensions(&self) -> &str {
-        &self.negotiated.extensions
+        self.negotiated.as_ref().map_or("", |n| &n.extensions)
     }
 
     /// Client: the header fields of the server's 101 response, in the
@@ -380,8 +427,8 @@ impl Connection {
     /// server). Names keep the server's case; compare them ignoring it.
     pub fn response_headers(&self) -> impl Iterator<Item = (&str, &[u8])> {
         self.negotiated
-            .headers
             .iter()
+            .flat_map(|n| n.headers.iter())
             .map(|(name, value)| (name.as_str(), value.as_slice()))
     }
 
@@ -389,6 +436,7 @@ impl Connection {
     /// ignored), the first if repeated.
     pub fn response_header(&self, name: &str) -> Option<&[u8]> {
         self.negotiated
+            .as_ref()?
             .headers
             .iter()
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
@@ -451,7 +499,7 @@ impl Connection {
     pub fn read_buffer(&mut self) -> &mut [u8] {
         self.settle();
         let frame_left = self.reader.frame_left();
-        let chunk = self.config.read_chunk;
+        let chunk = self.settings.read_chunk;
         let want = self.rx.want(frame_left, chunk);
         self.rx.room(want, frame_left, chunk)
     }
@@ -473,7 +521,7 @@ impl Connection {
         }
         self.heard_from_peer();
         let frame_left = self.reader.frame_left();
-        self.rx.extend(data, frame_left, self.config.read_chunk);
+        self.rx.extend(data, frame_left, self.settings.read_chunk);
     }
 
     /// Records that the peer closed its side of the transport.
@@ -508,6 +556,7 @@ impl Connection {
     /// Messages may flow: the handshake timer stops, the keepalive starts.
     fn enter_open(&mut self) {
         self.state = State::Open;
+        self.opening = None;
         self.timers.stop(Timer::Handshake);
         self.arm_keepalive();
     }
@@ -521,7 +570,7 @@ impl Connection {
                 self.state = State::CloseSent;
                 self.timers.stop(Timer::Ping);
                 self.timers.stop(Timer::KeepaliveDead);
-                self.timers.arm(Timer::Close, self.now, self.config.close_timeout);
+                self.timers.arm(Timer::Close, self.now, self.settings.close_timeout);
             }
             State::AwaitingResponse { .. } | State::AwaitingRequest | State::AwaitingDecision { .. } => {
                 // Abandoned: an unsent request goes unsent.
@@ -541,7 +590,7 @@ impl Connection {
         self.state = State::Closed { clean };
         self.timers.stop_all();
         if clean && (self.role == Role::Client || self.tx.holds_frames()) {
-            self.timers.arm(Timer::Close, self.now, self.config.close_timeout);
+            self.timers.arm(Timer::Close, self.now, self.settings.close_timeout);
         }
         // A clean close's frame is still borrowed by `Event::Close`: the
         // next call's `settle` drops the input instead.

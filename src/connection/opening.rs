@@ -3,26 +3,36 @@
 //! decision on it, and the extensions both agree on.
 
 use super::{Connection, Event, Queued, State};
+use crate::config::Config;
 use crate::error::{Error, HandshakeError, Misuse};
 use crate::extension;
 use crate::frame;
-use crate::handshake::{self, Accept, Limits};
+use crate::handshake::{self, Accept, Limits, Negotiated};
 use alloc::boxed::Box;
 use alloc::string::String;
 
 impl Connection {
-    fn limits(&self) -> Limits {
-        Limits {
-            max_bytes: self.config.max_handshake_size,
-            max_headers: self.config.max_headers,
+    /// The configuration the handshake reads. Kept until open; a default
+    /// stands in should a handshake step ever run after it.
+    fn with_opening<R>(&self, f: impl FnOnce(&Config) -> R) -> R {
+        match self.opening.as_deref() {
+            Some(config) => f(config),
+            None => f(&Config::default()),
         }
+    }
+
+    fn limits(&self) -> Limits {
+        self.with_opening(|config| Limits {
+            max_bytes: config.max_handshake_size,
+            max_headers: config.max_headers,
+        })
     }
 
     /// Whether the buffered handshake bytes hold a complete header block,
     /// or enough bytes to hit the size limit: only then is parsing worth
     /// it, which keeps a byte-at-a-time sender from costing quadratic time.
     fn handshake_ready(&mut self) -> bool {
-        self.rx.len() >= self.config.max_handshake_size || self.rx.has_header_end()
+        self.rx.len() >= self.limits().max_bytes || self.rx.has_header_end()
     }
 
     pub(super) fn poll_response(&mut self) -> Option<Event<'_>> {
@@ -38,7 +48,7 @@ impl Connection {
                 if let Err(e) = self.agree_extensions(&negotiated.extensions) {
                     return Some(self.fail(e.into()));
                 }
-                self.negotiated = negotiated;
+                self.negotiated = Some(Box::new(negotiated));
                 self.enter_open();
                 Some(Event::Open)
             }
@@ -59,7 +69,7 @@ impl Connection {
     /// Client: sets up what the server's `Sec-WebSocket-Extensions` agreed
     /// to.
     fn agree_extensions(&mut self, extensions: &str) -> Result<(), HandshakeError> {
-        self.codec = extension::agree(extensions, &self.config)?;
+        self.codec = self.with_opening(|config| extension::agree(extensions, config))?;
         Ok(())
     }
 
@@ -121,7 +131,7 @@ impl Connection {
     /// answer wait in the read buffer, and a client may not pile up more
     /// than one frame's worth.
     pub(super) fn poll_decision(&mut self) -> Option<Event<'_>> {
-        if self.rx.len() > self.config.max_frame_size.saturating_add(frame::MAX_HEADER_LEN) {
+        if self.rx.len() > self.settings.max_frame_size.saturating_add(frame::MAX_HEADER_LEN) {
             // Too much sent with the request: 431, as for a request over
             // max_handshake_size.
             self.tx.push_raw(&handshake::encode_reject(431));
@@ -153,11 +163,17 @@ impl Connection {
                 return Err(Error::Misuse(Misuse::UnofferedProtocol));
             }
         }
-        let (extensions, codec) = extension::accept(request.extensions(), &self.config);
+        let (extensions, codec) = self.with_opening(|config| extension::accept(request.extensions(), config));
         self.tx
             .push_raw(&handshake::encode_accept(request, &accept, &extensions));
-        self.negotiated.protocol = accept.selected_protocol().map(String::from);
-        self.negotiated.extensions = extensions;
+        let protocol = accept.selected_protocol().map(String::from);
+        if protocol.is_some() || !extensions.is_empty() {
+            self.negotiated = Some(Box::new(Negotiated {
+                protocol,
+                extensions,
+                headers: Box::default(),
+            }));
+        }
         self.codec = codec;
         self.enter_open();
         self.queued = Some(Queued::Open);

@@ -367,7 +367,7 @@ impl Connection {
             self.reader.compressed = false;
             self.reader.deferred.clear_message = true;
         }
-        if self.config.stream_messages {
+        if self.settings.stream_messages {
             // Compressed: what was inflated goes out as a part.
             if last && text && self.reader.utf8.finish().is_err() {
                 return Plan::Fail(Error::Protocol(ProtocolError::InvalidUtf8));
@@ -444,7 +444,7 @@ impl Connection {
     /// complete only once both are taken.
     fn stream_compressed(&mut self, frame: &mut InFrame, text: bool) -> Result<bool, Error> {
         let len = frame.header.len as usize;
-        if self.config.stream_messages {
+        if self.settings.stream_messages {
             // Parts already lent are dropped, but for the inflater's window.
             let keep_from = self.reader.message.len().saturating_sub(DEFLATE_WINDOW);
             let parts = self.reader.parts();
@@ -603,9 +603,9 @@ impl Connection {
     fn inflate(&mut self, take: usize, last: bool, text: bool) -> Result<Option<usize>, Error> {
         // Parts already dropped (`stream_messages`) count towards the limit.
         let dropped = self.reader.parts.as_ref().map_or(0, |p| p.dropped);
-        let max = self.config.max_message_size - dropped;
+        let max = self.settings.max_message_size - dropped;
         let before = self.reader.message.len();
-        let cap = match self.config.stream_messages {
+        let cap = match self.settings.stream_messages {
             true => before.saturating_add(PART_MAX),
             false => usize::MAX,
         };
@@ -668,7 +668,7 @@ impl Connection {
                 }
                 _ => {}
             }
-            let max = self.config.max_frame_size;
+            let max = self.settings.max_frame_size;
             if header.len > max as u64 {
                 return Err(Error::LimitExceeded {
                     kind: Limit::FrameSize,
@@ -680,7 +680,7 @@ impl Connection {
                 self.reader.message_len = 0;
             }
             self.reader.message_len += header.len;
-            let max = self.config.max_message_size;
+            let max = self.settings.max_message_size;
             if self.reader.message_len > max as u64 {
                 return Err(Error::LimitExceeded {
                     kind: Limit::MessageSize,
@@ -706,7 +706,7 @@ impl Connection {
             // With `stream_messages`, uncompressed data is lent as it
             // arrives, never gathered; compressed data is inflated onto the
             // message buffer and lent from there.
-            reading = match (self.config.stream_messages && !self.reader.compressed, streamed) {
+            reading = match (self.settings.stream_messages && !self.reader.compressed, streamed) {
                 (true, _) => Reading::Passed,
                 (false, true) => Reading::Streamed,
                 (false, false) => Reading::InPlace,
@@ -784,7 +784,7 @@ impl Connection {
     /// assert_eq!(owned, &b"hi"[..]);
     /// ```
     pub fn take_message(&mut self) -> Option<Bytes> {
-        if self.config.stream_messages || !matches!(self.state, State::Open | State::CloseSent) {
+        if self.settings.stream_messages || !matches!(self.state, State::Open | State::CloseSent) {
             return None;
         }
         if self.reader.deferred.clear_message {
@@ -800,7 +800,7 @@ impl Connection {
     /// the read buffer, its payload (unmasked) up to `consume`.
     fn lent_in_place(&self) -> Option<(OpCode, usize)> {
         // Parts lend payload bytes with no header before them.
-        if self.reader.deferred.consume == 0 || self.config.stream_messages {
+        if self.reader.deferred.consume == 0 || self.settings.stream_messages {
             return None;
         }
         let (header, header_len) = frame::decode(self.rx.unparsed(), self.header_rules()).ok()??;
@@ -893,7 +893,7 @@ impl Connection {
             OpCode::Ping => {
                 // §5.5.2: answer "unless it already received a Close frame";
                 // having sent ours does not excuse us.
-                if self.config.auto_pong && matches!(self.state, State::Open | State::CloseSent) {
+                if self.settings.auto_pong && matches!(self.state, State::Open | State::CloseSent) {
                     self.tx.push_frame(OpCode::Pong, true, self.rx.get(start..end));
                 }
                 Some(Event::Ping(self.rx.get(start..end)))
@@ -907,7 +907,7 @@ impl Connection {
                     // §5.5.1: reply with a close frame, echoing the code.
                     let mut reply = [0u8; MAX_CONTROL_PAYLOAD];
                     let received = self.rx.get(start..end);
-                    let n = if self.config.echo_close_reason {
+                    let n = if self.settings.echo_close_reason {
                         received.len()
                     } else {
                         received.len().min(2)
