@@ -342,6 +342,9 @@ pub(crate) struct Codec {
     /// Bytes of the current message after a block with BFINAL set (RFC
     /// 7692 §7.2.3.4), which may only be empty blocks.
     after_final: Option<Vec<u8>>,
+    /// The compressed message being queued ([`Codec::compress_message`]):
+    /// here rather than in every connection, with or without the extension.
+    out: Vec<u8>,
 }
 
 impl core::fmt::Debug for Codec {
@@ -382,7 +385,16 @@ impl Codec {
             compress: None,
             decompress: None,
             after_final: None,
+            out: Vec::new(),
         }
+    }
+
+    /// [`Codec::compress`] into the codec's own buffer.
+    pub(crate) fn compress_message(&mut self, data: &[u8]) -> &[u8] {
+        let mut out = core::mem::take(&mut self.out);
+        self.compress(data, &mut out);
+        self.out = out;
+        &self.out
     }
 
     /// Messages shorter than this are sent uncompressed.

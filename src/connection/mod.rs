@@ -122,7 +122,7 @@ pub enum Event<'a> {
 #[derive(Debug)]
 enum State {
     /// Client: our request is queued; the response is awaited.
-    AwaitingResponse { request: Box<ClientRequest>, key: String },
+    AwaitingResponse { sent: Box<Sent> },
     /// Server: the request is awaited.
     AwaitingRequest,
     /// Server: the request is parsed; the application's decision is awaited.
@@ -137,11 +137,19 @@ enum State {
     Closed { clean: bool },
 }
 
+/// A client's request, and the key the response must answer.
+#[derive(Debug)]
+struct Sent {
+    request: ClientRequest,
+    key: String,
+}
+
 /// Something decided outside `poll_event` that must be reported by it.
 #[derive(Debug)]
 enum Queued {
     Open,
-    Failed(Error),
+    // Boxed: rare, and 16 bytes rather than 32 in every connection.
+    Failed(Box<Error>),
 }
 
 /// A WebSocket connection, either role, without I/O. See the
@@ -196,8 +204,6 @@ pub struct Connection {
     /// The extension codec, once negotiated (see `extension`). Not part
     /// of the reader: the same codec compresses what is sent.
     codec: Option<Box<Codec>>,
-    /// Compressed output of the message being sent.
-    scratch: Vec<u8>,
 }
 
 /// The part of [`Config`] an open connection reads.
@@ -269,7 +275,6 @@ impl Connection {
             now: Duration::ZERO,
             timers,
             codec: None,
-            scratch: Vec::new(),
         }
     }
 
@@ -331,8 +336,7 @@ impl Connection {
             Err(_) => Vec::new(),
         };
         let state = State::AwaitingResponse {
-            request: Box::new(request),
-            key,
+            sent: Box::new(Sent { request, key }),
         };
         let mut conn = Self::new(Role::Client, config, state, Tx::new(bytes, Some(masks)));
         if let Err(e) = checked {
@@ -349,8 +353,10 @@ impl Connection {
     pub(crate) fn client_extended_connect(request: ClientRequest, config: Config) -> Self {
         let request = extension::offer(request, &config);
         let state = State::AwaitingResponse {
-            request: Box::new(request),
-            key: String::new(),
+            sent: Box::new(Sent {
+                request,
+                key: String::new(),
+            }),
         };
         Self::new(
             Role::Client,
@@ -539,7 +545,7 @@ impl Connection {
         if let Some(queued) = self.queued.take() {
             return Some(match queued {
                 Queued::Open => Event::Open,
-                Queued::Failed(e) => Event::Failed(e),
+                Queued::Failed(e) => Event::Failed(*e),
             });
         }
         match self.state {
@@ -614,7 +620,7 @@ impl Connection {
     /// next `poll_event` reports it.
     fn fail_later(&mut self, error: Error) {
         if let Event::Failed(error) = self.fail(error) {
-            self.queued = Some(Queued::Failed(error));
+            self.queued = Some(Queued::Failed(Box::new(error)));
         }
     }
 

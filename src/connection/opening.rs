@@ -39,10 +39,10 @@ impl Connection {
         if !self.handshake_ready() {
             return self.eof.then(|| self.fail(HandshakeError::Eof.into()));
         }
-        let State::AwaitingResponse { request, key } = &self.state else {
+        let State::AwaitingResponse { sent } = &self.state else {
             return None;
         };
-        match handshake::validate_response(self.rx.unparsed(), request, key, self.limits()) {
+        match handshake::validate_response(self.rx.unparsed(), &sent.request, &sent.key, self.limits()) {
             Ok(Some((negotiated, consumed))) => {
                 self.rx.consume(consumed);
                 if let Err(e) = self.agree_extensions(&negotiated.extensions) {
@@ -61,7 +61,7 @@ impl Connection {
     #[cfg(feature = "http")]
     pub(crate) fn client_request(&self) -> Option<&handshake::ClientRequest> {
         match &self.state {
-            State::AwaitingResponse { request, .. } => Some(request),
+            State::AwaitingResponse { sent } => Some(&sent.request),
             _ => None,
         }
     }

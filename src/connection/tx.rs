@@ -596,8 +596,7 @@ impl Connection {
             return Err(Error::Misuse(Misuse::MessageInProgress));
         }
         if let Some(codec) = self.codec.as_mut().filter(|c| compress && data.len() >= c.threshold()) {
-            codec.compress(data, &mut self.scratch);
-            self.tx.push_frame_rsv(opcode, 0b100, &self.scratch);
+            self.tx.push_frame_rsv(opcode, 0b100, codec.compress_message(data));
             return Ok(());
         }
         self.tx.push_frame(opcode, true, data);
