@@ -602,6 +602,43 @@ async fn one_signal_aborts_every_handshake() {
     .await;
 }
 
+/// The readable and the writable in two tasks on two threads, in lockstep
+/// with an echo server: each message is sent once the previous echo was
+/// read, so every round trip needs a wake to reach the handle waiting for
+/// it. A handle keeps its waker only when its poll is pending, and a wake
+/// that comes between that poll and the registration is passed on; were
+/// it lost, a round trip would hang.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lockstep_round_trips_across_threads_never_stall() {
+    run(async {
+        const ROUNDS: u32 = 3_000;
+        let (addr, _seen) = server(echo).await;
+        let (_wss, opened) = open(addr, WebSocketStreamOptions::new()).await;
+        let Opened {
+            mut readable,
+            mut writable,
+            ..
+        } = opened;
+        let (echoed, mut next) = tokio::sync::mpsc::channel(1);
+        let reader = tokio::spawn(async move {
+            for i in 0..ROUNDS {
+                let message = readable.next().await.expect("an echo").expect("no error");
+                assert_eq!(message.as_bytes(), i.to_be_bytes());
+                echoed.send(()).await.unwrap();
+            }
+        });
+        for i in 0..ROUNDS {
+            writable.send(Message::binary(i.to_be_bytes().to_vec())).await.unwrap();
+            timeout(Duration::from_secs(5), next.recv())
+                .await
+                .unwrap_or_else(|_| panic!("round trip {i} stalled"))
+                .expect("the reader goes on");
+        }
+        reader.await.unwrap();
+    })
+    .await;
+}
+
 /// A handle's waker is kept only while it lives: `closed` futures dropped
 /// while pending (under a timeout, in a `select!`) leave nothing behind.
 #[tokio::test]
