@@ -197,6 +197,41 @@ struct Queued {
     wire: u64,
 }
 
+/// The application frames not yet wholly written, oldest first. The oldest
+/// is kept inline: with one message in flight at a time (an echo, a
+/// request and its answer) the queue never allocates, and such a
+/// connection keeps no room for it while idle (benches/compare idle.sh).
+#[derive(Debug, Default)]
+struct Unwritten {
+    /// `None` only while `rest` is empty too.
+    first: Option<Queued>,
+    rest: VecDeque<Queued>,
+}
+
+impl Unwritten {
+    fn push(&mut self, frame: Queued) {
+        match self.first {
+            None => self.first = Some(frame),
+            Some(_) => self.rest.push_back(frame),
+        }
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &Queued> {
+        self.first.iter().chain(&self.rest)
+    }
+
+    fn newest(&self) -> Option<&Queued> {
+        self.rest.back().or(self.first.as_ref())
+    }
+
+    /// Forgets the frames that end by byte `written`.
+    fn written(&mut self, written: u64) {
+        while self.first.is_some_and(|f| f.end <= written) {
+            self.first = self.rest.pop_front();
+        }
+    }
+}
+
 /// The transport as the DOM layer sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Transport {
@@ -387,7 +422,7 @@ pub(crate) struct Dom {
     peer_close: Option<Box<OwnedCloseFrame>>,
     /// Bytes ever handed to the transport.
     written: u64,
-    queued: VecDeque<Queued>,
+    queued: Unwritten,
     /// Bytes "sent" while closing or closed: the DOM discards them but
     /// counts them in `bufferedAmount`.
     discarded: u64,
@@ -420,7 +455,7 @@ impl Dom {
             close_queued: false,
             peer_close: None,
             written: 0,
-            queued: VecDeque::new(),
+            queued: Unwritten::default(),
             discarded: 0,
             io_failure: None,
             gathered: None,
@@ -506,7 +541,7 @@ impl Dom {
     /// that floods pings without reading the pongs from growing our queue.
     pub(crate) fn may_read_while_write_blocked(&self) -> bool {
         let pending = self.conn.pending_output_len() as u64;
-        let application = self.queued.back().map_or(0, |f| f.end.saturating_sub(self.written));
+        let application = self.queued.newest().map_or(0, |f| f.end.saturating_sub(self.written));
         pending.saturating_sub(application) <= READ_WHILE_WRITE_BLOCKED
     }
 
@@ -589,7 +624,7 @@ impl Dom {
                 let before = self.conn.pending_output_len() as u64;
                 queue(&mut self.conn)?;
                 let after = self.conn.pending_output_len() as u64;
-                self.queued.push_back(Queued {
+                self.queued.push(Queued {
                     end: self.written + after,
                     payload: len as u64,
                     wire: after - before,
@@ -816,9 +851,7 @@ impl Dom {
     pub(crate) fn wrote(&mut self, n: usize) {
         self.conn.advance_output(n);
         self.written += n as u64;
-        while self.queued.front().is_some_and(|f| f.end <= self.written) {
-            self.queued.pop_front();
-        }
+        self.queued.written(self.written);
     }
 
     /// Writing failed (not "would block").

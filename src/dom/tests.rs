@@ -381,3 +381,47 @@ fn the_event_queue_gives_its_room_back_once_drained() {
         assert!(matches!(dom.next(&form), Next::Read));
     }
 }
+
+/// Not the standard's: the frames counted in `bufferedAmount` keep their
+/// order whatever the interleaving of sends and writes, and one message in
+/// flight at a time never allocates (the oldest is kept inline).
+#[test]
+fn unwritten_frames_keep_their_order_and_one_in_flight_allocates_nothing() {
+    use super::{Queued, Unwritten};
+    use std::collections::VecDeque;
+    let frame = |end: u64| Queued {
+        end,
+        payload: end % 7,
+        wire: end % 5,
+    };
+    let mut queue = Unwritten::default();
+    let mut model: VecDeque<u64> = VecDeque::new();
+    let (mut end, mut written, mut seed) = (0u64, 0u64, 0x9e37_79b9_7f4a_7c15u64);
+    for _ in 0..10_000 {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        if seed % 3 != 0 {
+            end += 1 + seed % 50;
+            queue.push(frame(end));
+            model.push_back(end);
+        } else {
+            written = (written + seed % 120).min(end);
+            queue.written(written);
+            while model.front().is_some_and(|&e| e <= written) {
+                model.pop_front();
+            }
+        }
+        let ends: Vec<u64> = queue.iter().map(|f| f.end).collect();
+        assert_eq!(ends, Vec::from(model.clone()));
+        assert_eq!(queue.newest().map(|f| f.end), model.back().copied());
+    }
+
+    let mut queue = Unwritten::default();
+    for end in 1..=1_000 {
+        queue.push(frame(end));
+        queue.written(end);
+        assert!(queue.iter().next().is_none());
+    }
+    assert_eq!(queue.rest.capacity(), 0);
+}
