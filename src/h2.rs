@@ -44,6 +44,7 @@
 //! [`HandshakeError::NoExtendedConnect`]: crate::HandshakeError::NoExtendedConnect
 
 use crate::config::Config;
+use crate::dom::client_url;
 use crate::error::{Error, HandshakeError, Timeout};
 use crate::handshake::ClientRequest;
 use crate::http::ClientHandshake;
@@ -150,6 +151,7 @@ impl Client {
         if !send.is_extended_connect_protocol_enabled() {
             return Err(HandshakeError::NoExtendedConnect.into());
         }
+        let url = client_url(&request, secure);
         let handshake = ClientHandshake::extended_connect(request, secure, config);
         let connect = handshake.request()?;
         let (response, stream) = send.send_request(connect, false).map_err(h2_error)?;
@@ -157,7 +159,7 @@ impl Client {
         let (head, body) = response.into_parts();
         // A refusal drops both halves of the stream, which resets it.
         let conn = handshake.finish(&::http::Response::from_parts(head, ()))?;
-        Ok(WebSocket::from_connection(conn, H2Stream::new(stream, body)))
+        Ok(WebSocket::from_connection_at(conn, H2Stream::new(stream, body), url))
     }
 }
 

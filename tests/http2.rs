@@ -140,6 +140,7 @@ async fn websockets_share_one_http2_connection() {
             let ws = client.connect(request, false, Config::default()).await.unwrap();
             assert_eq!(ws.protocol(), if i != 1 { "chat" } else { "" });
             assert!(ws.extensions().starts_with("permessage-deflate"), "{}", ws.extensions());
+            assert_eq!(ws.url(), format!("ws://{addr}{path}"));
             sockets.push(ws);
         }
         for round in 0..3 {

@@ -631,6 +631,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
         Self::with_inner(Inner::new(conn, Some(stream), String::new()))
     }
 
+    /// [`WebSocket::from_connection`] whose `url` is known (an HTTP/2
+    /// client's stream).
+    #[cfg(feature = "http2")]
+    pub(crate) fn from_connection_at(conn: Connection, stream: S, url: String) -> Self {
+        Self::with_inner(Inner::new(conn, Some(stream), url))
+    }
+
     // ------------------------------------------------------------ attributes
 
     dom_attributes!(inner.driver);
