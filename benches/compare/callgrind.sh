@@ -3,6 +3,7 @@
 # the machine's load. Usage: ./callgrind.sh [WORKLOAD] [N]
 #   WORKLOAD  recv_binary_16_b (default), recv_text_16_b, send_binary_16_b, ...
 #   N         messages (default 100000, rounded up to whole batches)
+#   LIBS      libraries to run (default: all seven)
 # Profiles stay in target/callgrind/ for callgrind_annotate.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -14,7 +15,7 @@ out=${CARGO_TARGET_DIR:-target}/callgrind
 mkdir -p "$out"
 echo "| library | $workload: instructions / message |"
 echo "| --- | ---: |"
-for lib in rfc6455 rfc6455-driver rfc6455-tokio rfc6455-stream tungstenite fastwebsockets tokio-websockets; do
+for lib in ${LIBS:-rfc6455 rfc6455-driver rfc6455-tokio rfc6455-stream tungstenite fastwebsockets tokio-websockets}; do
     file="$out/$workload-$lib.out"
     msgs=$(valgrind --tool=callgrind --collect-atstart=no --toggle-collect='*measured*' \
         --callgrind-out-file="$file" "$bin" "$lib" "$workload" "$n" 2>/dev/null | awk '{print $3}')
