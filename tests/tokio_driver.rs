@@ -2303,3 +2303,42 @@ async fn opening_futures_hold_the_socket_in_a_box() {
     // futures drops them.
     drop((accept, accept_with, client));
 }
+
+/// RFC 6455 §5.4 and §5.5.1: the peer's close arriving in the middle of a
+/// frame of declared length (`begin_message`) does not cut the frame. The
+/// driver reads the close (the socket is CLOSING), the application sends
+/// the rest of the payload, and the close reply goes out after the frame's
+/// last byte, never inside it; the close handshake then completes cleanly.
+#[tokio::test]
+async fn the_peers_close_waits_for_a_declared_frame_to_finish() {
+    run(async {
+        const LEN: usize = 200_000;
+        let payload: Vec<u8> = (0..LEN).map(|i| (i * 7 % 251) as u8).collect();
+        let (mut ws, mut raw) = client_pair(1 << 20, Config::default()).await;
+        raw.close(1000, "bye").await;
+        ws.begin_message(false, LEN as u64).await.unwrap();
+        ws.send_payload(&payload[..LEN / 2]).await.unwrap();
+        // Reads the close; no event yet: the reply waits for the frame.
+        assert!(timeout(Duration::from_millis(200), ws.next_event()).await.is_err());
+        assert_eq!(ws.ready_state(), ReadyState::Closing);
+        ws.send_payload(&payload[LEN / 2..]).await.unwrap();
+        ws.flush().await.unwrap();
+
+        let mut got = Vec::new();
+        loop {
+            match raw.next().await.expect("the client's frames") {
+                event @ Ev::Close(..) => {
+                    got.push(event);
+                    break;
+                }
+                event => got.push(event),
+            }
+        }
+        assert_eq!(got.len(), 2, "one message, then the reply");
+        assert!(got[0] == Ev::Binary(payload), "the message, byte for byte");
+        assert_eq!(got[1], Ev::close(1000, ""));
+        raw.hang_up().await;
+        assert_eq!(ws.next_event().await.map(seen), Some(closed(true, 1000, "bye")));
+    })
+    .await;
+}
