@@ -1,8 +1,10 @@
 //! Model-based test of the whole engine: a client core and a server core
 //! wired back to back in memory, driven by an arbitrary sequence of
 //! operations on both sides (text, binary, `send_message` with and without
-//! compression, fragmented messages through `send_frame`, pings, pongs, closes, partial deliveries with arbitrary
-//! chunking, a fake clock that stays below the timeouts, buffer releases),
+//! compression, fragmented messages through `send_frame`, messages as one
+//! frame of declared length with a ping held behind it, pings, pongs,
+//! closes, partial deliveries with arbitrary chunking, a fake clock that
+//! stays below the timeouts, buffer releases),
 //! checked against a model of RFC 6455:
 //!
 //! - Everything a side sends while open reaches the other side intact and in
@@ -92,6 +94,17 @@ enum Op {
         sizes: Vec<usize>,
     },
     NextFragment(Side),
+    /// A message sent as one frame of declared length (`begin_message`,
+    /// then `send_payload` of pieces cut after these byte counts), with a
+    /// ping sent after piece `ping.0` if given: the ping is held and
+    /// follows the frame (§5.4).
+    Declared {
+        side: Side,
+        text: bool,
+        payload: Vec<u8>,
+        sizes: Vec<usize>,
+        ping: Option<(usize, Vec<u8>)>,
+    },
     Ping(Side, Vec<u8>),
     Pong(Side, Vec<u8>),
     /// `close(code, reason)`, or `close_without_code()` for `None`.
@@ -607,6 +620,50 @@ impl World {
                 end.next_fragment()?;
             }
             Op::NextFragment(side) => self.end(*side).next_fragment()?,
+            Op::Declared {
+                side,
+                text,
+                payload,
+                sizes,
+                ping,
+            } => {
+                let end = self.end(*side);
+                end.finish_fragment()?;
+                let before = end.conn.pending_output().len();
+                let opcode = if *text { OpCode::Text } else { OpCode::Binary };
+                let result = end.conn.begin_message(opcode, payload.len() as u64);
+                if end.check_send(result, before, "begin_message")? {
+                    let mut rest = payload.as_slice();
+                    let mut pinged = None;
+                    for (i, &size) in sizes.iter().enumerate() {
+                        let (piece, tail) = rest.split_at(size.min(rest.len()));
+                        if !piece.is_empty() {
+                            let sent = end.conn.send_payload(piece);
+                            prop_assert!(sent.is_ok(), "{:?}: send_payload: {:?}", side, sent);
+                        }
+                        rest = tail;
+                        if let Some((_, data)) = ping.as_ref().filter(|(at, _)| *at == i) {
+                            let sent = end.conn.ping(data);
+                            prop_assert!(sent.is_ok(), "{:?}: ping in a declared frame: {:?}", side, sent);
+                            pinged = Some(data.clone());
+                        }
+                    }
+                    if !rest.is_empty() {
+                        let sent = end.conn.send_payload(rest);
+                        prop_assert!(sent.is_ok(), "{:?}: send_payload: {:?}", side, sent);
+                    }
+                    // Never compressed; the ping was held behind it.
+                    let ev = if *text {
+                        Ev::Text(String::from_utf8(payload.clone()).expect("text payload"))
+                    } else {
+                        Ev::Binary(payload.clone())
+                    };
+                    end.push(ev, false);
+                    if let Some(data) = pinged {
+                        end.push(Ev::Ping(data), false);
+                    }
+                }
+            }
             Op::Ping(side, payload) => {
                 let end = self.end(*side);
                 let before = end.conn.pending_output().len();
@@ -1153,8 +1210,25 @@ fn op() -> impl Strategy<Value = Op> {
             payload,
             compress,
         });
+    let declared = (
+        side(),
+        prop_oneof![
+            text_payload().prop_map(|t| (true, t.into_bytes())),
+            binary_payload().prop_map(|b| (false, b)),
+        ],
+        vec(0usize..200, 0..6),
+        proptest::option::of((0usize..6, control_payload())),
+    )
+        .prop_map(|(side, (text, payload), sizes, ping)| Op::Declared {
+            side,
+            text,
+            payload,
+            sizes,
+            ping,
+        });
     prop_oneof![
         4 => (side(), text_payload()).prop_map(|(s, t)| Op::Text(s, t)),
+        2 => declared,
         1 => message,
         4 => (side(), binary_payload()).prop_map(|(s, b)| Op::Binary(s, b)),
         3 => fragmented,
