@@ -84,12 +84,19 @@ use std::vec::Vec;
 /// of `opened` and `closed`, the error of the readable and the writable),
 /// and what a caller hands to [`Readable::cancel`] or [`Writable::abort`]
 /// to close with a code and reason.
+///
+/// One pointer wide: the readable's items and the writable's results carry
+/// it on every call (benches/compare callgrind, send_binary_16_b), and it
+/// is cloned to every handle that reports the connection's end.
 #[derive(Clone, Debug)]
-pub struct WebSocketError {
+pub struct WebSocketError(Arc<Details>);
+
+#[derive(Debug)]
+struct Details {
     message: String,
     close_code: Option<u16>,
     reason: String,
-    cause: Option<Arc<Error>>,
+    cause: Option<Error>,
 }
 
 impl WebSocketError {
@@ -105,76 +112,76 @@ impl WebSocketError {
     /// (`SyntaxError`).
     pub fn new(message: impl Into<String>, close_code: Option<u16>, reason: &str) -> Result<Self, Error> {
         let close_code = checked_close(close_code, reason)?;
-        Ok(Self {
+        Ok(Self(Arc::new(Details {
             message: message.into(),
             close_code,
             reason: reason.into(),
             cause: None,
-        })
+        })))
     }
 
     /// A failure: close code 1006, as the DOM reports every failure (none
     /// for a misuse).
     fn failure(cause: Error) -> Self {
-        Self {
+        Self(Arc::new(Details {
             message: cause.to_string(),
             // A misuse is the caller's error, not the connection's end.
             close_code: (!matches!(cause, Error::Misuse(_))).then_some(crate::CloseCode::ABNORMAL.0),
             reason: String::new(),
-            cause: Some(Arc::new(cause)),
-        }
+            cause: Some(cause),
+        }))
     }
 
     fn unclean(code: u16, reason: String) -> Self {
-        Self {
+        Self(Arc::new(Details {
             message: "the connection closed without a clean close handshake".into(),
             close_code: Some(code),
             reason,
             cause: None,
-        }
+        }))
     }
 
     fn aborted() -> Self {
-        Self {
+        Self(Arc::new(Details {
             message: "the opening handshake was aborted".into(),
             close_code: None,
             reason: String::new(),
             cause: None,
-        }
+        }))
     }
 
     /// The message.
     pub fn message(&self) -> &str {
-        &self.message
+        &self.0.message
     }
 
     /// The standard's `closeCode`: the code to close with (an error the
     /// caller made) or that the connection ended with (1006 for a failure);
     /// `None` for an aborted handshake.
     pub fn close_code(&self) -> Option<u16> {
-        self.close_code
+        self.0.close_code
     }
 
     /// The standard's `reason`.
     pub fn reason(&self) -> &str {
-        &self.reason
+        &self.0.reason
     }
 
     /// What made the connection fail, when it did.
     pub fn cause(&self) -> Option<&Error> {
-        self.cause.as_deref()
+        self.0.cause.as_ref()
     }
 }
 
 impl core::fmt::Display for WebSocketError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.write_str(&self.message)
+        f.write_str(&self.0.message)
     }
 }
 
 impl std::error::Error for WebSocketError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        self.cause.as_deref().map(|e| e as _)
+        self.0.cause.as_ref().map(|e| e as _)
     }
 }
 
@@ -786,12 +793,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
                 .unwrap_or_else(|| WebSocketError::failure(Error::ClosedBeforeOpen)));
         };
         if state.streams_taken {
-            return Err(WebSocketError {
+            return Err(WebSocketError(Arc::new(Details {
                 message: "the readable and the writable were already handed out".into(),
                 close_code: None,
                 reason: String::new(),
                 cause: None,
-            });
+            })));
         }
         let protocol = inner.driver.protocol().into();
         let extensions = inner.driver.extensions().into();
@@ -868,7 +875,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Readable<S> {
         state.ahead.clear();
         state.ahead_bytes = 0;
         if state.outcome.is_none() {
-            let (code, reason) = reason.map_or((None, String::new()), |e| (e.close_code, e.reason));
+            let (code, reason) = reason.map_or((None, String::new()), |e| (e.close_code(), e.reason().into()));
             state.close(code, &reason);
         }
         drop(state);
@@ -974,7 +981,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Writable<S> {
     pub fn abort(self, reason: Option<WebSocketError>) {
         let mut state = lock(&self.shared.state);
         if state.outcome.is_none() {
-            let (code, reason) = reason.map_or((None, String::new()), |e| (e.close_code, e.reason));
+            let (code, reason) = reason.map_or((None, String::new()), |e| (e.close_code(), e.reason().into()));
             state.close(code, &reason);
         }
         drop(state);
