@@ -77,7 +77,7 @@ impl Spec {
     }
 }
 
-pub const SPECS: [Spec; 9] = [
+pub const SPECS: [Spec; 10] = [
     Spec {
         name: "recv binary 16 B",
         send: false,
@@ -94,6 +94,12 @@ pub const SPECS: [Spec; 9] = [
         name: "recv binary 1 KiB",
         send: false,
         kind: Kind::Binary,
+        size: 1 << 10,
+    },
+    Spec {
+        name: "recv text 1 KiB",
+        send: false,
+        kind: Kind::Text,
         size: 1 << 10,
     },
     Spec {
