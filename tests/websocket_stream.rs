@@ -760,3 +760,39 @@ async fn a_dropped_readable_does_not_block_the_writable() {
     })
     .await;
 }
+
+/// A writer to a peer that neither reads nor answers: the keepalive gives
+/// up on it while a write waits (RFC 6455 §5.5.2 pings unanswered), and
+/// the writable's refusal is that failure (close code 1006, the timeout
+/// as its cause), the same error `closed` rejects with, not a bare
+/// "closing" although no handle had read the failure's events yet.
+#[tokio::test]
+async fn a_write_that_sees_the_keepalive_fail_reports_the_failure() {
+    run(async {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = oneshot::channel::<()>();
+        tokio::spawn(async move {
+            let (stream, _) = listener.accept().await.unwrap();
+            // Answers the handshake, then never reads again.
+            let ws = WebSocket::accept(stream).await.unwrap();
+            let _ = stopped.await;
+            drop(ws);
+        });
+        let config = plain_config().keepalive_interval(Some(Duration::from_millis(100)));
+        let (wss, mut opened) = open(addr, WebSocketStreamOptions::new().config(config)).await;
+        let payload = Message::binary(vec![7u8; 64 * 1024]);
+        let refused = loop {
+            if let Err(e) = opened.writable.send(payload.clone()).await {
+                break e;
+            }
+        };
+        assert_eq!(refused.close_code(), Some(1006), "{refused:?}");
+        assert!(matches!(refused.cause(), Some(Error::Timeout(_))), "{refused:?}");
+        let closed = wss.closed().await.unwrap_err();
+        assert_eq!(closed.close_code(), Some(1006));
+        assert!(matches!(closed.cause(), Some(Error::Timeout(_))), "{closed:?}");
+        let _ = stop.send(());
+    })
+    .await;
+}

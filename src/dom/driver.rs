@@ -156,6 +156,14 @@ impl Driver {
         self.ready_state() == ReadyState::Open && self.dom.conn.pending_output_len() > self.high_water_mark
     }
 
+    /// Whether the connection failed (in the core, or with its error
+    /// event waiting in the DOM layer): its events come out of the next
+    /// poll without a read.
+    #[cfg(feature = "tokio")]
+    pub(crate) fn failure_pending(&self) -> bool {
+        self.gave_up() || self.dom.failure_pending()
+    }
+
     /// Whether a message may be sent now ([`Dom::sendable`]).
     #[cfg(feature = "tokio")]
     pub(crate) fn sendable(&self) -> Result<(), Error> {

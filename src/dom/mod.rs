@@ -530,6 +530,12 @@ impl Dom {
         }
     }
 
+    /// Whether an error event waits to be handed out.
+    #[cfg(feature = "tokio")]
+    pub(crate) fn failure_pending(&self) -> bool {
+        self.pending.iter().any(|e| matches!(e, Event::Error(_)))
+    }
+
     pub(crate) fn transport_open(&self) -> bool {
         self.transport == Transport::Open
     }

@@ -1011,6 +1011,26 @@ fn as_stream_error<S>(state: &State<S>, result: Result<(), Error>) -> Result<(),
     result.map_err(|e| state.error().unwrap_or_else(|| WebSocketError::failure(e)))
 }
 
+/// A refusal (a misuse: the connection is closing) from a connection that
+/// failed while no handle was reading (a timer, during a write): takes
+/// the failure's events, which wait without a read, so the refusal is the
+/// connection's error, as `closed`'s will be.
+fn failure_over_refusal<S: AsyncRead + AsyncWrite + Unpin>(
+    state: &mut State<S>,
+    cx: &mut Context<'_>,
+    result: Result<(), WebSocketError>,
+) -> Result<(), WebSocketError> {
+    let refused = matches!(&result, Err(e) if matches!(e.cause(), Some(Error::Misuse(_))));
+    let pending = matches!(&state.phase, Phase::Open(inner) if inner.driver.failure_pending());
+    if refused && pending && state.outcome.is_none() {
+        let _ = state.pump(cx, Who::Other);
+        if let Some(e) = state.error() {
+            return Err(e);
+        }
+    }
+    result
+}
+
 /// While a write waits on a full transport, reads on into the readable's
 /// read-ahead room (or discards, once the readable is gone), so two peers
 /// that both write before they read wait on each other only beyond it. If
@@ -1026,7 +1046,7 @@ fn read_while_blocked<S: AsyncRead + AsyncWrite + Unpin>(
     {
         return with_open(state, |inner| Poll::Ready(inner.driver.sendable()));
     }
-    write
+    write.map(|result| failure_over_refusal(state, cx, result))
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> futures_sink::Sink<Message> for Writable<S> {
@@ -1054,7 +1074,20 @@ impl<S: AsyncRead + AsyncWrite + Unpin> futures_sink::Sink<Message> for Writable
             Phase::Open(inner) => inner.driver.start_send(message),
             _ => Err(Error::Misuse(crate::Misuse::NotOpen)),
         };
-        as_stream_error(&state, sent)
+        let refused = as_stream_error(&state, sent);
+        if refused.is_ok() {
+            return refused;
+        }
+        // The shared waker, as every poll of the transport uses.
+        let mut cx = Context::from_waker(&self.shared.waker);
+        let before = state.stage();
+        let result = failure_over_refusal(&mut state, &mut cx, refused);
+        let moved = state.stage() != before;
+        drop(state);
+        if moved {
+            self.shared.wake_all();
+        }
+        result
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), WebSocketError>> {
