@@ -387,7 +387,7 @@ struct State<S> {
 }
 
 /// Every handle waiting on this connection, one slot each (the readable,
-/// the writable, each `closed` future, an `opened` under way): a poll
+/// the writable, each `closed` future, an `opened` under way): a pending poll
 /// replaces its handle's waker, a dropped handle frees its slot, so the
 /// list never outgrows the handles alive. Any readiness of the transport,
 /// the timer or the signal wakes them all: each handle's poll decides
@@ -1015,14 +1015,19 @@ fn as_stream_error<S>(state: &State<S>, result: Result<(), Error>) -> Result<(),
 /// failed while no handle was reading (a timer, during a write): takes
 /// the failure's events, which wait without a read, so the refusal is the
 /// connection's error, as `closed`'s will be.
+#[cold]
+#[inline(never)]
 fn failure_over_refusal<S: AsyncRead + AsyncWrite + Unpin>(
     state: &mut State<S>,
     cx: &mut Context<'_>,
     result: Result<(), WebSocketError>,
 ) -> Result<(), WebSocketError> {
+    // Asked only of a refusal: every successful `Sink` call passes here.
     let refused = matches!(&result, Err(e) if matches!(e.cause(), Some(Error::Misuse(_))));
-    let pending = matches!(&state.phase, Phase::Open(inner) if inner.driver.failure_pending());
-    if refused && pending && state.outcome.is_none() {
+    if refused
+        && state.outcome.is_none()
+        && matches!(&state.phase, Phase::Open(inner) if inner.driver.failure_pending())
+    {
         let _ = state.pump(cx, Who::Other);
         if let Some(e) = state.error() {
             return Err(e);
@@ -1046,7 +1051,10 @@ fn read_while_blocked<S: AsyncRead + AsyncWrite + Unpin>(
     {
         return with_open(state, |inner| Poll::Ready(inner.driver.sendable()));
     }
-    write.map(|result| failure_over_refusal(state, cx, result))
+    match write {
+        Poll::Ready(Err(refused)) => Poll::Ready(failure_over_refusal(state, cx, Err(refused))),
+        write => write,
+    }
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> futures_sink::Sink<Message> for Writable<S> {
