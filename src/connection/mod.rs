@@ -497,6 +497,12 @@ impl Connection {
         self.tx.release();
     }
 
+    /// Whether the read buffer holds an allocation (see
+    /// [`Connection::release_buffers`]).
+    pub(crate) fn holds_read_buffer(&self) -> bool {
+        self.rx.holds_allocation()
+    }
+
     /// Room to read received bytes into; follow with [`Connection::commit_read`].
     ///
     /// The buffer is at least [`Config::read_chunk`] bytes, more when a

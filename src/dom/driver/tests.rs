@@ -25,6 +25,8 @@ struct Fake {
     blocking: bool,
     /// Writes attempted, to bound loops.
     writes: usize,
+    /// The length of each buffer offered to a read.
+    offered: Vec<usize>,
 }
 
 impl Io for Fake {
@@ -41,6 +43,7 @@ impl Io for Fake {
     }
 
     fn poll_read(&mut self, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+        self.offered.push(buf.len());
         let Some(chunk) = self.input.front_mut() else {
             return Poll::Pending;
         };
@@ -135,6 +138,69 @@ fn a_message_is_read_and_a_send_written() {
     assert!(matches!(driver.poll_drain(&mut io, 0), Poll::Ready(())));
     assert_eq!(io.output, [0x81, 0x02, b'y', b'o']);
     assert_eq!(driver.buffered_amount(), 0);
+}
+
+/// A client's binary frame of 126 to 65,535 bytes, masked with the zero
+/// key.
+fn client_frame_16(payload: &[u8]) -> Vec<u8> {
+    let len = u16::try_from(payload.len()).unwrap();
+    let mut frame = vec![0x82, 0x80 | 126];
+    frame.extend_from_slice(&len.to_be_bytes());
+    frame.extend_from_slice(&[0; 4]);
+    frame.extend_from_slice(payload);
+    frame
+}
+
+// The idle-read policy. A transport that returns `Pending` says when the
+// peer is quiet, so a short read that ends a burst keeps the read buffer
+// for the next read, and the `Pending` read gives it back. A transport
+// that may wait gives no such signal: after a short read the next read
+// waits in a stack buffer, the heap buffer given back first.
+#[test]
+fn the_read_buffer_is_given_back_when_the_peer_is_quiet() {
+    for blocking in [false, true] {
+        let mut driver = server();
+        let mut io = Fake {
+            room: usize::MAX,
+            blocking,
+            ..Fake::default()
+        };
+        // Each frame's last 10 bytes come in a read of their own.
+        for byte in [1, 2] {
+            let frame = client_frame_16(&[byte; 20_000]);
+            let (most, last) = frame.split_at(frame.len() - 10);
+            io.input.extend([most.to_vec(), last.to_vec()]);
+        }
+        open(&mut driver, &mut io);
+        let read = |driver: &mut Driver, io: &mut Fake, byte| match driver.poll_message(io) {
+            Poll::Ready(Some(Ok(Message::Binary(m)))) => assert!(m.len() == 20_000 && m[0] == byte),
+            other => panic!("{:?}", other.map(|m| m.map(|m| m.map(drop)))),
+        };
+        read(&mut driver, &mut io, 1);
+        read(&mut driver, &mut io, 2);
+        // The read after the first short one: into the heap buffer kept,
+        // or into the stack buffer.
+        let after_short = io.offered[io.offered.iter().position(|&n| n < 100).unwrap() + 1];
+        assert_eq!(
+            after_short > IDLE_READ,
+            !blocking,
+            "blocking {blocking}: {:?}",
+            io.offered
+        );
+        assert!(driver.poll_message(&mut io).is_pending());
+        assert!(
+            !driver.dom.conn.holds_read_buffer(),
+            "blocking {blocking}: kept while quiet"
+        );
+        // A burst that ends with a full read keeps the buffer through the
+        // wait: the next large message needs it.
+        io.input.push_back(client_frame_16(&[3; 20_000]));
+        read(&mut driver, &mut io, 3);
+        if !blocking {
+            assert!(driver.poll_message(&mut io).is_pending());
+            assert!(driver.dom.conn.holds_read_buffer());
+        }
+    }
 }
 
 // The opening-handshake deadline (RFC 6455 §4.1 leaves it to the
