@@ -519,14 +519,18 @@ impl Driver {
         // re-arm (keepalive) count from now.
         let waits = io.writes_wait();
         let quiet = self.last_read < IDLE_READ && !conn.has_buffered_input();
+        // Small messages share blocks while the peer streams, as the read
+        // buffer is kept while it streams (see `small`).
         let result = if quiet && (waits || !conn.holds_read_buffer()) {
             conn.release_buffers();
+            self.dom.small.stop();
             let mut small = [0u8; IDLE_READ];
             ready!(io.poll_read(&mut small)).inspect(|&n| {
                 conn.handle_timeout(io.now());
                 conn.receive(&small[..n]);
             })
         } else {
+            self.dom.small.start();
             match io.poll_read(conn.read_buffer()) {
                 Poll::Ready(result) => result.inspect(|&n| {
                     conn.handle_timeout(io.now());
@@ -539,6 +543,7 @@ impl Driver {
                 Poll::Pending => {
                     if quiet && !waits {
                         conn.release_buffers();
+                        self.dom.small.stop();
                     }
                     return Poll::Pending;
                 }

@@ -13,6 +13,7 @@
 
 pub(crate) mod driver;
 mod event;
+mod small;
 #[cfg(test)]
 mod testing;
 #[cfg(test)]
@@ -29,6 +30,7 @@ use crate::error::{Error, HandshakeError, Misuse};
 use crate::handshake::{self, Accept, ClientRequest, Request};
 use crate::payload::Utf8Bytes;
 use bytes::Bytes;
+use small::Small;
 use std::boxed::Box;
 use std::collections::VecDeque;
 use std::string::String;
@@ -36,6 +38,15 @@ use std::vec::Vec;
 
 /// A received message, owned: what the drivers' `read` and `Stream`
 /// implementations return.
+///
+/// # Memory
+///
+/// A received payload may share its allocation with others, to spare
+/// each message an allocation and a copy: one of 16 KiB or more is the
+/// read buffer's own bytes, and one of at most 1 KiB received while the
+/// peer streams is cut from a 4 KiB block with its neighbours. Keeping the
+/// message keeps that allocation; to keep small messages for long, copy
+/// them (`Bytes::copy_from_slice`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Message {
@@ -287,8 +298,9 @@ impl Gathered {
 /// DOM's message [`Event`].
 pub(crate) trait Form {
     type Out;
-    /// A message still lent by the core, copied once.
-    fn lent(&self, message: Received<'_>) -> Self::Out;
+    /// A message still lent by the core, copied once (into a block that
+    /// `small` lends, where the form can use one).
+    fn lent(&self, message: Received<'_>, small: &mut Small) -> Self::Out;
     /// A large message, owned already.
     fn whole(&self, message: Whole) -> Self::Out;
     /// A part of a message (`Config::stream_messages`), or `None` if this
@@ -306,10 +318,15 @@ impl Form for AsMessage {
     // their message loop is compiled in the user's crate, where this is
     // otherwise an opaque call (benches/compare callgrind, recv_binary_16_b).
     #[inline(always)]
-    fn lent(&self, message: Received<'_>) -> Message {
+    #[allow(unsafe_code)]
+    fn lent(&self, message: Received<'_>, small: &mut Small) -> Message {
         match message {
-            Received::Text(text) => Message::Text(copy::to_utf8_bytes(text)),
-            Received::Binary(bytes) => Message::Binary(copy::to_bytes(bytes)),
+            Received::Text(text) => Message::Text(match small.cut(text.as_bytes()) {
+                // SAFETY: the bytes are a copy of a `str`'s.
+                Some(bytes) => unsafe { Utf8Bytes::from_bytes_unchecked(bytes) },
+                None => copy::to_utf8_bytes(text),
+            }),
+            Received::Binary(bytes) => Message::Binary(small.cut(bytes).unwrap_or_else(|| copy::to_bytes(bytes))),
         }
     }
 
@@ -345,7 +362,7 @@ impl Form for AsEvent {
     type Out = Event;
 
     #[inline(always)] // As `AsMessage::lent`.
-    fn lent(&self, message: Received<'_>) -> Event {
+    fn lent(&self, message: Received<'_>, _: &mut Small) -> Event {
         let data = match message {
             Received::Text(text) => MessageData::Text(copy::to_string(text)),
             Received::Binary(bytes) => MessageData::binary(bytes, self.0),
@@ -437,6 +454,8 @@ pub(crate) struct Dom {
     /// A message's first parts went out to a form that takes parts; the
     /// rest follows even once closing.
     parts_started: bool,
+    /// The block small messages are cut from while the peer streams.
+    small: Small,
 }
 
 impl Dom {
@@ -460,6 +479,7 @@ impl Dom {
             io_failure: None,
             gathered: None,
             parts_started: false,
+            small: Small::default(),
         };
         if open {
             // Started over an already-upgraded stream: open at once.
@@ -728,10 +748,10 @@ impl Dom {
                     continue;
                 }
                 Some(connection::Event::Text(text)) if text.len() < SHARE_MIN => {
-                    return Next::Message(form.lent(Received::Text(text)));
+                    return Next::Message(form.lent(Received::Text(text), &mut self.small));
                 }
                 Some(connection::Event::Binary(bytes)) if bytes.len() < SHARE_MIN => {
-                    return Next::Message(form.lent(Received::Binary(bytes)));
+                    return Next::Message(form.lent(Received::Binary(bytes), &mut self.small));
                 }
                 Some(connection::Event::Text(text)) => (true, text.len()),
                 Some(connection::Event::Binary(bytes)) => (false, bytes.len()),

@@ -1,10 +1,12 @@
 //! The driver core over an in-memory transport with a hand-moved
 //! clock: the rules both drivers share, tested once, without sockets.
 
+use super::super::small;
 use super::*;
 use crate::config::Config;
 use crate::connection::Role;
 use crate::error::{ProtocolError, Timeout};
+use bytes::Bytes;
 use std::collections::VecDeque;
 use std::string::String;
 use std::vec;
@@ -116,6 +118,15 @@ fn client_frame(opcode: u8, payload: &[u8]) -> Vec<u8> {
     frame
 }
 
+/// A transport that takes every write, blocking or not.
+fn roomy(blocking: bool) -> Fake {
+    Fake {
+        room: usize::MAX,
+        blocking,
+        ..Fake::default()
+    }
+}
+
 fn open(driver: &mut Driver, io: &mut Fake) {
     assert!(matches!(driver.poll_event(io), Poll::Ready(Some(Event::Open))));
 }
@@ -159,12 +170,7 @@ fn client_frame_16(payload: &[u8]) -> Vec<u8> {
 #[test]
 fn the_read_buffer_is_given_back_when_the_peer_is_quiet() {
     for blocking in [false, true] {
-        let mut driver = server();
-        let mut io = Fake {
-            room: usize::MAX,
-            blocking,
-            ..Fake::default()
-        };
+        let (mut driver, mut io) = (server(), roomy(blocking));
         // Each frame's last 10 bytes come in a read of their own.
         for byte in [1, 2] {
             let frame = client_frame_16(&[byte; 20_000]);
@@ -200,6 +206,60 @@ fn the_read_buffer_is_given_back_when_the_peer_is_quiet() {
             assert!(driver.poll_message(&mut io).is_pending());
             assert!(driver.dom.conn.holds_read_buffer());
         }
+    }
+}
+
+// Small messages read from a streaming peer are cut from shared blocks
+// (no allocation each): text and binary alike keep their bytes whatever
+// the messages after them do, and the block goes back with the read
+// buffer once the peer is quiet.
+#[test]
+fn small_messages_share_blocks_while_the_peer_streams() {
+    for blocking in [false, true] {
+        let (mut driver, mut io) = (server(), roomy(blocking));
+        let count = 3 * small::BLOCK / 16;
+        let frames: Vec<Vec<u8>> = (0..count)
+            .map(|i| client_frame(if i % 2 == 0 { 0x2 } else { 0x1 }, &[b'a' + (i % 26) as u8; 16]))
+            .collect();
+        // The last frame in a read of its own: the burst ends short.
+        io.input.push_back(frames[..count - 1].concat());
+        io.input.push_back(frames[count - 1].clone());
+        open(&mut driver, &mut io);
+        let mut kept = Vec::new();
+        for i in 0..count {
+            let bytes = match driver.poll_message(&mut io) {
+                Poll::Ready(Some(Ok(Message::Binary(m)))) if i % 2 == 0 => m,
+                Poll::Ready(Some(Ok(Message::Text(m)))) if i % 2 == 1 => Bytes::from(m),
+                other => panic!("{i}: {:?}", other.map(|m| m.map(|m| m.map(drop)))),
+            };
+            kept.push(bytes);
+        }
+        for (i, m) in kept.iter().enumerate() {
+            assert_eq!(&m[..], &[b'a' + (i % 26) as u8; 16], "blocking {blocking}, message {i}");
+        }
+        // Past the first read (a stack buffer's worth, messages alone),
+        // neighbours lie side by side in one block.
+        let side_by_side = kept
+            .windows(2)
+            .filter(|w| w[1].as_ptr() == w[0].as_ptr().wrapping_add(16))
+            .count();
+        assert!(
+            side_by_side > count * 3 / 4,
+            "blocking {blocking}: {side_by_side} of {count}"
+        );
+        assert!(driver.poll_message(&mut io).is_pending());
+        assert_eq!(
+            driver.dom.small.block_capacity(),
+            0,
+            "blocking {blocking}: kept while quiet"
+        );
+        // A quiet peer's message is allocated alone: no block for it.
+        io.input.push_back(client_frame(0x2, b"alone"));
+        assert!(matches!(
+            driver.poll_message(&mut io),
+            Poll::Ready(Some(Ok(Message::Binary(_))))
+        ));
+        assert_eq!(driver.dom.small.block_capacity(), 0, "blocking {blocking}");
     }
 }
 

@@ -1,0 +1,152 @@
+//! Small received messages without an allocation each.
+//!
+//! A `read` caller gets each message as an owned [`Bytes`]. For a message
+//! of a few bytes, its own allocation (and the free when the caller drops
+//! it) was half of what a driver spent on it (benches/compare callgrind,
+//! recv_binary_16_b). While a peer streams, small messages are instead
+//! copied into a shared block and split off it: a message then costs a
+//! copy and a reference count. The block is reused once every message cut
+//! from it has been dropped, and given back with the read buffer when the
+//! peer goes quiet, so an idle connection holds none.
+//!
+//! The price: a message kept holds its block, at most [`BLOCK`] bytes,
+//! until it is dropped. A caller that keeps small messages for long can
+//! copy them out (`Bytes::copy_from_slice`).
+
+use bytes::{Bytes, BytesMut};
+use std::boxed::Box;
+
+/// The block messages are cut from: what keeping one small message may
+/// hold at most.
+pub(crate) const BLOCK: usize = 4 << 10;
+
+/// The largest message that goes into a block; larger ones are allocated
+/// alone, where a block would hold few of them.
+pub(crate) const MAX: usize = 1 << 10;
+
+/// The block in use while the peer streams; `None` while it is quiet, when
+/// each message is allocated alone rather than a whole block for one.
+/// Boxed: 8 bytes in every connection instead of 40 (bench `memory`,
+/// inline sizes), for a box made once per burst.
+#[derive(Debug, Default)]
+pub(crate) struct Small {
+    block: Option<Box<BytesMut>>,
+}
+
+impl Small {
+    /// `src` as a message cut from the block, or `None` if it goes alone.
+    #[inline(always)]
+    pub(crate) fn cut(&mut self, src: &[u8]) -> Option<Bytes> {
+        let block = self.block.as_deref_mut()?;
+        if src.len() > MAX {
+            return None;
+        }
+        if block.capacity() < src.len() {
+            refill(block);
+        }
+        block.extend_from_slice(src);
+        Some(block.split().freeze())
+    }
+
+    /// The peer streams: cut messages from blocks.
+    #[inline]
+    pub(crate) fn start(&mut self) {
+        if self.block.is_none() {
+            self.block = Some(Box::default());
+        }
+    }
+
+    /// The peer went quiet: give the block back (messages cut from it keep
+    /// it until they are dropped) and allocate messages alone.
+    pub(crate) fn stop(&mut self) {
+        self.block = None;
+    }
+
+    #[cfg(test)]
+    pub(crate) fn block_capacity(&self) -> usize {
+        self.block.as_ref().map_or(0, |block| block.capacity())
+    }
+
+    #[cfg(test)]
+    fn block_ptr(&self) -> *const u8 {
+        self.block.as_ref().map_or(core::ptr::null(), |block| block.as_ptr())
+    }
+}
+
+/// Takes the block back if no message cut from it is alive, or starts a
+/// new one.
+#[cold]
+#[inline(never)]
+fn refill(block: &mut BytesMut) {
+    block.reserve(BLOCK);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::vec::Vec;
+
+    #[test]
+    fn messages_go_alone_until_started_and_after_stopped() {
+        let mut small = Small::default();
+        assert_eq!(small.cut(b"abc"), None);
+        small.start();
+        assert_eq!(small.cut(b"abc").as_deref(), Some(&b"abc"[..]));
+        small.stop();
+        assert_eq!(small.cut(b"abc"), None);
+        assert!(small.block.is_none(), "the block is given back");
+    }
+
+    #[test]
+    fn only_messages_up_to_max_are_cut() {
+        let mut small = Small::default();
+        small.start();
+        assert!(small.cut(&[7; MAX]).is_some());
+        assert_eq!(small.cut(&[7; MAX + 1]), None);
+        assert!(small.cut(&[]).is_some_and(|b| b.is_empty()));
+    }
+
+    // Each message keeps its own bytes, across block boundaries, whatever
+    // the later messages write.
+    #[test]
+    fn messages_cut_from_blocks_keep_their_bytes() {
+        let mut small = Small::default();
+        small.start();
+        let mut kept = Vec::new();
+        for i in 0..3 * BLOCK / 100 {
+            let len = (i * 37) % (MAX + 1);
+            let src: Vec<u8> = (0..len).map(|j| (i + j) as u8).collect();
+            kept.push((src.clone(), small.cut(&src).unwrap()));
+        }
+        for (src, cut) in &kept {
+            assert_eq!(&src[..], &cut[..]);
+        }
+    }
+
+    // Once every message cut from a block is dropped, the block is used
+    // again: no allocation while the caller drops messages as it reads
+    // them.
+    #[test]
+    fn a_block_is_reused_once_its_messages_are_dropped() {
+        let mut small = Small::default();
+        small.start();
+        drop(small.cut(&[1; 16]));
+        let start = small.block_ptr().wrapping_sub(16);
+        for _ in 0..10 * BLOCK / 16 {
+            drop(small.cut(&[2; 16]).unwrap());
+        }
+        // Filled and taken back ten times: the block starts where the
+        // first one did.
+        let at = small.block_ptr() as usize - start as usize;
+        assert!(at < BLOCK, "a new block was allocated ({at} bytes on)");
+        // One message kept: the next fill allocates a new block and
+        // leaves the kept one its bytes.
+        let kept = small.cut(&[3; 16]).unwrap();
+        for _ in 0..BLOCK / 16 {
+            drop(small.cut(&[4; 16]).unwrap());
+        }
+        assert_eq!(&kept[..], &[3; 16]);
+        let distance = (small.block_ptr() as usize).wrapping_sub(start as usize);
+        assert!(distance >= BLOCK, "the kept message's block was reused");
+    }
+}
