@@ -13,6 +13,18 @@
 //! handshake and keepalive have deadlines, and tokio panics when a sleep is
 //! polled on a runtime built with `enable_io` alone.
 //!
+//! # Reading drives the connection
+//!
+//! No task is spawned: as in a browser, where the event loop reads for the
+//! page, the connection moves on only while something reads:
+//! [`WebSocket::read`], [`WebSocket::next_event`], the `Stream` or the
+//! [`ReadHalf`]. That is where pings are answered, the peer's close is
+//! seen, and the close and keepalive timers fire (a send that waits on a
+//! full transport checks the timers too). An application that only sends
+//! should [`WebSocket::split`] the socket and keep a task draining the
+//! read half: otherwise keepalive pings wait for the next read, and a
+//! peer's close goes unseen until then.
+//!
 //! Beyond the DOM's events, [`WebSocket`] is a `Stream` of [`Message`]s and
 //! a `Sink` of them, and [`WebSocket::split`] gives a read half and a write
 //! half for separate tasks. Every future here is cancellation-safe: state

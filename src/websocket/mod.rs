@@ -10,6 +10,14 @@
 //! Events can be pulled ([`WebSocket::next_event`]) or pushed to listeners
 //! by [`WebSocket::run`]; push is a loop over pull.
 //!
+//! As in a browser, where the event loop reads for the page, the connection
+//! hears the peer only while the application reads ([`WebSocket::next_event`],
+//! [`WebSocket::run`], [`WebSocket::read`]): pings are answered and the
+//! peer's close is seen there. A blocking write gives the core the time, so
+//! the close and keepalive timers fire while writing too; but keepalive
+//! counts the peer silent until it is read, so an application that only
+//! sends with `keepalive_interval` set must read as well.
+//!
 //! Beyond the browser, there is backpressure: a blocking [`WebSocket::send`]
 //! returns once the queue is below [`WebSocket::high_water_mark`], the
 //! non-blocking [`WebSocket::try_send`] refuses above it, and nothing is
