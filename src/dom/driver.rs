@@ -519,8 +519,7 @@ impl Driver {
         // re-arm (keepalive) count from now.
         let waits = io.writes_wait();
         let quiet = self.last_read < IDLE_READ && !conn.has_buffered_input();
-        // Small messages share blocks while the peer streams, as the read
-        // buffer is kept while it streams (see `small`).
+        // Small messages share blocks while the peer streams (see `small`).
         let result = if quiet && (waits || !conn.holds_read_buffer()) {
             conn.release_buffers();
             self.dom.small.stop();
@@ -530,7 +529,6 @@ impl Driver {
                 conn.receive(&small[..n]);
             })
         } else {
-            self.dom.small.start();
             match io.poll_read(conn.read_buffer()) {
                 Poll::Ready(result) => result.inspect(|&n| {
                     conn.handle_timeout(io.now());
@@ -540,18 +538,24 @@ impl Driver {
                 // before: a peer that sends one large message at a time
                 // (the loopback echo at 16 KiB, one in flight) would
                 // otherwise cost each message a new buffer.
+                // The block goes back at once: a burst that needs one again
+                // makes it again, once, while an idle connection would
+                // otherwise keep 4 KiB.
                 Poll::Pending => {
                     if quiet && !waits {
                         conn.release_buffers();
-                        self.dom.small.stop();
                     }
+                    self.dom.small.stop();
                     return Poll::Pending;
                 }
             }
         };
         match result {
             Ok(0) => conn.receive_eof(),
-            Ok(n) => self.last_read = n,
+            Ok(n) => {
+                self.last_read = n;
+                self.dom.small.read(n);
+            }
             // A blocking read that timed out: the clock, below, decides
             // what that means.
             Err(e)

@@ -322,7 +322,8 @@ impl Form for AsMessage {
     fn lent(&self, message: Received<'_>, small: &mut Small) -> Message {
         match message {
             Received::Text(text) => Message::Text(match small.cut(text.as_bytes()) {
-                // SAFETY: the bytes are a copy of a `str`'s.
+                // SAFETY: `cut` returns exactly the bytes it is given, here
+                // a `str`'s.
                 Some(bytes) => unsafe { Utf8Bytes::from_bytes_unchecked(bytes) },
                 None => copy::to_utf8_bytes(text),
             }),
@@ -723,7 +724,11 @@ impl Dom {
                     self.pending = VecDeque::new();
                 }
                 // WHATWG: readyState is CLOSED from the error event on.
-                self.close_fired |= matches!(event, Event::Close(_));
+                if matches!(event, Event::Close(_)) {
+                    self.close_fired = true;
+                    // Nothing is read after the close event.
+                    self.small.stop();
+                }
                 if matches!(event, Event::Error(_)) {
                     self.shown_state = Some(ReadyState::Closed);
                 }

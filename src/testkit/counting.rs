@@ -1,6 +1,7 @@
 //! The counting global allocator the heap-measuring tests
-//! (`permessage_deflate`, `backpressure`, `implementation_limits`) and
-//! benches (`memory`, `deflate`) share: live heap bytes, their peak and
+//! (`permessage_deflate`, `backpressure`, `implementation_limits`,
+//! `allocations`) and benches (`memory`, `deflate`) share: allocations
+//! made, live heap bytes, their peak and
 //! live blocks, as requested from the system allocator (malloc's own
 //! per-block overhead is not included), a `realloc` counted as the change
 //! in size (the system may grow in place or move pages; a growing buffer
@@ -32,6 +33,7 @@ pub struct Counting;
 static LIVE: AtomicUsize = AtomicUsize::new(0);
 static PEAK: AtomicUsize = AtomicUsize::new(0);
 static BLOCKS: AtomicUsize = AtomicUsize::new(0);
+static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
 
 fn grew(bytes: usize) {
     let now = LIVE.fetch_add(bytes, Relaxed) + bytes;
@@ -51,6 +53,7 @@ unsafe impl GlobalAlloc for Counting {
         if !ptr.is_null() {
             grew(layout.size());
             BLOCKS.fetch_add(1, Relaxed);
+            ALLOCATIONS.fetch_add(1, Relaxed);
         }
         ptr
     }
@@ -61,6 +64,7 @@ unsafe impl GlobalAlloc for Counting {
         if !ptr.is_null() {
             grew(layout.size());
             BLOCKS.fetch_add(1, Relaxed);
+            ALLOCATIONS.fetch_add(1, Relaxed);
         }
         ptr
     }
@@ -95,6 +99,11 @@ pub fn live() -> usize {
 /// Heap blocks live now.
 pub fn blocks() -> usize {
     BLOCKS.load(Relaxed)
+}
+
+/// Blocks allocated so far (a `realloc` is not counted: it resizes one).
+pub fn allocations() -> usize {
+    ALLOCATIONS.load(Relaxed)
 }
 
 /// A measurement window: the peak of live heap bytes above the level at

@@ -1,0 +1,87 @@
+//! Allocations per received message through the drivers' `read`: a reader
+//! that drops each small message as it reads it makes the driver allocate
+//! nothing per message while the peer streams (the shared blocks of
+//! `src/dom/small.rs`), and no block for a peer that sends one message at
+//! a time.
+
+use rfc6455::testkit::counting;
+use rfc6455::testkit::{binary, text, wire};
+use rfc6455::{Config, Connection, Message, Plain, Role, WebSocket};
+use std::io::{self, Read, Write};
+
+#[global_allocator]
+static ALLOCATOR: counting::Counting = counting::Counting;
+
+/// A peer whose bytes come out in reads of at most `piece` bytes; what we
+/// write is dropped.
+struct Peer {
+    input: Vec<u8>,
+    at: usize,
+    piece: usize,
+}
+
+impl Read for Peer {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = buf.len().min(self.piece).min(self.input.len() - self.at);
+        buf[..n].copy_from_slice(&self.input[self.at..self.at + n]);
+        self.at += n;
+        Ok(n)
+    }
+}
+
+impl Write for Peer {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Reads `count` client messages of 16 bytes, text and binary in turn,
+/// arriving in reads of `piece` bytes, dropping each; the allocations made
+/// while reading the second half (the first half warms the buffers up).
+fn allocations_reading(count: usize, piece: usize) -> usize {
+    let frames: Vec<_> = (0..count)
+        .map(|i| match i % 2 {
+            0 => binary(&[i as u8; 16]),
+            _ => text("sixteen bytes!!!"),
+        })
+        .collect();
+    let input = wire(Role::Server, &frames);
+    let conn = Connection::established(Role::Server, Config::default(), &[]);
+    let mut ws = WebSocket::from_connection(conn, Plain(Peer { input, at: 0, piece }));
+    let read = |ws: &mut WebSocket<Plain<Peer>>, i: usize| match ws.read() {
+        Ok(Some(Message::Binary(m))) if i % 2 == 0 => assert_eq!(&m[..], &[i as u8; 16]),
+        Ok(Some(Message::Text(m))) if i % 2 == 1 => assert_eq!(m, "sixteen bytes!!!"),
+        other => panic!("message {i}: {other:?}"),
+    };
+    for i in 0..count / 2 {
+        read(&mut ws, i);
+    }
+    let before = counting::allocations();
+    for i in count / 2..count {
+        read(&mut ws, i);
+    }
+    counting::allocations() - before
+}
+
+#[test]
+fn a_streaming_peer_costs_no_allocation_per_small_message() {
+    let _serial = counting::serial();
+    let made = allocations_reading(20_000, 64 << 10);
+    // 10,000 messages read: a handful of blocks at most, not one each.
+    assert!(made < 100, "{made} allocations for 10,000 messages");
+}
+
+#[test]
+fn a_peer_sending_one_message_at_a_time_gets_no_block() {
+    let _serial = counting::serial();
+    // 22-byte frames, one per read: no read is a block's worth, so no
+    // block (a box, the block and its shared header) is made for a single
+    // message. What each message costs then: the read buffer the bytes
+    // land in after the stack buffer, its shared header, and the message.
+    let made = allocations_reading(2_000, 22);
+    assert!(made <= 3 * 1_000, "{made} allocations for 1,000 messages");
+}
