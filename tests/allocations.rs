@@ -85,3 +85,47 @@ fn a_peer_sending_one_message_at_a_time_gets_no_block() {
     let made = allocations_reading(2_000, 22);
     assert!(made <= 3 * 1_000, "{made} allocations for 1,000 messages");
 }
+
+// An idle tokio connection whose last read was long keeps its read buffer
+// only for a while (the driver's `KEEP_READ_BUFFER`, 1 s): it had kept it
+// for good, 12 KiB of RSS per idle connection after one 2,000-byte message
+// (benches/compare idle.sh with that message).
+#[cfg(feature = "tokio")]
+#[test]
+fn an_idle_tokio_connection_gives_its_read_buffer_back() {
+    use std::time::Duration;
+    use tokio::io::AsyncWriteExt;
+    let _serial = counting::serial();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(true)
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let (mut client, server) = tokio::io::duplex(64 << 10);
+        let conn = Connection::established(Role::Server, Config::default(), &[]);
+        let mut ws = rfc6455::tokio::WebSocket::from_connection(conn, server);
+        client
+            .write_all(&wire(Role::Server, &[binary(&[5; 2_000])]))
+            .await
+            .unwrap();
+        match ws.read().await {
+            Ok(Some(Message::Binary(m))) => assert_eq!(m.len(), 2_000),
+            other => panic!("{other:?}"),
+        }
+        // The read after the message waits: within it the release comes
+        // due (paused time runs on to the next timer).
+        let before = counting::live();
+        let waited = tokio::time::timeout(Duration::from_millis(500), ws.read()).await;
+        assert!(waited.is_err(), "nothing was sent");
+        let kept = counting::live();
+        assert!(kept + 1024 >= before, "given back before the interval");
+        let waited = tokio::time::timeout(Duration::from_secs(2), ws.read()).await;
+        assert!(waited.is_err(), "nothing was sent");
+        let after = counting::live();
+        assert!(
+            before >= after + 2_000,
+            "the read buffer is still held: {before} B live before, {after} B after"
+        );
+    });
+}

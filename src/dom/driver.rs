@@ -26,6 +26,12 @@ use std::vec::Vec;
 /// stack buffer, so an idle connection holds no read buffer.
 const IDLE_READ: usize = 512;
 
+/// How long an async transport keeps its read buffer after a burst whose
+/// last read was long: the next burst likely follows soon (a peer sending
+/// large messages one at a time), and a connection that stays idle gives
+/// the buffer back after this, not never.
+const KEEP_READ_BUFFER: Duration = Duration::from_secs(1);
+
 /// How long a blocking transport may wait on each write while a failed
 /// connection's last output (its close frame) goes out before the transport
 /// closes. An async transport does not wait at all.
@@ -97,6 +103,9 @@ pub(crate) struct Driver {
     pub(crate) high_water_mark: usize,
     /// Bytes the last read returned, to tell a quiet peer from a stream.
     last_read: usize,
+    /// When an async transport gives its read buffer back, if it kept it
+    /// through a `Pending` read (see [`KEEP_READ_BUFFER`]).
+    release_at: Option<Duration>,
 }
 
 impl core::fmt::Debug for Driver {
@@ -112,6 +121,7 @@ impl Driver {
             binary_type: BinaryType::default(),
             high_water_mark: 0,
             last_read: 0,
+            release_at: None,
         }
     }
 
@@ -476,12 +486,33 @@ impl Driver {
         // Each pass handles every due timer; a keepalive ping arms the next
         // one strictly later, so a few passes always suffice.
         for _ in 0..4 {
-            if io.poll_deadline(self.poll_timeout()).is_pending() {
+            if io.poll_deadline(self.next_deadline()).is_pending() {
                 break;
             }
-            self.tick(io.now());
+            self.deadline_passed(io.now());
         }
         self.gave_up()
+    }
+
+    /// The core's next deadline, or the read buffer's release if sooner.
+    #[inline]
+    fn next_deadline(&self) -> Option<Duration> {
+        match (self.dom.conn.poll_timeout(), self.release_at) {
+            (Some(core), Some(release)) => Some(core.min(release)),
+            (core, release) => core.or(release),
+        }
+    }
+
+    /// A deadline passed: the core's timers, or the read buffer's release,
+    /// after which the next read waits in the stack buffer.
+    fn deadline_passed(&mut self, now: Duration) {
+        if self.release_at.is_some_and(|at| at <= now) {
+            self.release_at = None;
+            self.last_read = 0;
+            self.dom.conn.release_buffers();
+            self.dom.small.stop();
+        }
+        self.tick(now);
     }
 
     /// Whether the connection failed (a timer, or a failure not yet handed
@@ -495,8 +526,8 @@ impl Driver {
     /// Reads once into the core, or lets the core's deadline pass; ready
     /// once something happened.
     fn poll_read_once(&mut self, io: &mut impl Io) -> Poll<()> {
-        if io.poll_deadline(self.dom.conn.poll_timeout()).is_ready() {
-            self.tick(io.now());
+        if io.poll_deadline(self.next_deadline()).is_ready() {
+            self.deadline_passed(io.now());
             return Poll::Ready(());
         }
         if !self.dom.transport_open() {
@@ -534,16 +565,22 @@ impl Driver {
                     conn.handle_timeout(io.now());
                     conn.commit_read(n);
                 }),
-                // Given back only after a burst that ended short, as
-                // before: a peer that sends one large message at a time
-                // (the loopback echo at 16 KiB, one in flight) would
-                // otherwise cost each message a new buffer.
+                // After a burst that ended short the buffer goes back at
+                // once; after one that ended long it stays a while
+                // (`KEEP_READ_BUFFER`): a peer that sends one large message
+                // at a time (the loopback echo at 16 KiB, one in flight)
+                // would otherwise cost each message a new buffer, and kept
+                // for good it held 12 KiB per idle connection after a
+                // 2,000-byte message (benches/compare idle.sh).
                 // The block goes back at once: a burst that needs one again
-                // makes it again, once, while an idle connection would
-                // otherwise keep 4 KiB.
+                // makes it again, once.
                 Poll::Pending => {
                     if quiet && !waits {
                         conn.release_buffers();
+                    } else if !waits && self.release_at.is_none() {
+                        self.release_at = Some(io.now().saturating_add(KEEP_READ_BUFFER));
+                        // Ready only if the clock jumped past it.
+                        let _ = io.poll_deadline(self.next_deadline());
                     }
                     self.dom.small.stop();
                     return Poll::Pending;
@@ -554,6 +591,7 @@ impl Driver {
             Ok(0) => conn.receive_eof(),
             Ok(n) => {
                 self.last_read = n;
+                self.release_at = None;
                 self.dom.small.read(n);
             }
             // A blocking read that timed out: the clock, below, decides

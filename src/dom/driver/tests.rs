@@ -209,6 +209,41 @@ fn the_read_buffer_is_given_back_when_the_peer_is_quiet() {
     }
 }
 
+// A transport that returns `Pending` after a burst whose last read was
+// long keeps the read buffer for the next burst, but not for good: the
+// buffer goes back once the peer has been quiet for `KEEP_READ_BUFFER`,
+// and the next read waits in the stack buffer.
+#[test]
+fn a_read_buffer_kept_after_a_long_read_goes_back_when_the_peer_stays_quiet() {
+    let mut driver = server();
+    let mut io = roomy(false);
+    io.input.push_back(client_frame_16(&[5; 2_000]));
+    open(&mut driver, &mut io);
+    assert!(matches!(
+        driver.poll_message(&mut io),
+        Poll::Ready(Some(Ok(Message::Binary(_))))
+    ));
+    assert!(driver.poll_message(&mut io).is_pending());
+    assert!(driver.dom.conn.holds_read_buffer(), "given back at once");
+    assert_eq!(io.deadline, Some(KEEP_READ_BUFFER), "no timer for the release");
+    // A message within the interval: read into the buffer kept.
+    io.now = KEEP_READ_BUFFER / 2;
+    io.input.push_back(client_frame_16(&[6; 2_000]));
+    assert!(matches!(
+        driver.poll_message(&mut io),
+        Poll::Ready(Some(Ok(Message::Binary(_))))
+    ));
+    assert!(*io.offered.last().unwrap() > IDLE_READ);
+    assert!(driver.poll_message(&mut io).is_pending());
+    // The interval counts from the last `Pending`.
+    assert_eq!(io.deadline, Some(KEEP_READ_BUFFER / 2 + KEEP_READ_BUFFER));
+    io.now = KEEP_READ_BUFFER * 2;
+    assert!(driver.poll_message(&mut io).is_pending());
+    assert!(!driver.dom.conn.holds_read_buffer(), "kept while quiet");
+    assert_eq!(io.deadline, None, "a timer left armed");
+    assert_eq!(*io.offered.last().unwrap(), IDLE_READ);
+}
+
 // Small messages read from a streaming peer are cut from shared blocks
 // (no allocation each): text and binary alike keep their bytes whatever
 // the messages after them do, and the block goes back with the read
