@@ -54,9 +54,10 @@ fn read_head(stream: &mut TcpStream) -> io::Result<Vec<u8>> {
     }
 }
 
-/// One connection: the handshake, then one masked 20-byte binary message
-/// and its echo (so a driver that keeps buffers after a message shows it).
-fn open(port: u16) -> io::Result<TcpStream> {
+/// One connection: the handshake, then one masked binary message of `size`
+/// bytes (at most 65,535) and its echo (so a driver that keeps buffers after
+/// a message shows it).
+fn open(port: u16, size: usize) -> io::Result<TcpStream> {
     let mut stream = TcpStream::connect(("127.0.0.1", port))?;
     stream.set_read_timeout(Some(Duration::from_secs(10)))?;
     let request = format!(
@@ -65,13 +66,25 @@ fn open(port: u16) -> io::Result<TcpStream> {
     );
     stream.write_all(request.as_bytes())?;
     let mut got = read_head(&mut stream)?;
-    let payload = *b"idle connection, 20B";
+    let payload: Vec<u8> = b"idle connection, 20B".iter().copied().cycle().take(size).collect();
     let key = [0x12, 0x34, 0x56, 0x78];
-    let mut frame = vec![0x82, 0x80 | payload.len() as u8];
+    // The header as the echo carries it (unmasked), then ours.
+    let head = match u16::try_from(size) {
+        Ok(len) if len < 126 => vec![0x82, len as u8],
+        Ok(len) => [&[0x82, 126][..], &len.to_be_bytes()].concat(),
+        Err(_) => {
+            return Err(io::Error::new(
+                ErrorKind::InvalidInput,
+                "a message of at most 65,535 bytes",
+            ));
+        }
+    };
+    let mut frame = head.clone();
+    frame[1] |= 0x80;
     frame.extend_from_slice(&key);
     frame.extend(payload.iter().enumerate().map(|(i, b)| b ^ key[i % 4]));
     stream.write_all(&frame)?;
-    let want = 2 + payload.len();
+    let want = head.len() + payload.len();
     while got.len() < want {
         let mut chunk = [0u8; 256];
         match stream.read(&mut chunk)? {
@@ -79,7 +92,7 @@ fn open(port: u16) -> io::Result<TcpStream> {
             n => got.extend_from_slice(&chunk[..n]),
         }
     }
-    if got[..2] != [0x82, payload.len() as u8] || got[2..want] != payload {
+    if got[..head.len()] != head[..] || got[head.len()..want] != payload[..] {
         return Err(io::Error::new(ErrorKind::InvalidData, "bad echo"));
     }
     Ok(stream)
@@ -87,14 +100,16 @@ fn open(port: u16) -> io::Result<TcpStream> {
 
 fn main() -> io::Result<()> {
     let mut args = std::env::args().skip(1);
-    let usage = "usage: idle PORT CONNS SERVER_PID";
+    let usage = "usage: idle PORT CONNS SERVER_PID [SIZE] [WAIT_S]";
     let port: u16 = args.next().and_then(|a| a.parse().ok()).expect(usage);
     let conns: usize = args.next().and_then(|a| a.parse().ok()).expect(usage);
     let pid: u32 = args.next().and_then(|a| a.parse().ok()).expect(usage);
+    let size: usize = args.next().map_or(20, |a| a.parse().expect(usage));
+    let wait: u64 = args.next().map_or(1, |a| a.parse().expect(usage));
     let before = rss(pid)?;
     let mut open_conns = Vec::with_capacity(conns);
     for i in 0..conns {
-        match open(port) {
+        match open(port, size) {
             Ok(stream) => open_conns.push(stream),
             Err(e) => {
                 println!("error=connection_{i}:{e}");
@@ -102,7 +117,7 @@ fn main() -> io::Result<()> {
             }
         }
     }
-    std::thread::sleep(Duration::from_secs(1));
+    std::thread::sleep(Duration::from_secs(wait));
     let after = rss(pid)?;
     println!(
         "conns={conns} rss_before={before} rss_idle={after} rss_per_conn={}",
