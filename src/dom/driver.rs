@@ -155,9 +155,13 @@ impl Driver {
         &self.dom.conn
     }
 
-    /// When the core next needs the clock.
+    /// When the driver next needs the clock: the core's next deadline, or
+    /// the kept read buffer's release if sooner.
     pub(crate) fn poll_timeout(&self) -> Option<Duration> {
-        self.dom.conn.poll_timeout()
+        match (self.dom.conn.poll_timeout(), self.release_at) {
+            (Some(core), Some(release)) => Some(core.min(release)),
+            (core, release) => core.or(release),
+        }
     }
 
     /// Whether an open socket has more than the high-water mark queued (a
@@ -486,21 +490,12 @@ impl Driver {
         // Each pass handles every due timer; a keepalive ping arms the next
         // one strictly later, so a few passes always suffice.
         for _ in 0..4 {
-            if io.poll_deadline(self.next_deadline()).is_pending() {
+            if io.poll_deadline(self.poll_timeout()).is_pending() {
                 break;
             }
             self.deadline_passed(io.now());
         }
         self.gave_up()
-    }
-
-    /// The core's next deadline, or the read buffer's release if sooner.
-    #[inline]
-    fn next_deadline(&self) -> Option<Duration> {
-        match (self.dom.conn.poll_timeout(), self.release_at) {
-            (Some(core), Some(release)) => Some(core.min(release)),
-            (core, release) => core.or(release),
-        }
     }
 
     /// A deadline passed: the core's timers, or the read buffer's release,
@@ -526,7 +521,7 @@ impl Driver {
     /// Reads once into the core, or lets the core's deadline pass; ready
     /// once something happened.
     fn poll_read_once(&mut self, io: &mut impl Io) -> Poll<()> {
-        if io.poll_deadline(self.next_deadline()).is_ready() {
+        if io.poll_deadline(self.poll_timeout()).is_ready() {
             self.deadline_passed(io.now());
             return Poll::Ready(());
         }
@@ -574,13 +569,16 @@ impl Driver {
                 // 2,000-byte message (benches/compare idle.sh).
                 // The block goes back at once: a burst that needs one again
                 // makes it again, once.
+                // Nothing is kept while a frame is unfinished: the buffer
+                // holds its bytes, and a timer for it would fire for
+                // nothing every interval.
                 Poll::Pending => {
                     if quiet && !waits {
                         conn.release_buffers();
-                    } else if !waits && self.release_at.is_none() {
+                    } else if !waits && self.release_at.is_none() && !conn.has_buffered_input() {
                         self.release_at = Some(io.now().saturating_add(KEEP_READ_BUFFER));
                         // Ready only if the clock jumped past it.
-                        let _ = io.poll_deadline(self.next_deadline());
+                        let _ = io.poll_deadline(self.poll_timeout());
                     }
                     self.dom.small.stop();
                     return Poll::Pending;

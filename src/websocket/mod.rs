@@ -569,8 +569,9 @@ impl<S: Transport> WebSocket<S> {
         self.io.stream.as_ref()
     }
 
-    /// When the core next needs the clock, on the `Instant` scale; for
-    /// event loops driving a non-blocking transport.
+    /// When the socket next needs the clock (a timer of the protocol, or
+    /// giving an idle connection's read buffer back), on the `Instant`
+    /// scale; for event loops driving a non-blocking transport.
     pub fn next_deadline(&self) -> Option<Instant> {
         self.driver.poll_timeout().and_then(|d| self.io.start.checked_add(d))
     }

@@ -244,6 +244,25 @@ fn a_read_buffer_kept_after_a_long_read_goes_back_when_the_peer_stays_quiet() {
     assert_eq!(*io.offered.last().unwrap(), IDLE_READ);
 }
 
+// A peer that stops mid-frame leaves its bytes in the read buffer: there
+// is nothing to give back, so no timer is armed for it (one would fire
+// every interval for nothing).
+#[test]
+fn no_release_timer_while_a_frame_is_unfinished() {
+    let mut driver = server();
+    let mut io = roomy(false);
+    let frame = client_frame_16(&[5; 2_000]);
+    io.input.push_back(frame[..1_500].to_vec());
+    open(&mut driver, &mut io);
+    for second in 0..5 {
+        io.now = KEEP_READ_BUFFER * second;
+        assert!(driver.poll_message(&mut io).is_pending());
+        assert_eq!(io.deadline, None, "a timer at {second} s");
+    }
+    io.input.push_back(frame[1_500..].to_vec());
+    assert!(matches!(driver.poll_message(&mut io), Poll::Ready(Some(Ok(Message::Binary(m)))) if m.len() == 2_000));
+}
+
 // Small messages read from a streaming peer are cut from shared blocks
 // (no allocation each): text and binary alike keep their bytes whatever
 // the messages after them do, and the block goes back with the read
