@@ -10,7 +10,7 @@ mod common;
 
 use common::{Replay, SIZES, Workload, batch, receive_all, server, server_with};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use rfc6455::{Config, Message, Plain, WebSocket};
+use rfc6455::{Config, Message, WebSocket};
 use std::time::Duration;
 
 fn throughput(w: &Workload) -> Throughput {
@@ -77,7 +77,7 @@ fn driver(c: &mut Criterion) {
     let mut run = |name: &str, param: usize, w: Workload| {
         group.throughput(throughput(&w));
         let messages = w.messages;
-        let mut ws = WebSocket::from_connection(server(), Plain(Replay::new(w.wire)));
+        let mut ws = WebSocket::from_connection(server(), Replay::new(w.wire));
         group.bench_function(BenchmarkId::new(name, param), |b| {
             b.iter(|| {
                 for _ in 0..messages {

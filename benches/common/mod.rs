@@ -247,6 +247,15 @@ impl io::Write for Replay {
     }
 }
 
+// Its reads never wait, as a socket's bounded by a read timeout never
+// waits past it: the blocking driver treats it as it treats a TcpStream
+// (`Plain` around it: as a transport without timeouts).
+impl rfc6455::Transport for Replay {
+    fn reads_time_out(&self) -> bool {
+        true
+    }
+}
+
 /// A sink that copies what is written, as a kernel copies a write into
 /// its socket buffer (into one reused 1 MiB buffer); reads find nothing.
 pub struct Copying {

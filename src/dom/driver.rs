@@ -26,8 +26,9 @@ use std::vec::Vec;
 /// stack buffer, so an idle connection holds no read buffer.
 const IDLE_READ: usize = 512;
 
-/// How long an async transport keeps its read buffer after a burst whose
-/// last read was long: the next burst likely follows soon (a peer sending
+/// How long a transport keeps its read buffer after a burst whose last
+/// read was long (async), or after its last burst of long reads (blocking,
+/// with read timeouts): the next burst likely follows soon (a peer sending
 /// large messages one at a time), and a connection that stays idle gives
 /// the buffer back after this, not never.
 const KEEP_READ_BUFFER: Duration = Duration::from_secs(1);
@@ -72,6 +73,11 @@ pub(crate) trait Io {
     /// Whether a deadline given earlier is still armed (a socket timeout,
     /// a timer).
     fn has_timer(&self) -> bool;
+
+    /// Whether a read that waits returns by the deadline given to
+    /// [`Io::poll_deadline`] (a socket with a read timeout; a transport
+    /// that returns `Pending` never waits).
+    fn reads_time_out(&self) -> bool;
 }
 
 /// The TLS settings a `wss://` connection uses.
@@ -463,11 +469,15 @@ impl Driver {
                 Poll::Ready(Err(e)) if e.kind() == ErrorKind::Interrupted => {}
                 // A blocking write cut short by its timeout (the deadline
                 // the adapter was given): the timer decides.
+                // A timeout with no deadline of ours armed is the caller's
+                // own, and reported; one that passed (the read buffer's
+                // release included) has been handled, and the write goes on.
                 Poll::Ready(Err(e)) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                    let ours = self.poll_timeout().is_some();
                     if self.expired(io) {
                         return Poll::Ready(Ok(()));
                     }
-                    if self.poll_timeout().is_none() {
+                    if !ours {
                         return Poll::Ready(Err(e.into()));
                     }
                 }
@@ -530,24 +540,36 @@ impl Driver {
                 .read_failed(Error::Io(io::Error::from(ErrorKind::NotConnected)));
             return Poll::Ready(());
         }
-        let conn = &mut self.dom.conn;
         // A quiet connection holds no heap buffer: it waits in a stack
         // buffer, and a streaming peer is read straight into the core.
-        // A short read with nothing left to parse suggests quiet. A
-        // transport that may wait cannot say in advance whether the next
-        // read will, so the buffer goes back at once. One that returns
-        // `Pending` says so exactly: the buffer in hand is read into, and
-        // goes back once a read finds nothing, so a short read that ends
-        // a burst does not cost the next burst a new buffer
-        // (benches/compare callgrind, recv_binary_64_kib: it was zeroed
-        // again every four messages).
+        // A short read with nothing left to parse suggests quiet, but the
+        // buffer in hand is kept a while (`KEEP_READ_BUFFER`) where a
+        // timer can give it back: a peer that sends one large message at
+        // a time would otherwise cost each message a new, zeroed buffer
+        // (benches/compare callgrind, recv_binary_64_kib: 926 of the
+        // blocking driver's 14,759 instructions went to zeroing it). A
+        // transport that returns `Pending` says exactly when the peer is
+        // quiet: see the `Pending` arm. One that waits cannot say in
+        // advance, so it keeps the buffer only if its reads time out, and
+        // the interval runs from its last long read.
         // The core hears the time before the bytes: timers the bytes
         // re-arm (keepalive) count from now.
         let waits = io.writes_wait();
-        let quiet = self.last_read < IDLE_READ && !conn.has_buffered_input();
-        // Small messages share blocks while the peer streams (see `small`).
-        let result = if quiet && (waits || !conn.holds_read_buffer()) {
+        let quiet = self.last_read < IDLE_READ && !self.dom.conn.has_buffered_input();
+        if quiet && waits && self.dom.conn.holds_read_buffer() {
+            if !io.reads_time_out() {
+                self.dom.conn.release_buffers();
+            } else if self.release_at.is_none() {
+                self.release_at = Some(io.now().saturating_add(KEEP_READ_BUFFER));
+                // Bounds the read below; the deadline is a second away.
+                let _ = io.poll_deadline(self.poll_timeout());
+            }
+        }
+        let conn = &mut self.dom.conn;
+        let result = if quiet && !conn.holds_read_buffer() {
             conn.release_buffers();
+            // Small messages share blocks only while the peer streams (see
+            // `small`).
             self.dom.small.stop();
             let mut small = [0u8; IDLE_READ];
             ready!(io.poll_read(&mut small)).inspect(|&n| {
@@ -561,17 +583,13 @@ impl Driver {
                     conn.commit_read(n);
                 }),
                 // After a burst that ended short the buffer goes back at
-                // once; after one that ended long it stays a while
-                // (`KEEP_READ_BUFFER`): a peer that sends one large message
-                // at a time (the loopback echo at 16 KiB, one in flight)
-                // would otherwise cost each message a new buffer, and kept
-                // for good it held 12 KiB per idle connection after a
-                // 2,000-byte message (benches/compare idle.sh).
-                // The block goes back at once: a burst that needs one again
-                // makes it again, once.
-                // Nothing is kept while a frame is unfinished: the buffer
-                // holds its bytes, and a timer for it would fire for
-                // nothing every interval.
+                // once; after one that ended long it stays for
+                // `KEEP_READ_BUFFER` (kept for good it held 12 KiB per
+                // idle connection after a 2,000-byte message,
+                // benches/compare idle.sh). Nothing is kept while a frame
+                // is unfinished: the buffer holds its bytes, and a timer
+                // for it would fire for nothing every interval. The block
+                // goes back at once: a burst that needs one makes it again.
                 Poll::Pending => {
                     if quiet && !waits {
                         conn.release_buffers();
@@ -585,11 +603,18 @@ impl Driver {
                 }
             }
         };
+        let now = io.now();
         match result {
             Ok(0) => conn.receive_eof(),
             Ok(n) => {
                 self.last_read = n;
-                self.release_at = None;
+                if !waits {
+                    self.release_at = None;
+                } else if n >= IDLE_READ && self.release_at.is_some() {
+                    // Moved, not cleared: the transport's timeout, set
+                    // for about this long already, needs no new call.
+                    self.release_at = Some(now.saturating_add(KEEP_READ_BUFFER));
+                }
                 self.dom.small.read(n);
             }
             // A blocking read that timed out: the clock, below, decides
@@ -601,7 +626,7 @@ impl Driver {
                 ) => {}
             Err(e) => self.dom.read_failed(e.into()),
         }
-        self.tick(io.now());
+        self.tick(now);
         Poll::Ready(())
     }
 

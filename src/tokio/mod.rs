@@ -191,6 +191,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Io for Async<'_, '_, S> {
     fn has_timer(&self) -> bool {
         self.sleep.is_some()
     }
+
+    // A read never waits: it returns `Pending`.
+    #[inline]
+    fn reads_time_out(&self) -> bool {
+        true
+    }
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {

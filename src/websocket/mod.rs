@@ -22,6 +22,12 @@
 //! returns once the queue is below [`WebSocket::high_water_mark`], the
 //! non-blocking [`WebSocket::try_send`] refuses above it, and nothing is
 //! read from the transport before the application asks for an event.
+//!
+//! An idle connection holds no read buffer: it waits in a small stack
+//! buffer. After a burst of long reads, a transport whose reads time out
+//! ([`Transport::reads_time_out`]: sockets) keeps its buffer for a second,
+//! as the next large message likely follows, and the read timeout gives it
+//! back; any other transport gives it back before each read that may wait.
 
 mod transport;
 
@@ -209,6 +215,11 @@ impl<S: Transport> Io for Blocking<S> {
     #[inline]
     fn has_timer(&self) -> bool {
         self.timeout_set.is_some()
+    }
+
+    #[inline]
+    fn reads_time_out(&self) -> bool {
+        self.stream.as_ref().is_some_and(Transport::reads_time_out)
     }
 }
 
@@ -970,6 +981,27 @@ mod tests {
         fn is_send<T: Send>() {}
         is_send::<WebSocket<TcpStream>>();
         is_send::<WebSocket>();
+    }
+
+    // Only a transport whose reads time out keeps its read buffer across a
+    // short read (the driver's `KEEP_READ_BUFFER`): for any other, the
+    // timer that gives it back could never cut a read short.
+    #[test]
+    fn sockets_bound_their_reads_and_plain_streams_do_not() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut tcp = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        assert!(tcp.reads_time_out());
+        assert!(<&mut TcpStream as Transport>::reads_time_out(&&mut tcp));
+        assert!(Box::new(MaybeTlsStream::Plain(tcp.try_clone().unwrap())).reads_time_out());
+        let blocking = |stream: Box<dyn Transport>| Blocking {
+            stream: Some(stream),
+            start: Instant::now(),
+            timeout_set: None,
+            wait: true,
+        };
+        assert!(Io::reads_time_out(&blocking(Box::new(tcp))));
+        assert!(!Plain(io::empty()).reads_time_out());
+        assert!(!Io::reads_time_out(&blocking(Box::new(Plain(io::empty())))));
     }
 
     #[test]

@@ -33,6 +33,17 @@ pub trait Transport: Read + Write {
         Ok(())
     }
 
+    /// Whether [`Transport::set_read_timeout`] really bounds a blocking
+    /// read (a socket's does). If so, the driver keeps its read buffer for
+    /// a second after a burst of long reads, as the next large message
+    /// likely follows, and relies on the timeout to give the buffer back
+    /// once the peer stays quiet. If not (the default), the buffer goes
+    /// back before every read that may wait long, so an idle connection
+    /// holds none.
+    fn reads_time_out(&self) -> bool {
+        false
+    }
+
     /// Closes the transport in both directions.
     ///
     /// # Errors
@@ -53,6 +64,10 @@ impl Transport for TcpStream {
         TcpStream::set_write_timeout(self, timeout)
     }
 
+    fn reads_time_out(&self) -> bool {
+        true
+    }
+
     fn shutdown(&mut self) -> io::Result<()> {
         TcpStream::shutdown(self, Shutdown::Both)
     }
@@ -66,6 +81,10 @@ impl Transport for std::os::unix::net::UnixStream {
 
     fn set_write_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
         std::os::unix::net::UnixStream::set_write_timeout(self, timeout)
+    }
+
+    fn reads_time_out(&self) -> bool {
+        true
     }
 
     fn shutdown(&mut self) -> io::Result<()> {
@@ -82,6 +101,10 @@ impl<T: Transport + ?Sized> Transport for &mut T {
         (**self).set_write_timeout(timeout)
     }
 
+    fn reads_time_out(&self) -> bool {
+        (**self).reads_time_out()
+    }
+
     fn shutdown(&mut self) -> io::Result<()> {
         (**self).shutdown()
     }
@@ -94,6 +117,10 @@ impl<T: Transport + ?Sized> Transport for Box<T> {
 
     fn set_write_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
         (**self).set_write_timeout(timeout)
+    }
+
+    fn reads_time_out(&self) -> bool {
+        (**self).reads_time_out()
     }
 
     fn shutdown(&mut self) -> io::Result<()> {
@@ -202,6 +229,11 @@ impl Transport for MaybeTlsStream {
             #[cfg(feature = "rustls")]
             MaybeTlsStream::Tls(s) => s.sock.set_write_timeout(timeout),
         }
+    }
+
+    // Both set the TCP socket's timeouts.
+    fn reads_time_out(&self) -> bool {
+        true
     }
 
     fn shutdown(&mut self) -> io::Result<()> {

@@ -282,6 +282,14 @@ impl io::Write for Replay {
     }
 }
 
+// Its reads never wait, as a socket's bounded by a read timeout never
+// waits past it: the blocking driver treats it as it treats a TcpStream.
+impl rfc6455::Transport for Replay {
+    fn reads_time_out(&self) -> bool {
+        true
+    }
+}
+
 impl tokio::io::AsyncRead for Replay {
     fn poll_read(self: Pin<&mut Self>, _: &mut Context<'_>, buf: &mut tokio::io::ReadBuf<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
@@ -395,7 +403,7 @@ pub mod recv {
 
     /// The blocking driver: `WebSocket::read`, owned messages.
     pub struct Rfc6455Driver {
-        ws: rfc6455::WebSocket<rfc6455::Plain<Replay>>,
+        ws: rfc6455::WebSocket<Replay>,
         messages: usize,
     }
 
@@ -403,7 +411,7 @@ pub mod recv {
         pub fn new(spec: &Spec) -> Self {
             let conn = Connection::established(rfc6455::Role::Server, Config::default(), &[]);
             Self {
-                ws: rfc6455::WebSocket::from_connection(conn, rfc6455::Plain(Replay::new(wire(spec)))),
+                ws: rfc6455::WebSocket::from_connection(conn, Replay::new(wire(spec))),
                 messages: spec.messages(),
             }
         }
@@ -653,7 +661,7 @@ pub mod send {
     }
 
     pub struct Rfc6455Driver {
-        ws: rfc6455::WebSocket<rfc6455::Plain<Replay>>,
+        ws: rfc6455::WebSocket<Replay>,
         data: Vec<u8>,
         messages: usize,
     }
@@ -662,7 +670,7 @@ pub mod send {
         pub fn new(spec: &Spec) -> Self {
             let conn = Connection::established(rfc6455::Role::Client, Config::default(), &[]);
             Self {
-                ws: rfc6455::WebSocket::from_connection(conn, rfc6455::Plain(Replay::new(vec![0]))),
+                ws: rfc6455::WebSocket::from_connection(conn, Replay::new(vec![0])),
                 data: binary(spec.size),
                 messages: spec.messages(),
             }

@@ -29,6 +29,11 @@ struct Fake {
     writes: usize,
     /// The length of each buffer offered to a read.
     offered: Vec<usize>,
+    /// A blocking transport whose reads time out at the deadline: with
+    /// nothing to read, a read waits until the deadline, then times out.
+    timed_reads: bool,
+    /// The room a blocking write finds once it has waited out its timeout.
+    room_after_wait: usize,
 }
 
 impl Io for Fake {
@@ -47,6 +52,10 @@ impl Io for Fake {
     fn poll_read(&mut self, buf: &mut [u8]) -> Poll<io::Result<usize>> {
         self.offered.push(buf.len());
         let Some(chunk) = self.input.front_mut() else {
+            if let (true, Some(deadline)) = (self.timed_reads, self.deadline) {
+                self.now = self.now.max(deadline);
+                return Poll::Ready(Err(io::Error::from(ErrorKind::WouldBlock)));
+            }
             return Poll::Pending;
         };
         let n = chunk.len().min(buf.len());
@@ -69,6 +78,7 @@ impl Io for Fake {
             if let Some(deadline) = self.deadline {
                 self.now = self.now.max(deadline);
             }
+            self.room = self.room_after_wait;
             return Poll::Ready(Err(io::Error::from(ErrorKind::WouldBlock)));
         }
         if n == 0 {
@@ -100,6 +110,10 @@ impl Io for Fake {
 
     fn has_timer(&self) -> bool {
         self.deadline.is_some()
+    }
+
+    fn reads_time_out(&self) -> bool {
+        self.timed_reads
     }
 }
 
@@ -242,6 +256,83 @@ fn a_read_buffer_kept_after_a_long_read_goes_back_when_the_peer_stays_quiet() {
     assert!(!driver.dom.conn.holds_read_buffer(), "kept while quiet");
     assert_eq!(io.deadline, None, "a timer left armed");
     assert_eq!(*io.offered.last().unwrap(), IDLE_READ);
+}
+
+/// A blocking socket, its reads and writes bounded by its timeouts.
+fn socket() -> Fake {
+    Fake {
+        room: usize::MAX,
+        blocking: true,
+        timed_reads: true,
+        ..Fake::default()
+    }
+}
+
+/// A client's binary frame of 20,000 bytes of `byte`, its last 10 bytes in
+/// a read of their own: the read that ends the message is short.
+fn ending_short(io: &mut Fake, byte: u8) {
+    let frame = client_frame_16(&[byte; 20_000]);
+    let (most, last) = frame.split_at(frame.len() - 10);
+    io.input.extend([most.to_vec(), last.to_vec()]);
+}
+
+fn read_binary(driver: &mut Driver, io: &mut Fake) -> Bytes {
+    match driver.poll_message(io) {
+        Poll::Ready(Some(Ok(Message::Binary(m)))) => m,
+        other => panic!("{:?}", other.map(|m| m.map(|m| m.map(drop)))),
+    }
+}
+
+// A blocking socket cannot say whether its next read will wait, but its
+// reads time out: it keeps the read buffer across a short read for
+// `KEEP_READ_BUFFER` from its last long read (a peer sending large
+// messages one at a time costs no new, zeroed buffer each), and the read
+// timeout gives the buffer back once the peer stays quiet that long.
+#[test]
+fn a_blocking_socket_keeps_its_read_buffer_for_a_while_after_long_reads() {
+    let (mut driver, mut io) = (server(), socket());
+    ending_short(&mut io, 1);
+    open(&mut driver, &mut io);
+    assert_eq!(read_binary(&mut driver, &mut io)[0], 1);
+    // The interval starts at the first short read, and each long read
+    // after it starts it again.
+    for (byte, quarters) in [(2, 1), (3, 3)] {
+        io.now = KEEP_READ_BUFFER * quarters / 4;
+        ending_short(&mut io, byte);
+        assert_eq!(read_binary(&mut driver, &mut io)[0], byte);
+    }
+    let first_short = io.offered.iter().position(|&n| n < 100).unwrap();
+    assert!(io.offered[first_short + 1] > IDLE_READ, "{:?}", io.offered);
+    assert!(driver.dom.conn.holds_read_buffer());
+    // Quiet: the read waits until the interval since the last long read
+    // has passed, times out, and the buffer goes back.
+    assert!(driver.poll_message(&mut io).is_pending());
+    assert_eq!(io.now, KEEP_READ_BUFFER * 7 / 4, "released at the wrong time");
+    assert!(!driver.dom.conn.holds_read_buffer(), "kept while quiet");
+    assert_eq!(io.deadline, None, "a timer left armed");
+    assert_eq!(*io.offered.last().unwrap(), IDLE_READ);
+}
+
+// The read buffer's release is a deadline of the driver's own: a blocking
+// write that its timeout cuts short goes on, where a timeout with no
+// deadline armed (the caller's own) is reported.
+#[test]
+fn a_blocking_write_outlasts_the_read_buffer_release() {
+    let (mut driver, mut io) = (server(), socket());
+    ending_short(&mut io, 1);
+    io.input.push_back(client_frame(0x2, b"armed"));
+    open(&mut driver, &mut io);
+    read_binary(&mut driver, &mut io);
+    assert_eq!(&read_binary(&mut driver, &mut io)[..], b"armed");
+    assert_eq!(io.deadline, Some(KEEP_READ_BUFFER), "no release armed");
+    (io.room, io.room_after_wait) = (0, usize::MAX);
+    assert!(driver.send(&Data::from("late")).unwrap());
+    assert!(matches!(driver.poll_drain(&mut io, 0), Poll::Ready(())));
+    assert_eq!(io.now, KEEP_READ_BUFFER, "the write did not wait");
+    assert_eq!(io.output, [0x81, 0x04, b'l', b'a', b't', b'e']);
+    assert!(!driver.dom.conn.holds_read_buffer());
+    assert!(driver.poll_message(&mut io).is_pending(), "the write failed");
+    assert_eq!(driver.ready_state(), ReadyState::Open);
 }
 
 // A peer that stops mid-frame leaves its bytes in the read buffer: there
