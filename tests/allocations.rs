@@ -81,9 +81,10 @@ fn a_peer_sending_one_message_at_a_time_gets_no_block() {
     // 22-byte frames, one per read: no read is a block's worth, so no
     // block (a box, the block and its shared header) is made for a single
     // message. What each message costs then: the read buffer the bytes
-    // land in after the stack buffer, its shared header, and the message.
+    // land in after the stack buffer, and the message (the read buffer
+    // had a shared header of its own as well, a third).
     let made = allocations_reading(2_000, 22);
-    assert!(made <= 3 * 1_000, "{made} allocations for 1,000 messages");
+    assert!(made <= 2 * 1_000, "{made} allocations for 1,000 messages");
 }
 
 // An idle tokio connection whose last read was long keeps its read buffer

@@ -159,15 +159,25 @@ impl Rx {
                 if let Some(left) = frame_left {
                     target = target.min(needed.max(left.saturating_add(chunk)));
                 }
-                // As a `Vec`, for `reserve_exact` (`BytesMut::reserve`
-                // doubles past a large frame) and for `realloc`, which grows
-                // a large block in place instead of holding old and new at
-                // once (test `a_message_at_the_limit_costs_about_the_limit`).
-                // No copy unless a message still shares the allocation.
-                let mut grown = Vec::from(core::mem::take(&mut self.buf));
-                grown.reserve_exact(target - grown.len());
-                self.buf = BytesMut::from(Bytes::from(grown));
-                self.init_end = 0;
+                if self.buf.capacity() == 0 {
+                    // A first buffer (a quiet peer's bytes after the
+                    // stack buffer, each time): made as a `BytesMut` of
+                    // its own, not converted from a `Vec`, which gave it a
+                    // shared header, a second allocation per message
+                    // (tests/allocations.rs, one message at a time).
+                    self.buf = BytesMut::with_capacity(target);
+                    self.init_end = 0;
+                } else {
+                    // As a `Vec`, for `reserve_exact` (`BytesMut::reserve`
+                    // doubles past a large frame) and for `realloc`, which grows
+                    // a large block in place instead of holding old and new at
+                    // once (test `a_message_at_the_limit_costs_about_the_limit`).
+                    // No copy unless a message still shares the allocation.
+                    let mut grown = Vec::from(core::mem::take(&mut self.buf));
+                    grown.reserve_exact(target - grown.len());
+                    self.buf = BytesMut::from(Bytes::from(grown));
+                    self.init_end = 0;
+                }
             }
         }
         // Zero-fills only what `reuse_initialised` did not cover. Capacity
