@@ -142,7 +142,7 @@ impl Reader {
         // frame keeps nothing there between reads).
         debug_assert!(!rx.is_empty() || self.frame.is_none_or(|f| f.reading != Reading::InPlace));
         rx.release();
-        if self.message.is_empty() {
+        if self.message.is_empty() && self.message.holds_allocation() {
             self.message = Reassembly::default();
         }
     }
@@ -728,11 +728,25 @@ impl Connection {
         self.reader.stream_above = IN_PLACE_MAX as u64;
     }
 
+    /// The address one past the unparsed bytes if they fill the read
+    /// buffer's whole allocation from its front (a quiet peer's bytes,
+    /// copied in from a driver's stack buffer into a buffer made for
+    /// them), else 0. A message the next [`Connection::poll_event`] lends
+    /// from the read buffer and that ends there is all the buffer holds:
+    /// [`Connection::take_payload`] hands the allocation over with it, so
+    /// the message costs no copy and no allocation of its own, and pins
+    /// nothing but its frame header.
+    #[inline]
+    pub(crate) fn exact_read_buffer_end(&self) -> usize {
+        self.rx.exact_end()
+    }
+
     /// The payload of the message the last [`Connection::poll_event`]
     /// handed out (`len` bytes), owned: the message buffer itself when the
     /// message was reassembled there (several frames, compressed, or over
     /// [`IN_PLACE_MAX`]); the read buffer's own bytes, shared, when it was
-    /// read in place and is at least [`SHARE_MIN`]; a copy otherwise.
+    /// read in place and is at least [`SHARE_MIN`] or is all the buffer
+    /// holds ([`Connection::exact_read_buffer_end`]); a copy otherwise.
     pub(crate) fn take_payload(&mut self, len: usize) -> Bytes {
         if self.reader.deferred.clear_message {
             self.reader.deferred.clear_message = false;
@@ -745,7 +759,7 @@ impl Connection {
         let end = self.reader.deferred.consume;
         debug_assert!(end >= len, "no lent message of {len} bytes to take");
         let start = end.saturating_sub(len);
-        if len >= SHARE_MIN {
+        if len >= SHARE_MIN || self.rx.holds_exactly(end) {
             // The header and payload leave the read buffer with the split.
             self.reader.deferred.consume = 0;
             return self.rx.split(start..end);
@@ -1423,33 +1437,49 @@ mod tests {
 
     // A message read in place of at least SHARE_MIN is handed out as the
     // read buffer's own bytes: the `Bytes` starts where the event's slice
-    // did. Below SHARE_MIN it is a copy.
+    // did. So is a smaller one that is all a buffer made for it holds (a
+    // quiet peer's frame, `receive`d into an empty connection), and it takes
+    // the whole allocation along. Below SHARE_MIN with more bytes after it,
+    // it is a copy.
     #[test]
     fn a_large_message_read_in_place_is_taken_without_a_copy() {
-        for (opcode, len) in [
-            (OpCode::Binary, SHARE_MIN),
-            (OpCode::Text, 40 << 10),
-            (OpCode::Binary, SHARE_MIN - 1),
+        let ping = frame(OpCode::Ping, true, b"after");
+        for (opcode, len, after) in [
+            (OpCode::Binary, SHARE_MIN, &[][..]),
+            (OpCode::Text, 40 << 10, &[][..]),
+            (OpCode::Binary, SHARE_MIN - 1, &[][..]),
+            (OpCode::Text, 16, &[][..]),
+            (OpCode::Binary, SHARE_MIN - 1, &ping[..]),
+            (OpCode::Text, 16, &ping[..]),
         ] {
             let mut conn = server(Config::default());
             let payload: Vec<u8> = (0..len).map(|i| b'a' + (i % 26) as u8).collect();
-            conn.receive(&frame(opcode, true, &payload));
+            conn.receive(&[frame(opcode, true, &payload), after.to_vec()].concat());
+            let exact_end = conn.exact_read_buffer_end();
             let lent = match conn.poll_event() {
-                Some(Event::Binary(data)) => data.as_ptr(),
-                Some(Event::Text(text)) => text.as_ptr(),
+                Some(Event::Binary(data)) => data.as_ptr_range(),
+                Some(Event::Text(text)) => text.as_bytes().as_ptr_range(),
                 other => panic!("{other:?}"),
             };
+            assert_eq!(lent.end as usize == exact_end, after.is_empty(), "{len} bytes");
             let taken = match opcode {
                 OpCode::Text => conn.take_text(len).into_bytes(),
                 _ => conn.take_message().unwrap(),
             };
             assert_eq!(taken, payload);
             assert_eq!(
-                taken.as_ptr() == lent,
-                len >= SHARE_MIN,
+                taken.as_ptr() == lent.start,
+                len >= SHARE_MIN || after.is_empty(),
                 "{len} bytes shared, not copied"
             );
-            assert!(conn.poll_event().is_none());
+            if after.is_empty() {
+                assert!(!conn.holds_read_buffer(), "the allocation stayed");
+            }
+            match conn.poll_event() {
+                Some(Event::Ping(b"after")) => assert!(!after.is_empty()),
+                None => assert!(after.is_empty()),
+                other => panic!("{other:?}"),
+            }
             assert_eq!(conn.take_message(), None, "taken once");
         }
     }

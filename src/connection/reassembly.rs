@@ -85,6 +85,11 @@ impl Reassembly {
         &self.buf[start..end]
     }
 
+    /// Whether the buffer holds an allocation.
+    pub(super) fn holds_allocation(&self) -> bool {
+        self.buf.capacity() > 0
+    }
+
     #[cfg(test)]
     pub(super) fn capacity(&self) -> usize {
         self.buf.capacity()

@@ -246,12 +246,48 @@ impl Rx {
     pub(super) fn split(&mut self, range: Range<usize>) -> Bytes {
         debug_assert!(range.start <= range.end && range.end <= self.len());
         let cut = self.start + range.end;
+        if cut == self.buf.len() {
+            return self.hand_over(range.start);
+        }
         let mut front = self.buf.split_to(cut);
         front.advance(self.start + range.start);
         self.end -= cut;
         self.start = 0;
         self.split_off = true;
         front.freeze()
+    }
+
+    /// [`Rx::split`] of everything up to the end of the buffer: the whole
+    /// allocation leaves with the bytes, frozen as it is, which never
+    /// allocates (a split does, for the header the two halves share).
+    #[cold]
+    fn hand_over(&mut self, from: usize) -> Bytes {
+        let skip = self.start + from;
+        let mut whole = core::mem::take(&mut self.buf).freeze();
+        whole.advance(skip);
+        *self = Self {
+            busy: self.busy,
+            ..Self::default()
+        };
+        whole
+    }
+
+    /// Whether the unparsed bytes, `len` of them, fill the buffer's whole
+    /// allocation: a quiet peer's frame, copied in from the stack buffer
+    /// into a buffer made for it, which [`Rx::split`] hands over whole.
+    #[inline]
+    pub(super) fn holds_exactly(&self, len: usize) -> bool {
+        self.start == 0 && self.end == len && self.buf.capacity() == len && self.buf.len() == len
+    }
+
+    /// The address one past the unparsed bytes if [`Rx::holds_exactly`]
+    /// them all, else 0.
+    #[inline]
+    pub(super) fn exact_end(&self) -> usize {
+        match self.holds_exactly(self.end) && self.end > 0 {
+            true => self.buf.as_ptr() as usize + self.end,
+            false => 0,
+        }
     }
 
     /// Records that the first `n` bytes of the room were filled, at most
@@ -269,6 +305,18 @@ impl Rx {
 
     /// Copies `data` in after the unparsed bytes.
     pub(super) fn extend(&mut self, mut data: &[u8], frame_left: Option<usize>, chunk: usize) {
+        if self.buf.capacity() == 0 {
+            // A quiet peer's bytes after a driver's stack buffer: a buffer
+            // of exactly them, made as the copy (`reserve` would zero it
+            // first; benches/compare callgrind,
+            // recv_binary_16_b_one_per_read).
+            self.buf = BytesMut::from(data);
+            self.start = 0;
+            self.end = data.len();
+            self.split_off = false;
+            self.init_end = self.buf.as_ptr() as usize + self.end;
+            return;
+        }
         while !data.is_empty() {
             let room = self.room(data.len(), frame_left, chunk);
             let n = room.len().min(data.len());
@@ -282,7 +330,9 @@ impl Rx {
     /// gives the buffer back.
     pub(super) fn release(&mut self) {
         self.busy = false;
-        if self.is_empty() {
+        // Nothing held, the common case (a quiet connection asks before
+        // every read): no reset.
+        if self.is_empty() && self.holds_allocation() {
             *self = Self::default();
         }
     }

@@ -345,7 +345,7 @@ impl Tx {
 
     /// Gives the buffer back once everything in it is written.
     pub(super) fn release(&mut self) {
-        if self.is_empty() {
+        if self.is_empty() && (self.buf.capacity() > 0 || self.shared.is_some()) {
             self.buf = Vec::new();
             self.start = 0;
             self.shared = None;

@@ -24,7 +24,7 @@ use std::vec::Vec;
 
 /// Reads shorter than this suggest a quiet peer: the next read waits in a
 /// stack buffer, so an idle connection holds no read buffer.
-const IDLE_READ: usize = 512;
+pub(crate) const IDLE_READ: usize = 512;
 
 /// How long a transport keeps its read buffer after a burst whose last
 /// read was long (async), or after its last burst of long reads (blocking,
@@ -53,6 +53,20 @@ pub(crate) trait Io {
     /// Reads into `buf`. A blocking read cut short by its timeout reports
     /// `WouldBlock` or `TimedOut`.
     fn poll_read(&mut self, buf: &mut [u8]) -> Poll<io::Result<usize>>;
+
+    /// Reads at most [`IDLE_READ`] bytes into a buffer on the stack (an
+    /// idle connection holds none of its own) and hands them to `take`
+    /// with the time they arrived, which is also returned.
+    #[inline(always)]
+    fn poll_read_stack(&mut self, take: impl FnOnce(Duration, &[u8])) -> Poll<(Duration, io::Result<usize>)> {
+        let mut stack = [0u8; IDLE_READ];
+        let result = ready!(self.poll_read(&mut stack));
+        let now = self.now();
+        if let Ok(n) = result {
+            take(now, &stack[..n]);
+        }
+        Poll::Ready((now, result))
+    }
 
     /// Writes from `buf`.
     fn poll_write(&mut self, buf: &[u8]) -> Poll<io::Result<usize>>;
@@ -571,17 +585,13 @@ impl Driver {
             // Small messages share blocks only while the peer streams (see
             // `small`).
             self.dom.small.stop();
-            let mut small = [0u8; IDLE_READ];
-            ready!(io.poll_read(&mut small)).inspect(|&n| {
-                conn.handle_timeout(io.now());
-                conn.receive(&small[..n]);
-            })
+            ready!(io.poll_read_stack(|now, bytes| heard(conn, now, |conn| conn.receive(bytes))))
         } else {
             match io.poll_read(conn.read_buffer()) {
-                Poll::Ready(result) => result.inspect(|&n| {
-                    conn.handle_timeout(io.now());
-                    conn.commit_read(n);
-                }),
+                Poll::Ready(result) => {
+                    let now = io.now();
+                    (now, result.inspect(|&n| heard(conn, now, |conn| conn.commit_read(n))))
+                }
                 // After a burst that ended short the buffer goes back at
                 // once; after one that ended long it stays for
                 // `KEEP_READ_BUFFER` (kept for good it held 12 KiB per
@@ -603,7 +613,7 @@ impl Driver {
                 }
             }
         };
-        let now = io.now();
+        let (now, result) = result;
         match result {
             Ok(0) => conn.receive_eof(),
             Ok(n) => {
@@ -617,16 +627,21 @@ impl Driver {
                 }
                 self.dom.small.read(n);
             }
-            // A blocking read that timed out: the clock, below, decides
-            // what that means.
+            // A blocking read that timed out: the clock decides what that
+            // means.
             Err(e)
                 if matches!(
                     e.kind(),
                     ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted
-                ) => {}
-            Err(e) => self.dom.read_failed(e.into()),
+                ) =>
+            {
+                self.tick(now)
+            }
+            Err(e) => {
+                self.dom.read_failed(e.into());
+                self.tick(now);
+            }
         }
-        self.tick(now);
         Poll::Ready(())
     }
 
@@ -670,6 +685,17 @@ impl Driver {
         self.dom.transport_closed();
         Poll::Ready(())
     }
+}
+
+/// Bytes arrived at `now`: the core hears the time first, so the timers
+/// the bytes re-arm (keepalive) count from now, then takes the bytes. The
+/// one clock reading serves both (benches/compare callgrind,
+/// recv_binary_16_b_one_per_read: a second reading and a second pass over
+/// the timers cost every read about 100 instructions).
+#[inline(always)]
+fn heard(conn: &mut Connection, now: Duration, take: impl FnOnce(&mut Connection)) {
+    conn.handle_timeout(now);
+    take(conn);
 }
 
 /// Writes pending output (`len` bytes in all): the one piece as it is, or

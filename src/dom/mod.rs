@@ -738,6 +738,14 @@ impl Dom {
                 return Next::Done;
             }
             let open = self.ready_state() == ReadyState::Open;
+            // A quiet peer's message that fills a read buffer made for it
+            // takes the buffer along instead of a copy (never while the
+            // peer streams: its buffer is no such thing).
+            let exact_end = match self.small.is_on() {
+                true => 0,
+                false => self.conn.exact_read_buffer_end(),
+            };
+            let lends_whole = |payload: &[u8]| exact_end != 0 && payload.as_ptr_range().end as usize == exact_end;
             // A large message is taken whole rather than copied: the core's
             // message buffer, or its bytes shared out of the read buffer.
             let whole = match self.conn.poll_event() {
@@ -752,10 +760,10 @@ impl Dom {
                 {
                     continue;
                 }
-                Some(connection::Event::Text(text)) if text.len() < SHARE_MIN => {
+                Some(connection::Event::Text(text)) if text.len() < SHARE_MIN && !lends_whole(text.as_bytes()) => {
                     return Next::Message(form.lent(Received::Text(text), &mut self.small));
                 }
-                Some(connection::Event::Binary(bytes)) if bytes.len() < SHARE_MIN => {
+                Some(connection::Event::Binary(bytes)) if bytes.len() < SHARE_MIN && !lends_whole(bytes) => {
                     return Next::Message(form.lent(Received::Binary(bytes), &mut self.small));
                 }
                 Some(connection::Event::Text(text)) => (true, text.len()),

@@ -85,6 +85,12 @@ impl Small {
         self.block = None;
     }
 
+    /// Whether messages are cut from blocks now (the peer streams).
+    #[inline(always)]
+    pub(crate) fn is_on(&self) -> bool {
+        self.on
+    }
+
     #[cfg(test)]
     pub(crate) fn holds_block(&self) -> bool {
         self.block.is_some()

@@ -61,6 +61,11 @@ pub struct Spec {
     pub send: bool,
     pub kind: Kind,
     pub size: usize,
+    /// Each read returns one message, and an async read returns `Pending`
+    /// (waking its task) before each: a peer sending one message at a
+    /// time, quiet in between, as most applications' peers do. Otherwise
+    /// a read returns up to 64 KiB of messages, and never `Pending`.
+    pub one_per_read: bool,
 }
 
 impl Spec {
@@ -77,66 +82,83 @@ impl Spec {
     }
 }
 
-pub const SPECS: [Spec; 10] = [
+pub const SPECS: [Spec; 11] = [
     Spec {
         name: "recv binary 16 B",
         send: false,
         kind: Kind::Binary,
         size: 16,
+        one_per_read: false,
+    },
+    Spec {
+        name: "recv binary 16 B one per read",
+        send: false,
+        kind: Kind::Binary,
+        size: 16,
+        one_per_read: true,
     },
     Spec {
         name: "recv text 16 B",
         send: false,
         kind: Kind::Text,
         size: 16,
+        one_per_read: false,
     },
     Spec {
         name: "recv binary 1 KiB",
         send: false,
         kind: Kind::Binary,
         size: 1 << 10,
+        one_per_read: false,
     },
     Spec {
         name: "recv text 1 KiB",
         send: false,
         kind: Kind::Text,
         size: 1 << 10,
+        one_per_read: false,
     },
     Spec {
         name: "recv binary 64 KiB",
         send: false,
         kind: Kind::Binary,
         size: 64 << 10,
+        one_per_read: false,
     },
     Spec {
         name: "recv text 64 KiB multibyte",
         send: false,
         kind: Kind::TextMultibyte,
         size: 64 << 10,
+        one_per_read: false,
     },
     Spec {
         name: "recv binary 1 MiB in 64 KiB frames",
         send: false,
         kind: Kind::BinaryFragmented,
         size: 1 << 20,
+        one_per_read: false,
     },
     Spec {
         name: "recv text 1 MiB in 64 KiB frames",
         send: false,
         kind: Kind::TextFragmented,
         size: 1 << 20,
+        one_per_read: false,
     },
     Spec {
         name: "send binary 16 B",
         send: true,
         kind: Kind::Binary,
         size: 16,
+        one_per_read: false,
     },
     Spec {
         name: "send binary 1 KiB",
         send: true,
         kind: Kind::Binary,
         size: 1 << 10,
+        one_per_read: false,
     },
 ];
 
@@ -242,21 +264,44 @@ pub fn wire(spec: &Spec) -> Vec<u8> {
 
 // ------------------------------------------------------------ streams
 
-/// An endless stream replaying whole batches, at most 64 KiB per read;
-/// writes are discarded. Blocking and tokio flavours.
+/// An endless stream replaying whole batches, at most 64 KiB per read (one
+/// message per read for a `one_per_read` spec); writes are discarded.
+/// Blocking and tokio flavours.
 pub struct Replay {
     data: Vec<u8>,
     pos: usize,
+    max_read: usize,
+    /// An async read returns `Pending` first, then the bytes.
+    quiet: bool,
+    /// The last async read returned `Pending`.
+    waited: bool,
 }
 
 impl Replay {
     pub fn new(data: Vec<u8>) -> Self {
         assert!(!data.is_empty());
-        Self { data, pos: 0 }
+        Self {
+            data,
+            pos: 0,
+            max_read: MAX_READ,
+            quiet: false,
+            waited: false,
+        }
+    }
+
+    /// The client frames of one batch of `spec`, replayed as `spec` says.
+    pub fn of(spec: &Spec) -> Self {
+        let mut replay = Self::new(wire(spec));
+        if spec.one_per_read {
+            // Every frame of a batch has the same length.
+            replay.max_read = replay.data.len() / spec.messages();
+            replay.quiet = true;
+        }
+        replay
     }
 
     fn next_chunk(&mut self, room: usize) -> &[u8] {
-        let n = room.min(MAX_READ).min(self.data.len() - self.pos);
+        let n = room.min(self.max_read).min(self.data.len() - self.pos);
         let chunk = &self.data[self.pos..self.pos + n];
         self.pos = (self.pos + n) % self.data.len();
         chunk
@@ -291,8 +336,15 @@ impl rfc6455::Transport for Replay {
 }
 
 impl tokio::io::AsyncRead for Replay {
-    fn poll_read(self: Pin<&mut Self>, _: &mut Context<'_>, buf: &mut tokio::io::ReadBuf<'_>) -> Poll<io::Result<()>> {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut tokio::io::ReadBuf<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
+        if this.quiet && !this.waited {
+            // The next message "arrives" at once: the task is woken now.
+            this.waited = true;
+            cx.waker().wake_by_ref();
+            return Poll::Pending;
+        }
+        this.waited = false;
         let chunk = this.next_chunk(buf.remaining());
         buf.put_slice(chunk);
         Poll::Ready(Ok(()))
@@ -373,7 +425,7 @@ pub mod recv {
         pub fn new(spec: &Spec) -> Self {
             Self {
                 conn: Connection::established(rfc6455::Role::Server, Config::default(), &[]),
-                stream: Replay::new(wire(spec)),
+                stream: Replay::of(spec),
             }
         }
     }
@@ -411,7 +463,7 @@ pub mod recv {
         pub fn new(spec: &Spec) -> Self {
             let conn = Connection::established(rfc6455::Role::Server, Config::default(), &[]);
             Self {
-                ws: rfc6455::WebSocket::from_connection(conn, Replay::new(wire(spec))),
+                ws: rfc6455::WebSocket::from_connection(conn, Replay::of(spec)),
                 messages: spec.messages(),
             }
         }
@@ -445,7 +497,7 @@ pub mod recv {
             let conn = Connection::established(rfc6455::Role::Server, Config::default(), &[]);
             let ws = {
                 let _guard = rt.enter();
-                rfc6455::tokio::WebSocket::from_connection(conn, Replay::new(wire(spec)))
+                rfc6455::tokio::WebSocket::from_connection(conn, Replay::of(spec))
             };
             Self {
                 rt,
@@ -485,7 +537,7 @@ pub mod recv {
             let rt = runtime();
             let conn = Connection::established(rfc6455::Role::Server, Config::default(), &[]);
             let readable = rt.block_on(async {
-                let ws = rfc6455::tokio::WebSocket::from_connection(conn, Replay::new(wire(spec)));
+                let ws = rfc6455::tokio::WebSocket::from_connection(conn, Replay::of(spec));
                 let wss = rfc6455::tokio::WebSocketStream::from_socket(ws, Default::default());
                 wss.opened().await.unwrap().readable
             });
@@ -523,11 +575,8 @@ pub mod recv {
 
     impl Tungstenite {
         pub fn new(spec: &Spec) -> Self {
-            let ws = tungstenite::WebSocket::from_raw_socket(
-                Replay::new(wire(spec)),
-                tungstenite::protocol::Role::Server,
-                None,
-            );
+            let ws =
+                tungstenite::WebSocket::from_raw_socket(Replay::of(spec), tungstenite::protocol::Role::Server, None);
             Self {
                 ws,
                 messages: spec.messages(),
@@ -558,7 +607,7 @@ pub mod recv {
 
     impl Fast {
         pub fn new(spec: &Spec) -> Self {
-            let ws = fastwebsockets::WebSocket::after_handshake(Replay::new(wire(spec)), fastwebsockets::Role::Server);
+            let ws = fastwebsockets::WebSocket::after_handshake(Replay::of(spec), fastwebsockets::Role::Server);
             Self {
                 rt: runtime(),
                 ws: fastwebsockets::FragmentCollector::new(ws),
@@ -597,7 +646,7 @@ pub mod recv {
             let rt = runtime();
             let ws = {
                 let _guard = rt.enter();
-                tokio_websockets::ServerBuilder::new().serve(Replay::new(wire(spec)))
+                tokio_websockets::ServerBuilder::new().serve(Replay::of(spec))
             };
             Self {
                 rt,
