@@ -12,7 +12,10 @@
 //! * Clients made by `WebSocket::connect` own their `TcpStream`; a
 //!   [`Watchdog`] shuts every socket of a test down if the test overruns,
 //!   which turns any blocked read into an end of stream.
-//! * Writes have a socket write timeout, which the driver never touches.
+//! * Writes have a socket write timeout, which the driver replaces only
+//!   while one of its timers is armed (a close, or the read buffer's
+//!   release a second after a large message); the watchdog stays the
+//!   backstop.
 
 use rfc6455::error::Misuse;
 use rfc6455::handshake::UrlError;

@@ -123,8 +123,10 @@ pub(crate) struct Driver {
     pub(crate) high_water_mark: usize,
     /// Bytes the last read returned, to tell a quiet peer from a stream.
     last_read: usize,
-    /// When an async transport gives its read buffer back, if it kept it
-    /// through a `Pending` read (see [`KEEP_READ_BUFFER`]).
+    /// When the transport gives back the read buffer it kept through a
+    /// quiet moment (see [`KEEP_READ_BUFFER`]): an async one through a
+    /// `Pending` read, a blocking one whose reads time out through a short
+    /// read.
     release_at: Option<Duration>,
 }
 
@@ -178,7 +180,10 @@ impl Driver {
     /// When the driver next needs the clock: the core's next deadline, or
     /// the kept read buffer's release if sooner.
     pub(crate) fn poll_timeout(&self) -> Option<Duration> {
-        match (self.dom.conn.poll_timeout(), self.release_at) {
+        // A closed transport reads no more: a release still armed then
+        // would be a deadline in the past for good (`next_deadline`).
+        let release = self.release_at.filter(|_| self.dom.transport_open());
+        match (self.dom.conn.poll_timeout(), release) {
             (Some(core), Some(release)) => Some(core.min(release)),
             (core, release) => core.or(release),
         }
@@ -483,16 +488,9 @@ impl Driver {
                 Poll::Ready(Err(e)) if e.kind() == ErrorKind::Interrupted => {}
                 // A blocking write cut short by its timeout (the deadline
                 // the adapter was given): the timer decides.
-                // A timeout with no deadline of ours armed is the caller's
-                // own, and reported; one that passed (the read buffer's
-                // release included) has been handled, and the write goes on.
                 Poll::Ready(Err(e)) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
-                    let ours = self.poll_timeout().is_some();
-                    if self.expired(io) {
-                        return Poll::Ready(Ok(()));
-                    }
-                    if !ours {
-                        return Poll::Ready(Err(e.into()));
+                    if let Some(done) = self.cut_short(io, e) {
+                        return Poll::Ready(done);
                     }
                 }
                 Poll::Ready(Err(e)) => return Poll::Ready(Err(e.into())),
@@ -500,10 +498,38 @@ impl Driver {
                 Poll::Pending => return Poll::Pending,
             }
         }
+        // A TLS stream writes its records to the socket here, so its flush
+        // waits as a write does.
         if limit == 0 {
-            ready!(io.poll_flush())?;
+            loop {
+                match ready!(io.poll_flush()) {
+                    Ok(()) => break,
+                    Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                    Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                        if let Some(done) = self.cut_short(io, e) {
+                            return Poll::Ready(done);
+                        }
+                    }
+                    Err(e) => return Poll::Ready(Err(e.into())),
+                }
+            }
         }
         Poll::Ready(Ok(()))
+    }
+
+    /// A blocking write or flush cut short by its timeout: the timer
+    /// decides. `Some` ends the write: `Ok` once a timer ended the
+    /// connection, the error if no deadline of ours was armed (the timeout
+    /// is the caller's own). `None`: a deadline of ours passed and was
+    /// handled (a keepalive ping, the read buffer's release), and the
+    /// write goes on.
+    #[cold]
+    fn cut_short(&mut self, io: &mut impl Io, e: io::Error) -> Option<Result<(), Error>> {
+        let ours = self.poll_timeout().is_some();
+        if self.expired(io) {
+            return Some(Ok(()));
+        }
+        (!ours).then(|| Err(e.into()))
     }
 
     /// Gives the core the time if a deadline passed (re-arming the adapter

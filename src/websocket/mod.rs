@@ -24,10 +24,15 @@
 //! read from the transport before the application asks for an event.
 //!
 //! An idle connection holds no read buffer: it waits in a small stack
-//! buffer. After a burst of long reads, a transport whose reads time out
-//! ([`Transport::reads_time_out`]: sockets) keeps its buffer for a second,
-//! as the next large message likely follows, and the read timeout gives it
-//! back; any other transport gives it back before each read that may wait.
+//! buffer. After long reads, a transport whose reads time out
+//! ([`Transport::reads_time_out`]: sockets) keeps its buffer until a second
+//! passes without one, as the next large message likely follows, and the
+//! read timeout gives it back; any other transport gives it back before
+//! each read that may wait.
+//!
+//! While a timer is armed (the protocol's, or that release), the driver
+//! sets the transport's read and write timeouts to it, replacing any the
+//! application set.
 
 mod transport;
 
@@ -1000,6 +1005,8 @@ mod tests {
             wait: true,
         };
         assert!(Io::reads_time_out(&blocking(Box::new(tcp))));
+        #[cfg(unix)]
+        assert!(std::os::unix::net::UnixStream::pair().unwrap().0.reads_time_out());
         assert!(!Plain(io::empty()).reads_time_out());
         assert!(!Io::reads_time_out(&blocking(Box::new(Plain(io::empty())))));
     }

@@ -34,12 +34,14 @@ pub trait Transport: Read + Write {
     }
 
     /// Whether [`Transport::set_read_timeout`] really bounds a blocking
-    /// read (a socket's does). If so, the driver keeps its read buffer for
-    /// a second after a burst of long reads, as the next large message
+    /// read (a socket's does). If so, the driver keeps its read buffer
+    /// across a short read after long ones, as the next large message
     /// likely follows, and relies on the timeout to give the buffer back
-    /// once the peer stays quiet. If not (the default), the buffer goes
-    /// back before every read that may wait long, so an idle connection
-    /// holds none.
+    /// once a second passes without a long read; the transport's read and
+    /// write timeouts are then the driver's for that second, as they are
+    /// while any timer of the protocol is armed. If not (the default), the
+    /// buffer goes back before every read that may wait long, so an idle
+    /// connection holds none.
     fn reads_time_out(&self) -> bool {
         false
     }

@@ -34,6 +34,9 @@ struct Fake {
     timed_reads: bool,
     /// The room a blocking write finds once it has waited out its timeout.
     room_after_wait: usize,
+    /// Flushes that wait out the deadline and time out (a TLS stream writes
+    /// its records to the socket when flushed).
+    flush_waits: usize,
 }
 
 impl Io for Fake {
@@ -96,6 +99,11 @@ impl Io for Fake {
     }
 
     fn poll_flush(&mut self) -> Poll<io::Result<()>> {
+        if let (1.., Some(deadline)) = (self.flush_waits, self.deadline) {
+            self.flush_waits -= 1;
+            self.now = self.now.max(deadline);
+            return Poll::Ready(Err(io::Error::from(ErrorKind::WouldBlock)));
+        }
         Poll::Ready(Ok(()))
     }
 
@@ -295,12 +303,15 @@ fn a_blocking_socket_keeps_its_read_buffer_for_a_while_after_long_reads() {
     open(&mut driver, &mut io);
     assert_eq!(read_binary(&mut driver, &mut io)[0], 1);
     // The interval starts at the first short read, and each long read
-    // after it starts it again.
+    // after it starts it again; a short read does not.
     for (byte, quarters) in [(2, 1), (3, 3)] {
         io.now = KEEP_READ_BUFFER * quarters / 4;
         ending_short(&mut io, byte);
         assert_eq!(read_binary(&mut driver, &mut io)[0], byte);
     }
+    io.now = KEEP_READ_BUFFER * 6 / 4;
+    io.input.push_back(client_frame(0x2, b"short"));
+    assert_eq!(&read_binary(&mut driver, &mut io)[..], b"short");
     let first_short = io.offered.iter().position(|&n| n < 100).unwrap();
     assert!(io.offered[first_short + 1] > IDLE_READ, "{:?}", io.offered);
     assert!(driver.dom.conn.holds_read_buffer());
@@ -315,24 +326,54 @@ fn a_blocking_socket_keeps_its_read_buffer_for_a_while_after_long_reads() {
 
 // The read buffer's release is a deadline of the driver's own: a blocking
 // write that its timeout cuts short goes on, where a timeout with no
-// deadline armed (the caller's own) is reported.
+// deadline armed (the caller's own) is reported. So does a flush: a TLS
+// stream writes its records to the socket when flushed, and one cut short
+// had failed the connection (and dropped what it held).
 #[test]
-fn a_blocking_write_outlasts_the_read_buffer_release() {
+fn a_blocking_write_or_flush_outlasts_the_read_buffer_release() {
+    for flush in [false, true] {
+        let (mut driver, mut io) = (server(), socket());
+        ending_short(&mut io, 1);
+        io.input.push_back(client_frame(0x2, b"armed"));
+        open(&mut driver, &mut io);
+        read_binary(&mut driver, &mut io);
+        assert_eq!(&read_binary(&mut driver, &mut io)[..], b"armed");
+        assert_eq!(io.deadline, Some(KEEP_READ_BUFFER), "no release armed");
+        match flush {
+            true => io.flush_waits = 1,
+            false => (io.room, io.room_after_wait) = (0, usize::MAX),
+        }
+        assert!(driver.send(&Data::from("late")).unwrap());
+        assert!(matches!(driver.poll_drain(&mut io, 0), Poll::Ready(())));
+        assert_eq!(io.now, KEEP_READ_BUFFER, "flush {flush}: did not wait");
+        assert_eq!(io.output, [0x81, 0x04, b'l', b'a', b't', b'e']);
+        assert_eq!(io.flush_waits, 0);
+        assert!(!driver.dom.conn.holds_read_buffer());
+        assert!(driver.poll_message(&mut io).is_pending(), "flush {flush}: failed");
+        assert_eq!(driver.ready_state(), ReadyState::Open);
+    }
+}
+
+// Nothing is read after the close event, so a release still armed then
+// would stay a deadline in the past for good (`next_deadline`, an event
+// loop sleeping until it).
+#[test]
+fn no_release_deadline_outlives_the_transport() {
     let (mut driver, mut io) = (server(), socket());
     ending_short(&mut io, 1);
-    io.input.push_back(client_frame(0x2, b"armed"));
+    io.input.push_back(client_frame(0x8, &[0x03, 0xe8]));
     open(&mut driver, &mut io);
     read_binary(&mut driver, &mut io);
-    assert_eq!(&read_binary(&mut driver, &mut io)[..], b"armed");
-    assert_eq!(io.deadline, Some(KEEP_READ_BUFFER), "no release armed");
-    (io.room, io.room_after_wait) = (0, usize::MAX);
-    assert!(driver.send(&Data::from("late")).unwrap());
-    assert!(matches!(driver.poll_drain(&mut io, 0), Poll::Ready(())));
-    assert_eq!(io.now, KEEP_READ_BUFFER, "the write did not wait");
-    assert_eq!(io.output, [0x81, 0x04, b'l', b'a', b't', b'e']);
-    assert!(!driver.dom.conn.holds_read_buffer());
-    assert!(driver.poll_message(&mut io).is_pending(), "the write failed");
-    assert_eq!(driver.ready_state(), ReadyState::Open);
+    loop {
+        match driver.poll_event(&mut io) {
+            Poll::Ready(Some(Event::Close(_))) => break,
+            Poll::Ready(Some(_)) => {}
+            other => panic!("{:?}", other.map(|e| e.is_some())),
+        }
+    }
+    io.now = KEEP_READ_BUFFER * 5;
+    assert!(matches!(driver.poll_event(&mut io), Poll::Ready(None)));
+    assert_eq!(driver.poll_timeout(), None, "a deadline after the close event");
 }
 
 // A peer that stops mid-frame leaves its bytes in the read buffer: there
