@@ -775,7 +775,10 @@ impl Connection {
     /// the read buffer's own bytes when the message was read in place and
     /// is at least 16 KiB (the [`Bytes`] then shares the read buffer's
     /// allocation, which goes back to the connection when it is dropped;
-    /// see [`crate::payload`]); a copy below that, made with the crate's
+    /// see [`crate::payload`]), or when it is all a read buffer made for
+    /// the bytes given to [`Connection::receive`] holds (the message then
+    /// takes that allocation, its frame header and payload, along); a
+    /// copy below that, made with the crate's
     /// own copy, which stays clear of a slow `memcpy` case on some CPUs
     /// (benches/README.md, "Loopback echo"). A second call for the same
     /// event copies again, or returns `None` once the message was taken
@@ -1482,6 +1485,72 @@ mod tests {
             }
             assert_eq!(conn.take_message(), None, "taken once");
         }
+    }
+
+    // A small message is handed over only from a buffer made for it, so it
+    // keeps nothing but its frame: after a frame before it in the same
+    // buffer, in a buffer with room left, or in the rest of an allocation a
+    // large message was split from, it is a copy.
+    #[test]
+    fn a_small_message_keeps_no_allocation_but_its_own() {
+        let small = frame(OpCode::Binary, true, b"hi");
+        let large = frame(OpCode::Binary, true, &[7; SHARE_MIN]);
+        let ping = frame(OpCode::Ping, true, b"first");
+        // Bytes `receive`d in one piece, or read into `read_buffer`.
+        for (wire, received) in [
+            ([ping.clone(), small.clone()].concat(), true),
+            (small.clone(), false),
+            ([large, small].concat(), true),
+        ] {
+            let mut conn = server(Config::default());
+            if received {
+                conn.receive(&wire);
+            } else {
+                let room = conn.read_buffer();
+                room[..wire.len()].copy_from_slice(&wire);
+                conn.commit_read(wire.len());
+            }
+            let mut kept = Vec::new();
+            while let Some(event) = conn.poll_event() {
+                let lent = match event {
+                    Event::Binary(data) => data.as_ptr(),
+                    Event::Ping(_) => continue,
+                    other => panic!("{other:?}"),
+                };
+                let taken = conn.take_message().unwrap();
+                assert_eq!(
+                    taken.as_ptr() == lent,
+                    taken.len() >= SHARE_MIN,
+                    "{} bytes",
+                    taken.len()
+                );
+                kept.push(taken);
+            }
+            assert_eq!(&kept.last().unwrap()[..], b"hi");
+        }
+        // A buffer grown past its bytes (8-byte chunks: 4 bytes, then the
+        // room grows to 12 in an allocation of 16): filled to its length,
+        // not to its capacity.
+        let mut conn = server(Config::default().read_chunk(8));
+        let wire = frame(OpCode::Binary, true, b"sixsix");
+        for piece in wire.chunks(4).take(1).chain([&wire[4..]]) {
+            let room = conn.read_buffer();
+            room[..piece.len()].copy_from_slice(piece);
+            conn.commit_read(piece.len());
+        }
+        let Some(Event::Binary(data)) = conn.poll_event() else {
+            panic!("no message")
+        };
+        let lent = data.as_ptr();
+        assert!(
+            conn.rx.capacity() > wire.len(),
+            "the buffer did not grow past the frame"
+        );
+        assert_ne!(
+            conn.take_message().unwrap().as_ptr(),
+            lent,
+            "handed over with room to spare"
+        );
     }
 
     // Messages taken out of the read buffer stay intact while it reads on:

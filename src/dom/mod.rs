@@ -740,7 +740,10 @@ impl Dom {
             let open = self.ready_state() == ReadyState::Open;
             // A quiet peer's message that fills a read buffer made for it
             // takes the buffer along instead of a copy (never while the
-            // peer streams: its buffer is no such thing).
+            // peer streams: its buffer is no such thing). Asked before
+            // `poll_event` settles the last event's bytes: a later message
+            // of the same read may still match, and `take_payload`, which
+            // checks again, copies it.
             let exact_end = match self.small.is_on() {
                 true => 0,
                 false => self.conn.exact_read_buffer_end(),
