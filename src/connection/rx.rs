@@ -160,11 +160,10 @@ impl Rx {
                     target = target.min(needed.max(left.saturating_add(chunk)));
                 }
                 if self.buf.capacity() == 0 {
-                    // A first buffer (a quiet peer's bytes after the
-                    // stack buffer, each time): made as a `BytesMut` of
-                    // its own, not converted from a `Vec`, which gave it a
-                    // shared header, a second allocation per message
-                    // (tests/allocations.rs, one message at a time).
+                    // A first buffer: made as a `BytesMut` of its own,
+                    // not converted from a `Vec`, which gives it a shared
+                    // header, an allocation more (one per message for a
+                    // quiet peer before `extend` made its buffer itself).
                     self.buf = BytesMut::with_capacity(target);
                     self.init_end = 0;
                 } else {

@@ -592,8 +592,11 @@ impl Driver {
         // quiet: see the `Pending` arm. One that waits cannot say in
         // advance, so it keeps the buffer only if its reads time out, and
         // the interval runs from its last long read.
-        // The core hears the time before the bytes: timers the bytes
-        // re-arm (keepalive) count from now.
+        // The core hears the time before the bytes, so the timers the
+        // bytes re-arm (keepalive) count from now; one clock reading per
+        // read serves that and the timers' check (benches/compare
+        // callgrind, recv_binary_16_b_one_per_read: a second reading and
+        // pass over the timers cost every read about 100 instructions).
         let waits = io.writes_wait();
         let quiet = self.last_read < IDLE_READ && !self.dom.conn.has_buffered_input();
         if quiet && waits && self.dom.conn.holds_read_buffer() {
@@ -611,12 +614,21 @@ impl Driver {
             // Small messages share blocks only while the peer streams (see
             // `small`).
             self.dom.small.stop();
-            ready!(io.poll_read_stack(|now, bytes| heard(conn, now, |conn| conn.receive(bytes))))
+            ready!(io.poll_read_stack(|now, bytes| {
+                conn.handle_timeout(now);
+                conn.receive(bytes);
+            }))
         } else {
             match io.poll_read(conn.read_buffer()) {
                 Poll::Ready(result) => {
                     let now = io.now();
-                    (now, result.inspect(|&n| heard(conn, now, |conn| conn.commit_read(n))))
+                    (
+                        now,
+                        result.inspect(|&n| {
+                            conn.handle_timeout(now);
+                            conn.commit_read(n);
+                        }),
+                    )
                 }
                 // After a burst that ended short the buffer goes back at
                 // once; after one that ended long it stays for
@@ -711,17 +723,6 @@ impl Driver {
         self.dom.transport_closed();
         Poll::Ready(())
     }
-}
-
-/// Bytes arrived at `now`: the core hears the time first, so the timers
-/// the bytes re-arm (keepalive) count from now, then takes the bytes. The
-/// one clock reading serves both (benches/compare callgrind,
-/// recv_binary_16_b_one_per_read: a second reading and a second pass over
-/// the timers cost every read about 100 instructions).
-#[inline(always)]
-fn heard(conn: &mut Connection, now: Duration, take: impl FnOnce(&mut Connection)) {
-    conn.handle_timeout(now);
-    take(conn);
 }
 
 /// Writes pending output (`len` bytes in all): the one piece as it is, or
