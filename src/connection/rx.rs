@@ -330,13 +330,20 @@ impl Rx {
 
     /// Forgets that the peer was streaming and, when nothing is unparsed,
     /// gives the buffer back.
+    #[inline]
     pub(super) fn release(&mut self) {
         self.busy = false;
         // Nothing held, the common case (a quiet connection asks before
         // every read): no reset.
         if self.is_empty() && self.holds_allocation() {
-            *self = Self::default();
+            self.reset();
         }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn reset(&mut self) {
+        *self = Self::default();
     }
 
     /// Whether the unparsed bytes hold the blank line that ends an HTTP

@@ -344,13 +344,20 @@ impl Tx {
     }
 
     /// Gives the buffer back once everything in it is written.
+    #[inline]
     pub(super) fn release(&mut self) {
         if self.is_empty() && (self.buf.capacity() > 0 || self.shared.is_some()) {
-            self.buf = Vec::new();
-            self.start = 0;
-            self.shared = None;
-            self.shared_len = 0;
+            self.reset();
         }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn reset(&mut self) {
+        self.buf = Vec::new();
+        self.start = 0;
+        self.shared = None;
+        self.shared_len = 0;
     }
 }
 

@@ -124,7 +124,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Io for Async<'_, '_, S> {
     fn poll_deadline(&mut self, deadline: Option<Duration>) -> Poll<()> {
         // A deadline past what the clock can show never fires.
         let Some(at) = deadline.and_then(|d| self.start.checked_add(d)) else {
-            *self.sleep = None;
+            // No timer armed and none wanted, the common case while open.
+            if self.sleep.is_some() {
+                *self.sleep = None;
+            }
             return Poll::Pending;
         };
         let sleep = self
