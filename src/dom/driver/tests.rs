@@ -324,6 +324,38 @@ fn a_blocking_socket_keeps_its_read_buffer_for_a_while_after_long_reads() {
     assert_eq!(*io.offered.last().unwrap(), IDLE_READ);
 }
 
+// After a long read moves the release, the next read goes without a
+// clock reading first (the socket's timeout bounds it), but only while the
+// release is the one deadline: a deadline of the core's that came due
+// meanwhile (a keepalive ping) is handled before that read, not after it.
+#[test]
+fn a_deadline_of_the_core_s_is_checked_before_the_read_after_a_long_one() {
+    for keepalive in [false, true] {
+        let mut driver = match keepalive {
+            true => keepalive_server(KEEP_READ_BUFFER * 4),
+            false => server(),
+        };
+        let mut io = socket();
+        ending_short(&mut io, 1);
+        open(&mut driver, &mut io);
+        assert_eq!(read_binary(&mut driver, &mut io)[0], 1);
+        // A message in one long read, the release armed: it moves.
+        io.input.push_back(client_frame_16(&[2; 2_000]));
+        assert_eq!(read_binary(&mut driver, &mut io)[0], 2);
+        assert!(driver.release_at.is_some());
+        let reads = io.offered.len();
+        io.now = KEEP_READ_BUFFER * 5;
+        assert!(driver.poll_read_once(&mut io).is_ready());
+        match keepalive {
+            true => {
+                assert_eq!(io.offered.len(), reads, "read before the due ping");
+                assert!(driver.has_output(), "no keepalive ping queued");
+            }
+            false => assert_eq!(io.offered.len(), reads + 1, "the clock asked before the read"),
+        }
+    }
+}
+
 // The read buffer's release is a deadline of the driver's own: a blocking
 // write that its timeout cuts short goes on, where a timeout with no
 // deadline armed (the caller's own) is reported. So does a flush: a TLS
