@@ -117,11 +117,13 @@ struct Blocking<S> {
 }
 
 impl<S: Transport> Blocking<S> {
-    /// A write's result: a write that "would block" at once, before any
-    /// timeout could run out, is a non-blocking transport's: it pends,
-    /// whatever the call wanted.
+    /// A write's or flush's result: one that "would block" at once, before
+    /// any timeout could run out, is a non-blocking transport's: it pends,
+    /// whatever the call wanted (a flush that went round again instead had
+    /// a blocking `close` spin until its close timeout ended the
+    /// connection, over a TLS stream whose records wait in `flush`).
     #[inline(always)]
-    fn wrote(&self, started: Option<Instant>, result: io::Result<usize>) -> Poll<io::Result<usize>> {
+    fn wrote<T>(&self, started: Option<Instant>, result: io::Result<T>) -> Poll<io::Result<T>> {
         match result {
             Err(e) if e.kind() == ErrorKind::WouldBlock && started.is_none_or(|t| t.elapsed() < MIN_TIMEOUT) => {
                 Poll::Pending
@@ -202,8 +204,9 @@ impl<S: Transport> Io for Blocking<S> {
 
     #[inline(always)]
     fn poll_flush(&mut self) -> Poll<io::Result<()>> {
+        let started = self.timeout_set.map(|_| Instant::now());
         let result = self.stream().and_then(|s| s.flush());
-        self.done(result)
+        self.wrote(started, result)
     }
 
     #[inline]
@@ -1009,6 +1012,68 @@ mod tests {
         assert!(std::os::unix::net::UnixStream::pair().unwrap().0.reads_time_out());
         assert!(!Plain(io::empty()).reads_time_out());
         assert!(!Io::reads_time_out(&blocking(Box::new(Plain(io::empty())))));
+    }
+
+    /// A non-blocking transport whose `flush` would block: a TLS stream
+    /// over a socket whose send buffer is full (rustls writes its records
+    /// in `flush`). Reads find nothing; writes are taken.
+    struct FlushBlocks;
+
+    impl io::Read for FlushBlocks {
+        fn read(&mut self, _: &mut [u8]) -> io::Result<usize> {
+            Err(ErrorKind::WouldBlock.into())
+        }
+    }
+
+    impl io::Write for FlushBlocks {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            Ok(buf.len())
+        }
+
+        fn flush(&mut self) -> io::Result<()> {
+            Err(ErrorKind::WouldBlock.into())
+        }
+    }
+
+    impl Transport for FlushBlocks {}
+
+    // A flush that "would block" at once is a non-blocking transport's, as
+    // a write that does: the call reports it (`close` has started all the
+    // same) instead of flushing again until a timer of ours ends the
+    // connection, which a `close` (its close timeout) and a `flush` with
+    // keepalive on did for seconds, spinning.
+    #[test]
+    fn a_flush_that_would_block_at_once_is_reported_not_retried() {
+        let server = |config| {
+            let conn = Connection::established(crate::connection::Role::Server, config, &[]);
+            let mut ws = WebSocket::from_connection(conn, FlushBlocks);
+            assert!(matches!(ws.try_next_event(), Some(Event::Open)));
+            ws
+        };
+        let mut ws = server(Config::default());
+        let started = Instant::now();
+        assert!(ws.close(Some(1000), None).is_ok());
+        assert!(
+            started.elapsed() < Duration::from_millis(500),
+            "close spun {:?}",
+            started.elapsed()
+        );
+        assert_eq!(ws.ready_state(), crate::connection::ReadyState::Closing);
+
+        let mut ws = server(Config::default().keepalive_interval(Some(Duration::from_secs(1))));
+        ws.try_send("hello").unwrap();
+        let started = Instant::now();
+        let flushed = ws.flush();
+        assert!(
+            started.elapsed() < Duration::from_millis(500),
+            "flush spun {:?}",
+            started.elapsed()
+        );
+        assert!(
+            matches!(&flushed, Err(Error::Io(e)) if e.kind() == ErrorKind::WouldBlock),
+            "{flushed:?}"
+        );
+        assert_eq!(ws.ready_state(), crate::connection::ReadyState::Open);
     }
 
     #[test]
