@@ -31,8 +31,9 @@
 //! each read that may wait.
 //!
 //! While a timer is armed (the protocol's, or that release), the driver
-//! sets the transport's read and write timeouts to it, replacing any the
-//! application set.
+//! sets the transport's read and write timeouts to it, in place of any the
+//! application set, and puts the application's back
+//! ([`Transport::timeouts`]) once none is.
 
 mod transport;
 
@@ -112,6 +113,9 @@ struct Blocking<S> {
     start: Instant,
     /// The read and write timeout last given to the transport.
     timeout_set: Option<Duration>,
+    /// The application's timeouts (read, write), put back when no timer
+    /// of ours needs the transport's any more.
+    saved: (Option<Duration>, Option<Duration>),
     /// Set by each call: whether it may wait.
     wait: bool,
 }
@@ -169,8 +173,15 @@ impl<S: Transport> Io for Blocking<S> {
                 // Setting a timeout fails only on a transport that is gone,
                 // which the read or write that follows reports.
                 if let Some(stream) = self.stream.as_mut() {
-                    let _ = stream.set_read_timeout(timeout);
-                    let _ = stream.set_write_timeout(timeout);
+                    if self.timeout_set.is_none() {
+                        self.saved = stream.timeouts();
+                    }
+                    let (read, write) = match timeout {
+                        Some(_) => (timeout, timeout),
+                        None => self.saved,
+                    };
+                    let _ = stream.set_read_timeout(read);
+                    let _ = stream.set_write_timeout(write);
                 }
                 self.timeout_set = timeout;
             }
@@ -445,6 +456,7 @@ impl<S: Transport> WebSocket<S> {
                 stream,
                 start: Instant::now(),
                 timeout_set: None,
+                saved: (None, None),
                 wait: true,
             },
             listeners: Vec::new(),
@@ -1005,6 +1017,7 @@ mod tests {
             stream: Some(stream),
             start: Instant::now(),
             timeout_set: None,
+            saved: (None, None),
             wait: true,
         };
         assert!(Io::reads_time_out(&blocking(Box::new(tcp))));
@@ -1012,6 +1025,81 @@ mod tests {
         assert!(std::os::unix::net::UnixStream::pair().unwrap().0.reads_time_out());
         assert!(!Plain(io::empty()).reads_time_out());
         assert!(!Io::reads_time_out(&blocking(Box::new(Plain(io::empty())))));
+    }
+
+    /// A transport that keeps the timeouts it is given, starting with the
+    /// application's.
+    struct Timed(Option<Duration>, Option<Duration>);
+
+    impl io::Read for Timed {
+        fn read(&mut self, _: &mut [u8]) -> io::Result<usize> {
+            Err(ErrorKind::WouldBlock.into())
+        }
+    }
+
+    impl io::Write for Timed {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            Ok(buf.len())
+        }
+
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl Transport for Timed {
+        fn set_read_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+            self.0 = timeout;
+            Ok(())
+        }
+
+        fn set_write_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+            self.1 = timeout;
+            Ok(())
+        }
+
+        fn timeouts(&self) -> (Option<Duration>, Option<Duration>) {
+            (self.0, self.1)
+        }
+    }
+
+    // The driver's deadlines bound reads and writes in place of the
+    // application's timeouts only while one is armed: once none is, the
+    // application's come back (they had been cleared for good, so after
+    // the read buffer's release a write to a peer that stopped reading
+    // could wait forever where the application had bounded it).
+    #[test]
+    fn the_application_s_timeouts_come_back_once_no_deadline_is_armed() {
+        let app = (Some(Duration::from_secs(7)), Some(Duration::from_secs(9)));
+        let mut io = Blocking {
+            stream: Some(Timed(app.0, app.1)),
+            start: Instant::now(),
+            timeout_set: None,
+            saved: (None, None),
+            wait: true,
+        };
+        let ours = |io: &Blocking<Timed>, at_most: u64| {
+            let Timed(read, write) = io.stream.as_ref().unwrap();
+            let bound = Duration::from_secs(at_most);
+            assert!(read.is_some_and(|t| t <= bound) && read == write, "{read:?} {write:?}");
+        };
+        assert!(io.poll_deadline(Some(io.now() + Duration::from_secs(60))).is_pending());
+        ours(&io, 60);
+        // A sooner deadline replaces ours, not the application's.
+        assert!(io.poll_deadline(Some(io.now() + Duration::from_secs(1))).is_pending());
+        ours(&io, 1);
+        assert!(io.poll_deadline(None).is_pending());
+        let Timed(read, write) = io.stream.as_ref().unwrap();
+        assert_eq!((*read, *write), app);
+
+        // A socket reports the timeouts it was given.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let tcp = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        assert_eq!(Transport::timeouts(&tcp), (None, None));
+        tcp.set_read_timeout(app.0).unwrap();
+        tcp.set_write_timeout(app.1).unwrap();
+        assert_eq!(Transport::timeouts(&tcp), app);
+        assert_eq!(Transport::timeouts(&MaybeTlsStream::Plain(tcp)), app);
     }
 
     /// A non-blocking transport whose `flush` would block: a TLS stream

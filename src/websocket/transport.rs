@@ -46,6 +46,14 @@ pub trait Transport: Read + Write {
         false
     }
 
+    /// The read and write timeouts the transport has now (the
+    /// application's), which the driver puts back once no timer of its own
+    /// bounds reads and writes. The default, none, suits a transport whose
+    /// setters do nothing.
+    fn timeouts(&self) -> (Option<Duration>, Option<Duration>) {
+        (None, None)
+    }
+
     /// Closes the transport in both directions.
     ///
     /// # Errors
@@ -70,6 +78,10 @@ impl Transport for TcpStream {
         true
     }
 
+    fn timeouts(&self) -> (Option<Duration>, Option<Duration>) {
+        (self.read_timeout().ok().flatten(), self.write_timeout().ok().flatten())
+    }
+
     fn shutdown(&mut self) -> io::Result<()> {
         TcpStream::shutdown(self, Shutdown::Both)
     }
@@ -87,6 +99,10 @@ impl Transport for std::os::unix::net::UnixStream {
 
     fn reads_time_out(&self) -> bool {
         true
+    }
+
+    fn timeouts(&self) -> (Option<Duration>, Option<Duration>) {
+        (self.read_timeout().ok().flatten(), self.write_timeout().ok().flatten())
     }
 
     fn shutdown(&mut self) -> io::Result<()> {
@@ -107,6 +123,10 @@ impl<T: Transport + ?Sized> Transport for &mut T {
         (**self).reads_time_out()
     }
 
+    fn timeouts(&self) -> (Option<Duration>, Option<Duration>) {
+        (**self).timeouts()
+    }
+
     fn shutdown(&mut self) -> io::Result<()> {
         (**self).shutdown()
     }
@@ -123,6 +143,10 @@ impl<T: Transport + ?Sized> Transport for Box<T> {
 
     fn reads_time_out(&self) -> bool {
         (**self).reads_time_out()
+    }
+
+    fn timeouts(&self) -> (Option<Duration>, Option<Duration>) {
+        (**self).timeouts()
     }
 
     fn shutdown(&mut self) -> io::Result<()> {
@@ -236,6 +260,14 @@ impl Transport for MaybeTlsStream {
     // Both set the TCP socket's timeouts.
     fn reads_time_out(&self) -> bool {
         true
+    }
+
+    fn timeouts(&self) -> (Option<Duration>, Option<Duration>) {
+        match self {
+            MaybeTlsStream::Plain(s) => Transport::timeouts(s),
+            #[cfg(feature = "rustls")]
+            MaybeTlsStream::Tls(s) => Transport::timeouts(&s.sock),
+        }
     }
 
     fn shutdown(&mut self) -> io::Result<()> {
