@@ -1027,27 +1027,33 @@ mod tests {
         assert!(!Io::reads_time_out(&blocking(Box::new(Plain(io::empty())))));
     }
 
-    /// A transport that keeps the timeouts it is given, starting with the
-    /// application's.
-    struct Timed(Option<Duration>, Option<Duration>);
+    /// An in-memory transport: reads find nothing (a non-blocking socket),
+    /// writes are taken, `flush` would block if `.2` is set (a TLS stream
+    /// over a socket whose send buffer is full: rustls writes its records
+    /// in `flush`), and the timeouts it is given are kept, starting with
+    /// the application's.
+    struct Mem(Option<Duration>, Option<Duration>, bool);
 
-    impl io::Read for Timed {
+    impl io::Read for Mem {
         fn read(&mut self, _: &mut [u8]) -> io::Result<usize> {
             Err(ErrorKind::WouldBlock.into())
         }
     }
 
-    impl io::Write for Timed {
+    impl io::Write for Mem {
         fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
             Ok(buf.len())
         }
 
         fn flush(&mut self) -> io::Result<()> {
-            Ok(())
+            match self.2 {
+                true => Err(ErrorKind::WouldBlock.into()),
+                false => Ok(()),
+            }
         }
     }
 
-    impl Transport for Timed {
+    impl Transport for Mem {
         fn set_read_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
             self.0 = timeout;
             Ok(())
@@ -1072,14 +1078,14 @@ mod tests {
     fn the_application_s_timeouts_come_back_once_no_deadline_is_armed() {
         let app = (Some(Duration::from_secs(7)), Some(Duration::from_secs(9)));
         let mut io = Blocking {
-            stream: Some(Timed(app.0, app.1)),
+            stream: Some(Mem(app.0, app.1, false)),
             start: Instant::now(),
             timeout_set: None,
             saved: (None, None),
             wait: true,
         };
-        let ours = |io: &Blocking<Timed>, at_most: u64| {
-            let Timed(read, write) = io.stream.as_ref().unwrap();
+        let ours = |io: &Blocking<Mem>, at_most: u64| {
+            let Mem(read, write, _) = io.stream.as_ref().unwrap();
             let bound = Duration::from_secs(at_most);
             assert!(read.is_some_and(|t| t <= bound) && read == write, "{read:?} {write:?}");
         };
@@ -1089,7 +1095,7 @@ mod tests {
         assert!(io.poll_deadline(Some(io.now() + Duration::from_secs(1))).is_pending());
         ours(&io, 1);
         assert!(io.poll_deadline(None).is_pending());
-        let Timed(read, write) = io.stream.as_ref().unwrap();
+        let Mem(read, write, _) = io.stream.as_ref().unwrap();
         assert_eq!((*read, *write), app);
 
         // A socket reports the timeouts it was given.
@@ -1102,29 +1108,6 @@ mod tests {
         assert_eq!(Transport::timeouts(&MaybeTlsStream::Plain(tcp)), app);
     }
 
-    /// A non-blocking transport whose `flush` would block: a TLS stream
-    /// over a socket whose send buffer is full (rustls writes its records
-    /// in `flush`). Reads find nothing; writes are taken.
-    struct FlushBlocks;
-
-    impl io::Read for FlushBlocks {
-        fn read(&mut self, _: &mut [u8]) -> io::Result<usize> {
-            Err(ErrorKind::WouldBlock.into())
-        }
-    }
-
-    impl io::Write for FlushBlocks {
-        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-            Ok(buf.len())
-        }
-
-        fn flush(&mut self) -> io::Result<()> {
-            Err(ErrorKind::WouldBlock.into())
-        }
-    }
-
-    impl Transport for FlushBlocks {}
-
     // A flush that "would block" at once is a non-blocking transport's, as
     // a write that does: the call reports it (`close` has started all the
     // same) instead of flushing again until a timer of ours ends the
@@ -1134,7 +1117,7 @@ mod tests {
     fn a_flush_that_would_block_at_once_is_reported_not_retried() {
         let server = |config| {
             let conn = Connection::established(crate::connection::Role::Server, config, &[]);
-            let mut ws = WebSocket::from_connection(conn, FlushBlocks);
+            let mut ws = WebSocket::from_connection(conn, Mem(None, None, true));
             assert!(matches!(ws.try_next_event(), Some(Event::Open)));
             ws
         };
