@@ -33,9 +33,10 @@ pub(crate) const IDLE_READ: usize = 512;
 /// the buffer back after this, not never.
 const KEEP_READ_BUFFER: Duration = Duration::from_secs(1);
 
-/// How long a blocking transport may wait on each write while a failed
-/// connection's last output (its close frame) goes out before the transport
-/// closes. An async transport does not wait at all.
+/// How long closing the transport may wait for a failed connection's last
+/// output (its close frame) to go out: a blocking transport's writes, an
+/// async one's flush and shutdown (a TLS stream's close_notify). An async
+/// transport's writes do not wait at all.
 const CLOSE_WRITE_WAIT: Duration = Duration::from_millis(10);
 
 /// What a driver can do with its transport and clock. Each method either
@@ -131,6 +132,9 @@ pub(crate) struct Driver {
     /// The last read was long and moved `release_at`, the only deadline,
     /// from a clock reading taken after it (see `poll_read_once`).
     release_moved: bool,
+    /// When closing the transport stops waiting for its last writes, fixed
+    /// at the first attempt (see `poll_close_transport`).
+    close_by: Option<Duration>,
 }
 
 impl core::fmt::Debug for Driver {
@@ -148,6 +152,7 @@ impl Driver {
             last_read: 0,
             release_at: None,
             release_moved: false,
+            close_by: None,
         }
     }
 
@@ -506,7 +511,15 @@ impl Driver {
         // waits as a write does.
         if limit == 0 {
             loop {
-                match ready!(io.poll_flush()) {
+                // A flush that waits (a TLS stream over a full socket)
+                // watches the timers as a write that waits does: a close
+                // to a peer that stopped reading waited for it for good.
+                let flushed = match io.poll_flush() {
+                    Poll::Ready(flushed) => flushed,
+                    Poll::Pending if self.expired(io) => return Poll::Ready(Ok(())),
+                    Poll::Pending => return Poll::Pending,
+                };
+                match flushed {
                     Ok(()) => break,
                     Err(e) if e.kind() == ErrorKind::Interrupted => {}
                     Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
@@ -716,9 +729,15 @@ impl Driver {
             return Poll::Ready(());
         }
         let flush = self.dom.flush_before_close();
-        // "Without waiting", as far as a blocking transport allows: its
-        // writes wait at most this long now.
-        let _ = io.poll_deadline(Some(io.now().saturating_add(CLOSE_WRITE_WAIT)));
+        // "Without waiting", as far as the transport allows: a blocking
+        // one's writes wait at most this long, and an async one's flush and
+        // shutdown (a TLS stream's close_notify) are given up on after it.
+        // Fixed at the first attempt: set anew at each, it never passed,
+        // and a failed connection over a full socket never closed.
+        let by = *self
+            .close_by
+            .get_or_insert_with(|| io.now().saturating_add(CLOSE_WRITE_WAIT));
+        let waited = io.poll_deadline(Some(by)).is_ready();
         while flush && self.has_output() {
             match write_pending(&self.dom.conn, self.dom.conn.pending_output_len(), io) {
                 Poll::Ready(Ok(n)) if n > 0 => self.dom.wrote(n),
@@ -726,12 +745,14 @@ impl Driver {
                 _ => break,
             }
         }
-        if flush {
-            // A flush or shutdown error changes nothing: the connection is
-            // over.
-            let _ = ready!(io.poll_flush());
+        // A flush or shutdown error changes nothing: the connection is
+        // over.
+        if flush && io.poll_flush().is_pending() && !waited {
+            return Poll::Pending;
         }
-        let _ = ready!(io.poll_shutdown());
+        if io.poll_shutdown().is_pending() && !waited {
+            return Poll::Pending;
+        }
         let _ = io.poll_deadline(None);
         self.dom.transport_closed();
         Poll::Ready(())

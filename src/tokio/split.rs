@@ -16,6 +16,7 @@ use ::tokio::io::{AsyncRead, AsyncWrite};
 use core::future::poll_fn;
 use core::pin::Pin;
 use core::task::{Context, Poll, Waker};
+use core::time::Duration;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::Wake;
 
@@ -75,9 +76,24 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Shared<S> {
     /// and its poll writes the output before reading on.
     fn hand_output_to_reader(&self) {
         if lock(&self.inner).driver.has_output() {
-            if let Some(waker) = lock(&self.wakers.read).take() {
-                waker.wake();
-            }
+            self.wake_reader();
+        }
+    }
+
+    /// A deadline the write half armed or brought forward (a close's
+    /// timeout) is watched by the read half's poll, which may wait in a
+    /// read with the old one (or none): it is woken to look again. A read
+    /// half had waited for good on a peer that never answered the close.
+    fn hand_deadline_to_reader(&self, before: Option<Duration>) {
+        let after = lock(&self.inner).driver.poll_timeout();
+        if after.is_some_and(|after| before.is_none_or(|before| after < before)) {
+            self.wake_reader();
+        }
+    }
+
+    fn wake_reader(&self) {
+        if let Some(waker) = lock(&self.wakers.read).take() {
+            waker.wake();
         }
     }
 }
@@ -217,11 +233,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WriteHalf<S> {
     ///
     /// As [`WebSocket::close`](super::WebSocket::close).
     pub async fn close(&mut self, code: Option<u16>, reason: Option<&str>) -> Result<(), Error> {
-        {
+        let before = {
             let mut inner = lock(&self.shared.inner);
+            let before = inner.driver.poll_timeout();
             let now = inner.now();
             inner.driver.close(now, code, reason)?;
-        }
+            before
+        };
+        self.shared.hand_deadline_to_reader(before);
         poll_fn(|cx| {
             self.shared
                 .poll(cx, false, |inner, cx| inner.drive(cx, |d, io| d.poll_settle(io)))
@@ -235,11 +254,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WriteHalf<S> {
     ///
     /// As [`WebSocket::close_with`](super::WebSocket::close_with).
     pub async fn close_with(&mut self, code: CloseCode, reason: &str) -> Result<(), Error> {
-        {
+        let before = {
             let mut inner = lock(&self.shared.inner);
+            let before = inner.driver.poll_timeout();
             let now = inner.now();
             inner.driver.close_with(now, code, reason)?;
-        }
+            before
+        };
+        self.shared.hand_deadline_to_reader(before);
         poll_fn(|cx| {
             self.shared
                 .poll(cx, false, |inner, cx| inner.drive(cx, |d, io| d.poll_settle(io)))
@@ -300,7 +322,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> futures_sink::Sink<Message> for WriteHal
     }
 
     fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
-        self.shared
-            .poll(cx, false, |inner, cx| inner.drive(cx, |d, io| d.poll_sink_close(io)))
+        let before = lock(&self.shared.inner).driver.poll_timeout();
+        let closed = self
+            .shared
+            .poll(cx, false, |inner, cx| inner.drive(cx, |d, io| d.poll_sink_close(io)));
+        self.shared.hand_deadline_to_reader(before);
+        closed
     }
 }
