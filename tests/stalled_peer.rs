@@ -6,12 +6,13 @@
 
 use rfc6455::testkit;
 
-use rfc6455::Role;
 use rfc6455::error::Timeout;
 use rfc6455::websocket::{Event, WebSocket};
-use rfc6455::{ClientRequest, Config, Error};
-use std::io::{Read, Write};
+use rfc6455::{ClientRequest, Config, Connection, Error, ReadyState, Role, Transport};
+use std::io::{self, ErrorKind, Read, Write};
 use std::net::{TcpListener, TcpStream};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -425,4 +426,282 @@ mod tokio_driver {
         assert!(took < Duration::from_secs(3), "took {took:?}");
         drop(server.join().unwrap());
     }
+}
+
+// ------------------------------------------------- blocking, each a fix
+//
+// Each test below failed before its fix (the comments say what happened
+// then): no spin on a non-blocking socket, the application's write timeout
+// reported rather than taken for "would block", a borrowed socket's
+// timeouts given back, the close timeout kept by a transport that buffers
+// writes.
+
+/// A connected pair of loopback sockets: (ours, the peer's).
+fn pair() -> (TcpStream, TcpStream) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let ours = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    let (peer, _) = listener.accept().unwrap();
+    (ours, peer)
+}
+
+// ------------------------------------------------------------------ 1
+
+/// A socket that counts its reads and, past a budget, reports the end of
+/// the stream (so a spinning caller stops and the test ends).
+struct CountingReads {
+    inner: TcpStream,
+    reads: Arc<AtomicUsize>,
+    budget: usize,
+}
+
+impl Read for CountingReads {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.reads.fetch_add(1, Ordering::Relaxed) >= self.budget {
+            return Ok(0);
+        }
+        self.inner.read(buf)
+    }
+}
+
+impl Write for CountingReads {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.inner.write(buf)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Transport for CountingReads {
+    fn set_read_timeout(&mut self, t: Option<Duration>) -> io::Result<()> {
+        self.inner.set_read_timeout(t)
+    }
+    fn set_write_timeout(&mut self, t: Option<Duration>) -> io::Result<()> {
+        self.inner.set_write_timeout(t)
+    }
+    fn reads_time_out(&self) -> bool {
+        true
+    }
+    fn timeouts(&self) -> (Option<Duration>, Option<Duration>) {
+        Transport::timeouts(&self.inner)
+    }
+}
+
+// A blocking `read()` over a non-blocking socket with nothing to read: the
+// write side reports "would block" (`Blocking::wrote` tells a non-blocking
+// transport from a timed-out one), but the read side takes every immediate
+// `WouldBlock` for a read timeout of ours (`poll_read_once`'s
+// WouldBlock/TimedOut arm) and reads again at once: 100% CPU until the peer
+// writes. Here the peer writes after 300 ms; a socket that blocks or a
+// `read()` that reports WouldBlock reads a handful of times, the spin reads
+// until its budget of 100,000 reads ends the stream.
+#[test]
+fn blocking_read_over_a_nonblocking_socket_does_not_spin() {
+    let (ours, mut peer) = pair();
+    ours.set_nonblocking(true).unwrap();
+    let reads = Arc::new(AtomicUsize::new(0));
+    let transport = CountingReads {
+        inner: ours,
+        reads: Arc::clone(&reads),
+        budget: 100_000,
+    };
+    let conn = Connection::established(Role::Server, plain_config(), &[]);
+    let mut ws = WebSocket::from_connection(conn, transport);
+    let writer = thread::spawn(move || {
+        thread::sleep(Duration::from_millis(300));
+        let _ = peer.write_all(&wire(Role::Server, &[testkit::text("hi")]));
+        peer
+    });
+    let (result, took) = bounded("read()", move || {
+        let started = Instant::now();
+        let result = ws.read().map(|m| m.map(|m| m.len()));
+        (format!("{result:?}"), started.elapsed())
+    });
+    let _peer = writer.join().unwrap();
+    let n = reads.load(Ordering::Relaxed);
+    assert!(
+        n < 1_000,
+        "read() called the transport's read {n} times in {took:?} (spinning), then returned {result}"
+    );
+}
+
+// ------------------------------------------------------------------ 2
+
+// The application bounds writes with its own socket write timeout (what
+// the timeouts' restore of 6661ee7 is for), and the peer floods pings and
+// never reads. Once more than 64 KiB of pongs wait, a blocking
+// `next_event()` whose write timed out on the application's timeout gets
+// `Pending` from the core (`Blocking::wrote` takes a WouldBlock with no
+// timer of ours armed for a non-blocking transport's) and returns `None`,
+// "after the close event", while the socket is Open and no close event
+// was ever delivered: `run()` and `events()` stop as if closed.
+#[test]
+fn next_event_does_not_end_while_open_when_the_application_s_write_timeout_fires() {
+    let (ours, mut peer) = pair();
+    ours.set_write_timeout(Some(Duration::from_millis(5))).unwrap();
+    let conn = Connection::established(Role::Server, plain_config(), &[]);
+    let mut ws = WebSocket::from_connection(conn, ours);
+    assert!(matches!(ws.next_event(), Some(Event::Open)));
+    // Fill the socket through the driver: 16 MiB the peer never reads
+    // (the write gives up on the application's timeout).
+    ws.send(vec![1u8; 16 << 20]).unwrap();
+    assert!(ws.buffered_amount() > 0, "the peer took 16 MiB");
+    // 600 pings (76 KiB of pongs to answer), then silence; the peer
+    // never reads.
+    let ping = wire(Role::Server, &[testkit::ping(&[7; 125])]);
+    let burst: Vec<u8> = ping.iter().copied().cycle().take(ping.len() * 600).collect();
+    peer.write_all(&burst).unwrap();
+    let (event, state) = bounded("next_event()", move || {
+        let event = ws.next_event();
+        (format!("{event:?}"), ws.ready_state())
+    });
+    assert!(
+        !(event == "None" && state == ReadyState::Open),
+        "next_event() returned {event} (the end of the events) with readyState {state:?} and no close event"
+    );
+    drop(peer);
+}
+
+// ------------------------------------------------------------------ 3
+
+// `Transport` is implemented for `&mut T`, so a socket the application
+// lends keeps its own read and write timeouts. Dropping an open socket
+// writes its close frame under the close timeout, which replaces the
+// application's timeouts, and nothing puts them back: the application's
+// socket is left with the driver's 5 s close-timeout bounds.
+#[test]
+fn dropping_a_socket_over_a_borrowed_stream_puts_the_application_s_timeouts_back() {
+    let (mut ours, _peer) = pair();
+    let app = (Some(Duration::from_secs(30)), Some(Duration::from_secs(40)));
+    ours.set_read_timeout(app.0).unwrap();
+    ours.set_write_timeout(app.1).unwrap();
+    {
+        let conn = Connection::established(Role::Server, plain_config(), &[]);
+        let mut ws = WebSocket::from_connection(conn, &mut ours);
+        assert!(matches!(ws.next_event(), Some(Event::Open)));
+        ws.send("hello").unwrap();
+        // Dropped open: the close frame goes out with the close timer armed.
+    }
+    let now = (ours.read_timeout().unwrap(), ours.write_timeout().unwrap());
+    assert_eq!(now, app, "the application's timeouts after the socket was dropped");
+}
+
+// ------------------------------------------------------------------ 4
+
+/// A socket whose peer stopped reading and whose buffers are full: every
+/// write waits out the write timeout (for good without one; bounded here)
+/// and reports `WouldBlock`, as a blocking socket with `SO_SNDTIMEO` does.
+/// Reads find nothing the same way.
+struct FullSocket {
+    read_timeout: Option<Duration>,
+    write_timeout: Option<Duration>,
+}
+
+impl FullSocket {
+    fn wait(timeout: Option<Duration>) -> io::Error {
+        thread::sleep(timeout.unwrap_or(BOUND));
+        ErrorKind::WouldBlock.into()
+    }
+}
+
+/// rustls 0.23's `Stream` over [`FullSocket`], reduced to what matters:
+/// `write` first pushes out what it holds (errors reported), takes the new
+/// bytes, then tries to push them out and ignores a failure ("don't let
+/// any errors mask the fact we've consumed `len` bytes"); `flush` pushes
+/// out what it holds, errors reported.
+struct LikeRustls {
+    sock: FullSocket,
+    held: Vec<u8>,
+    log: Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl LikeRustls {
+    fn push_out(&mut self, what: &str) -> io::Result<()> {
+        if self.held.is_empty() {
+            return Ok(());
+        }
+        let started = Instant::now();
+        let e = FullSocket::wait(self.sock.write_timeout);
+        self.log
+            .lock()
+            .unwrap()
+            .push(format!("{what}: socket write waited {:?}", started.elapsed()));
+        Err(e)
+    }
+}
+
+impl Read for LikeRustls {
+    fn read(&mut self, _: &mut [u8]) -> io::Result<usize> {
+        self.push_out("read")?;
+        Err(FullSocket::wait(self.sock.read_timeout))
+    }
+}
+
+impl Write for LikeRustls {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.push_out("write (prior)")?;
+        let n = buf.len().min(16 * 1024);
+        self.held.extend_from_slice(&buf[..n]);
+        let _ = self.push_out("write");
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.push_out("flush")
+    }
+}
+
+impl Transport for LikeRustls {
+    fn set_read_timeout(&mut self, t: Option<Duration>) -> io::Result<()> {
+        self.sock.read_timeout = t;
+        Ok(())
+    }
+    fn set_write_timeout(&mut self, t: Option<Duration>) -> io::Result<()> {
+        self.sock.write_timeout = t;
+        Ok(())
+    }
+    fn reads_time_out(&self) -> bool {
+        true
+    }
+    fn timeouts(&self) -> (Option<Duration>, Option<Duration>) {
+        (self.sock.read_timeout, self.sock.write_timeout)
+    }
+}
+
+// The peer stopped reading and the socket is full; `close()` with a 1 s
+// close timeout. The close frame's write waits out the whole timeout and,
+// like rustls's, reports success (the bytes are taken); the core has no
+// more to write, so it asks no timer, and the flush that follows runs on
+// the same socket timeout, set for the deadline that has just passed: it
+// waits a second full close timeout. close() returns after twice the
+// close timeout (the driver promises deadlines at most ~12% late); the
+// same holds for a keepalive ending a write.
+#[test]
+fn close_over_a_buffering_transport_returns_by_the_close_timeout() {
+    let log = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let config: Config = plain_config().close_timeout(Some(Duration::from_secs(1)));
+    let conn = Connection::established(Role::Server, config, &[]);
+    let mut ws = WebSocket::from_connection(
+        conn,
+        LikeRustls {
+            sock: FullSocket {
+                read_timeout: None,
+                write_timeout: None,
+            },
+            held: Vec::new(),
+            log: Arc::clone(&log),
+        },
+    );
+    assert!(matches!(ws.try_next_event(), Some(Event::Open)));
+    let took = bounded("close()", move || {
+        let started = Instant::now();
+        let closed = ws.close(Some(1000), None);
+        let took = started.elapsed();
+        assert!(closed.is_ok(), "{closed:?}");
+        took
+    });
+    assert!(
+        took < Duration::from_millis(1_500),
+        "close() took {took:?} with a 1 s close timeout: {:?}",
+        log.lock().unwrap()
+    );
 }

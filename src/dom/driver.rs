@@ -510,6 +510,13 @@ impl Driver {
         // A TLS stream writes its records to the socket here, so its flush
         // waits as a write does.
         if limit == 0 {
+            // A write that waited out the transport's timeout may still
+            // report success (rustls takes the bytes and ignores the failed
+            // socket write): the flush must start bounded by what is left
+            // of the deadline, not by a timeout set for one that passed.
+            if io.writes_wait() && (self.dom.conn.has_timeout() || io.has_timer()) && self.expired(io) {
+                return Poll::Ready(Ok(()));
+            }
             loop {
                 // A flush that waits (a TLS stream over a full socket)
                 // watches the timers as a write that waits does: a close

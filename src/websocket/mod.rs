@@ -129,11 +129,28 @@ impl<S: Transport> Blocking<S> {
     #[inline(always)]
     fn wrote<T>(&self, started: Option<Instant>, result: io::Result<T>) -> Poll<io::Result<T>> {
         match result {
-            Err(e) if e.kind() == ErrorKind::WouldBlock && started.is_none_or(|t| t.elapsed() < MIN_TIMEOUT) => {
+            Err(e)
+                if e.kind() == ErrorKind::WouldBlock
+                    && match started {
+                        Some(t) => t.elapsed() < MIN_TIMEOUT,
+                        // No timer of ours: the application's own write
+                        // timeout ran out (the caller's error, see
+                        // `cut_short`), unless it set none.
+                        None => !self.app_timeout(|(_, write)| write),
+                    } =>
+            {
                 Poll::Pending
             }
             result => self.done(result),
         }
+    }
+
+    /// Whether a wait of the transport's ended on a timeout the
+    /// application set (no timer of ours armed); asked only once one
+    /// ended with "would block".
+    #[cold]
+    fn app_timeout(&self, which: impl FnOnce((Option<Duration>, Option<Duration>)) -> Option<Duration>) -> bool {
+        self.wait && self.stream.as_ref().is_some_and(|s| which(s.timeouts()).is_some())
     }
 
     #[inline(always)]
@@ -192,7 +209,19 @@ impl<S: Transport> Io for Blocking<S> {
     #[inline]
     fn poll_read(&mut self, buf: &mut [u8]) -> Poll<io::Result<usize>> {
         let result = self.stream().and_then(|s| s.read(buf));
-        self.done(result)
+        match result {
+            // A read that "would block" with no timeout on the transport,
+            // ours or the application's, is a non-blocking transport's: it
+            // pends, as a write does (read again at once, it spun).
+            Err(e)
+                if e.kind() == ErrorKind::WouldBlock
+                    && self.timeout_set.is_none()
+                    && !self.app_timeout(|(read, _)| read) =>
+            {
+                Poll::Pending
+            }
+            result => self.done(result),
+        }
     }
 
     // Always inlined, as is `poll_flush`: with the core's checks they are
@@ -823,6 +852,12 @@ impl<S: Transport> WebSocket<S> {
 
     /// The next event, blocking until there is one; `None` after the close
     /// event. Reads from the transport only when no event is ready.
+    ///
+    /// Over a non-blocking transport (use [`WebSocket::try_next_event`]
+    /// there) it also returns `None` when it would block; while a timer of
+    /// the connection is armed (keepalive, the close timeout) such a
+    /// transport's "would block" cannot be told from a read timeout of
+    /// the driver's, and the call reads again until the timer's deadline.
     pub fn next_event(&mut self) -> Option<Event> {
         match self.drive(true, |driver, io| driver.poll_event(io)) {
             Poll::Ready(event) => event,
@@ -988,6 +1023,12 @@ impl<S: Transport> Drop for WebSocket<S> {
     fn drop(&mut self) {
         if self.driver.close_on_drop(self.io.now()) {
             let _ = self.flush();
+        }
+        // A borrowed transport (`&mut T`) outlives the socket: give it back
+        // with the application's timeouts, not a deadline of ours.
+        if self.io.timeout_set.is_some() {
+            self.io.wait = true;
+            let _ = self.io.poll_deadline(None);
         }
     }
 }
