@@ -60,8 +60,13 @@ use std::string::ToString;
 
 /// The flow-control window of each stream (a WebSocket), in bytes.
 pub const STREAM_WINDOW: u32 = 2 * 1024 * 1024;
-/// The flow-control window of the whole connection, in bytes.
-pub const CONNECTION_WINDOW: u32 = 5 * 1024 * 1024;
+/// The flow-control window of the whole connection, in bytes: the largest
+/// HTTP/2 allows. A smaller one than the sum of the streams' windows lets
+/// a few WebSockets whose application stopped reading (each holding
+/// [`STREAM_WINDOW`] unread) take it all and stall every other WebSocket
+/// of the connection; what is buffered stays bounded by the streams'
+/// windows.
+pub const CONNECTION_WINDOW: u32 = (1 << 31) - 1;
 
 /// An HTTP/2 connection to a server that accepts WebSockets (RFC 8441):
 /// open as many as needed with [`connect`](Self::connect). Cloning shares

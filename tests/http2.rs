@@ -121,6 +121,59 @@ fn request(addr: SocketAddr, path: &str) -> ClientRequest {
     ClientRequest::new(addr.to_string(), path)
 }
 
+/// Bytes no compressor shrinks (permessage-deflate is on by default, and
+/// a repeated byte would not fill a window).
+fn noise(seed: usize, len: usize) -> Vec<u8> {
+    let mut state = (seed as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as u8
+        })
+        .collect()
+}
+
+/// RFC 9113 §5.2: unread data counts against its stream's window and the
+/// connection's. WebSockets whose application stopped reading each hold
+/// their stream's window (2 MiB); three of them took a 5 MiB connection
+/// window whole, and a fourth WebSocket, read eagerly, got nothing more.
+/// A stopped reader stops its own peer, not the connection's other
+/// WebSockets. (Review finding; failed with the 5 MiB window.)
+#[tokio::test]
+async fn websockets_that_stop_reading_do_not_stall_the_others() {
+    run(async {
+        let (addr, _) = h2_server(true).await;
+        let client = client(addr).await;
+        let mut live = client
+            .connect(request(addr, "/live"), false, Config::default())
+            .await
+            .unwrap();
+        live.send("before").await.unwrap();
+        assert!(matches!(live.read().await.unwrap(), Some(Message::Text(t)) if &*t == "before"));
+        let mut stalled = Vec::new();
+        for i in 0..3 {
+            let mut ws = client
+                .connect(request(addr, &format!("/stalled{i}")), false, Config::default())
+                .await
+                .unwrap();
+            // 2.5 MiB each: the echo fills the stream's window, unread.
+            ws.send(Message::binary(noise(i, 5 << 19))).await.unwrap();
+            stalled.push(ws);
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        live.send("after").await.unwrap();
+        let echoed = timeout(Duration::from_secs(5), live.read()).await;
+        assert!(
+            matches!(&echoed, Ok(Ok(Some(Message::Text(t)))) if &**t == "after"),
+            "the live WebSocket's echo never arrived: {echoed:?}"
+        );
+        drop(stalled);
+    })
+    .await;
+}
+
 /// RFC 8441 §4, §5: three WebSockets opened as streams of one HTTP/2
 /// connection (the server saw one TCP connection and three extended
 /// CONNECTs), each negotiating its subprotocol and permessage-deflate and

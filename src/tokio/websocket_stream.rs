@@ -475,6 +475,18 @@ struct Shared<S> {
     waker: Waker,
 }
 
+// An application may keep one abort signal for many connections: a
+// stream that goes away before it opened (dropped, or closed while
+// connecting) must not leave its waker in the signal's list for good.
+impl<S> Drop for Shared<S> {
+    fn drop(&mut self) {
+        let state = self.state.get_mut().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(signal) = &state.signal {
+            signal.forget(&self.waker);
+        }
+    }
+}
+
 impl<S> Shared<S> {
     /// Runs `f` on the state for the handle in `slot`, with a waker that
     /// wakes every waiting handle. A poll that moved the connection on (it
@@ -1160,5 +1172,31 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Future for Closed<S> {
                     .unwrap_or_else(|| Err(WebSocketError::failure(Error::ClosedBeforeOpen))),
             )
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // A stream dropped while its handshake waits leaves no waker with the
+    // signal (a review found one kept per stream until the next abort).
+    #[tokio::test]
+    async fn a_stream_gone_before_open_leaves_nothing_with_its_signal() {
+        let listener = ::tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = std::format!("ws://{}/", listener.local_addr().unwrap());
+        let controller = AbortController::new();
+        let signal = controller.signal();
+        let waiting = || lock(&signal.inner.wakers).len();
+        for _ in 0..3 {
+            let options = WebSocketStreamOptions::new().signal(controller.signal());
+            let wss = WebSocketStream::new(&url, options).unwrap();
+            // The server accepts and never answers: the handshake waits.
+            let opened = ::tokio::time::timeout(core::time::Duration::from_millis(50), wss.opened()).await;
+            assert!(opened.is_err(), "the handshake was not left waiting");
+            assert_eq!(waiting(), 1);
+            drop(wss);
+            assert_eq!(waiting(), 0, "the signal kept the dropped stream's waker");
+        }
     }
 }
