@@ -99,8 +99,17 @@ impl<S: Send + Sync> FromRequestParts<S> for WebSocketUpgrade {
     async fn from_request_parts(parts: &mut http::request::Parts, _state: &S) -> Result<Self, Self::Rejection> {
         // Judged now, so a bad request never reaches the handler; the
         // decision with the handler's protocols comes in `on_upgrade`.
+        // The handshake limits are the handler's (`config`), applied again
+        // in `on_upgrade`: here only hyper's own limits bound the head, so
+        // a request the handler's configuration admits is not refused with
+        // the defaults' 431 before the handler can raise them.
+        let unbounded = Config {
+            max_handshake_size: usize::MAX,
+            max_headers: usize::MAX,
+            ..Config::default()
+        };
         let mut offered = Vec::new();
-        let judged = crate::http::accept_parts(parts, Config::default(), |request| {
+        let judged = crate::http::accept_parts(parts, unbounded, |request| {
             offered = request.protocols().to_vec();
             Ok(Accept::new())
         });

@@ -198,6 +198,7 @@ pub(crate) fn accept_head(
             }
         }
         Err(status) => {
+            let status = crate::handshake::refusal_status(status);
             let _ = conn.reject(status);
             return Err(refused(&mut conn, HandshakeError::Rejected(status).into()));
         }

@@ -83,3 +83,51 @@ async fn a_plain_get_is_refused_before_the_handler() {
     assert!(status.starts_with('4'), "a client error, got: {response}");
     assert_eq!(handled.load(Ordering::SeqCst), 0, "the handler never ran");
 }
+
+/// Serves `/ws`, whose handler upgrades with `config` and reads one message.
+async fn serve_with(config: rfc6455::Config) -> std::net::SocketAddr {
+    let app = Router::new().route(
+        "/ws",
+        get(move |upgrade: WebSocketUpgrade| async move {
+            upgrade.config(config).on_upgrade(|mut socket| async move {
+                let _ = socket.read().await;
+            })
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    address
+}
+
+// The handler's handshake limits are the ones that count: a request past
+// the defaults (16 KiB, 64 headers) is refused with 431 by a handler that
+// keeps them, and upgraded by one that raised them (the extractor had
+// judged every request with the defaults before the handler ran, so no
+// handler could admit it: a review finding).
+#[tokio::test]
+async fn the_handler_s_handshake_limits_are_the_ones_that_count() {
+    let raised = rfc6455::Config::default().max_handshake_size(64 << 10).max_headers(100);
+    let big_cookie = |host: String| rfc6455::ClientRequest::new(host, "/ws").header("Cookie", "c=".repeat(10 << 10));
+    let many_headers = |host: String| {
+        (0..70).fold(rfc6455::ClientRequest::new(host, "/ws"), |r, i| {
+            r.header(format!("X-H{i}"), "v")
+        })
+    };
+    for request in [big_cookie, many_headers] {
+        for (config, upgrades) in [(rfc6455::Config::default(), false), (raised.clone(), true)] {
+            let address = serve_with(config).await;
+            let opened = timeout(
+                Duration::from_secs(10),
+                WebSocket::connect_request(request(address.to_string()), false, rfc6455::Config::default()),
+            )
+            .await
+            .expect("in time");
+            match (opened, upgrades) {
+                (Ok(_), true) => {}
+                (Err(rfc6455::Error::Handshake(rfc6455::HandshakeError::Status { code: 431, .. })), false) => {}
+                (other, _) => panic!("upgrades: {upgrades}, got {:?}", other.map(|_| ())),
+            }
+        }
+    }
+}

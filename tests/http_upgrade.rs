@@ -153,6 +153,13 @@ fn accept_parts_refuses_by_the_core_rules() {
     let refused = rfc6455::http::accept_parts(&head("13"), config(), |_| Err(403)).unwrap_err();
     assert_eq!(refused.response.status(), 403);
     assert!(matches!(refused.error, Error::Handshake(HandshakeError::Rejected(403))));
+    // A refusal is never a switch or a success (an HTTP stack would send
+    // a 101 as an upgrade): a status that is none goes out as 500.
+    for status in [101, 200] {
+        let refused = rfc6455::http::accept_parts(&head("13"), config(), |_| Err(status)).unwrap_err();
+        assert_eq!(refused.response.status(), 500, "refused with {status}");
+        assert!(matches!(refused.error, Error::Handshake(HandshakeError::Rejected(500))));
+    }
 
     let upgrade = rfc6455::http::accept_parts(&head("13"), config(), |_| Ok(rfc6455::Accept::new())).unwrap();
     assert_eq!(upgrade.response.status(), 101);

@@ -181,7 +181,8 @@ impl Connection {
     }
 
     /// Server: refuses the request with an HTTP `status` (e.g. 403). The
-    /// response is queued and the connection is closed.
+    /// response is queued and the connection is closed. A status that is
+    /// no refusal (1xx, 2xx, or past 599) is sent as 500.
     ///
     /// # Errors
     ///
@@ -191,7 +192,8 @@ impl Connection {
         if !matches!(self.state, State::AwaitingDecision { .. }) {
             return Err(Error::Misuse(Misuse::NoRequestPending));
         }
-        self.tx.push_raw(&handshake::encode_reject(status));
+        self.tx
+            .push_raw(&handshake::encode_reject(handshake::refusal_status(status)));
         self.enter_closed(false);
         Ok(())
     }
@@ -241,6 +243,22 @@ Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSoc
         assert!(!request && at <= 12, "failed after {at} bytes");
         assert!(conn.pending_output().starts_with(b"HTTP/1.1 400 "));
         assert_eq!(conn.ready_state(), ReadyState::Closed);
+    }
+
+    // RFC 6455 §4.2.2: a server that does not accept the connection answers
+    // with an HTTP error; a refusal is never a switch or a success, so a
+    // status that is none (an application's mistake) goes out as 500.
+    #[test]
+    fn a_refusal_is_sent_with_an_error_status() {
+        for (asked, sent) in [(403, 403), (426, 426), (101, 500), (200, 500), (299, 500), (600, 500)] {
+            let mut conn = Connection::server(plain());
+            conn.receive(REQUEST);
+            assert!(matches!(conn.poll_event(), Some(Event::Request(_))));
+            conn.reject(asked).unwrap();
+            let head = alloc::format!("HTTP/1.1 {sent} ");
+            assert!(conn.pending_output().starts_with(head.as_bytes()), "{asked}");
+            assert_eq!(conn.ready_state(), ReadyState::Closed);
+        }
     }
 
     // A request with CR/LF in an application string is never sent: the

@@ -119,6 +119,16 @@ fn reason_phrase(status: u16) -> &'static str {
     }
 }
 
+/// The status a refusal is sent with: a refusal is never a success or a
+/// protocol switch, so a 1xx or 2xx status (which an HTTP stack would send
+/// as an upgrade or a plain answer), or one past 599, becomes 500.
+pub(crate) fn refusal_status(status: u16) -> u16 {
+    match status {
+        300..=599 => status,
+        _ => 500,
+    }
+}
+
 /// A refusal: an HTTP response that ends the connection. A 426 names the
 /// version this server speaks (§4.2.2: "MUST ... include a
 /// |Sec-WebSocket-Version| header field").

@@ -25,7 +25,7 @@ mod response;
 
 pub use crate::error::UrlError;
 pub use accept::Accept;
-pub(crate) use accept::{encode_accept, encode_reject};
+pub(crate) use accept::{encode_accept, encode_reject, refusal_status};
 pub use client::ClientRequest;
 #[cfg(feature = "std")]
 pub(crate) use fields::is_token;
