@@ -342,6 +342,10 @@ pub(crate) struct Codec {
     /// Bytes of the current message after a block with BFINAL set (RFC
     /// 7692 §7.2.3.4), which may only be empty blocks.
     after_final: Option<Vec<u8>>,
+    /// The current message brought compressed bytes: an empty payload
+    /// (RSV1, no bytes) is an empty message, and its tail is not fed to
+    /// the inflater, which would keep it as the start of a stored block.
+    message_input: bool,
     /// The compressed message being queued ([`Codec::compress_message`]):
     /// here rather than in every connection, with or without the extension.
     out: Vec<u8>,
@@ -385,6 +389,7 @@ impl Codec {
             compress: None,
             decompress: None,
             after_final: None,
+            message_input: false,
             out: Vec::new(),
         }
     }
@@ -481,6 +486,7 @@ impl Codec {
         let decompress = self
             .decompress
             .get_or_insert_with(|| Box::new(Decompress::new_with_window_bits(false, bits)));
+        self.message_input |= !input.is_empty();
         match &mut self.after_final {
             Some(rest) => Self::keep_after_final(rest, input)?,
             None => match Self::inflate(decompress, input, out, max, cap)? {
@@ -494,7 +500,7 @@ impl Codec {
             },
         }
         if last {
-            if self.after_final.is_none() {
+            if self.after_final.is_none() && core::mem::take(&mut self.message_input) {
                 // The tail only ends a sync flush: the inflater, drained
                 // above, makes no output of it; uncapped.
                 match Self::inflate(decompress, &TAIL, out, max, usize::MAX)? {
@@ -502,6 +508,7 @@ impl Codec {
                     Inflated::Done | Inflated::Full(_) => {}
                 }
             }
+            self.message_input = false;
             if let Some(rest) = self.after_final.take() {
                 self.end_stream(rest, out)?;
             }

@@ -239,6 +239,31 @@ fn raw_deflate(data: &[u8], level: u32) -> Vec<u8> {
     out
 }
 
+// RFC 7692 §7.2.2: an empty compressed payload (a peer that sends an empty
+// message as no bytes, not as §7.2.3.6's single 0x00) is an empty message,
+// and the message after it inflates from where the stream was. Fed to the
+// inflater alone, the tail left it inside a stored block's header: the next
+// message came out as the peer's compressed bytes (a stored block, level 0)
+// or failed with 1007 (a review finding).
+#[test]
+fn an_empty_compressed_payload_leaves_the_next_message_whole() {
+    let _serial = serial();
+    for level in [0, 6] {
+        for to in ROLES {
+            let mut pair = connected(DeflateConfig::default(), DeflateConfig::default());
+            let mut wire = text_bytes(&[]).rsv(0b100).to(to).bytes();
+            wire.extend(
+                text_bytes(&raw_deflate(b"hello hello", level))
+                    .rsv(0b100)
+                    .to(to)
+                    .bytes(),
+            );
+            let events = pair.inject(to, &wire);
+            assert_eq!(events, [Ev::text(""), Ev::text("hello hello")], "level {level}, {to:?}");
+        }
+    }
+}
+
 // Bomb-proof: a compressed message inflates only up to max_message_size.
 // DEFLATE's ratio is at most about 1032:1, so a 1 KiB frame carries at most
 // about 1 MiB; a message of 1 024 such frames would inflate to 1 GiB. It is
