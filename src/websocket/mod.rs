@@ -136,7 +136,7 @@ impl<S: Transport> Blocking<S> {
                         // No timer of ours: the application's own write
                         // timeout ran out (the caller's error, see
                         // `cut_short`), unless it set none.
-                        None => !self.app_timeout(|(_, write)| write),
+                        None => !self.app_write_timeout(),
                     } =>
             {
                 Poll::Pending
@@ -145,12 +145,11 @@ impl<S: Transport> Blocking<S> {
         }
     }
 
-    /// Whether a wait of the transport's ended on a timeout the
-    /// application set (no timer of ours armed); asked only once one
-    /// ended with "would block".
+    /// Whether a write that ended with "would block" (no timer of ours
+    /// armed) waited out a write timeout the application set.
     #[cold]
-    fn app_timeout(&self, which: impl FnOnce((Option<Duration>, Option<Duration>)) -> Option<Duration>) -> bool {
-        self.wait && self.stream.as_ref().is_some_and(|s| which(s.timeouts()).is_some())
+    fn app_write_timeout(&self) -> bool {
+        self.wait && self.stream.as_ref().is_some_and(|s| s.timeouts().1.is_some())
     }
 
     #[inline(always)]
@@ -209,19 +208,7 @@ impl<S: Transport> Io for Blocking<S> {
     #[inline]
     fn poll_read(&mut self, buf: &mut [u8]) -> Poll<io::Result<usize>> {
         let result = self.stream().and_then(|s| s.read(buf));
-        match result {
-            // A read that "would block" with no timeout on the transport,
-            // ours or the application's, is a non-blocking transport's: it
-            // pends, as a write does (read again at once, it spun).
-            Err(e)
-                if e.kind() == ErrorKind::WouldBlock
-                    && self.timeout_set.is_none()
-                    && !self.app_timeout(|(read, _)| read) =>
-            {
-                Poll::Pending
-            }
-            result => self.done(result),
-        }
+        self.done(result)
     }
 
     // Always inlined, as is `poll_flush`: with the core's checks they are
@@ -853,11 +840,10 @@ impl<S: Transport> WebSocket<S> {
     /// The next event, blocking until there is one; `None` after the close
     /// event. Reads from the transport only when no event is ready.
     ///
-    /// Over a non-blocking transport (use [`WebSocket::try_next_event`]
-    /// there) it also returns `None` when it would block; while a timer of
-    /// the connection is armed (keepalive, the close timeout) such a
-    /// transport's "would block" cannot be told from a read timeout of
-    /// the driver's, and the call reads again until the timer's deadline.
+    /// Over a non-blocking transport use [`WebSocket::try_next_event`]:
+    /// here a read that would block is read again at once, as a blocking
+    /// read that timed out is (the transport cannot tell them apart), so
+    /// the call spins until bytes arrive.
     pub fn next_event(&mut self) -> Option<Event> {
         match self.drive(true, |driver, io| driver.poll_event(io)) {
             Poll::Ready(event) => event,
