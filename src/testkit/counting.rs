@@ -35,6 +35,19 @@ static PEAK: AtomicUsize = AtomicUsize::new(0);
 static BLOCKS: AtomicUsize = AtomicUsize::new(0);
 static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
 
+std::thread_local! {
+    /// Blocks this thread allocated: const-initialised and without a
+    /// destructor, so the allocator may touch it (it never allocates).
+    static THREAD_ALLOCATIONS: core::cell::Cell<usize> = const { core::cell::Cell::new(0) };
+}
+
+/// One block allocated, process-wide and by this thread.
+fn counted() {
+    ALLOCATIONS.fetch_add(1, Relaxed);
+    // Not at all during the thread's teardown.
+    let _ = THREAD_ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
+}
+
 fn grew(bytes: usize) {
     let now = LIVE.fetch_add(bytes, Relaxed) + bytes;
     PEAK.fetch_max(now, Relaxed);
@@ -53,7 +66,7 @@ unsafe impl GlobalAlloc for Counting {
         if !ptr.is_null() {
             grew(layout.size());
             BLOCKS.fetch_add(1, Relaxed);
-            ALLOCATIONS.fetch_add(1, Relaxed);
+            counted();
         }
         ptr
     }
@@ -64,7 +77,7 @@ unsafe impl GlobalAlloc for Counting {
         if !ptr.is_null() {
             grew(layout.size());
             BLOCKS.fetch_add(1, Relaxed);
-            ALLOCATIONS.fetch_add(1, Relaxed);
+            counted();
         }
         ptr
     }
@@ -104,6 +117,13 @@ pub fn blocks() -> usize {
 /// Blocks allocated so far (a `realloc` is not counted: it resizes one).
 pub fn allocations() -> usize {
     ALLOCATIONS.load(Relaxed)
+}
+
+/// Blocks this thread allocated so far: what a test counts of its own
+/// work, whatever other threads (the test harness reporting another test's
+/// result) allocate meanwhile.
+pub fn thread_allocations() -> usize {
+    THREAD_ALLOCATIONS.with(core::cell::Cell::get)
 }
 
 /// A measurement window: the peak of live heap bytes above the level at
