@@ -500,7 +500,8 @@ impl Codec {
             },
         }
         if last {
-            if self.after_final.is_none() && core::mem::take(&mut self.message_input) {
+            let had_input = core::mem::take(&mut self.message_input);
+            if self.after_final.is_none() && had_input {
                 // The tail only ends a sync flush: the inflater, drained
                 // above, makes no output of it; uncapped.
                 match Self::inflate(decompress, &TAIL, out, max, usize::MAX)? {
@@ -508,7 +509,6 @@ impl Codec {
                     Inflated::Done | Inflated::Full(_) => {}
                 }
             }
-            self.message_input = false;
             if let Some(rest) = self.after_final.take() {
                 self.end_stream(rest, out)?;
             }
