@@ -208,10 +208,18 @@ struct Params {
     client_max_window_bits: Option<Option<u8>>,
 }
 
+/// A window-bits value (RFC 7692 §7.1.2.1: `1*DIGIT` with no leading zero,
+/// 8–15), as a token or one quoted string (RFC 6455 §9.1). Checked digit by
+/// digit: `str::parse` would take a sign, and trimming quotes an unpaired one.
 fn parse_bits(value: Option<&str>) -> Result<u8, ()> {
-    let value = value.ok_or(())?.trim_matches('"');
-    match value.parse::<u8>() {
-        Ok(bits @ 8..=15) if value.len() <= 2 && !value.starts_with('0') => Ok(bits),
+    let value = value.ok_or(())?;
+    let digits = match value.strip_prefix('"') {
+        Some(quoted) => quoted.strip_suffix('"').ok_or(())?,
+        None => value,
+    };
+    match digits.as_bytes() {
+        [d @ b'8'..=b'9'] => Ok(d - b'0'),
+        [b'1', d @ b'0'..=b'5'] => Ok(10 + d - b'0'),
         _ => Err(()),
     }
 }
@@ -702,6 +710,43 @@ mod tests {
                 .is_some()
         );
         assert!(parse_item("foo; a").unwrap().is_none());
+    }
+
+    // RFC 7692 §7.1.2.1: the value is `1*DIGIT` in 8–15 with no leading
+    // zero; RFC 6455 §9.1: a token or a whole quoted string. A client
+    // fails on anything else (§5), a server declines the offer.
+    #[test]
+    fn window_bits_values_are_digits_in_one_pair_of_quotes_at_most() {
+        for (value, bits) in [("8", 8), ("9", 9), ("10", 10), ("15", 15), ("\"12\"", 12)] {
+            assert_eq!(parse_bits(Some(value)), Ok(bits), "{value}");
+        }
+        for bad in [
+            "+9",
+            "+10",
+            "-9",
+            "7",
+            "16",
+            "08",
+            "010",
+            "1",
+            "",
+            "\"\"",
+            "\"10",
+            "10\"",
+            "\"\"10\"\"",
+            " 9",
+            "9a",
+            "１０",
+        ] {
+            assert_eq!(parse_bits(Some(bad)), Err(()), "{bad:?}");
+        }
+        assert!(parse_item("permessage-deflate; server_max_window_bits=+9").is_err());
+        let offer = items("permessage-deflate; client_max_window_bits=+9, permessage-deflate");
+        let (response, _) = accept_offer(&offer, &DeflateConfig::default()).unwrap();
+        assert_eq!(
+            response, "permessage-deflate",
+            "the malformed offer is declined, the next taken"
+        );
     }
 
     // RFC 7692 §7.1: the client fails the handshake on an answer it did

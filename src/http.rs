@@ -339,9 +339,9 @@ impl ClientHandshake {
         if let Some(secure) = self.extended_connect {
             return self.connect_request(secure);
         }
-        let mut storage = [httparse::EMPTY_HEADER; 64];
-        let mut parsed = httparse::Request::new(&mut storage);
         let bytes = self.conn.pending_output();
+        let mut storage = header_storage(bytes.len());
+        let mut parsed = httparse::Request::new(&mut storage);
         match parsed.parse(bytes) {
             Ok(httparse::Status::Complete(_)) => {}
             _ => return Err(Error::Misuse(Misuse::NoHttpMessage)),
@@ -360,7 +360,7 @@ impl ClientHandshake {
         let request = self.conn.client_request().ok_or(Error::Misuse(Misuse::NoHttpMessage))?;
         request.check()?;
         let bytes = request.encode("-");
-        let mut storage = [httparse::EMPTY_HEADER; 64];
+        let mut storage = header_storage(bytes.len());
         let mut parsed = httparse::Request::new(&mut storage);
         match parsed.parse(&bytes) {
             Ok(httparse::Status::Complete(_)) => {}
@@ -424,10 +424,18 @@ fn push_headers(bytes: &mut Vec<u8>, headers: &::http::HeaderMap) {
     bytes.extend_from_slice(b"\r\n");
 }
 
+/// Room for every header line of a message the core encoded, `len` bytes:
+/// ours, so as
+/// many as the application put in (a fixed table would refuse a valid
+/// handshake past its size), and each line takes at least three bytes.
+fn header_storage<'b>(len: usize) -> Vec<httparse::Header<'b>> {
+    std::vec![httparse::EMPTY_HEADER; len / 3 + 1]
+}
+
 /// The response the core queued, as an `http::Response`.
 fn response_of(conn: &mut Connection) -> Result<::http::Response<()>, Error> {
     let invalid = || Error::Misuse(Misuse::NoHttpMessage);
-    let mut storage = [httparse::EMPTY_HEADER; 64];
+    let mut storage = header_storage(conn.pending_output().len());
     let mut parsed = httparse::Response::new(&mut storage);
     let consumed = match parsed.parse(conn.pending_output()) {
         Ok(httparse::Status::Complete(n)) => n,
@@ -675,6 +683,32 @@ mod tests {
         let bytes = client.pending_output().to_vec();
         server.receive(&bytes);
         assert!(matches!(server.poll_event(), Some(Event::Text("hello"))));
+    }
+
+    /// A handshake with more header lines than a fixed table would hold
+    /// (the application's own, in a request and in an answer) goes through
+    /// whole, in both directions and over HTTP/2 too.
+    #[test]
+    fn handshakes_with_many_headers_keep_them_all() {
+        let mut offer = ClientRequest::new("example.com", "/echo");
+        let mut answer = Accept::new();
+        for i in 0..100 {
+            offer = offer.header(std::format!("X-Offer-{i}"), "v");
+            answer = answer.header(std::format!("X-Answer-{i}"), "v");
+        }
+        // What each side accepts from the other is its own limit.
+        let roomy = Config::default().max_headers(128);
+        let client = ClientHandshake::new(offer.clone(), roomy.clone());
+        let request = client.request().unwrap();
+        assert_eq!(request.headers()["x-offer-99"], "v");
+        let upgrade = accept(&request, roomy, |_| Ok(answer.clone())).unwrap();
+        assert_eq!(upgrade.response.status(), 101);
+        assert_eq!(upgrade.response.headers()["x-answer-99"], "v");
+        client.finish(&upgrade.response).unwrap();
+        let connect = ClientHandshake::extended_connect(offer, true, Config::default())
+            .request()
+            .unwrap();
+        assert_eq!(connect.headers()["x-offer-99"], "v");
     }
 
     /// §4.1: the client fails a response whose accept key is wrong.

@@ -70,6 +70,29 @@ fn handshake_completes_byte_by_byte() {
     }
 }
 
+// RFC 9112 §2.2: a recipient may take a bare LF as a line's end; the parser
+// does, so a head whose lines end so is judged when its blank line arrives,
+// not left waiting for the size limit or the handshake timeout.
+#[test]
+fn heads_whose_lines_end_in_a_bare_lf_are_judged_when_whole() {
+    for size in [usize::MAX, 1] {
+        let mut p = Pair::new();
+        p.client.chunking = Chunking::Size(size);
+        p.server.chunking = Chunking::Size(size);
+        let request = String::from_utf8(p.client.take_output()).unwrap().replace("\r\n", "\n");
+        assert_eq!(
+            p.inject(Role::Server, request.as_bytes()),
+            [Ev::request("/chat"), Ev::Open]
+        );
+        let response = String::from_utf8(p.output(Role::Server)).unwrap().replace("\r\n", "\n");
+        assert_eq!(
+            p.inject(Role::Client, response.as_bytes()),
+            [Ev::Open],
+            "chunks of {size}"
+        );
+    }
+}
+
 // §4.2.1: bytes after the request's header block are frames, kept for after
 // the handshake, wherever the request was cut.
 #[test]

@@ -347,12 +347,19 @@ impl Rx {
     }
 
     /// Whether the unparsed bytes hold the blank line that ends an HTTP
-    /// header block. Each call searches only what arrived since the last,
-    /// so a byte-at-a-time sender does not cost quadratic time.
+    /// header block: an LF, then an LF or CR LF. The parser takes a bare LF
+    /// as a line's end (RFC 9112 §2.2 allows it), so the search must too,
+    /// or such a head would wait for the size limit. Each call searches
+    /// only what arrived since the last (and the two bytes before), so a
+    /// byte-at-a-time sender does not cost quadratic time.
     pub(super) fn has_header_end(&mut self) -> bool {
         let buffered = &self.buf[self.start..self.end];
-        let from = (self.scanned as usize).saturating_sub(3).min(buffered.len());
-        let found = buffered[from..].windows(4).any(|w| w == b"\r\n\r\n");
+        let from = (self.scanned as usize).saturating_sub(2).min(buffered.len());
+        let tail = &buffered[from..];
+        let found = tail
+            .iter()
+            .enumerate()
+            .any(|(i, &b)| b == b'\n' && matches!(tail.get(i + 1..), Some([b'\n', ..] | [b'\r', b'\n', ..])));
         self.scanned = u32::try_from(buffered.len()).unwrap_or(u32::MAX);
         found
     }
@@ -518,6 +525,32 @@ mod tests {
         assert_eq!(rx.scanned as usize, rx.len());
         rx.extend(b"\n", None, 64);
         assert!(rx.has_header_end(), "the blank line straddles two reads");
+    }
+
+    // RFC 9112 §2.2: a recipient may take a bare LF as a line's end, as the
+    // parser does; the search for the head's end agrees, byte by byte too.
+    #[test]
+    fn a_head_whose_lines_end_in_a_bare_lf_is_found_whole() {
+        for (head, ends) in [
+            (&b"GET / HTTP/1.1\nHost: h\n\n"[..], true),
+            (b"GET / HTTP/1.1\nHost: h\n\r\n", true),
+            (b"GET / HTTP/1.1\r\nHost: h\r\n\n", true),
+            (b"GET / HTTP/1.1\r\nHost: h\r\n\r\n", true),
+            (b"GET / HTTP/1.1\r\nHost: h\r\n\r", false),
+            (b"GET / HTTP/1.1\r\nHost: h\r\r\n", false),
+            (b"GET / HTTP/1.1\r\nHost: h\n\rX", false),
+        ] {
+            let mut whole = Rx::default();
+            whole.extend(head, None, 64);
+            assert_eq!(whole.has_header_end(), ends, "{:?}", head.escape_ascii());
+            let mut bytewise = Rx::default();
+            let mut found = false;
+            for byte in head {
+                bytewise.extend(&[*byte], None, 64);
+                found |= bytewise.has_header_end();
+            }
+            assert_eq!(found, ends, "byte by byte: {:?}", head.escape_ascii());
+        }
     }
 
     // Safe calls with any `usize` the caller computes, `usize::MAX` (a

@@ -3,7 +3,7 @@
 //! it carries can add a header line, and encoded with a fresh key.
 //! Validating the server's answer is in `response.rs`.
 
-use super::fields::{check_header, is_field_value};
+use super::fields::{check_header, is_field_value, is_token};
 use crate::error::HandshakeError;
 #[cfg(feature = "std")]
 use crate::error::UrlError;
@@ -137,9 +137,11 @@ impl ClientRequest {
     /// Checks that every string the request carries stays in its place:
     /// the resource and host, header names (tokens) and values, origin,
     /// subprotocols and extension offers hold no CR, LF or NUL, so none can
-    /// add a header line or end the request early.
-    /// [`Connection::client`](crate::Connection::client) fails a request
-    /// that does not pass.
+    /// add a header line or end the request early; and the subprotocols are
+    /// distinct tokens (§4.1 item 10), so a server reads the list as it was
+    /// meant (`"chat, superchat"` would be two offers, and our own check of
+    /// the answer would then fail). [`Connection::client`](crate::Connection::client)
+    /// fails a request that does not pass.
     ///
     /// # Errors
     ///
@@ -154,8 +156,10 @@ impl ClientRequest {
         if let Some(origin) = &self.origin {
             check_header("Origin", origin)?;
         }
-        for protocol in &self.protocols {
-            check_header("Sec-WebSocket-Protocol", protocol)?;
+        for (i, protocol) in self.protocols.iter().enumerate() {
+            if !is_token(protocol) || self.protocols[..i].contains(protocol) {
+                return Err(HandshakeError::InvalidHeader(String::from("Sec-WebSocket-Protocol")));
+            }
         }
         for offer in &self.extensions {
             check_header("Sec-WebSocket-Extensions", offer)?;
@@ -228,6 +232,30 @@ Sec-WebSocket-Extensions: x-test; a=1\r\nAuthorization: Bearer t\r\n\r\n"
         assert_eq!(request.target(), "/chat?room=1");
         assert_eq!(request.header_str("authorization"), Some("Bearer t"));
         assert_eq!(request.extensions(), ["x-test; a=1"]);
+    }
+
+    // RFC 6455 §4.1 item 10: each subprotocol a token, none twice. A value
+    // with a comma would reach a server as two offers.
+    #[test]
+    fn subprotocols_are_distinct_tokens() {
+        for bad in ["chat, superchat", "a b", "", "x;y", "\"chat\"", "é"] {
+            let request = ClientRequest::new("h", "/").protocol(bad);
+            assert_eq!(
+                request.check(),
+                Err(HandshakeError::InvalidHeader("Sec-WebSocket-Protocol".into())),
+                "{bad:?}"
+            );
+        }
+        let twice = ClientRequest::new("h", "/")
+            .protocol("chat")
+            .protocol("v2")
+            .protocol("chat");
+        assert!(twice.check().is_err(), "a repeated subprotocol");
+        let distinct = ClientRequest::new("h", "/")
+            .protocol("chat")
+            .protocol("Chat")
+            .protocol("v2.json");
+        assert_eq!(distinct.check(), Ok(()), "tokens compare case-sensitively (§11.3.4)");
     }
 
     #[cfg(feature = "std")]

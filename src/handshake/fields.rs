@@ -66,6 +66,20 @@ pub(super) fn any_has_token(headers: &Headers, name: &str, token: &str) -> bool 
     header_values(headers, name).any(|v| has_token(v, token))
 }
 
+/// Whether the `name` headers hold `token` and nothing else, compared
+/// case-insensitively, in any number of lines and items (empty items are
+/// no value, RFC 9110 §5.6.1). §4.1 fails a client's `Upgrade` that
+/// "contains a value that is not" `websocket`, where a server's need only
+/// contain it (§4.2.1).
+pub(super) fn only_token(headers: &Headers, name: &str, token: &str) -> bool {
+    let mut items = header_values(headers, name)
+        .flat_map(|v| v.split(|&b| b == b','))
+        .map(<[u8]>::trim_ascii)
+        .filter(|item| !item.is_empty())
+        .peekable();
+    items.peek().is_some() && items.all(|item| item.eq_ignore_ascii_case(token.as_bytes()))
+}
+
 /// All items of every `name` header, in order (repeated headers are one
 /// list, RFC 9110 §5.3). Bytes that are not UTF-8 become U+FFFD: such an
 /// item matches nothing anyone offered, so it is refused, not dropped.

@@ -5,7 +5,7 @@
 
 use super::accept_key;
 use super::client::ClientRequest;
-use super::fields::{all_items, any_has_token, header_values, list_items};
+use super::fields::{all_items, any_has_token, header_values, list_items, only_token};
 use super::parse::{Limits, check_leading_empty_lines, copy_headers, header_storage, parse_status};
 use crate::error::HandshakeError;
 use alloc::borrow::ToOwned;
@@ -56,7 +56,7 @@ pub(crate) fn validate_response(
         });
     }
     if !extended_connect {
-        if !any_has_token(&headers, "Upgrade", "websocket") {
+        if !only_token(&headers, "Upgrade", "websocket") {
             return Err(HandshakeError::Upgrade);
         }
         if !any_has_token(&headers, "Connection", "Upgrade") {
@@ -99,6 +99,7 @@ pub(crate) fn validate_response(
 mod tests {
     use super::*;
     use crate::handshake::fixtures::{KEY, LIMITS, client_request};
+    use alloc::format;
     use alloc::vec::Vec;
 
     const GOOD_RESPONSE: &str = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\
@@ -129,6 +130,11 @@ Connection: Upgrade\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\
 
         let with_ext = GOOD_RESPONSE.replace("\r\n\r\n", "\r\nSec-WebSocket-Extensions: x-test\r\n\r\n");
         assert_eq!(validate(&with_ext).unwrap().unwrap().0.extensions, "x-test");
+
+        for upgrade in ["WebSocket", "websocket, , WEBSOCKET", "websocket\r\nUpgrade: websocket"] {
+            let response = GOOD_RESPONSE.replace("Upgrade: websocket", &format!("Upgrade: {upgrade}"));
+            assert!(validate(&response).unwrap().is_some(), "{upgrade:?}");
+        }
     }
 
     #[test]
@@ -143,6 +149,24 @@ Connection: Upgrade\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\
             ),
             (
                 GOOD_RESPONSE.replace("Upgrade: websocket", "Upgrade: h2c"),
+                HandshakeError::Upgrade,
+            ),
+            // "contains a value that is not ... websocket": any other
+            // value fails, in the same line or another.
+            (
+                GOOD_RESPONSE.replace("Upgrade: websocket", "Upgrade: websocket, h2c"),
+                HandshakeError::Upgrade,
+            ),
+            (
+                GOOD_RESPONSE.replace("Upgrade: websocket", "Upgrade: h2c, WebSocket"),
+                HandshakeError::Upgrade,
+            ),
+            (
+                GOOD_RESPONSE.replace("Upgrade: websocket", "Upgrade: websocket\r\nUpgrade: h2c"),
+                HandshakeError::Upgrade,
+            ),
+            (
+                GOOD_RESPONSE.replace("Upgrade: websocket", "Upgrade: ,"),
                 HandshakeError::Upgrade,
             ),
             (
