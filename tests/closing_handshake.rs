@@ -2,7 +2,7 @@
 
 use rfc6455::error::Misuse;
 use rfc6455::testkit::*;
-use rfc6455::{CloseCode, Error, OpCode, ReadyState, Role};
+use rfc6455::{CloseCode, Connection, Error, OpCode, ReadyState, Role};
 
 fn close_frames(bytes: &[u8]) -> Vec<Decoded> {
     decode_frames(bytes)
@@ -296,6 +296,39 @@ fn should_close_transport_follows_the_roles() {
         "giving up is not a failure"
     );
     assert!(p.client.conn.is_closed_cleanly());
+}
+
+// §5.5.1: the peer's close is answered; §5.4: a frame under way is not cut
+// short, so the answer waits behind it. With no close timeout there is no
+// deadline to give up at: the transport stays until the frame is done.
+#[test]
+fn without_a_close_timeout_a_held_close_answer_waits_for_its_frame() {
+    for role in ROLES {
+        let config = plain_config().close_timeout(None);
+        let mut conn = Connection::established_with_masks(role, config, &[], masks(1));
+        conn.begin_message(OpCode::Binary, 6).unwrap();
+        conn.send_payload(b"abc").unwrap();
+        conn.receive(&wire(role, &[close_frame(1000, b"")]));
+        assert_eq!(own(conn.poll_event().unwrap()), Ev::close(1000, ""), "{role:?}");
+        assert!(
+            !conn.should_close_transport(),
+            "{role:?}: the frame is half sent and the answer not at all"
+        );
+        conn.send_payload(b"def").unwrap();
+        let frames = decode_frames(conn.pending_output());
+        let sent: Vec<_> = frames.iter().map(|f| (f.opcode, f.payload.clone())).collect();
+        assert_eq!(
+            sent,
+            [(OP_BINARY, b"abcdef".to_vec()), (OP_CLOSE, vec![0x03, 0xe8])],
+            "{role:?}"
+        );
+        let n = conn.pending_output().len();
+        conn.advance_output(n);
+        assert!(
+            conn.should_close_transport(),
+            "{role:?}: done once the answer is out (with no close timeout a client does not wait for the server)"
+        );
+    }
 }
 
 // §7.1.5: end of stream without a close frame is 1006; no frame is sent.

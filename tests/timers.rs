@@ -298,6 +298,55 @@ fn established_connections_run_keepalive_from_creation() {
     }
 }
 
+// `started_at` moves every timer an established connection armed at
+// creation, keepalive included (`handle_timeout`: "the connection's timers
+// count from zero on it, or from started_at").
+#[test]
+fn established_keepalive_counts_from_started_at() {
+    let start = secs(3600);
+    for role in ROLES {
+        let conn = Connection::established_with_masks(role, keepalive(30), &[], masks(1));
+        let mut conn = conn.started_at(start);
+        assert_eq!(conn.poll_timeout(), Some(start + secs(30)), "{role:?}");
+        conn.handle_timeout(start + secs(30) - NANO);
+        assert!(
+            conn.pending_output().is_empty(),
+            "{role:?}: a ping before the interval passed"
+        );
+        conn.handle_timeout(start + secs(30));
+        assert_eq!(decode_frames(conn.pending_output())[0].opcode, OP_PING, "{role:?}");
+    }
+}
+
+// A keepalive ping due while a declared frame is under way would wait
+// behind it (§5.4), unseen by the peer, so it is put off: a peer that only
+// listens to a slow stream is never failed for not answering it.
+#[test]
+fn a_keepalive_ping_that_would_wait_behind_a_frame_is_put_off() {
+    let mut conn = Connection::established_with_masks(Role::Server, keepalive(10), &[], masks(1));
+    conn.begin_message(rfc6455::OpCode::Binary, 260).unwrap();
+    let mut wire = Vec::new();
+    for t in 1..=25u64 {
+        conn.send_payload(&[7; 10]).unwrap();
+        conn.handle_timeout(secs(t));
+        assert!(conn.poll_event().is_none(), "no failure at {t} s");
+        wire.extend_from_slice(conn.pending_output());
+        let n = conn.pending_output().len();
+        conn.advance_output(n);
+    }
+    conn.send_payload(&[7; 10]).unwrap();
+    wire.extend_from_slice(conn.pending_output());
+    let n = conn.pending_output().len();
+    conn.advance_output(n);
+    let sent: Vec<u8> = decode_frames(&wire).iter().map(|f| f.opcode).collect();
+    assert_eq!(sent, [OP_BINARY], "no ping while the frame was under way");
+    assert_eq!(conn.ready_state(), ReadyState::Open);
+    // Once the frame is done, keepalive runs as before.
+    let next = conn.poll_timeout().expect("keepalive still armed");
+    conn.handle_timeout(next);
+    assert_eq!(decode_frames(conn.pending_output())[0].opcode, OP_PING);
+}
+
 // ---------------------------------------------------------------- poll_timeout
 
 /// Advances to `role`'s next deadline, checking that nothing happens a

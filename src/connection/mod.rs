@@ -302,6 +302,9 @@ impl Connection {
     #[must_use]
     pub fn started_at(mut self, now: Duration) -> Self {
         self.now = self.now.max(now);
+        if self.timers.is_armed(Timer::Ping) {
+            self.arm_keepalive();
+        }
         if let Some(config) = &self.opening {
             if self.timers.is_armed(Timer::Handshake) {
                 self.timers.arm(Timer::Handshake, self.now, config.handshake_timeout);
@@ -470,10 +473,15 @@ impl Connection {
             // (`begin_message`): then it waits for that frame, within the
             // close timeout.
             State::Closed { clean } => {
+                // The close timer ran out. With no close timeout there is
+                // none to run out: a declared frame is waited for as long
+                // as it takes, and a client, with no deadline for the
+                // server's close, closes once nothing is held.
+                let gave_up = self.settings.close_timeout.is_some() && !self.timers.is_armed(Timer::Close);
                 !clean
-                    || (self.role == Role::Server && !self.tx.holds_frames())
                     || self.eof
-                    || !self.timers.is_armed(Timer::Close)
+                    || gave_up
+                    || (!self.tx.holds_frames() && (self.role == Role::Server || self.settings.close_timeout.is_none()))
             }
             _ => false,
         }

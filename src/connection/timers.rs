@@ -137,6 +137,12 @@ impl Connection {
                 }
                 Timer::KeepaliveDead => self.fail_later(Error::Timeout(Timeout::Keepalive)),
                 Timer::Ping => {
+                    // A ping now would be held behind a declared frame and
+                    // not reach the peer: ask again an interval later.
+                    if self.tx.holds_frames() {
+                        self.arm_keepalive();
+                        continue;
+                    }
                     self.tx.push_frame(OpCode::Ping, true, b"");
                     self.timers
                         .arm(Timer::KeepaliveDead, now, self.settings.keepalive_interval);
