@@ -796,3 +796,44 @@ async fn a_write_that_sees_the_keepalive_fail_reports_the_failure() {
     })
     .await;
 }
+
+/// Messages already received are not lost when the connection then fails
+/// (WHATWG: each message is queued before the close). The server writes
+/// three text frames at once, which one read brings in; the readable takes
+/// the first; the server goes away, so the next write fails. The other two
+/// still come out of the readable, then the failure.
+#[tokio::test]
+async fn messages_received_before_a_write_fails_are_read_first() {
+    run(async {
+        let (client, mut server) = tokio::io::duplex(64 << 10);
+        let conn = rfc6455::Connection::established(rfc6455::Role::Client, rfc6455::Config::default(), &[]);
+        let ws = WebSocket::from_connection(conn, client);
+        let wss = WebSocketStream::from_socket(ws, WebSocketStreamOptions::new());
+        let mut opened = wss.opened().await.unwrap();
+        let mut frames = Vec::new();
+        for text in ["one", "two", "three"] {
+            frames.extend_from_slice(&[0x81, text.len() as u8]);
+            frames.extend_from_slice(text.as_bytes());
+        }
+        server.write_all(&frames).await.unwrap();
+        assert_eq!(opened.readable.next().await.unwrap().unwrap(), Message::text("one"));
+        drop(server);
+        assert!(
+            opened.writable.send(Message::text("x")).await.is_err(),
+            "the write fails"
+        );
+        let mut rest = Vec::new();
+        for _ in 0..10 {
+            match opened.readable.next().await {
+                Some(item) => rest.push(item.map_err(|e| e.close_code())),
+                None => break,
+            }
+        }
+        assert_eq!(
+            rest,
+            [Ok(Message::text("two")), Ok(Message::text("three")), Err(Some(1006))],
+            "the readable"
+        );
+    })
+    .await;
+}

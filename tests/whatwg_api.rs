@@ -1042,6 +1042,27 @@ fn clean_close_by_server_fires_messages_then_close() {
     assert_eq!(ws.ready_state(), ReadyState::Closed);
 }
 
+/// WHATWG "a WebSocket message has been received": each message is its
+/// own task, queued before the one "the WebSocket connection is closed"
+/// queues. Three messages arrive in one read; the application takes the
+/// first, then a `send` meets a reset transport: the two already received
+/// still come out, while readyState is OPEN, and then error and close.
+#[test]
+fn messages_received_before_a_write_fails_are_handed_out_first() {
+    let (mut ws, peer) = open_pair();
+    peer.send_text("one");
+    peer.send_text("two");
+    peer.send_text("three");
+    assert_eq!(ws.next_event().map(|e| ev(&e)), Some(text("one")));
+    peer.reset();
+    ws.send("x").unwrap();
+    assert_eq!(ws.next_event().map(|e| ev(&e)), Some(text("two")));
+    assert_eq!(ws.ready_state(), ReadyState::Open, "the messages fire while OPEN");
+    assert_eq!(ws.next_event().map(|e| ev(&e)), Some(text("three")));
+    assert_failed_io(&rest(&mut ws));
+    assert_eq!(ws.ready_state(), ReadyState::Closed);
+}
+
 /// WHATWG close event attributes (started by the client): code and reason
 /// are "the WebSocket connection close code/reason", i.e. those of the
 /// close frame the server sent back (RFC 6455 §7.1.5–7.1.6).

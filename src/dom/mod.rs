@@ -457,6 +457,10 @@ pub(crate) struct Dom {
     parts_started: bool,
     /// The block small messages are cut from while the peer streams.
     small: Small,
+    /// A write failed while received bytes still waited to be parsed: the
+    /// failure's events wait until those messages are handed out (boxed:
+    /// rare, 8 bytes per connection).
+    deferred_failure: Option<Box<Error>>,
 }
 
 impl Dom {
@@ -481,6 +485,7 @@ impl Dom {
             gathered: None,
             parts_started: false,
             small: Small::default(),
+            deferred_failure: None,
         };
         if open {
             // Started over an already-upgraded stream: open at once.
@@ -811,6 +816,10 @@ impl Dom {
                     return Next::Decide;
                 }
                 None => {
+                    if let Some(error) = self.deferred_failure.take() {
+                        self.fail(*error);
+                        continue;
+                    }
                     if !self.conn.pending_output().is_empty() {
                         return Next::Write;
                     }
@@ -900,11 +909,26 @@ impl Dom {
     pub(crate) fn write_failed(&mut self, error: Error) {
         if self.conn.is_closed_cleanly() {
             // Both close frames were exchanged; the peer just dropped the
-            // transport first (a reset): done.
+            // transport first (a reset): done. Clean, as python-websockets
+            // has it, though our answer may not have reached the peer
+            // whole: whether it did is a race with the peer's close.
             self.finish_clean();
-        } else {
-            self.fail(error);
+        } else if self.deferred_failure.is_none() {
+            if self.conn.has_buffered_input() && !self.close_decided() {
+                // WHATWG: each message received is its own task, queued
+                // before the one "the WebSocket connection is closed"
+                // queues. Messages that arrived before the write failed
+                // are handed out first; nothing more is read or written.
+                if let Error::Io(e) = &error {
+                    self.io_failure.get_or_insert(e.kind());
+                }
+                self.close_transport();
+                self.deferred_failure = Some(Box::new(error));
+            } else {
+                self.fail(error);
+            }
         }
+        // Else the first failure stands, its events behind the messages.
     }
 
     /// Reading failed (not "would block" or a timeout).
@@ -983,13 +1007,14 @@ impl Dom {
     /// closes: not after the transport itself failed (a TLS stream that
     /// failed its handshake would only block on it).
     pub(crate) fn flush_before_close(&self) -> bool {
-        !matches!(
-            self.pending.iter().find_map(|e| match e {
-                Event::Error(e) => Some(&e.error),
-                _ => None,
-            }),
-            Some(Error::Io(_))
-        )
+        self.deferred_failure.is_none()
+            && !matches!(
+                self.pending.iter().find_map(|e| match e {
+                    Event::Error(e) => Some(&e.error),
+                    _ => None,
+                }),
+                Some(Error::Io(_))
+            )
     }
 }
 
