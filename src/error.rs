@@ -189,6 +189,9 @@ pub enum Misuse {
     /// `send_payload` with bytes that cannot continue (or that leave
     /// unfinished) a text frame's UTF-8.
     InvalidUtf8,
+    /// `begin_message` with a length of 2^63 or more, which no frame can
+    /// declare (RFC 6455 §5.2: the 64-bit length's top bit is 0).
+    DeclaredLengthTooLong(u64),
 }
 
 impl Error {
@@ -360,6 +363,7 @@ impl fmt::Display for Misuse {
             DomCloseCode(code) => write!(f, "close code {code} is neither 1000 nor in 3000-4999"),
             PayloadOverrun { left, len } => write!(f, "{len} payload bytes for a frame with {left} left"),
             InvalidUtf8 => f.write_str("a text frame's payload is not UTF-8"),
+            DeclaredLengthTooLong(len) => write!(f, "a frame cannot declare {len} bytes (at most 2^63 - 1)"),
         }
     }
 }

@@ -202,6 +202,12 @@ impl Tx {
         self.declared.is_some()
     }
 
+    /// Bytes of the control frames held behind the declared frame.
+    #[cfg(feature = "std")]
+    fn held_len(&self) -> usize {
+        self.declared.as_ref().map_or(0, |d| d.held.len())
+    }
+
     /// Queues bytes as they are (an HTTP response).
     pub(super) fn push_raw(&mut self, bytes: &[u8]) {
         self.buf.extend_from_slice(bytes);
@@ -505,11 +511,17 @@ impl Connection {
     ///
     /// # Errors
     ///
-    /// As [`Connection::send_message`], and [`Misuse::MessageInProgress`]
-    /// while a declared frame is under way. Nothing is queued then.
+    /// As [`Connection::send_message`], [`Misuse::MessageInProgress`]
+    /// while a declared frame is under way, and
+    /// [`Misuse::DeclaredLengthTooLong`] for a `len` of 2^63 or more.
+    /// Nothing is queued then.
     pub fn begin_message(&mut self, opcode: OpCode, len: u64) -> Result<(), Error> {
         if !matches!(opcode, OpCode::Text | OpCode::Binary) {
             return Err(Error::Misuse(Misuse::NotAMessage));
+        }
+        // §5.2: "the most significant bit MUST be 0".
+        if len >> 63 != 0 {
+            return Err(Error::Misuse(Misuse::DeclaredLengthTooLong(len)));
         }
         self.check_open()?;
         if self.tx.fragmenting.is_some() {
@@ -520,6 +532,14 @@ impl Connection {
         self.tx.fragmenting = (len > 0).then_some(opcode);
         self.tx.begin_declared(opcode, len);
         Ok(())
+    }
+
+    /// Bytes of the control frames (pings, pongs, a close) waiting behind
+    /// the declared frame under way: [`Connection::send_payload`]'s last
+    /// byte releases them into the pending output with the frame's end.
+    #[cfg(feature = "std")]
+    pub(crate) fn held_output_len(&self) -> usize {
+        self.tx.held_len()
     }
 
     /// Queues the next bytes of the frame [`Connection::begin_message`]
@@ -1075,6 +1095,22 @@ mod tests {
         empty.begin_message(OpCode::Binary, 0).unwrap();
         empty.send_binary(b"after").unwrap();
         assert_eq!(empty.pending_output(), b"\x82\x00\x82\x05after");
+        // §5.2: a 64-bit length's top bit is 0, so 2^63 - 1 is the most a
+        // frame can declare.
+        for role in [Role::Server, Role::Client] {
+            let mut huge = Connection::established(role, Config::default(), &[]);
+            for len in [1 << 63, u64::MAX] {
+                assert!(matches!(
+                    huge.begin_message(OpCode::Binary, len),
+                    Err(Error::Misuse(Misuse::DeclaredLengthTooLong(l))) if l == len
+                ));
+                assert!(huge.pending_output().is_empty(), "refused, yet queued");
+            }
+            huge.begin_message(OpCode::Binary, (1 << 63) - 1).unwrap();
+            let header = huge.pending_output();
+            assert_eq!(header[1] & 0x7f, 127, "the 64-bit form");
+            assert_eq!(header[2..10], ((1u64 << 63) - 1).to_be_bytes());
+        }
     }
 
     // §5.5.1: the close reply goes out after the frame under way, not

@@ -235,6 +235,10 @@ impl Unwritten {
         self.rest.back().or(self.first.as_ref())
     }
 
+    fn newest_mut(&mut self) -> Option<&mut Queued> {
+        self.rest.back_mut().or(self.first.as_mut())
+    }
+
     /// Forgets the frames that end by byte `written`.
     fn written(&mut self, written: u64) {
         while self.first.is_some_and(|f| f.end <= written) {
@@ -625,7 +629,18 @@ impl Dom {
     pub(crate) fn send_payload(&mut self, data: &[u8]) -> Result<bool, Error> {
         self.transport_error()?;
         if self.conn.ready_state() == ReadyState::Open {
-            return self.send_with(data.len(), |conn| conn.send_payload(data));
+            let held = self.conn.held_output_len() as u64;
+            let sent = self.send_with(data.len(), |conn| conn.send_payload(data))?;
+            if held > 0 && self.conn.held_output_len() == 0 {
+                // The frame's last byte released the control frames held
+                // behind it: they follow it in the output, but are no
+                // application data (WHATWG `bufferedAmount`).
+                if let Some(frame) = self.queued.newest_mut() {
+                    frame.end = frame.end.saturating_sub(held);
+                    frame.wire = frame.wire.saturating_sub(held);
+                }
+            }
+            return Ok(sent);
         }
         self.conn.send_payload(data).map(|()| true)
     }

@@ -108,6 +108,31 @@ fn send_while_open_transmits_and_counts_until_written() {
     );
 }
 
+/// `bufferedAmount` counts application data only: the pings and pongs held
+/// behind a declared frame, which its last byte releases, are not.
+#[test]
+fn control_frames_held_behind_a_declared_frame_are_not_buffered_data() {
+    let conn = crate::Connection::established(Role::Server, Default::default(), &[]);
+    let mut dom = Dom::new(conn, String::new());
+    dom.begin_message(false, 3).unwrap();
+    dom.conn.ping(b"pingpingpi").unwrap();
+    dom.send_payload(b"ab").unwrap();
+    assert_eq!(dom.buffered_amount(), 2);
+    dom.send_payload(b"c").unwrap();
+    assert_eq!(dom.conn.pending_output(), b"\x82\x03abc\x89\x0apingpingpi");
+    assert_eq!(dom.buffered_amount(), 3);
+    dom.wrote(4);
+    assert_eq!(dom.buffered_amount(), 1, "one payload byte left");
+    dom.wrote(1);
+    assert_eq!(dom.buffered_amount(), 0, "all application data is written");
+    dom.send(&Data::from(&[1u8, 2][..])).unwrap();
+    assert_eq!(dom.buffered_amount(), 2, "a later message counts alone");
+    dom.wrote(12);
+    assert_eq!(dom.buffered_amount(), 2, "the ping written, the message not");
+    dom.wrote(4);
+    assert_eq!(dom.buffered_amount(), 0);
+}
+
 /// `close(code, reason)` step 1: "If code is present, but is neither an
 /// integer equal to 1000 nor an integer in the range 3000 to 4999,
 /// inclusive, throw an InvalidAccessError DOMException" — checked before
