@@ -9,7 +9,7 @@ use rfc6455::tokio::WebSocket;
 use rfc6455::{Accept, Config, Message, Role};
 use std::future::Future;
 use std::time::Duration;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufWriter};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufWriter, DuplexStream, duplex};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::{Instant, sleep, timeout};
 
@@ -18,6 +18,12 @@ const LIMIT: Duration = Duration::from_secs(60);
 /// A hand-made client: the handshake by hand, then raw bytes.
 async fn raw_client(addr: std::net::SocketAddr) -> TcpStream {
     let mut s = TcpStream::connect(addr).await.unwrap();
+    raw_handshake(&mut s).await;
+    s
+}
+
+/// The client's side of the handshake, by hand, over any stream.
+async fn raw_handshake<S: AsyncRead + AsyncWrite + Unpin>(s: &mut S) {
     s.write_all(
         b"GET / HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
           Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
@@ -31,7 +37,30 @@ async fn raw_client(addr: std::net::SocketAddr) -> TcpStream {
         head.push(byte[0]);
     }
     assert!(head.starts_with(b"HTTP/1.1 101"), "{}", String::from_utf8_lossy(&head));
-    s
+}
+
+/// A server `WebSocket` over an in-memory pipe of `pipe` bytes each way,
+/// whose shutdown (unlike a socket's) wakes no writer waiting on it.
+async fn server_duplex(pipe: usize, config: Config) -> (WebSocket<DuplexStream>, DuplexStream) {
+    let (ours, mut raw) = duplex(pipe);
+    let (ws, ()) = tokio::join!(
+        WebSocket::accept_with(ours, config, |_| Ok(Accept::new())),
+        raw_handshake(&mut raw)
+    );
+    (ws.expect("server handshake"), raw)
+}
+
+/// Everything `raw` receives within `wait`, or until it ends.
+async fn drain_for<S: AsyncRead + Unpin>(raw: &mut S, wait: Duration) -> Vec<u8> {
+    let mut out = Vec::new();
+    let end = Instant::now() + wait;
+    let mut buf = vec![0u8; 64 << 10];
+    loop {
+        match tokio::time::timeout_at(end, raw.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) | Err(_) => return out,
+            Ok(Ok(n)) => out.extend_from_slice(&buf[..n]),
+        }
+    }
 }
 
 /// A server `WebSocket` over `wrap(tcp)` with a raw client at the other end.
@@ -454,6 +483,82 @@ async fn cancelled_sends_keep_the_stream_valid() {
         let sent = server.await.unwrap();
         assert_eq!(got.len(), sent.len());
         assert!(got == sent, "messages differ");
+    })
+    .await
+    .expect("test bounded");
+}
+
+/// A `select!` whose other branch is ready first drops `send(..)` before
+/// polling it: the docs promise that a dropped send has queued its whole
+/// message, so it is queued at the call, not at the first poll. Both the
+/// socket's `send` and the write half's.
+#[tokio::test]
+async fn a_send_dropped_unpolled_by_select_has_queued_its_message() {
+    timeout(LIMIT, async {
+        let (mut ws, mut raw) = server_duplex(1 << 16, plain_config()).await;
+        tokio::select! {
+            biased;
+            () = std::future::ready(()) => {}
+            r = ws.send("whole") => r.unwrap(),
+        }
+        let (_read, mut write) = ws.split();
+        tokio::select! {
+            biased;
+            () = std::future::ready(()) => {}
+            r = write.send("half") => r.unwrap(),
+        }
+        write.send("next").await.unwrap();
+        let got = drain_for(&mut raw, Duration::from_millis(300)).await;
+        let payloads: Vec<Vec<u8>> = decode_frames(&got).into_iter().map(|f| f.payload).collect();
+        assert_eq!(
+            payloads,
+            [&b"whole"[..], b"half", b"next"],
+            "the dropped sends' messages"
+        );
+    })
+    .await
+    .expect("test bounded");
+}
+
+/// The write half waits on a full transport (the peer stopped reading)
+/// when the read half fails the connection (invalid UTF-8 from the peer)
+/// and closes the transport: the write half must be woken to see it, by
+/// its `send` and by its `Sink`. Over a pipe, whose shutdown wakes no
+/// writer; over TCP the kernel's wake-up had hidden it.
+#[tokio::test]
+async fn a_write_half_parked_on_a_full_transport_ends_when_the_read_half_fails() {
+    use futures_util::SinkExt;
+    timeout(LIMIT, async {
+        for sink in [false, true] {
+            let (ws, mut raw) = server_duplex(4096, plain_config()).await;
+            let (mut read, mut write) = ws.split();
+            let writer = tokio::spawn(async move {
+                match sink {
+                    false => write.send(vec![7u8; 64 << 10]).await,
+                    true => {
+                        for _ in 0..64 {
+                            SinkExt::send(&mut write, Message::Binary(vec![7u8; 1024].into())).await?;
+                        }
+                        Ok(())
+                    }
+                }
+            });
+            sleep(Duration::from_millis(100)).await;
+            assert!(!writer.is_finished(), "sink {sink}: the write waits on the full pipe");
+            raw.write_all(&wire(Role::Server, &[testkit::text_bytes(&[0xff, 0xfe])]))
+                .await
+                .unwrap();
+            let got = timeout(Duration::from_secs(2), read.read())
+                .await
+                .expect("the read half ends");
+            assert!(matches!(got, Err(rfc6455::Error::Protocol(_))), "{got:?}");
+            let sent = timeout(Duration::from_secs(3), writer).await;
+            let sent = sent.unwrap_or_else(|_| panic!("sink {sink}: the write half still waits"));
+            // The DOM-style `send` reports a transport failure as events;
+            // the `Sink` as an error.
+            assert_eq!(sent.unwrap().is_err(), sink, "sink {sink}");
+            drop(raw);
+        }
     })
     .await
     .expect("test bounded");

@@ -218,6 +218,12 @@ impl Driver {
         self.dom.sendable()
     }
 
+    /// Whether the transport is still open.
+    #[cfg(feature = "tokio")]
+    pub(crate) fn transport_open(&self) -> bool {
+        self.dom.transport_open()
+    }
+
     /// Whether output waits to be written.
     pub(crate) fn has_output(&self) -> bool {
         !self.dom.conn.pending_output().is_empty()

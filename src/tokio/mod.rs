@@ -709,17 +709,19 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     /// before open, `Closing` once closing or closed, or
     /// `ControlPayloadTooLong` for a ping or pong over 125 bytes, and
     /// [`Error::Io`] once the transport failed (before or while writing).
-    pub async fn send<'a>(&mut self, data: impl Into<Outgoing<'a>>) -> Result<(), Error> {
-        // The payload is queued (and dropped) before any wait, so the
-        // future does not carry it (benches/compare callgrind,
-        // send_binary_16_b, tokio driver).
-        match queue(&mut self.inner.driver, data.into())? {
-            Wait::Nothing => Ok(()),
-            Wait::Drain => {
-                poll_fn(|cx| self.inner.poll_ready(cx)).await;
-                Ok(())
+    pub fn send<'a>(&mut self, data: impl Into<Outgoing<'a>>) -> impl Future<Output = Result<(), Error>> + '_ {
+        // Queued at the call, not at the first poll: a send a `select!`
+        // drops unpolled has queued its message too.
+        let queued = queue(&mut self.inner.driver, data.into());
+        async move {
+            match queued? {
+                Wait::Nothing => Ok(()),
+                Wait::Drain => {
+                    poll_fn(|cx| self.inner.poll_ready(cx)).await;
+                    Ok(())
+                }
+                Wait::SinkReady => poll_fn(|cx| self.inner.poll_sink_ready(cx)).await,
             }
-            Wait::SinkReady => poll_fn(|cx| self.inner.poll_sink_ready(cx)).await,
         }
     }
 

@@ -66,7 +66,21 @@ impl<S> Shared<S> {
         *lock(slot) = Some(cx.waker().clone());
         let waker = Waker::from(Arc::clone(&self.wakers));
         let mut shared_cx = Context::from_waker(&waker);
-        f(&mut lock(&self.inner), &mut shared_cx)
+        let mut inner = lock(&self.inner);
+        let before = (inner.driver.ready_state(), inner.driver.transport_open());
+        let polled = f(&mut inner, &mut shared_cx);
+        let after = (inner.driver.ready_state(), inner.driver.transport_open());
+        drop(inner);
+        // The connection moved on (closing, failed, transport closed): the
+        // other half may wait on the transport for something that will not
+        // come now; let it look again.
+        if before != after {
+            let other = if reader { &self.wakers.write } else { &self.wakers.read };
+            if let Some(waker) = lock(other).take() {
+                waker.wake();
+            }
+        }
+        polled
     }
 }
 
@@ -213,8 +227,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WriteHalf<S> {
     /// # Errors
     ///
     /// As [`WebSocket::send`](super::WebSocket::send).
-    pub async fn send<'a>(&mut self, data: impl Into<Outgoing<'a>>) -> Result<(), Error> {
-        let wait = super::queue(&mut lock(&self.shared.inner).driver, data.into())?;
+    pub fn send<'a>(
+        &mut self,
+        data: impl Into<Outgoing<'a>>,
+    ) -> impl core::future::Future<Output = Result<(), Error>> + '_ {
+        let queued = super::queue(&mut lock(&self.shared.inner).driver, data.into());
+        async move { self.wait_sent(queued?).await }
+    }
+
+    async fn wait_sent(&mut self, wait: Wait) -> Result<(), Error> {
         let ready = match wait {
             Wait::Nothing => return Ok(()),
             Wait::Drain => {
