@@ -308,6 +308,44 @@ fn a_one_gib_deflate_bomb_is_refused_with_bounded_memory() {
     }
 }
 
+// RFC 7692 §8.1: the size limit is on the message. An incompressible
+// message at the limit takes more bytes compressed (deflate's block
+// headers) than the limit: it is accepted, whole and in fragments, and one
+// byte more is refused with 1009 as it inflates. The smallest case: "q"
+// under a 1-byte limit is 3 bytes on the wire.
+#[test]
+fn the_size_limit_is_on_the_inflated_message_not_the_wire() {
+    for limit in [1usize, 64 << 10] {
+        let config = Config::default().max_message_size(limit);
+        let mut pair = Pair::with_configs(config.clone(), config);
+        pair.drive();
+        pair.server.take_events();
+        pair.client.take_events();
+        let mut rng = XorShift::new(42);
+        let at_limit = rng.bytes(limit);
+        let frame = raw_deflate(&at_limit, 6);
+        assert!(frame.len() > limit, "incompressible: {} bytes for {limit}", frame.len());
+        let events = pair.inject(Role::Server, &binary(&frame).rsv(0b100).to(Role::Server).bytes());
+        assert!(
+            matches!(events.as_slice(), [Ev::Binary(b)] if *b == at_limit),
+            "limit {limit}: {events:?}"
+        );
+        let (first, rest) = frame.split_at(frame.len() / 2);
+        let mut events = pair.inject(
+            Role::Server,
+            &binary(first).rsv(0b100).fin(false).to(Role::Server).bytes(),
+        );
+        events.extend(pair.inject(Role::Server, &cont(rest).to(Role::Server).bytes()));
+        assert!(
+            matches!(events.as_slice(), [Ev::Binary(b)] if *b == at_limit),
+            "limit {limit}, in two frames"
+        );
+        let over = raw_deflate(&rng.bytes(limit + 1), 6);
+        let events = pair.inject(Role::Server, &binary(&over).rsv(0b100).to(Role::Server).bytes());
+        assert_fails_with(&events, 1009);
+    }
+}
+
 // RFC 7692 §8 (client offers in order of preference): several offers are
 // sent in order and the server takes the first it accepts.
 #[test]

@@ -684,9 +684,13 @@ impl Connection {
             if header.opcode != OpCode::Continuation {
                 self.reader.message_len = 0;
             }
-            self.reader.message_len += header.len;
+            self.reader.message_len = self.reader.message_len.saturating_add(header.len);
             let max = self.settings.max_message_size;
-            if self.reader.message_len > max as u64 {
+            // The limit is on the message, so a compressed one is held to
+            // it as it inflates (RFC 7692 §8.1): its frames declare
+            // compressed bytes, which for incompressible data exceed the
+            // message's own, and are inflated as they arrive, never held.
+            if self.reader.message_len > max as u64 && !self.reader.compressed {
                 return Err(Error::LimitExceeded {
                     kind: Limit::MessageSize,
                     len: self.reader.message_len,
