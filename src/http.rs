@@ -172,11 +172,21 @@ pub(crate) fn accept_head(
     // extended CONNECT (RFC 8441, feature `http2`); any other request that
     // is not HTTP/1.1 is refused as RFC 6455 §4.1 requires.
     let http11 = version == ::http::Version::HTTP_11;
+    // An absolute-form target (RFC 9112 §3.2.2) is judged whole, as from
+    // bytes: its authority, not the `Host` header, is the host.
+    let whole;
+    let target = match uri.scheme().is_some() && http11 {
+        true => {
+            whole = std::format!("{uri}");
+            whole.as_str()
+        }
+        false => uri.path_and_query().map_or("/", |p| p.as_str()),
+    };
     let head = crate::handshake::judge_head(
         method.as_str(),
         http11,
         protocol.filter(|_| version == ::http::Version::HTTP_2),
-        uri.path_and_query().map_or("/", |p| p.as_str()),
+        target,
         uri.authority().map(|a| a.as_str()),
         headers.iter().map(|(name, value)| (name.as_str(), value.as_bytes())),
         limits,
@@ -644,6 +654,38 @@ mod tests {
         request.headers_mut().remove("host");
         let refused = accept(&request, Config::default(), |_| Ok(Accept::new())).unwrap_err();
         assert!(matches!(refused.error, Error::Handshake(HandshakeError::MissingHost)));
+    }
+
+    /// RFC 9112 §3.2.2: with an absolute-form target the server "MUST
+    /// ignore the received Host header field" and take the target's
+    /// authority, as the raw-socket path does from the same bytes.
+    #[test]
+    fn an_absolute_form_target_names_the_host() {
+        for uri in ["http://real.example:81/ws?x", "WS://real.example:81/ws?x"] {
+            let mut request = upgrade_request().uri(uri).body(()).unwrap();
+            request
+                .headers_mut()
+                .insert("host", ::http::HeaderValue::from_static("other.example"));
+            let mut seen = (String::new(), String::new());
+            accept(&request, Config::default(), |r| {
+                seen = (r.host().into(), r.target().into());
+                Ok(Accept::new())
+            })
+            .unwrap();
+            assert_eq!(seen, ("real.example:81".into(), "/ws?x".into()), "{uri}");
+            let mut raw = Connection::server(Config::default());
+            raw.receive(
+                std::format!(
+                    "GET {uri} HTTP/1.1\r\nHost: other.example\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+                     Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+                )
+                .as_bytes(),
+            );
+            match raw.poll_event() {
+                Some(Event::Request(r)) => assert_eq!((r.host(), r.target()), ("real.example:81", "/ws?x")),
+                other => panic!("{other:?}"),
+            }
+        }
     }
 
     /// §4.2.1: a request without the key is a 400.

@@ -5,7 +5,7 @@
 //! `BadRequest` carrying the status to refuse it with (400, 426 or 431).
 //! The answer is built in `accept.rs`.
 
-use super::fields::{Headers, all_items, any_has_token, header_values};
+use super::fields::{Headers, all_items, any_has_token, header_values, is_token};
 use super::parse::{Limits, check_leading_empty_lines, copy_headers, header_storage, parse_status};
 use crate::error::HandshakeError;
 use alloc::borrow::ToOwned;
@@ -85,7 +85,9 @@ impl Request {
         self.key.is_empty()
     }
 
-    /// Subprotocols offered, in the client's order of preference.
+    /// Subprotocols offered, in the client's order of preference. Only
+    /// tokens (RFC 6455 §4.1 item 10): an item that is not one (or not
+    /// UTF-8) is left out, as no answer could name it as sent.
     pub fn protocols(&self) -> &[String] {
         &self.protocols
     }
@@ -97,17 +99,17 @@ impl Request {
 }
 
 /// The request target in origin form (path and query), and the authority
-/// when it came in absolute form (`http://host/path`), which RFC 9112
+/// when it came in absolute form (`http://host/path`, or `https`, `ws`,
+/// `wss`), which RFC 9112
 /// §3.2.2 says a server must accept and take the host from.
 fn split_target(target: &str) -> (String, Option<String>) {
-    let lower = |n: usize| target.get(..n).map(str::to_ascii_lowercase);
-    let scheme_len = if lower(7).as_deref() == Some("http://") {
-        7
-    } else if lower(8).as_deref() == Some("https://") {
-        8
-    } else {
+    let scheme = ["http://", "https://", "ws://", "wss://"]
+        .into_iter()
+        .find(|s| target.get(..s.len()).is_some_and(|t| t.eq_ignore_ascii_case(s)));
+    let Some(scheme) = scheme else {
         return (target.to_owned(), None);
     };
+    let scheme_len = scheme.len();
     let rest = &target[scheme_len..];
     let end = rest.find(['/', '?']).unwrap_or(rest.len());
     let (authority, path) = rest.split_at(end);
@@ -229,7 +231,10 @@ fn check_version(headers: &Headers) -> Result<(), BadRequest> {
 
 /// The request, with the subprotocols and extensions it offers.
 fn with_offers(target: String, authority: Option<String>, headers: Headers, key: String) -> Request {
-    let protocols = all_items(&headers, "Sec-WebSocket-Protocol");
+    // Not UTF-8 reads as U+FFFD, no token: answering with it would name
+    // bytes the client never sent (§4.2.2: one of the values it offered).
+    let mut protocols = all_items(&headers, "Sec-WebSocket-Protocol");
+    protocols.retain(|p| is_token(p));
     let extensions = all_items(&headers, "Sec-WebSocket-Extensions");
     Request {
         target,
@@ -422,5 +427,21 @@ mod tests {
         let bare = replace(RFC_REQUEST, "GET /chat?x=1 ", "GET HTTP://other.example ");
         let (request, _) = parse_request(&bare, LIMITS).unwrap().unwrap();
         assert_eq!((request.target(), request.host()), ("/", "other.example"));
+
+        let ws = replace(RFC_REQUEST, "GET /chat?x=1 ", "GET wss://other.example/x ");
+        let (request, _) = parse_request(&ws, LIMITS).unwrap().unwrap();
+        assert_eq!((request.target(), request.host()), ("/x", "other.example"));
+    }
+
+    // §4.2.2: the server's answer names "one of the values" the client
+    // offered, which are tokens (§4.1 item 10). An item that is no token,
+    // or not UTF-8 (read as U+FFFD), is left out: an answer naming it
+    // would send other bytes than the client's, or break the header.
+    #[test]
+    fn offers_that_are_not_tokens_are_left_out() {
+        let mut bytes = RFC_REQUEST[..RFC_REQUEST.len() - 2].to_vec();
+        bytes.extend_from_slice(b"Sec-WebSocket-Protocol: \xff, a b, v2, \"q\"\r\n\r\n");
+        let (request, _) = parse_request(&bytes, LIMITS).unwrap().unwrap();
+        assert_eq!(request.protocols(), ["chat", "superchat", "v2"]);
     }
 }
