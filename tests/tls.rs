@@ -265,6 +265,63 @@ mod tokio_driver {
         assert!(timeout(LIMIT, read.next()).await.unwrap().is_none());
     }
 
+    /// A message larger than rustls's 64 KiB of outgoing records, to a
+    /// server that reads only after a pause: the send waits for TCP, and
+    /// when rustls's buffer is full and then drained the TLS stream must
+    /// not report a write of 0 bytes (the driver takes that for a dead
+    /// transport: a review saw `WriteZero` fail such a send).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn tokio_wss_large_send_to_a_server_that_reads_late() {
+        let pki = pki();
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let config = server_config(&pki);
+        let server = std::thread::spawn(move || {
+            let (tcp, _) = listener.accept().ok()?;
+            tcp.set_read_timeout(Some(LIMIT)).unwrap();
+            let tls = rustls::StreamOwned::new(rustls::ServerConnection::new(config).unwrap(), tcp);
+            let roomy = Config::default().max_message_size(16 << 20);
+            let mut ws =
+                rfc6455::websocket::WebSocket::accept_with(Plain(tls), roomy, |_| Ok(Default::default())).ok()?;
+            std::thread::sleep(Duration::from_millis(1500));
+            let Ok(Some(Message::Binary(bytes))) = ws.read() else {
+                return None;
+            };
+            ws.send(bytes.len().to_string()).ok()?;
+            while let Ok(Some(_)) = ws.read() {}
+            Some(bytes)
+        });
+        let size = 12 << 20;
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        // Incompressible, so permessage-deflate cannot shrink it.
+        let data: Vec<u8> = (0..size)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect();
+        let url = format!("wss://localhost:{port}/");
+        let answer = timeout(LIMIT, async {
+            let mut ws = WebSocket::connect_tls(&url, &[], Config::default(), client_config(&pki))
+                .await
+                .unwrap();
+            ws.send(data.as_slice()).await.unwrap();
+            let answer = ws.next().await;
+            ws.close(Some(1000), None).await.unwrap();
+            while let Some(Ok(_)) = ws.next().await {}
+            answer
+        })
+        .await
+        .expect("bounded");
+        assert_eq!(answer.unwrap().unwrap(), Message::Text(size.to_string().into()));
+        assert!(
+            server.join().unwrap() == Some(data.into()),
+            "the server got the message whole"
+        );
+    }
+
     /// A server that hangs up during the TLS handshake: `connect` fails
     /// with an I/O error instead of waiting.
     #[tokio::test]

@@ -175,11 +175,21 @@ impl AsyncWrite for TlsStream {
     fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
         let mut taken = 0;
+        let mut drained_full = false;
         loop {
             // rustls takes plaintext up to its buffer limit, encrypted at
             // once into records.
             let n = this.tls.writer().write(&buf[taken..])?;
             taken += n;
+            if n == 0 && taken == 0 {
+                // Its buffer was full: once drained below, it takes more.
+                // `Ok(0)` would tell the caller the stream is dead
+                // (`WriteZero`, a review found a 12 MiB wss send failed so).
+                if drained_full {
+                    return Poll::Ready(Err(ErrorKind::WriteZero.into()));
+                }
+                drained_full = true;
+            }
             match this.poll_write_tls(cx) {
                 Poll::Ready(Ok(())) => {}
                 Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
@@ -188,7 +198,7 @@ impl AsyncWrite for TlsStream {
                 Poll::Pending if taken > 0 => return Poll::Ready(Ok(taken)),
                 Poll::Pending => return Poll::Pending,
             }
-            if taken == buf.len() || n == 0 {
+            if taken == buf.len() || (n == 0 && taken > 0) {
                 return Poll::Ready(Ok(taken));
             }
         }
