@@ -187,6 +187,122 @@ fn platform_roots_are_trusted_by_default() {
     assert_eq!(ws.read().unwrap(), Some(Message::Text("by hand".into())));
 }
 
+/// Sends the header of a 16 KiB TLS record of `content_type`, then one
+/// byte every 100 ms for 4 s: each byte comes within any socket timeout, so
+/// only a deadline checked between reads ends the wait.
+fn trickle_a_record(tcp: &mut std::net::TcpStream, content_type: u8) {
+    use std::io::Write;
+    let started = std::time::Instant::now();
+    if tcp.write_all(&[content_type, 0x03, 0x03, 0x40, 0x00]).is_err() {
+        return;
+    }
+    while started.elapsed() < Duration::from_secs(4) {
+        std::thread::sleep(Duration::from_millis(100));
+        if tcp.write_all(&[0]).is_err() {
+            return;
+        }
+    }
+}
+
+/// The handshake timeout covers the TLS handshake against a server that
+/// trickles its first record (RFC 6455 §4.1's handshake, bounded by
+/// `handshake_timeout`): it ran 4 s past a 500 ms timeout inside rustls's
+/// read loop.
+#[test]
+fn blocking_handshake_timeout_holds_against_a_trickling_tls_server() {
+    use std::io::Read;
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = std::thread::spawn(move || {
+        let Ok((mut tcp, _)) = listener.accept() else { return };
+        let mut hello = [0u8; 2048];
+        let _ = tcp.read(&mut hello);
+        trickle_a_record(&mut tcp, 0x16);
+    });
+    let started = std::time::Instant::now();
+    let config = Config::default().handshake_timeout(Some(Duration::from_millis(500)));
+    let mut ws = WebSocket::connect_with(&format!("wss://127.0.0.1:{port}/"), &[], config.clone()).unwrap();
+    let event = ws.next_event();
+    let took = started.elapsed();
+    server.join().unwrap();
+    assert!(
+        took < Duration::from_millis(1500),
+        "the 500 ms handshake timeout ended after {took:?}"
+    );
+    match event {
+        Some(Event::Error(e)) => assert!(
+            matches!(e.error, rfc6455::Error::Timeout(rfc6455::error::Timeout::Handshake)),
+            "{:?}",
+            e.error
+        ),
+        other => panic!("{other:?}"),
+    }
+    let started = std::time::Instant::now();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = std::thread::spawn(move || {
+        let Ok((mut tcp, _)) = listener.accept() else { return };
+        let mut hello = [0u8; 2048];
+        let _ = tcp.read(&mut hello);
+        trickle_a_record(&mut tcp, 0x16);
+    });
+    let request = rfc6455::ClientRequest::new(format!("127.0.0.1:{port}"), "/");
+    let refused = WebSocket::connect_request(request, true, config);
+    let took = started.elapsed();
+    server.join().unwrap();
+    assert!(took < Duration::from_millis(1500), "connect_request took {took:?}");
+    assert!(
+        matches!(
+            refused,
+            Err(rfc6455::Error::Timeout(rfc6455::error::Timeout::Handshake))
+        ),
+        "{:?}",
+        refused.err()
+    );
+}
+
+/// The close timeout holds over TLS against a server that, after the
+/// handshake, trickles a record instead of answering the close: rustls's
+/// own read waits for the whole record, so one call ran past the deadline.
+#[test]
+fn blocking_close_timeout_holds_against_a_trickling_tls_server() {
+    use std::io::Read;
+    let pki = pki();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let config = server_config(&pki);
+    let server = std::thread::spawn(move || {
+        let Ok((tcp, _)) = listener.accept() else { return };
+        tcp.set_read_timeout(Some(LIMIT)).unwrap();
+        let mut tls = rustls::StreamOwned::new(rustls::ServerConnection::new(config).unwrap(), tcp);
+        match WebSocket::accept(Plain(&mut tls)) {
+            // Dropped, it would answer; forgotten, it leaves the socket to us.
+            Ok(ws) => std::mem::forget(ws),
+            Err(_) => return,
+        }
+        let mut close = [0u8; 256];
+        let _ = tls.sock.read(&mut close);
+        trickle_a_record(&mut tls.sock, 0x17);
+    });
+    let config = Config::default().close_timeout(Some(Duration::from_millis(500)));
+    let url = format!("wss://localhost:{port}/");
+    let mut ws = WebSocket::connect_tls(&url, &[], config, client_config(&pki)).unwrap();
+    assert!(matches!(ws.next_event(), Some(Event::Open)));
+    ws.close(Some(1000), None).unwrap();
+    let started = std::time::Instant::now();
+    let mut events = Vec::new();
+    while let Some(event) = ws.next_event() {
+        events.push(format!("{event:?}"));
+    }
+    let took = started.elapsed();
+    server.join().unwrap();
+    assert!(
+        took < Duration::from_millis(1500),
+        "the 500 ms close timeout ended after {took:?}: {events:?}"
+    );
+    assert!(events.iter().any(|e| e.contains("Timeout(Close)")), "{events:?}");
+}
+
 mod tokio_driver {
     use super::*;
     use futures_util::StreamExt;

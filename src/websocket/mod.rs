@@ -332,10 +332,11 @@ fn open_stream(
     #[cfg(feature = "rustls")]
     {
         let (config, name) = crate::tls::client_setup(request.host(), tls)?;
-        let client = rustls::ClientConnection::new(config, name).map_err(|e| Error::Io(io::Error::other(e)))?;
-        // The TLS handshake runs with the first write, inside the driver.
-        Ok(open_tcp(request, 443, deadline)
-            .map(|tcp| MaybeTlsStream::Tls(Box::new(rustls::StreamOwned::new(client, tcp)))))
+        let mut client = rustls::ClientConnection::new(config, name).map_err(|e| Error::Io(io::Error::other(e)))?;
+        Ok(open_tcp(request, 443, deadline).and_then(|mut tcp| {
+            transport::tls_handshake(&mut client, &mut tcp, deadline)?;
+            Ok(MaybeTlsStream::Tls(Box::new(rustls::StreamOwned::new(client, tcp))))
+        }))
     }
     #[cfg(not(feature = "rustls"))]
     {

@@ -209,9 +209,87 @@ impl Read for MaybeTlsStream {
         match self {
             MaybeTlsStream::Plain(s) => s.read(buf),
             #[cfg(feature = "rustls")]
-            MaybeTlsStream::Tls(s) => s.read(buf),
+            MaybeTlsStream::Tls(s) => tls_read(s, buf),
         }
     }
+}
+
+/// The TLS handshake over `tcp`, over by `deadline` (the opening
+/// handshake's). Each socket read and write is bounded by the time left,
+/// and the deadline is checked between them: rustls's own loop reads until
+/// a whole record has come, so a peer that sent a byte at a time, each
+/// within a read timeout, held it for as long as it liked.
+#[cfg(feature = "rustls")]
+pub(super) fn tls_handshake(
+    tls: &mut rustls::ClientConnection,
+    tcp: &mut TcpStream,
+    deadline: Option<std::time::Instant>,
+) -> io::Result<()> {
+    use std::io::ErrorKind;
+    let timed_out = |e: io::Error| match e.kind() {
+        ErrorKind::WouldBlock => io::Error::from(ErrorKind::TimedOut),
+        _ => e,
+    };
+    loop {
+        let left = match deadline {
+            Some(deadline) => match deadline.saturating_duration_since(std::time::Instant::now()) {
+                left if left.is_zero() => return Err(ErrorKind::TimedOut.into()),
+                left => Some(left),
+            },
+            None => None,
+        };
+        tcp.set_read_timeout(left)?;
+        tcp.set_write_timeout(left)?;
+        while tls.wants_write() {
+            tls.write_tls(tcp).map_err(timed_out)?;
+        }
+        if !tls.is_handshaking() {
+            break;
+        }
+        if tls.read_tls(tcp).map_err(timed_out)? == 0 {
+            return Err(ErrorKind::UnexpectedEof.into());
+        }
+        if let Err(e) = tls.process_new_packets() {
+            // The alert rustls queued, as far as TCP takes it.
+            let _ = tls.write_tls(tcp);
+            return Err(io::Error::new(ErrorKind::InvalidData, e));
+        }
+    }
+    // The driver sets its own timeouts from here.
+    tcp.set_read_timeout(None)?;
+    tcp.set_write_timeout(None)
+}
+
+/// One read of plaintext with at most one read of the socket: what rustls
+/// already decrypted, else what the next socket read completes. A record
+/// still partial after it is `WouldBlock`, which the driver takes as a
+/// read that timed out: it checks its deadlines and reads on.
+/// (`StreamOwned::read` reads until a whole record has come, so a peer
+/// trickling a record a byte at a time held a close timeout for as long
+/// as it liked.)
+#[cfg(feature = "rustls")]
+fn tls_read(s: &mut rustls::StreamOwned<rustls::ClientConnection, TcpStream>, buf: &mut [u8]) -> io::Result<usize> {
+    use std::io::ErrorKind;
+    if s.conn.is_handshaking() {
+        // Only a stream made by hand gets here: `connect` finishes the
+        // handshake first.
+        return s.read(buf);
+    }
+    match s.conn.reader().read(buf) {
+        Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+        done => return done,
+    }
+    while s.conn.wants_write() {
+        s.conn.write_tls(&mut s.sock)?;
+    }
+    s.conn.read_tls(&mut s.sock)?;
+    if let Err(e) = s.conn.process_new_packets() {
+        let _ = s.conn.write_tls(&mut s.sock);
+        return Err(io::Error::new(ErrorKind::InvalidData, e));
+    }
+    // At the end of the stream rustls says `Ok(0)` after the peer's
+    // close_notify and `UnexpectedEof` without it, never `WouldBlock`.
+    s.conn.reader().read(buf)
 }
 
 impl Write for MaybeTlsStream {
