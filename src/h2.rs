@@ -233,7 +233,10 @@ impl AsyncWrite for H2Stream {
         }
         let this = &mut *self;
         // HTTP/2 flow control: write what the peer's window allows now.
-        this.send.reserve_capacity(buf.len());
+        // No window exceeds 2^31 - 1 (RFC 9113 §6.9.1), and h2 takes the
+        // reservation as a u32: a write of 4 GiB reserved nothing and
+        // waited for good.
+        this.send.reserve_capacity(buf.len().min(CONNECTION_WINDOW as usize));
         loop {
             match ready!(this.send.poll_capacity(cx)) {
                 Some(Ok(0)) => continue,

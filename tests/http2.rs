@@ -490,3 +490,50 @@ async fn a_failure_right_after_a_message_loses_no_frame() {
     })
     .await;
 }
+
+/// `H2Stream` over a stream of a raw h2 connection whose server hands the
+/// request body to `serve`.
+async fn raw_h2_stream<F, Fut>(serve: F) -> rfc6455::h2::H2Stream
+where
+    F: FnOnce(h2::RecvStream) -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let (tcp, _) = listener.accept().await.unwrap();
+        let mut connection = h2::server::Builder::new().handshake::<_, Bytes>(tcp).await.unwrap();
+        let (request, mut respond) = connection.accept().await.unwrap().unwrap();
+        let response = http::Response::builder().status(200).body(()).unwrap();
+        let _send = respond.send_response(response, false).unwrap();
+        tokio::spawn(async move { while connection.accept().await.is_some() {} });
+        serve(request.into_body()).await;
+    });
+    let tcp = TcpStream::connect(addr).await.unwrap();
+    let (send, connection) = h2::client::handshake(tcp).await.unwrap();
+    tokio::spawn(connection);
+    let mut send = send.ready().await.unwrap();
+    let request = http::Request::post("http://localhost/").body(()).unwrap();
+    let (response, stream) = send.send_request(request, false).unwrap();
+    rfc6455::h2::H2Stream::new(stream, response.await.unwrap().into_body())
+}
+
+/// A write of 4 GiB writes what the window allows: h2 takes the capacity
+/// asked for as a u32, and a request of exactly 2^32 bytes reserved none
+/// and waited for good (RFC 9113 §6.9.1: no window exceeds 2^31 - 1).
+#[tokio::test]
+async fn a_write_of_4_gib_writes_what_the_window_allows() {
+    run(async {
+        let mut stream = raw_h2_stream(|mut body| async move {
+            while let Some(Ok(data)) = body.data().await {
+                let _ = body.flow_control().release_capacity(data.len());
+            }
+        })
+        .await;
+        // Zeroed pages the kernel maps lazily: only what is written is read.
+        let huge = vec![0u8; 1 << 32];
+        let wrote = timeout(Duration::from_secs(5), stream.write(&huge)).await;
+        assert!(matches!(wrote, Ok(Ok(n)) if n > 0), "{wrote:?}");
+    })
+    .await;
+}

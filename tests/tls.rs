@@ -303,6 +303,51 @@ fn blocking_close_timeout_holds_against_a_trickling_tls_server() {
     assert!(events.iter().any(|e| e.contains("Timeout(Close)")), "{events:?}");
 }
 
+/// A TLS server that, once the client has its 101, sends a text message
+/// "one" and, in the same TCP write, a record the client cannot accept (a
+/// plaintext fatal alert), then keeps the socket open for a while.
+fn server_sending_a_message_then_a_bad_record(pki: &Pki) -> (u16, std::thread::JoinHandle<()>) {
+    use std::io::Write;
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let config = server_config(pki);
+    let server = std::thread::spawn(move || {
+        let Ok((tcp, _)) = listener.accept() else { return };
+        tcp.set_read_timeout(Some(LIMIT)).unwrap();
+        let mut tls = rustls::StreamOwned::new(rustls::ServerConnection::new(config).unwrap(), tcp);
+        match WebSocket::accept(Plain(&mut tls)) {
+            // Dropped, it would send a close frame.
+            Ok(ws) => std::mem::forget(ws),
+            Err(_) => return,
+        }
+        std::thread::sleep(Duration::from_millis(300));
+        tls.conn.writer().write_all(&[0x81, 0x03, b'o', b'n', b'e']).unwrap();
+        let mut out = Vec::new();
+        while tls.conn.wants_write() {
+            tls.conn.write_tls(&mut out).unwrap();
+        }
+        out.extend_from_slice(&[0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x50]);
+        tls.sock.write_all(&out).unwrap();
+        std::thread::sleep(Duration::from_secs(2));
+    });
+    (port, server)
+}
+
+/// RFC 8446 §6: an error ends the connection from its record on. The
+/// message that came whole before a bad record, in the same TCP segment,
+/// is read first, then the error (it was lost to the error).
+#[test]
+fn blocking_wss_reads_a_message_sent_before_a_bad_record() {
+    let pki = pki();
+    let (port, server) = server_sending_a_message_then_a_bad_record(&pki);
+    let url = format!("wss://localhost:{port}/");
+    let mut ws = WebSocket::connect_tls(&url, &[], Config::default(), client_config(&pki)).unwrap();
+    assert!(matches!(ws.next_event(), Some(Event::Open)));
+    assert_eq!(ws.read().unwrap(), Some(Message::Text("one".into())));
+    assert!(ws.read().is_err(), "then the bad record's error");
+    server.join().unwrap();
+}
+
 mod tokio_driver {
     use super::*;
     use futures_util::StreamExt;
@@ -436,6 +481,25 @@ mod tokio_driver {
             server.join().unwrap() == Some(data.into()),
             "the server got the message whole"
         );
+    }
+
+    /// As `blocking_wss_reads_a_message_sent_before_a_bad_record`, over
+    /// the tokio driver's own TLS stream.
+    #[tokio::test]
+    async fn tokio_wss_reads_a_message_sent_before_a_bad_record() {
+        let pki = pki();
+        let (port, server) = server_sending_a_message_then_a_bad_record(&pki);
+        let url = format!("wss://localhost:{port}/");
+        timeout(LIMIT, async {
+            let mut ws = WebSocket::connect_tls(&url, &[], Config::default(), client_config(&pki))
+                .await
+                .unwrap();
+            assert_eq!(ws.read().await.unwrap(), Some(Message::Text("one".into())));
+            assert!(ws.read().await.is_err(), "then the bad record's error");
+        })
+        .await
+        .expect("bounded");
+        server.join().unwrap();
     }
 
     /// A server that hangs up during the TLS handshake: `connect` fails

@@ -114,7 +114,15 @@ impl TlsStream {
                 Err(e) if e.kind() == ErrorKind::WouldBlock => return Poll::Pending,
                 Err(e) => return Poll::Ready(Err(e)),
             }
-            self.process(cx)?;
+            if let Err(e) = self.process(cx) {
+                // A handshake that completed before a bad record is done:
+                // the records between come out of the first reads, and the
+                // error, which rustls keeps, after them.
+                return Poll::Ready(match self.tls.is_handshaking() {
+                    true => Err(e),
+                    false => Ok(()),
+                });
+            }
         }
     }
 
@@ -161,12 +169,28 @@ impl AsyncRead for TlsStream {
                 Err(e) if e.kind() == ErrorKind::WouldBlock => {}
                 Err(e) => return Poll::Ready(Err(e)),
             }
+            // An error rustls kept from a record behind the plaintext just
+            // read out (see below) ends the stream before the socket is
+            // read again, where a quiet peer would leave it waiting.
+            this.process(cx)?;
             match this.tls.read_tls(&mut Self::sync(&mut this.tcp, cx)) {
                 Ok(_) => {}
                 Err(e) if e.kind() == ErrorKind::WouldBlock => return Poll::Pending,
                 Err(e) => return Poll::Ready(Err(e)),
             }
-            this.process(cx)?;
+            if let Err(e) = this.process(cx) {
+                // Records that came whole before the bad one were sent
+                // first: their plaintext is read first, and the error, which
+                // rustls keeps, at the next read (a review saw a message
+                // lost to an alert that followed it in one segment).
+                return match this.tls.reader().read(buf.initialize_unfilled()) {
+                    Ok(n) if n > 0 => {
+                        buf.advance(n);
+                        Poll::Ready(Ok(()))
+                    }
+                    _ => Poll::Ready(Err(e)),
+                };
+            }
         }
     }
 }

@@ -279,13 +279,27 @@ fn tls_read(s: &mut rustls::StreamOwned<rustls::ClientConnection, TcpStream>, bu
         Err(e) if e.kind() == ErrorKind::WouldBlock => {}
         done => return done,
     }
+    let failed = |s: &mut rustls::StreamOwned<rustls::ClientConnection, TcpStream>, e: rustls::Error| {
+        // The alert rustls queued, as far as TCP takes it.
+        let _ = s.conn.write_tls(&mut s.sock);
+        io::Error::new(ErrorKind::InvalidData, e)
+    };
+    // An error rustls kept from a record behind the plaintext just read
+    // out (see below) ends the stream before the socket is read again.
+    if let Err(e) = s.conn.process_new_packets() {
+        return Err(failed(s, e));
+    }
     while s.conn.wants_write() {
         s.conn.write_tls(&mut s.sock)?;
     }
     s.conn.read_tls(&mut s.sock)?;
     if let Err(e) = s.conn.process_new_packets() {
-        let _ = s.conn.write_tls(&mut s.sock);
-        return Err(io::Error::new(ErrorKind::InvalidData, e));
+        // Records that came whole before the bad one were sent first:
+        // their plaintext is read first, the error at the next read.
+        return match s.conn.reader().read(buf) {
+            Ok(n) if n > 0 => Ok(n),
+            _ => Err(failed(s, e)),
+        };
     }
     // At the end of the stream rustls says `Ok(0)` after the peer's
     // close_notify and `UnexpectedEof` without it, never `WouldBlock`.
