@@ -517,6 +517,43 @@ async fn read_ahead_fills_to_its_mark_and_no_further() {
     .await;
 }
 
+/// The read-ahead mark bounds a queue of empty messages too: each counts
+/// its place in the queue, not only its (empty) payload. While `closed`
+/// alone drives the connection, the peer's 100,000 empty messages stop at
+/// the mark and its writes wait; then every one of them is read, in order.
+#[tokio::test]
+async fn read_ahead_bounds_empty_messages_too() {
+    run(async {
+        const MESSAGES: usize = 100_000;
+        let (client, mut server) = tokio::io::duplex(16 << 10);
+        let conn = rfc6455::Connection::established(rfc6455::Role::Client, plain_config(), &[]);
+        let ws = WebSocket::from_connection(conn, client);
+        let options = WebSocketStreamOptions::new().read_ahead(16 << 10);
+        let wss = WebSocketStream::from_socket(ws, options);
+        let mut opened = wss.opened().await.unwrap();
+        let writer = tokio::spawn(async move {
+            // Empty binary frames from the server, unmasked, then a text
+            // frame to mark the end.
+            let empty: Vec<u8> = [0x82u8, 0x00].repeat(1000);
+            for _ in 0..MESSAGES / 1000 {
+                server.write_all(&empty).await.unwrap();
+            }
+            server.write_all(&[0x81, 0x03, b'e', b'n', b'd']).await.unwrap();
+            server
+        });
+        let closed = timeout(Duration::from_millis(300), wss.closed()).await;
+        assert!(closed.is_err(), "the connection is open");
+        assert!(!writer.is_finished(), "the peer's writes wait once the queue is full");
+        for i in 0..MESSAGES {
+            let message = opened.readable.next().await.unwrap().unwrap();
+            assert_eq!(message, Message::binary(Vec::new()), "message {i}");
+        }
+        assert_eq!(opened.readable.next().await.unwrap().unwrap(), Message::text("end"));
+        drop(writer.await.unwrap());
+    })
+    .await;
+}
+
 /// A server-side stream: `accept` runs the handshake; a dropped readable
 /// no longer holds the connection back (what arrives is discarded, so the
 /// close handshake completes through `closed`).

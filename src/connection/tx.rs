@@ -53,6 +53,11 @@ struct Declared {
     /// Control frames queued meanwhile: they may go between frames, never
     /// inside one (§5.4), so they follow the frame's last byte.
     held: Vec<u8>,
+    /// Where in `held` the one pong kept is: §5.5.3 lets an endpoint answer
+    /// only the latest of the pings it has not answered yet, so a peer's
+    /// ping flood during a long frame costs one pong, not one per ping (a
+    /// review measured 4 MiB held for 20,000 pings).
+    pong: Option<core::ops::Range<usize>>,
 }
 
 /// Payloads queued by reference: each goes out after `buf[..at]` and
@@ -153,8 +158,17 @@ impl Tx {
     fn hold_control(&mut self, opcode: OpCode, payload: &[u8]) {
         let mask = self.masks.as_mut().map(|m| m.mask_key());
         if let Some(declared) = self.declared.as_mut() {
+            if opcode == OpCode::Pong {
+                if let Some(older) = declared.pong.take() {
+                    declared.held.drain(older);
+                }
+            }
+            let start = declared.held.len();
             let header = frame_header(opcode, true, 0, mask, payload.len() as u64);
             append_frame(&mut declared.held, header, payload);
+            if opcode == OpCode::Pong {
+                declared.pong = Some(start..declared.held.len());
+            }
         }
     }
 
@@ -172,6 +186,7 @@ impl Tx {
             offset: 0,
             text: (opcode == OpCode::Text).then(Default::default),
             held: Vec::new(),
+            pong: None,
         }));
     }
 
@@ -1111,6 +1126,38 @@ mod tests {
             assert_eq!(header[1] & 0x7f, 127, "the 64-bit form");
             assert_eq!(header[2..10], ((1u64 << 63) - 1).to_be_bytes());
         }
+    }
+
+    // §5.5.3: with pongs owed, an endpoint "MAY elect to send a Pong frame
+    // for only the most recently processed Ping frame". Behind a declared
+    // frame the pongs a peer's pings ask for are one, the latest, so a
+    // ping flood during a long frame holds a frame's worth, not a pong per
+    // ping; the application's own ping stays, in its place.
+    #[test]
+    fn pings_during_a_declared_frame_are_answered_by_the_latest_pong_only() {
+        let mut conn = Connection::established(Role::Server, Config::default(), &[]);
+        conn.begin_message(OpCode::Binary, 3).unwrap();
+        conn.ping(b"mine").unwrap();
+        for i in 0..10_000u32 {
+            // A masked ping from the client, key 0.
+            let [a, b, c, d] = i.to_be_bytes();
+            conn.receive(&[0x89, 0x84, 0, 0, 0, 0, a, b, c, d]);
+            while conn.poll_event().is_some() {}
+            assert!(
+                conn.tx.held_len() <= 6 + 6,
+                "{} bytes held after {i} pings",
+                conn.tx.held_len()
+            );
+        }
+        conn.send_payload(b"abc").unwrap();
+        let mut expected = vec![0x82, 3, b'a', b'b', b'c', 0x89, 4];
+        expected.extend_from_slice(b"mine");
+        expected.extend_from_slice(&[0x8a, 4, 0, 0, 0x27, 0x0f]);
+        assert_eq!(
+            conn.pending_output(),
+            expected,
+            "the frame, our ping, the pong for ping 9,999"
+        );
     }
 
     // §5.5.1: the close reply goes out after the frame under way, not

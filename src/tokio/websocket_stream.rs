@@ -288,6 +288,10 @@ impl AbortSignal {
     }
 }
 
+/// What a message read ahead costs in the queue besides its payload: its
+/// entry.
+const QUEUED_ENTRY: usize = core::mem::size_of::<Message>();
+
 /// The standard's `WebSocketStreamOptions`, and the settings a Rust caller
 /// needs besides.
 #[derive(Clone, Debug, Default)]
@@ -326,11 +330,13 @@ impl WebSocketStreamOptions {
         self
     }
 
-    /// The readable's high-water mark, in payload bytes: how much may be
-    /// read ahead of the consumer, into a queue, while another handle (a
-    /// write waiting on a full transport, `closed`) drives the connection.
-    /// Default 0: the network is read only as the readable is pulled. The
-    /// queue holds at most this plus one message.
+    /// The readable's high-water mark, in bytes: how much may be read
+    /// ahead of the consumer, into a queue, while another handle (a write
+    /// waiting on a full transport, `closed`) drives the connection; each
+    /// message counts its payload and its place in the queue (a few dozen
+    /// bytes), so empty messages fill it too. Default 0: the network is
+    /// read only as the readable is pulled. The queue holds at most this
+    /// plus one message.
     pub fn read_ahead(mut self, bytes: usize) -> Self {
         self.read_ahead = bytes;
         self
@@ -373,9 +379,14 @@ struct State<S> {
     signal: Option<AbortSignal>,
     /// The streams, until `opened` hands them out.
     streams_taken: bool,
-    /// Messages read ahead of the readable's consumer, and their bytes.
+    /// Messages read ahead of the readable's consumer, and their payload
+    /// bytes.
     ahead: VecDeque<Message>,
     ahead_bytes: usize,
+    /// What the queue holds against `read_ahead`: the payload bytes and
+    /// each message's entry ([`QUEUED_ENTRY`]), so that empty messages
+    /// fill it too (a review queued 10 MiB of them for a 64 KiB mark).
+    ahead_cost: usize,
     read_ahead: usize,
     write_high_water_mark: usize,
     /// The readable was cancelled or dropped: messages are discarded.
@@ -588,6 +599,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> State<S> {
             if who == Who::Reader {
                 if let Some(message) = self.ahead.pop_front() {
                     self.ahead_bytes -= message.len();
+                    self.ahead_cost -= message.len() + QUEUED_ENTRY;
                     return Poll::Ready(Some(message));
                 }
             }
@@ -601,7 +613,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> State<S> {
             // connection, besides the read-ahead room.
             let may_read = who == Who::Reader
                 || self.readable_gone
-                || self.ahead_bytes < self.read_ahead
+                || self.ahead_cost < self.read_ahead
                 || inner.driver.ready_state() != ReadyState::Open;
             if !may_read {
                 // Still write what is queued (a pong, a close).
@@ -619,6 +631,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> State<S> {
                         return Poll::Ready(Some(message));
                     }
                     self.ahead_bytes += message.len();
+                    self.ahead_cost += message.len() + QUEUED_ENTRY;
                     self.ahead.push_back(message);
                 }
                 Some(Step::Dom(Event::Error(e))) => {
@@ -762,6 +775,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
             streams_taken: false,
             ahead: VecDeque::new(),
             ahead_bytes: 0,
+            ahead_cost: 0,
             read_ahead: options.read_ahead,
             write_high_water_mark: options.write_high_water_mark,
             readable_gone: false,
@@ -886,6 +900,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Readable<S> {
         state.readable_gone = true;
         state.ahead.clear();
         state.ahead_bytes = 0;
+        state.ahead_cost = 0;
         if state.outcome.is_none() {
             let (code, reason) = reason.map_or((None, String::new()), |e| (e.close_code(), e.reason().into()));
             state.close(code, &reason);
@@ -913,6 +928,7 @@ impl<S> Drop for Readable<S> {
             state.readable_gone = true;
             state.ahead.clear();
             state.ahead_bytes = 0;
+            state.ahead_cost = 0;
             drop(state);
             self.shared.wake_all();
         }
@@ -929,9 +945,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> futures_core::Stream for Readable<S> {
         }
         let mut freed_room = false;
         let next = this.shared.poll(this.slot, cx, |state, cx| {
-            let was_full = state.read_ahead > 0 && state.ahead_bytes >= state.read_ahead;
+            let was_full = state.read_ahead > 0 && state.ahead_cost >= state.read_ahead;
             let message = ready!(state.pump(cx, Who::Reader));
-            freed_room = was_full && state.ahead_bytes < state.read_ahead;
+            freed_room = was_full && state.ahead_cost < state.read_ahead;
             Poll::Ready(match message {
                 Some(message) => Some(Ok(message)),
                 None if !state.readable_errored => {
@@ -1058,7 +1074,7 @@ fn read_while_blocked<S: AsyncRead + AsyncWrite + Unpin>(
     write: Poll<Result<(), WebSocketError>>,
 ) -> Poll<Result<(), WebSocketError>> {
     if write.is_pending()
-        && (state.readable_gone || state.ahead_bytes < state.read_ahead)
+        && (state.readable_gone || state.ahead_cost < state.read_ahead)
         && state.pump(cx, Who::Other).is_ready()
     {
         return with_open(state, |inner| Poll::Ready(inner.driver.sendable()));
