@@ -32,7 +32,8 @@ pub enum ClientWindow {
     NotOffered,
     /// `client_max_window_bits` without a value: the server may pick any.
     Any,
-    /// `client_max_window_bits=N`: the server may pick at most N.
+    /// `client_max_window_bits=N`: the server may pick at most N (8–15;
+    /// a value outside is offered as the nearest of them).
     Max(u8),
 }
 
@@ -59,7 +60,9 @@ pub struct DeflateOffer {
     /// Tell the server we will compress each message alone if asked (we
     /// always can).
     pub client_no_context_takeover: bool,
-    /// Ask the server to use at most this window (8–15).
+    /// Ask the server to use at most this window (8–15; a value outside
+    /// is offered as the nearest of them, as RFC 7692 §7.1.2.1 allows no
+    /// other).
     pub server_max_window_bits: Option<u8>,
     /// Whether, and how far, the server may limit our window.
     pub client_max_window_bits: ClientWindow,
@@ -98,15 +101,28 @@ impl DeflateOffer {
         if self.client_no_context_takeover {
             out.push_str("; client_no_context_takeover");
         }
-        if let Some(bits) = self.server_max_window_bits {
+        if let Some(bits) = self.server_bits() {
             out.push_str(&format!("; server_max_window_bits={bits}"));
         }
-        match self.client_max_window_bits {
+        match self.client_window() {
             ClientWindow::NotOffered => {}
             ClientWindow::Any => out.push_str("; client_max_window_bits"),
             ClientWindow::Max(bits) => out.push_str(&format!("; client_max_window_bits={bits}")),
         }
         out
+    }
+
+    /// `server_max_window_bits` as offered: within 8–15.
+    fn server_bits(&self) -> Option<u8> {
+        self.server_max_window_bits.map(|bits| bits.clamp(8, 15))
+    }
+
+    /// `client_max_window_bits` as offered: a limit within 8–15.
+    fn client_window(&self) -> ClientWindow {
+        match self.client_max_window_bits {
+            ClientWindow::Max(bits) => ClientWindow::Max(bits.clamp(8, 15)),
+            window => window,
+        }
     }
 }
 
@@ -312,13 +328,13 @@ pub(crate) fn validate_response(item: &str, offers: &[DeflateOffer]) -> Result<A
     let bad = || HandshakeError::BadExtension(String::from(item));
     let params = parse_item(item).map_err(|_| bad())?.ok_or_else(bad)?;
     let fits = |offer: &&DeflateOffer| {
-        let server_bits_ok = match (offer.server_max_window_bits, params.server_max_window_bits) {
+        let server_bits_ok = match (offer.server_bits(), params.server_max_window_bits) {
             (Some(asked), Some(got)) => got <= asked,
             (Some(_), None) => false,
             (None, _) => true,
         };
         let server_context_ok = !offer.server_no_context_takeover || params.server_no_context_takeover;
-        let client_bits_ok = match (offer.client_max_window_bits, params.client_max_window_bits) {
+        let client_bits_ok = match (offer.client_window(), params.client_max_window_bits) {
             (_, None) => true,
             (ClientWindow::NotOffered, Some(_)) => false,
             (_, Some(None)) => false,
@@ -747,6 +763,26 @@ mod tests {
             response, "permessage-deflate",
             "the malformed offer is declined, the next taken"
         );
+    }
+
+    // RFC 7692 §7.1.2.1–2: window bits are 8–15, so an offer built with a
+    // value outside them goes out as the nearest (a server must decline
+    // any other), and the answer is judged against what went out.
+    #[test]
+    fn offers_carry_window_bits_within_8_to_15() {
+        for (bits, sent) in [(0u8, 8u8), (7, 8), (8, 8), (15, 15), (16, 15), (200, 15)] {
+            let offer = DeflateOffer::default()
+                .server_max_window_bits(Some(bits))
+                .client_max_window_bits(ClientWindow::Max(bits));
+            assert_eq!(
+                offer.to_header(),
+                format!("permessage-deflate; server_max_window_bits={sent}; client_max_window_bits={sent}"),
+                "{bits}"
+            );
+            let answer = format!("permessage-deflate; server_max_window_bits={sent}; client_max_window_bits={sent}");
+            let agreed = validate_response(&answer, &[offer]).unwrap();
+            assert_eq!((agreed.send_window_bits, agreed.recv_window_bits), (sent, sent));
+        }
     }
 
     // RFC 7692 §7.1: the client fails the handshake on an answer it did

@@ -319,8 +319,9 @@ fn established_keepalive_counts_from_started_at() {
 }
 
 // A keepalive ping due while a declared frame is under way would wait
-// behind it (§5.4), unseen by the peer, so it is put off: a peer that only
-// listens to a slow stream is never failed for not answering it.
+// behind it (§5.4), unseen by the peer, so keepalive rests until the frame
+// is done: a peer that only listens to a slow stream is never failed for
+// not answering it.
 #[test]
 fn a_keepalive_ping_that_would_wait_behind_a_frame_is_put_off() {
     let mut conn = Connection::established_with_masks(Role::Server, keepalive(10), &[], masks(1));
@@ -345,6 +346,29 @@ fn a_keepalive_ping_that_would_wait_behind_a_frame_is_put_off() {
     let next = conn.poll_timeout().expect("keepalive still armed");
     conn.handle_timeout(next);
     assert_eq!(decode_frames(conn.pending_output())[0].opcode, OP_PING);
+}
+
+// A keepalive that rests behind a declared frame is not re-armed to fire
+// again at once: with a zero interval (or a deadline saturated at the
+// clock's end) `poll_timeout` kept reporting a due deadline that
+// `handle_timeout` never cleared, and the tokio driver polled in a loop.
+#[test]
+fn a_resting_keepalive_is_not_due_again_at_once() {
+    for interval in [Duration::ZERO, Duration::MAX] {
+        let config = plain_config().keepalive_interval(Some(interval));
+        let mut conn = Connection::established_with_masks(Role::Server, config, &[], masks(1));
+        conn.begin_message(rfc6455::OpCode::Binary, 10).unwrap();
+        let now = conn.poll_timeout().expect("keepalive armed");
+        conn.handle_timeout(now);
+        assert!(conn.poll_event().is_none());
+        assert_eq!(
+            conn.poll_timeout(),
+            None,
+            "{interval:?}: resting until the frame is done"
+        );
+        conn.send_payload(&[0; 10]).unwrap();
+        assert!(conn.poll_timeout().is_some(), "{interval:?}: armed again once it is");
+    }
 }
 
 // ---------------------------------------------------------------- poll_timeout

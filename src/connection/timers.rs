@@ -138,9 +138,12 @@ impl Connection {
                 Timer::KeepaliveDead => self.fail_later(Error::Timeout(Timeout::Keepalive)),
                 Timer::Ping => {
                     // A ping now would be held behind a declared frame and
-                    // not reach the peer: ask again an interval later.
+                    // not reach the peer: keepalive rests until the frame
+                    // is done (`resume_keepalive`). Re-armed an interval on,
+                    // it could be due again at once (a zero interval, or a
+                    // deadline saturated at the clock's end) and fire in a
+                    // loop.
                     if self.tx.holds_frames() {
-                        self.arm_keepalive();
                         continue;
                     }
                     self.tx.push_frame(OpCode::Ping, true, b"");
@@ -176,6 +179,15 @@ impl Connection {
 
     pub(super) fn arm_keepalive(&mut self) {
         self.timers.arm(Timer::Ping, self.now, self.settings.keepalive_interval);
+    }
+
+    /// A declared frame is done: keepalive, resting while it was under way
+    /// (see `handle_timeout`), counts again from now.
+    pub(super) fn resume_keepalive(&mut self) {
+        let resting = !self.timers.is_armed(Timer::Ping) && !self.timers.is_armed(Timer::KeepaliveDead);
+        if resting && matches!(self.state, State::Open) {
+            self.arm_keepalive();
+        }
     }
 }
 

@@ -597,6 +597,7 @@ impl Connection {
         self.tx.push_declared(data);
         if completes {
             self.tx.fragmenting = None;
+            self.resume_keepalive();
         }
         Ok(())
     }
