@@ -37,7 +37,7 @@ async fn chat(mut socket: Socket, room: broadcast::Sender<String>) {
     socket.set_high_water_mark(HIGH_WATER_MARK);
     let (mut read, mut write) = socket.split();
     let mut heard = room.subscribe();
-    let speaker = tokio::spawn(async move {
+    let mut speaker = tokio::spawn(async move {
         while let Some(Ok(message)) = read.next().await {
             if let Some(text) = message.as_text() {
                 // No receivers is not an error for a room.
@@ -46,7 +46,13 @@ async fn chat(mut socket: Socket, room: broadcast::Sender<String>) {
         }
     });
     loop {
-        let text = match heard.recv().await {
+        // The client gone (its read half ended) ends this loop too: in a
+        // quiet room no send would fail to tell it.
+        let heard = tokio::select! {
+            heard = heard.recv() => heard,
+            _ = &mut speaker => break,
+        };
+        let text = match heard {
             Ok(text) => text,
             Err(broadcast::error::RecvError::Lagged(missed)) => format!("(you missed {missed} messages)"),
             Err(broadcast::error::RecvError::Closed) => break,

@@ -1289,6 +1289,44 @@ fn binary_type_set_in_a_listener_applies_to_the_next_message() {
 
 // ================================================================ listeners
 
+/// DOM "inner invoke": a listener that throws is reported and stays
+/// registered. In Rust the panic goes on to the caller; a caller that
+/// catches it finds the listener (and an `on_*` handler) still called for
+/// later events, not silently dropped.
+#[test]
+fn a_listener_that_panicked_is_still_called_for_later_events() {
+    let (mut ws, _peer) = pair(&[], Answer::Silent);
+    let log = Log::default();
+    let (l, h) = (log.clone(), log.clone());
+    let mut first = (true, true);
+    let id = ws.add_event_listener(EventType::Message, move |_, e| {
+        let Event::Message(m) = e else { return };
+        note(&l, format!("listener {}", m.data.as_text().unwrap()));
+        if std::mem::take(&mut first.0) {
+            panic!("a listener's bug");
+        }
+    });
+    ws.on_message(move |_, m| {
+        note(&h, format!("handler {}", m.data.as_text().unwrap()));
+        if std::mem::take(&mut first.1) {
+            panic!("a handler's bug");
+        }
+    });
+    // "1": the listener panics, which ends that event's dispatch; "2": the
+    // listener runs again, then the handler panics.
+    for text in ["1", "2"] {
+        let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| ws.dispatch_event(&message(text))));
+        assert!(caught.is_err(), "{text}: the panic goes on to the caller");
+    }
+    ws.dispatch_event(&message("3"));
+    assert_eq!(
+        entries(&log),
+        ["listener 1", "listener 2", "handler 2", "listener 3", "handler 3"],
+        "a panic ends the event's dispatch; both run for later events"
+    );
+    assert!(ws.remove_event_listener(id));
+}
+
 /// DOM "inner invoke": listeners of a type run in the order they were
 /// added; other types' listeners do not run.
 #[test]

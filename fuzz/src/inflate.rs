@@ -570,7 +570,10 @@ pub fn run_inflate(input: &InflateInput) -> InflateReport {
         for (at, control) in message.controls.iter().take(4) {
             before[usize::from(*at) % (frames + 1)].push(control);
         }
-        let mut wire_too_big = payload.len() > max;
+        // A compressed message is held to its inflated size (RFC 7692 §8.1:
+        // `data.len() > max`, checked where it is delivered), not its wire
+        // bytes; a frame is held to `max_frame` either way.
+        let mut wire_too_big = rsv == 0 && payload.len() > max;
         for (i, pair) in bounds.windows(2).enumerate() {
             for control in &before[i] {
                 controls.push(control_frame(&mut wire, control, &mut rng));

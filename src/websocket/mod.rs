@@ -984,10 +984,16 @@ impl<S: Transport> WebSocket<S> {
                 continue;
             };
             let mut callback = callback;
-            callback(self, event);
+            // A listener that panics stays registered and callable (DOM
+            // "inner invoke": an exception is reported, the listener kept):
+            // it goes back into its slot before the panic goes on.
+            let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| callback(self, event)));
             if let Some(slot) = self.listeners.iter_mut().find(|l| l.id == id) {
                 // A handler set again while running keeps the new callback.
                 slot.callback.get_or_insert(callback);
+            }
+            if let Err(panic) = ran {
+                std::panic::resume_unwind(panic);
             }
         }
     }
