@@ -204,12 +204,8 @@ fn trickle_a_record(tcp: &mut std::net::TcpStream, content_type: u8) {
     }
 }
 
-/// The handshake timeout covers the TLS handshake against a server that
-/// trickles its first record (RFC 6455 §4.1's handshake, bounded by
-/// `handshake_timeout`): it ran 4 s past a 500 ms timeout inside rustls's
-/// read loop.
-#[test]
-fn blocking_handshake_timeout_holds_against_a_trickling_tls_server() {
+/// A server that reads the ClientHello, then trickles its first record.
+fn trickling_tls_handshake() -> (u16, std::thread::JoinHandle<()>) {
     use std::io::Read;
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
@@ -219,6 +215,16 @@ fn blocking_handshake_timeout_holds_against_a_trickling_tls_server() {
         let _ = tcp.read(&mut hello);
         trickle_a_record(&mut tcp, 0x16);
     });
+    (port, server)
+}
+
+/// The handshake timeout covers the TLS handshake against a server that
+/// trickles its first record (RFC 6455 §4.1's handshake, bounded by
+/// `handshake_timeout`): it ran 4 s past a 500 ms timeout inside rustls's
+/// read loop.
+#[test]
+fn blocking_handshake_timeout_holds_against_a_trickling_tls_server() {
+    let (port, server) = trickling_tls_handshake();
     let started = std::time::Instant::now();
     let config = Config::default().handshake_timeout(Some(Duration::from_millis(500)));
     let mut ws = WebSocket::connect_with(&format!("wss://127.0.0.1:{port}/"), &[], config.clone()).unwrap();
@@ -238,14 +244,7 @@ fn blocking_handshake_timeout_holds_against_a_trickling_tls_server() {
         other => panic!("{other:?}"),
     }
     let started = std::time::Instant::now();
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let server = std::thread::spawn(move || {
-        let Ok((mut tcp, _)) = listener.accept() else { return };
-        let mut hello = [0u8; 2048];
-        let _ = tcp.read(&mut hello);
-        trickle_a_record(&mut tcp, 0x16);
-    });
+    let (port, server) = trickling_tls_handshake();
     let request = rfc6455::ClientRequest::new(format!("127.0.0.1:{port}"), "/");
     let refused = WebSocket::connect_request(request, true, config);
     let took = started.elapsed();
