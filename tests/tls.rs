@@ -267,18 +267,7 @@ fn blocking_handshake_timeout_holds_against_a_trickling_tls_server() {
 fn blocking_close_timeout_holds_against_a_trickling_tls_server() {
     use std::io::Read;
     let pki = pki();
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let config = server_config(&pki);
-    let server = std::thread::spawn(move || {
-        let Ok((tcp, _)) = listener.accept() else { return };
-        tcp.set_read_timeout(Some(LIMIT)).unwrap();
-        let mut tls = rustls::StreamOwned::new(rustls::ServerConnection::new(config).unwrap(), tcp);
-        match WebSocket::accept(Plain(&mut tls)) {
-            // Dropped, it would answer; forgotten, it leaves the socket to us.
-            Ok(ws) => std::mem::forget(ws),
-            Err(_) => return,
-        }
+    let (port, server) = tls_server_after_the_upgrade(&pki, |tls| {
         let mut close = [0u8; 256];
         let _ = tls.sock.read(&mut close);
         trickle_a_record(&mut tls.sock, 0x17);
@@ -307,18 +296,7 @@ fn blocking_close_timeout_holds_against_a_trickling_tls_server() {
 /// plaintext fatal alert), then keeps the socket open for a while.
 fn server_sending_a_message_then_a_bad_record(pki: &Pki) -> (u16, std::thread::JoinHandle<()>) {
     use std::io::Write;
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let config = server_config(pki);
-    let server = std::thread::spawn(move || {
-        let Ok((tcp, _)) = listener.accept() else { return };
-        tcp.set_read_timeout(Some(LIMIT)).unwrap();
-        let mut tls = rustls::StreamOwned::new(rustls::ServerConnection::new(config).unwrap(), tcp);
-        match WebSocket::accept(Plain(&mut tls)) {
-            // Dropped, it would send a close frame.
-            Ok(ws) => std::mem::forget(ws),
-            Err(_) => return,
-        }
+    tls_server_after_the_upgrade(pki, |tls| {
         std::thread::sleep(Duration::from_millis(300));
         tls.conn.writer().write_all(&[0x81, 0x03, b'o', b'n', b'e']).unwrap();
         let mut out = Vec::new();
@@ -328,6 +306,28 @@ fn server_sending_a_message_then_a_bad_record(pki: &Pki) -> (u16, std::thread::J
         out.extend_from_slice(&[0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x50]);
         tls.sock.write_all(&out).unwrap();
         std::thread::sleep(Duration::from_secs(2));
+    })
+}
+
+/// A blocking TLS server for one connection that upgrades it and then
+/// hands the raw TLS stream to `then`. The socket is forgotten, not
+/// dropped: dropped, it would write a close frame of its own.
+fn tls_server_after_the_upgrade(
+    pki: &Pki,
+    then: impl FnOnce(&mut rustls::StreamOwned<rustls::ServerConnection, std::net::TcpStream>) + Send + 'static,
+) -> (u16, std::thread::JoinHandle<()>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let config = server_config(pki);
+    let server = std::thread::spawn(move || {
+        let Ok((tcp, _)) = listener.accept() else { return };
+        tcp.set_read_timeout(Some(LIMIT)).unwrap();
+        let mut tls = rustls::StreamOwned::new(rustls::ServerConnection::new(config).unwrap(), tcp);
+        match WebSocket::accept(Plain(&mut tls)) {
+            Ok(ws) => std::mem::forget(ws),
+            Err(_) => return,
+        }
+        then(&mut tls);
     });
     (port, server)
 }
