@@ -99,6 +99,9 @@ pub fn tls_config(
             (vec![made.cert.der().clone()], key)
         }
     };
+    // The crate's provider (ring; rustls 0.23.48 deprecated it for lacking
+    // post-quantum key exchange, which aws-lc-rs has at the cost of cmake).
+    #[allow(deprecated)]
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()?

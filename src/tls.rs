@@ -34,6 +34,10 @@ pub fn default_client_config() -> Result<Arc<rustls::ClientConfig>, Error> {
             let native = rustls_native_certs::load_native_certs();
             roots.add_parsable_certificates(native.certs);
         }
+        // ring, as the feature says: it builds with no C toolchain beyond
+        // ring's own. rustls 0.23.48 deprecated its provider for lacking
+        // post-quantum key exchange; aws-lc-rs has it but needs cmake.
+        #[allow(deprecated)]
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let builder = rustls::ClientConfig::builder_with_provider(provider).with_safe_default_protocol_versions()?;
         Ok(Arc::new(builder.with_root_certificates(roots).with_no_client_auth()))

@@ -29,6 +29,8 @@ fn pki() -> Pki {
     }
 }
 
+/// The crate's provider (src/tls.rs says why ring, deprecated).
+#[allow(deprecated)]
 fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }

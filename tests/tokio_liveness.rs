@@ -243,6 +243,8 @@ async fn wss_close_to_a_server_that_stopped_reading_ends_by_the_close_timeout() 
     use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
     use std::sync::Arc;
     timeout(LIMIT, async {
+        // The crate's provider (src/tls.rs says why ring, deprecated).
+        #[allow(deprecated)]
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let ca = CertificateDer::from(include_bytes!("data/tls/ca.der").to_vec());
         let leaf = CertificateDer::from(include_bytes!("data/tls/localhost.der").to_vec());
